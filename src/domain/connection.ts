@@ -1,0 +1,100 @@
+import { UsageError } from '../errors.js';
+
+/** An access key pair: what AWS gives once and what the secret store keeps. */
+export interface AccessKeyPair {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Credentials to sign AWS calls with (a session token only for temporary ASIA keys). */
+export interface Credentials extends AccessKeyPair {
+  sessionToken?: string;
+}
+
+/** What we know about a connection; never holds a secret (shared/CLI.md, "JSON results"). */
+export interface Connection {
+  name: string;
+  accessKeyId: string;
+  accountId?: string;
+  arn?: string;
+  userName?: string;
+  region: string;
+  description?: string;
+  createdAt: string;
+  keyCreatedAt?: string;
+  lastTestedAt?: string;
+  lastRotatedAt?: string;
+  /** Services the user was onboarded with, so `test` knows what to probe. */
+  services?: string[];
+  /** Buckets the user was granted, so `test` can probe them. */
+  buckets?: string[];
+  /** Access key ids this connection held before, newest last (ids only). */
+  previousAccessKeyIds?: string[];
+}
+
+/** The stable JSON shape of a connection (CLI.md): every key present, null when unknown. */
+export interface ConnectionJson {
+  name: string;
+  accessKeyId: string;
+  accountId: string | null;
+  arn: string | null;
+  userName: string | null;
+  region: string;
+  description: string | null;
+  createdAt: string;
+  keyCreatedAt: string | null;
+  lastTestedAt: string | null;
+  lastRotatedAt: string | null;
+}
+
+/** Projects a connection onto the documented JSON keys. */
+export function connectionJson(connection: Connection): ConnectionJson {
+  return {
+    name: connection.name,
+    accessKeyId: connection.accessKeyId,
+    accountId: connection.accountId ?? null,
+    arn: connection.arn ?? null,
+    userName: connection.userName ?? null,
+    region: connection.region,
+    description: connection.description ?? null,
+    createdAt: connection.createdAt,
+    keyCreatedAt: connection.keyCreatedAt ?? null,
+    lastTestedAt: connection.lastTestedAt ?? null,
+    lastRotatedAt: connection.lastRotatedAt ?? null,
+  };
+}
+
+export const MAX_CONNECTION_NAME_LENGTH = 64;
+
+/** Checks a connection name: 1–64 printable characters, spaces allowed (CLI.md). */
+export function validateConnectionName(name: string): string {
+  if (name.length === 0) {
+    throw new UsageError('the connection name is empty', { hint: 'Give a name of 1 to 64 printable characters, e.g. "AWS Production".' });
+  }
+  if ([...name].length > MAX_CONNECTION_NAME_LENGTH) {
+    throw new UsageError(`the connection name is ${[...name].length} characters long; the limit is ${MAX_CONNECTION_NAME_LENGTH}`, {
+      hint: 'Choose a shorter name.',
+    });
+  }
+  // Control characters (C0, DEL, C1) and line/paragraph separators would corrupt tables and keychain UIs.
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(name)) {
+    throw new UsageError('the connection name contains a control character (a newline, tab or similar)', {
+      hint: 'Use printable characters only; spaces are fine.',
+    });
+  }
+  if (name.trim() !== name) {
+    throw new UsageError('the connection name starts or ends with a space', { hint: `Did you mean "${name.trim()}"?` });
+  }
+  return name;
+}
+
+/** Whole days between two instants, rounded down. */
+export function ageInDays(fromIso: string | undefined, now: Date): number | undefined {
+  if (!fromIso) return undefined;
+  const from = Date.parse(fromIso);
+  if (Number.isNaN(from)) return undefined;
+  return Math.max(0, Math.floor((now.getTime() - from) / 86_400_000));
+}
+
+/** The guide's rotation period: keys older than this are flagged. */
+export const ROTATION_PERIOD_DAYS = 90;

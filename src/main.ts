@@ -1,0 +1,92 @@
+import { CommanderError } from 'commander';
+import { createContext, type ContextParts, type GlobalOptions, type IO } from './context.js';
+import { CliError, ExitCode, UsageError } from './errors.js';
+import { redact } from './domain/redact.js';
+import { processIO } from './ui/io.js';
+import { buildProgram } from './program.js';
+
+/** The raw values Commander parsed for the global options. */
+interface RawGlobals {
+  json?: boolean;
+  input?: boolean;
+  color?: boolean;
+  profile?: string;
+  region?: string;
+  endpointUrl?: string;
+  debug?: boolean;
+}
+
+/**
+ * Runs the CLI and returns its exit code. The ONE place that turns errors into messages and codes;
+ * nothing below it writes an error or chooses an exit code for a failure.
+ */
+export async function main(argv: string[], parts: Partial<ContextParts> = {}): Promise<number> {
+  const rawIO = parts.io ?? processIO();
+  const env = parts.env ?? { ...process.env };
+  const globals: GlobalOptions = { json: argv.includes('--json'), input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
+  // stderr is scrubbed of every secret the process has seen; stdout carries results only.
+  const io: IO = { ...rawIO, out: (t) => rawIO.out(t), err: (t) => rawIO.err(redact(t)) };
+  const ctx = createContext(globals, { ...parts, io, env });
+  const program = buildProgram(ctx);
+  program.hook('preAction', (_root, action) => {
+    Object.assign(globals, resolveGlobals(action.optsWithGlobals<RawGlobals>(), env, rawIO));
+  });
+  try {
+    await program.parseAsync(argv.slice(2), { from: 'user' });
+    return ctx.exitCode;
+  } catch (error) {
+    if (!globals.debug && argv.includes('--debug')) globals.debug = true;
+    return report(error, io, globals);
+  }
+}
+
+/** Resolves the global options from flags and environment (CLI.md, "Global options"). */
+export function resolveGlobals(raw: RawGlobals, env: Record<string, string | undefined>, io: IO): GlobalOptions {
+  const ci = env.CI !== undefined && env.CI !== '' && env.CI !== 'false' && env.CI !== '0';
+  const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
+  const noColor = raw.color === false || (env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+  const endpointUrl = raw.endpointUrl ?? (env.AWS_ENDPOINT_URL || undefined);
+  if (endpointUrl !== undefined && !/^https?:\/\/[^\s/]+/i.test(endpointUrl)) {
+    throw new UsageError(`--endpoint-url is not an http(s) URL: ${JSON.stringify(endpointUrl)}`, {
+      hint: 'Give a URL such as https://iam.amazonaws.com or http://127.0.0.1:5000.',
+    });
+  }
+  return {
+    json: raw.json === true,
+    input: raw.input !== false && io.stdinIsTTY && !ci,
+    color: !noColor && (forced || (io.stdoutIsTTY && io.stderrIsTTY)),
+    profile: raw.profile ?? undefined,
+    region: raw.region ?? undefined,
+    endpointUrl,
+    debug: raw.debug === true,
+  };
+}
+
+/** Writes the error to stderr in our words and returns its exit code. */
+function report(error: unknown, io: IO, globals: GlobalOptions): number {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message and our usage line.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    return ExitCode.usage;
+  }
+  if (error instanceof CliError) {
+    io.err(`error: ${error.message}\n`);
+    if (error.hint) io.err(`${error.hint}\n`);
+    if (globals.debug) debugDetail(error, io);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.err(`error: unexpected internal error: ${message}\n`);
+  io.err(globals.debug ? '' : 'This is a bug in datablast-aws. Re-run with --debug for details and report it.\n');
+  if (globals.debug) debugDetail(error, io);
+  return ExitCode.internal;
+}
+
+function debugDetail(error: unknown, io: IO): void {
+  if (error instanceof CliError && error.requestId) io.err(`aws request id: ${error.requestId}\n`);
+  for (let e: unknown = error; e; e = e instanceof Error ? e.cause : undefined) {
+    if (e instanceof Error && e.stack) io.err(`${e.stack}\n`);
+    const meta = (e as { $metadata?: { requestId?: string } } | undefined)?.$metadata;
+    if (meta?.requestId) io.err(`aws request id: ${meta.requestId}\n`);
+  }
+}

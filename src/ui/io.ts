@@ -1,0 +1,44 @@
+import type { IO } from '../context.js';
+
+/** The real process streams. */
+export function processIO(): IO {
+  return {
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  };
+}
+
+/** In-memory streams for tests: what was written is in `stdout` / `stderr`. */
+export interface BufferedIO extends IO {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Builds in-memory streams; `stdin` is what readStdin returns. */
+export function bufferedIO(options: { stdin?: string; tty?: boolean } = {}): BufferedIO {
+  let stdout = '';
+  let stderr = '';
+  const tty = options.tty ?? false;
+  return {
+    out: (text) => void (stdout += text),
+    err: (text) => void (stderr += text),
+    stdinIsTTY: tty,
+    stdoutIsTTY: tty,
+    stderrIsTTY: tty,
+    readStdin: async () => options.stdin ?? '',
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+  };
+}

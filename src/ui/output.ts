@@ -1,0 +1,59 @@
+import { Chalk } from 'chalk';
+import type { Context, IO } from '../context.js';
+
+/** Renders a command's result as human text. */
+export type Renderer<T> = (result: T, io: IO, style: Style) => void;
+
+/** Colour decided once: functions that are identity when colour is off. */
+export interface Style {
+  bold(text: string): string;
+  dim(text: string): string;
+  green(text: string): string;
+  red(text: string): string;
+  yellow(text: string): string;
+  cyan(text: string): string;
+}
+
+/** The style for this run: colour only when asked for and not disabled. */
+export function styleFor(color: boolean): Style {
+  const c = new Chalk({ level: color ? 1 : 0 });
+  return { bold: c.bold, dim: c.dim, green: c.green, red: c.red, yellow: c.yellow, cyan: c.cyan };
+}
+
+/** Prints a command's result: one JSON document under --json, else the human rendering. */
+export function present<T>(ctx: Context, result: T, render: Renderer<T>): void {
+  if (ctx.globals.json) {
+    ctx.io.out(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    render(result, ctx.io, styleFor(ctx.globals.color));
+  }
+}
+
+/** A progress line on stderr; plain and timestamped when stderr is not a terminal (cron logs). */
+export function progress(ctx: Context, message: string): void {
+  if (ctx.io.stderrIsTTY) {
+    ctx.io.err(`${styleFor(ctx.globals.color).dim('›')} ${message}\n`);
+  } else {
+    ctx.io.err(`${ctx.clock.now().toISOString()} ${message}\n`);
+  }
+}
+
+/** A warning on stderr. */
+export function warn(ctx: Context, message: string): void {
+  ctx.io.err(`${styleFor(ctx.globals.color).yellow('warning:')} ${message}\n`);
+}
+
+/** Formats rows as aligned columns on a terminal, tab-separated when piped. */
+export function table(rows: string[][], io: IO): string {
+  if (!io.stdoutIsTTY) return rows.map((row) => row.join('\t')).join('\n') + (rows.length ? '\n' : '');
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
+  return rows
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)))).join('  '))
+    .join('\n') + (rows.length ? '\n' : '');
+}
+
+function visibleLength(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return [...text.replace(/\u001b\[[0-9;]*m/g, '')].length;
+}

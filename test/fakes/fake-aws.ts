@@ -1,0 +1,216 @@
+import type { AccessKeyInfo, Aws, AwsSession, Iam, IamUser, Identity, Sts } from '../../src/context.js';
+import type { AccessKeyPair, Credentials } from '../../src/domain/connection.js';
+import { translateAwsError } from '../../src/aws/errors.js';
+
+/** An SDK-shaped service error, as the real SDK throws it (name, $fault, $metadata). */
+export function sdkError(name: string, message = name, httpStatusCode = 400): Error {
+  const error = new Error(message) as Error & { $fault: string; $metadata: { httpStatusCode: number; requestId: string } };
+  error.name = name;
+  error.$fault = httpStatusCode >= 500 ? 'server' : 'client';
+  error.$metadata = { httpStatusCode, requestId: 'fake-request-id' };
+  return error;
+}
+
+interface FakeKey extends AccessKeyPair {
+  userName: string;
+  status: 'Active' | 'Inactive';
+  createDate: string;
+  /** How many more STS calls with this key fail as not-yet-propagated. */
+  invisibleFor: number;
+}
+
+interface FakeUser extends IamUser {
+  attached: Array<{ policyArn: string; policyName: string }>;
+  inline: Map<string, string>;
+}
+
+type IamMethod = keyof Iam;
+type StsMethod = keyof Sts;
+
+/**
+ * A stateful IAM + STS: users, keys, policies; enforces AWS's two-keys-per-user limit,
+ * rejects unknown, wrong, inactive and not-yet-propagated keys, and can fail the next call.
+ * Every error passes through the same translation table as the real adapters.
+ */
+export class FakeAws implements Aws {
+  readonly accountId = '123456789012';
+  readonly users = new Map<string, FakeUser>();
+  readonly keys = new Map<string, FakeKey>();
+  /** Every call, as "iam:createAccessKey" / "sts:getCallerIdentity", in order. */
+  readonly calls: string[] = [];
+  /** New keys are rejected by STS for this many calls (IAM eventual consistency). */
+  propagationDelayCalls = 0;
+  /** The admin identity; `undefined` simulates no admin credentials. */
+  adminArn: string | undefined = 'arn:aws:iam::123456789012:user/admin';
+  private injected: Array<{ method: string; error: Error; afterCalls: number }> = [];
+  private keyCounter = 0;
+  private now: () => Date;
+
+  constructor(options: { now?: () => Date } = {}) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Makes the next call of `method` (e.g. "createAccessKey", "getCallerIdentity") throw `error`; `afterCalls` lets that many through first. */
+  failNext(method: IamMethod | StsMethod, error: Error = sdkError('ServiceFailure', 'injected failure', 500), afterCalls = 0): void {
+    this.injected.push({ method, error, afterCalls });
+  }
+
+  /** Creates a user directly (test setup), optionally with a key; returns the key. */
+  seedUser(userName: string, options: { withKey?: boolean; tags?: Record<string, string> } = {}): AccessKeyPair | undefined {
+    this.users.set(userName, this.newUser(userName, '/', options.tags ?? {}));
+    return options.withKey ? this.issueKey(userName, 0) : undefined;
+  }
+
+  /** Issues a key for an existing user (test setup), bypassing the limit check. */
+  issueKey(userName: string, invisibleFor = this.propagationDelayCalls, createDate?: string): AccessKeyPair {
+    this.keyCounter += 1;
+    const accessKeyId = `AKIA${String(this.keyCounter).padStart(16, 'A').replace(/[0189]/g, 'Q')}`;
+    const secretAccessKey = `fakeSecret${String(this.keyCounter).padStart(30, 'x')}`;
+    this.keys.set(accessKeyId, { accessKeyId, secretAccessKey, userName, status: 'Active', createDate: createDate ?? this.now().toISOString(), invisibleFor });
+    return { accessKeyId, secretAccessKey };
+  }
+
+  /** Keys a user holds in IAM. */
+  keysOf(userName: string): FakeKey[] {
+    return [...this.keys.values()].filter((k) => k.userName === userName);
+  }
+
+  async admin(): Promise<AwsSession> {
+    return this.session(undefined);
+  }
+
+  async as(credentials: Credentials): Promise<AwsSession> {
+    return this.session(credentials);
+  }
+
+  private session(credentials: Credentials | undefined): AwsSession {
+    const call = async <T>(service: 'iam' | 'sts', method: string, action: string, work: () => T): Promise<T> => {
+      this.calls.push(`${service}:${method}`);
+      try {
+        const injected = this.injected.findIndex((i) => i.method === method);
+        if (injected >= 0) {
+          const entry = this.injected[injected]!;
+          if (entry.afterCalls > 0) entry.afterCalls -= 1;
+          else {
+            this.injected.splice(injected, 1);
+            throw entry.error;
+          }
+        }
+        this.authenticate(credentials, service === 'sts');
+        return work();
+      } catch (error) {
+        throw translateAwsError(error, action);
+      }
+    };
+    const sts: Sts = {
+      getCallerIdentity: () => call('sts', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
+    };
+    const iam: Iam = {
+      getUser: (userName) =>
+        call('iam', 'getUser', 'iam:GetUser', () => {
+          const name = userName ?? this.keys.get(credentials?.accessKeyId ?? '')?.userName;
+          const user = name ? this.users.get(name) : undefined;
+          return user ? this.publicUser(user) : undefined;
+        }),
+      createUser: (userName, options) =>
+        call('iam', 'createUser', 'iam:CreateUser', () => {
+          if (this.users.has(userName)) throw sdkError('EntityAlreadyExists', `User with name ${userName} already exists.`, 409);
+          const user = this.newUser(userName, options.path ?? '/', options.tags);
+          this.users.set(userName, user);
+          return this.publicUser(user);
+        }),
+      tagUser: (userName, tags) =>
+        call('iam', 'tagUser', 'iam:TagUser', () => {
+          Object.assign(this.requireUser(userName).tags, tags);
+        }),
+      listAccessKeys: (userName) =>
+        call('iam', 'listAccessKeys', 'iam:ListAccessKeys', () => {
+          this.requireUser(userName);
+          return this.keysOf(userName).map((k): AccessKeyInfo => ({ accessKeyId: k.accessKeyId, status: k.status, createDate: k.createDate }));
+        }),
+      createAccessKey: (userName) =>
+        call('iam', 'createAccessKey', 'iam:CreateAccessKey', () => {
+          this.requireUser(userName);
+          if (this.keysOf(userName).length >= 2) throw sdkError('LimitExceeded', 'Cannot exceed quota for AccessKeysPerUser: 2', 409);
+          const pair = this.issueKey(userName);
+          return { ...pair, createDate: this.keys.get(pair.accessKeyId)!.createDate };
+        }),
+      updateAccessKey: (userName, accessKeyId, status) =>
+        call('iam', 'updateAccessKey', 'iam:UpdateAccessKey', () => {
+          const key = this.keys.get(accessKeyId);
+          if (!key || key.userName !== userName) throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
+          key.status = status;
+        }),
+      deleteAccessKey: (userName, accessKeyId) =>
+        call('iam', 'deleteAccessKey', 'iam:DeleteAccessKey', () => {
+          const key = this.keys.get(accessKeyId);
+          if (!key || key.userName !== userName) throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
+          this.keys.delete(accessKeyId);
+        }),
+      getAccessKeyLastUsed: (accessKeyId) =>
+        call('iam', 'getAccessKeyLastUsed', 'iam:GetAccessKeyLastUsed', () => {
+          if (!this.keys.has(accessKeyId)) throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
+          return { lastUsedDate: undefined, serviceName: undefined, region: undefined };
+        }),
+      listAttachedUserPolicies: (userName) => call('iam', 'listAttachedUserPolicies', 'iam:ListAttachedUserPolicies', () => [...this.requireUser(userName).attached]),
+      attachUserPolicy: (userName, policyArn) =>
+        call('iam', 'attachUserPolicy', 'iam:AttachUserPolicy', () => {
+          const user = this.requireUser(userName);
+          if (user.attached.length >= 10) throw sdkError('LimitExceeded', 'Cannot exceed quota for PoliciesPerUser: 10', 409);
+          if (!user.attached.some((p) => p.policyArn === policyArn)) user.attached.push({ policyArn, policyName: policyArn.split('/').pop() ?? policyArn });
+        }),
+      listUserPolicies: (userName) => call('iam', 'listUserPolicies', 'iam:ListUserPolicies', () => [...this.requireUser(userName).inline.keys()]),
+      getUserPolicy: (userName, policyName) => call('iam', 'getUserPolicy', 'iam:GetUserPolicy', () => this.requireUser(userName).inline.get(policyName)),
+      putUserPolicy: (userName, policyName, document) =>
+        call('iam', 'putUserPolicy', 'iam:PutUserPolicy', () => {
+          this.requireUser(userName).inline.set(policyName, document);
+        }),
+    };
+    return { sts, iam };
+  }
+
+  private authenticate(credentials: Credentials | undefined, isSts: boolean): void {
+    if (!credentials) {
+      if (!this.adminArn) throw sdkError('CredentialsProviderError', 'Could not load credentials from any providers', 0);
+      return;
+    }
+    const key = this.keys.get(credentials.accessKeyId);
+    // AWS answers an unknown, deleted or inactive key id alike.
+    if (!key || key.status === 'Inactive') throw sdkError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    if (key.secretAccessKey !== credentials.secretAccessKey) throw sdkError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.', 403);
+    if (isSts && key.invisibleFor > 0) {
+      key.invisibleFor -= 1;
+      throw sdkError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    }
+  }
+
+  private identity(credentials: Credentials | undefined): Identity {
+    if (!credentials) return { account: this.accountId, arn: this.adminArn!, userId: 'AIDAADMINADMINADMIN' };
+    const key = this.keys.get(credentials.accessKeyId)!;
+    const user = this.users.get(key.userName)!;
+    return { account: this.accountId, arn: user.arn, userId: user.userId };
+  }
+
+  private requireUser(userName: string): FakeUser {
+    const user = this.users.get(userName);
+    if (!user) throw sdkError('NoSuchEntity', `The user with name ${userName} cannot be found.`, 404);
+    return user;
+  }
+
+  private newUser(userName: string, path: string, tags: Record<string, string>): FakeUser {
+    return {
+      userName,
+      path,
+      arn: `arn:aws:iam::${this.accountId}:user${path}${userName}`,
+      userId: `AIDA${userName.toUpperCase().replace(/[^A-Z]/g, 'X').padEnd(17, 'X').slice(0, 17)}`,
+      createDate: this.now().toISOString(),
+      tags: { ...tags },
+      attached: [],
+      inline: new Map(),
+    };
+  }
+
+  private publicUser(user: FakeUser): IamUser {
+    return { userName: user.userName, arn: user.arn, userId: user.userId, path: user.path, createDate: user.createDate, tags: { ...user.tags } };
+  }
+}

@@ -1,0 +1,44 @@
+import type { SecretStore } from '../../src/context.js';
+import type { AccessKeyPair } from '../../src/domain/connection.js';
+import { SecretStoreError } from '../../src/errors.js';
+
+/** An in-memory secret store; `failNext` makes the next call of a kind fail like a locked keychain. */
+export class MemorySecretStore implements SecretStore {
+  readonly kind = 'memory' as const;
+  readonly entries = new Map<string, AccessKeyPair>();
+  private failures: Array<'get' | 'set' | 'delete' | 'list'> = [];
+
+  /** The next call of this kind throws a SecretStoreError (exit 6). */
+  failNext(operation: 'get' | 'set' | 'delete' | 'list'): void {
+    this.failures.push(operation);
+  }
+
+  private maybeFail(operation: 'get' | 'set' | 'delete' | 'list'): void {
+    const index = this.failures.indexOf(operation);
+    if (index >= 0) {
+      this.failures.splice(index, 1);
+      throw new SecretStoreError(`the secret store failed on ${operation} (injected)`);
+    }
+  }
+
+  async get(account: string): Promise<AccessKeyPair | undefined> {
+    this.maybeFail('get');
+    const pair = this.entries.get(account);
+    return pair ? { ...pair } : undefined;
+  }
+
+  async set(account: string, pair: AccessKeyPair): Promise<void> {
+    this.maybeFail('set');
+    this.entries.set(account, { ...pair });
+  }
+
+  async delete(account: string): Promise<boolean> {
+    this.maybeFail('delete');
+    return this.entries.delete(account);
+  }
+
+  async list(): Promise<string[]> {
+    this.maybeFail('list');
+    return [...this.entries.keys()];
+  }
+}
