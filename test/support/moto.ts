@@ -8,6 +8,8 @@ export interface Moto {
   reset(): Promise<void>;
   /** Turns on signature and key checking after `unchecked` more calls (moto's reset-auth). */
   enforceAuth(unchecked?: number): Promise<void>;
+  /** Turns signature and key checking off again (as good as: a billion unchecked calls). */
+  disableAuth(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startMoto(): Promise<Moto> {
     url,
     reset: () => post('/moto-api/reset'),
     enforceAuth: (unchecked = 0) => post('/moto-api/reset-auth', String(unchecked)),
+    disableAuth: () => post('/moto-api/reset-auth', String(1_000_000_000)),
     stop: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
