@@ -68,6 +68,8 @@ export interface Identity {
   account: string;
   arn: string;
   userId: string;
+  /** Server time (the response's Date header) minus local time, measured because the SDK silently corrects skew. */
+  clockSkewMs?: number;
 }
 
 /** STS, domain-shaped. */

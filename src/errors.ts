@@ -1,3 +1,5 @@
+import type { CheckId } from './domain/diagnosis.js';
+
 /** Exit codes of the command-line contract (shared/CLI.md, "Exit codes"). */
 export const ExitCode = {
   ok: 0,
@@ -25,6 +27,8 @@ export interface CliErrorOptions {
   requestId?: string;
   /** The AWS error code (e.g. InvalidClientTokenId) or network error code (e.g. ECONNREFUSED) behind this error. */
   awsCode?: string;
+  /** The troubleshooting checklist item this failure belongs to (set by aws/errors.ts). */
+  diagnosis?: CheckId;
 }
 
 /** An error we expect and explain: it carries its exit code and a next step. */
@@ -33,6 +37,7 @@ export class CliError extends Error {
   readonly hint: string | undefined;
   readonly requestId: string | undefined;
   readonly awsCode: string | undefined;
+  readonly diagnosis: CheckId | undefined;
 
   constructor(message: string, exitCode: ExitCodeValue, options: CliErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -41,6 +46,7 @@ export class CliError extends Error {
     this.hint = options.hint;
     this.requestId = options.requestId;
     this.awsCode = options.awsCode;
+    this.diagnosis = options.diagnosis;
   }
 }
 
