@@ -1,6 +1,9 @@
 import { Command, Option } from 'commander';
 import type { Context } from './context.js';
 import { VERSION } from './version.js';
+import { initCommand } from './commands/init.js';
+import { createUserCommand } from './commands/create-user.js';
+import { attachPolicyCommand } from './commands/attach-policy.js';
 import { addConnectionCommand } from './commands/add-connection.js';
 import { listCommand } from './commands/list.js';
 import { showCommand } from './commands/show.js';
@@ -29,6 +32,9 @@ export function buildProgram(ctx: Context): Command {
     .showSuggestionAfterError(true)
     .addHelpCommand(false);
 
+  program.addCommand(initCommand(ctx));
+  program.addCommand(createUserCommand(ctx));
+  program.addCommand(attachPolicyCommand(ctx));
   program.addCommand(addConnectionCommand(ctx));
   program.addCommand(listCommand(ctx));
   program.addCommand(showCommand(ctx));
