@@ -12,6 +12,8 @@ import { redact } from '../domain/redact.js';
 interface SdkErrorLike {
   name?: string;
   code?: string;
+  /** AWS's error code as sent on the wire (the SDK adds it for query-protocol errors). */
+  Code?: string;
   message?: string;
   hostname?: string;
   address?: string;
@@ -377,7 +379,9 @@ function fromCliError(error: CliError): Classification {
 function factsOf(e: SdkErrorLike, action: string, facts: CallFacts): Facts {
   const node = nodeError(e);
   const status = e.$metadata?.httpStatusCode;
-  let code = node?.code ?? (e.name && e.name !== 'Error' ? e.name : (e.code ?? 'UnknownError'));
+  // The SDK names modelled errors after their shape (NoSuchEntityException); `Code` keeps AWS's wire code (NoSuchEntity).
+  const wire = typeof e.Code === 'string' && e.Code ? e.Code : undefined;
+  let code = node?.code ?? wire ?? (e.name && e.name !== 'Error' ? e.name : (e.code ?? 'UnknownError'));
   const awsMessage = scrub(String(e.message ?? '')).slice(0, 300);
   const proxyUrl = e.$proxy ?? node?.$proxy;
   if (status === 407 || code === 'ProxyAuthenticationRequired') code = 'ProxyAuthenticationRequired';

@@ -153,6 +153,13 @@ describe('classify', () => {
     expect(sso.hint).toContain('aws sso login --profile ops');
   });
 
+  it("uses AWS's wire code over the SDK's exception class name", () => {
+    const e = Object.assign(service('NoSuchEntityException', 'The user with name x cannot be found.', 404), { Code: 'NoSuchEntity' });
+    expect(classify(e, 'iam:GetUser')).toMatchObject({ code: 'NoSuchEntity', exitCode: 5, diagnosis: 'key-status' });
+    const limit = Object.assign(service('LimitExceededException', 'Cannot exceed quota for AccessKeysPerUser: 2', 409), { Code: 'LimitExceeded' });
+    expect(classify(limit, 'iam:CreateAccessKey').message).toContain('already has two access keys');
+  });
+
   it('keeps the request id and the HTTP status', () => {
     const c = classify(service('AccessDenied', 'denied', 403), 'iam:GetUser');
     expect(c.requestId).toBe('req-123');
