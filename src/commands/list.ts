@@ -1,0 +1,109 @@
+import { Command } from 'commander';
+import type { Context, IO } from '../context.js';
+import { CliError } from '../errors.js';
+import { ageInDays, connectionJson, ROTATION_PERIOD_DAYS, type Connection, type ConnectionJson } from '../domain/connection.js';
+import { maskAccessKeyId } from '../domain/access-key.js';
+import { present, table, warn, type Style } from '../ui/output.js';
+import { shellWord } from './add-connection.js';
+
+/** The options of `list` (none besides the global ones). */
+export type ListOptions = Record<string, never>;
+
+/** What `list` and `show` say about a connection's health, without calling AWS. */
+export type ConnectionStatus = 'ok' | 'key older than 90 days' | 'secret missing';
+
+/** One connection as `list` reports it: the connection JSON of CLI.md plus age and status. */
+export type ListEntry = ConnectionJson & {
+  /** Whole days since the key was created; when that date is unknown, since the connection was added (a lower bound). */
+  keyAgeDays: number | null;
+  /** False when keyAgeDays counts from when the connection was added. */
+  keyAgeKnown: boolean;
+  status: ConnectionStatus;
+};
+
+/** The result of `list`: every connection, sorted by name. */
+export type ListResult = ListEntry[];
+
+/** Commander wiring of `list`. */
+export function listCommand(ctx: Context, run: (ctx: Context, opts: ListOptions) => Promise<ListResult> = list): Command {
+  return new Command('list')
+    .description('List every connection: masked key id, account, region, key age, last test and rotation, status. Reads no secret and calls no AWS API.')
+    .addHelpText(
+      'after',
+      `
+Piped, it prints tab-separated rows without a header; --json prints the full key ids.
+
+Examples:
+  $ datablast-aws list
+  $ datablast-aws list --json | jq -r '.[] | select(.status != "ok") | .name'
+`,
+    )
+    .action(async () => {
+      present(ctx, await run(ctx, {}), renderList);
+    });
+}
+
+/** Lists the connections, with a warning on stderr for each key older than the rotation period. */
+export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListResult> {
+  const connections = await (await ctx.connections()).list();
+  const stored = connections.length > 0 ? await storedSecrets(ctx) : undefined;
+  const now = ctx.clock.now();
+  const entries = connections.map((c) => listEntry(c, now, stored));
+  for (const entry of entries) {
+    if (entry.keyAgeDays !== null && entry.keyAgeDays > ROTATION_PERIOD_DAYS) {
+      warn(ctx, `the key of ${JSON.stringify(entry.name)} is ${entry.keyAgeKnown ? '' : 'at least '}${entry.keyAgeDays} days old; rotate it: datablast-aws rotate ${shellWord(entry.name)}`);
+    }
+  }
+  return entries;
+}
+
+/**
+ * The names that hold a secret, read with one list() call rather than a get() per connection.
+ * Undefined (with a warning) when the secret store cannot be read: the metadata is still worth listing.
+ */
+export async function storedSecrets(ctx: Context): Promise<Set<string> | undefined> {
+  try {
+    return new Set(await (await ctx.secrets()).list());
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    warn(ctx, `could not read the secret store (${error.message}); missing secrets are not reported`);
+    return undefined;
+  }
+}
+
+/** A connection with its key age and status; `stored` undefined means the secret store was not readable. */
+export function listEntry(connection: Connection, now: Date, stored: Set<string> | undefined): ListEntry {
+  const keyAgeKnown = connection.keyCreatedAt !== undefined;
+  const keyAgeDays = ageInDays(connection.keyCreatedAt ?? connection.createdAt, now) ?? null;
+  let status: ConnectionStatus = 'ok';
+  if (stored && !stored.has(connection.name)) status = 'secret missing';
+  else if (keyAgeDays !== null && keyAgeDays > ROTATION_PERIOD_DAYS) status = 'key older than 90 days';
+  return { ...connectionJson(connection), keyAgeDays, keyAgeKnown, status };
+}
+
+/** The day of an ISO time, or "never". */
+export function day(iso: string | null): string {
+  return iso ? iso.slice(0, 10) : 'never';
+}
+
+/** A key age for people: "12" or "≥12" when counted from when the connection was added. */
+export function ageText(entry: Pick<ListEntry, 'keyAgeDays' | 'keyAgeKnown'>): string {
+  if (entry.keyAgeDays === null) return '?';
+  return `${entry.keyAgeKnown ? '' : '≥'}${entry.keyAgeDays}`;
+}
+
+/** Colours a status: green ok, yellow old, red missing. */
+export function statusText(status: ConnectionStatus, style: Style): string {
+  return status === 'ok' ? style.green(status) : status === 'secret missing' ? style.red(status) : style.yellow(status);
+}
+
+/** Human text for `list`: a table on a terminal, tab-separated rows when piped. */
+export function renderList(result: ListResult, io: IO, style: Style): void {
+  if (result.length === 0) {
+    io.err('No connections yet. Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.\n');
+    return;
+  }
+  const rows = result.map((e) => [e.name, maskAccessKeyId(e.accessKeyId), e.accountId ?? '-', e.region, ageText(e), day(e.lastTestedAt), day(e.lastRotatedAt), statusText(e.status, style)]);
+  const header = ['NAME', 'ACCESS KEY ID', 'ACCOUNT', 'REGION', 'AGE (DAYS)', 'LAST TESTED', 'LAST ROTATED', 'STATUS'].map((h) => style.bold(h));
+  io.out(table(io.stdoutIsTTY ? [header, ...rows] : rows, io));
+}

@@ -1,0 +1,73 @@
+import { Command } from 'commander';
+import type { ConnectionStore, Context, IO } from '../context.js';
+import { ConfigError } from '../errors.js';
+import type { Connection } from '../domain/connection.js';
+import { maskAccessKeyId } from '../domain/access-key.js';
+import { present, type Style } from '../ui/output.js';
+import { ageText, day, listEntry, statusText, storedSecrets, type ListEntry } from './list.js';
+
+/** The options of `show NAME`. */
+export interface ShowOptions {
+  name: string;
+}
+
+/** One connection in full: list's fields plus the services and buckets it was onboarded with. */
+export type ShowResult = ListEntry & { services: string[]; buckets: string[] };
+
+/** Commander wiring of `show`. */
+export function showCommand(ctx: Context, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Command {
+  return new Command('show')
+    .description('Show one connection: key id (masked), account, user, ARN, region, description, services, dates and status. Reads no secret.')
+    .argument('<name>', 'the connection')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ datablast-aws show "AWS Production"
+  $ datablast-aws show prod --json     # full key id, for scripts
+`,
+    )
+    .action(async (name: string) => {
+      present(ctx, await run(ctx, { name }), renderShow);
+    });
+}
+
+/** Reads one connection's metadata and whether its secret is stored. */
+export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx));
+  return { ...entry, services: connection.services ?? [], buckets: connection.buckets ?? [] };
+}
+
+/** The named connection, or a ConfigError (exit 3) that suggests a near name and `list`. */
+export async function requireConnection(store: ConnectionStore, name: string): Promise<Connection> {
+  const connection = await store.get(name);
+  if (connection) return connection;
+  const near = (await store.list()).find((c) => c.name.toLowerCase() === name.toLowerCase() || c.name.trim() === name.trim());
+  throw new ConfigError(`no connection named ${JSON.stringify(name)}`, {
+    hint: near ? `Did you mean ${JSON.stringify(near.name)}? Names are case-sensitive.` : '`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.',
+  });
+}
+
+/** Human text for `show`: one field per line. */
+export function renderShow(result: ShowResult, io: IO, style: Style): void {
+  const fields: Array<[string, string]> = [
+    ['name', result.name],
+    ['access key id', maskAccessKeyId(result.accessKeyId)],
+    ['account', result.accountId ?? '-'],
+    ['user', result.userName ?? '-'],
+    ['arn', result.arn ?? '-'],
+    ['region', result.region],
+    ['description', result.description ?? '-'],
+    ['services', result.services.length ? result.services.join(', ') : '-'],
+    ...(result.buckets.length ? ([['buckets', result.buckets.join(', ')]] as Array<[string, string]>) : []),
+    ['added', day(result.createdAt)],
+    ['key created', day(result.keyCreatedAt).replace('never', 'unknown')],
+    ['key age (days)', ageText(result)],
+    ['last tested', day(result.lastTestedAt)],
+    ['last rotated', day(result.lastRotatedAt)],
+    ['status', statusText(result.status, style)],
+  ];
+  const width = Math.max(...fields.map(([label]) => label.length));
+  for (const [label, value] of fields) io.out(`${style.dim(label.padEnd(width))}  ${value}\n`);
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { listCommand } from '../../../src/commands/list.js';
+import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
+import { fakeWorld, runCli } from '../../support/run-cli.js';
+import { captureOptions, leaks, seedConnection } from './helpers.js';
+
+const DAY = 86_400_000;
+
+/** Counts calls so a test can prove list reads the secret store once and never a secret. */
+class CountingSecretStore extends MemorySecretStore {
+  gets = 0;
+  lists = 0;
+  override async get(account: string) {
+    this.gets += 1;
+    return super.get(account);
+  }
+  override async list() {
+    this.lists += 1;
+    return super.list();
+  }
+}
+
+describe('list', () => {
+  it('parses no options of its own', async () => {
+    expect(await captureOptions(listCommand, [])).toEqual({});
+  });
+
+  it('prints a helpful line on stderr and nothing on stdout when there are no connections', async () => {
+    const result = await runCli(['list']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('No connections yet');
+    expect(result.stderr).toContain('add-connection');
+  });
+
+  it('prints [] under --json when there are no connections', async () => {
+    const result = await runCli(['list', '--json']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe('[]\n');
+  });
+
+  it('prints tab-separated rows without a header when piped, key ids masked', async () => {
+    const world = fakeWorld();
+    const a = await seedConnection(world, 'AWS Production', { lastTestedAt: '2026-11-27T08:00:00.000Z' });
+    const b = await seedConnection(world, 'staging', { keyCreatedAt: '2026-11-18T12:00:00.000Z', lastRotatedAt: '2026-11-18T12:00:00.000Z', accountId: undefined });
+    const result = await runCli(['list', '--no-color'], world);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(
+      `AWS Production\tAKIA************${a.accessKeyId.slice(-4)}\t123456789012\teu-west-1\t≥0\t2026-11-27\tnever\tok\n` +
+        `staging\tAKIA************${b.accessKeyId.slice(-4)}\t-\teu-west-1\t10\tnever\t2026-11-18\tok\n`,
+    );
+    expect(result.stderr).toBe('');
+    expect(leaks(result, a.secretAccessKey)).toEqual([]);
+  });
+
+  it('prints an aligned table with a header on a terminal', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    const result = await runCli(['list', '--no-color'], world, { tty: true });
+    const [header, row] = result.stdout.split('\n');
+    expect(header).toMatch(/^NAME\s+ACCESS KEY ID\s+ACCOUNT\s+REGION\s+AGE \(DAYS\)\s+LAST TESTED\s+LAST ROTATED\s+STATUS$/);
+    expect(row).toMatch(/^prod\s+AKIA\*{12}\w{4}\s+123456789012\s+eu-west-1\s+≥0\s+never\s+never\s+ok$/);
+  });
+
+  it('prints the full key ids, age and status under --json', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod', { keyCreatedAt: '2026-08-01T00:00:00.000Z', description: 'BI' });
+    const result = await runCli(['list', '--json'], world);
+    expect(JSON.parse(result.stdout)).toEqual([
+      {
+        name: 'prod',
+        accessKeyId: pair.accessKeyId,
+        accountId: '123456789012',
+        arn: 'arn:aws:iam::123456789012:user/datablast',
+        userName: 'datablast',
+        region: 'eu-west-1',
+        description: 'BI',
+        createdAt: '2026-11-28T12:00:00.000Z',
+        keyCreatedAt: '2026-08-01T00:00:00.000Z',
+        lastTestedAt: null,
+        lastRotatedAt: null,
+        keyAgeDays: 119,
+        keyAgeKnown: true,
+        status: 'key older than 90 days',
+      },
+    ]);
+  });
+
+  it('warns on stderr about a key older than 90 days', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'AWS Production', { keyCreatedAt: new Date(world.clock.now().getTime() - 91 * DAY).toISOString() });
+    await seedConnection(world, 'young', { keyCreatedAt: new Date(world.clock.now().getTime() - 90 * DAY).toISOString() });
+    const result = await runCli(['list', '--no-color'], world);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toBe("warning: the key of \"AWS Production\" is 91 days old; rotate it: datablast-aws rotate 'AWS Production'\n");
+    expect(result.stdout).toContain('key older than 90 days');
+  });
+
+  it('counts the age from when the connection was added when the key date is unknown', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod', { createdAt: new Date(world.clock.now().getTime() - 100 * DAY).toISOString() });
+    const result = await runCli(['list', '--no-color'], world);
+    expect(result.stdout).toContain('\t≥100\t');
+    expect(result.stderr).toContain('is at least 100 days old');
+  });
+
+  it('reports a connection whose secret is missing, with one list() and no get()', async () => {
+    const secrets = new CountingSecretStore();
+    const world = fakeWorld({ secrets });
+    await seedConnection(world, 'a');
+    await seedConnection(world, 'b');
+    secrets.entries.delete('b');
+    const result = await runCli(['list', '--json'], world);
+    expect(JSON.parse(result.stdout).map((e: { status: string }) => e.status)).toEqual(['ok', 'secret missing']);
+    expect(secrets.lists).toBe(1);
+    expect(secrets.gets).toBe(0);
+  });
+
+  it('still lists the metadata, with a warning, when the secret store cannot be read', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.secrets.failNext('list');
+    const result = await runCli(['list', '--no-color'], world);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^prod\t.*\tok\n$/);
+    expect(result.stderr).toContain('warning: could not read the secret store');
+  });
+
+  it('makes no AWS call', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    await runCli(['list'], world);
+    expect(world.aws.calls).toEqual([]);
+  });
+});
