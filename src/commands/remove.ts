@@ -1,0 +1,146 @@
+import { Command } from 'commander';
+import type { AwsSession, Context, IO } from '../context.js';
+import { AwsError, CancelledError, CliError, ConfigError, CredentialsRejectedError, SecretStoreError } from '../errors.js';
+import type { Connection } from '../domain/connection.js';
+import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
+import { rememberSecret } from '../domain/redact.js';
+import { present, progress, type Style } from '../ui/output.js';
+import { requireConnection } from './show.js';
+import { shellWord } from './add-connection.js';
+
+/** The options of `remove NAME`. */
+export interface RemoveOptions {
+  name: string;
+  /** Also delete the access key in AWS. */
+  deleteKey: boolean;
+  /** Sign the deletion with the admin credentials (--profile) instead of the connection's own key. */
+  admin: boolean;
+  /** Skip the confirmation question. */
+  yes: boolean;
+}
+
+/** What `remove` did. */
+export interface RemoveResult {
+  name: string;
+  accessKeyId: string;
+  /** True when the secret store held a secret for the connection and it was deleted. */
+  secretDeleted: boolean;
+  /** "deleted" in AWS, "already gone" (AWS no longer knew it), or "kept" (no --delete-key). */
+  key: 'deleted' | 'already gone' | 'kept';
+}
+
+/** Commander wiring of `remove`. */
+export function removeCommand(ctx: Context, run: (ctx: Context, opts: RemoveOptions) => Promise<RemoveResult> = remove): Command {
+  return new Command('remove')
+    .description('Delete a connection and its secret. With --delete-key, first delete the access key in AWS too.')
+    .argument('<name>', 'the connection')
+    .option('--delete-key', 'also delete the access key in AWS (signed by the connection\'s own key, unless --admin)')
+    .option('--admin', 'sign the deletion with the admin credentials of --profile / the standard AWS chain')
+    .option('-y, --yes', 'do not ask for confirmation (there is no question without a terminal anyway)')
+    .addHelpText(
+      'after',
+      `
+Order: the key in AWS (with --delete-key), then the secret, then the metadata, so that a failure
+leaves the connection in place to retry.
+
+Examples:
+  $ datablast-aws remove "AWS Production"
+  $ datablast-aws remove old-prod --delete-key --yes
+  $ datablast-aws remove old-prod --delete-key --admin --profile admin
+`,
+    )
+    .action(async (name: string, flags: { deleteKey?: boolean; admin?: boolean; yes?: boolean }) => {
+      present(ctx, await run(ctx, { name, deleteKey: flags.deleteKey === true, admin: flags.admin === true, yes: flags.yes === true }), renderRemove);
+    });
+}
+
+/** Removes a connection: its key in AWS (when asked), then its secret, then its metadata. */
+export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveResult> {
+  const connections = await ctx.connections();
+  const connection = await requireConnection(connections, opts.name);
+  const { name, accessKeyId } = connection;
+  if (!opts.yes && ctx.globals.input) {
+    const what = opts.deleteKey ? `connection ${JSON.stringify(name)} and delete access key ${maskAccessKeyId(accessKeyId)} in AWS` : `connection ${JSON.stringify(name)} and its stored secret`;
+    const confirmed = await (await ctx.prompter()).confirm(`Remove ${what}?`, { default: false });
+    if (!confirmed) throw new CancelledError('nothing was removed');
+  }
+  const secrets = await ctx.secrets();
+  let key: RemoveResult['key'] = 'kept';
+  if (opts.deleteKey) key = await deleteKeyInAws(ctx, connection, opts.admin);
+  let secretDeleted: boolean;
+  try {
+    secretDeleted = await secrets.delete(name);
+  } catch (error) {
+    if (error instanceof SecretStoreError && key !== 'kept') {
+      throw new SecretStoreError(`${error.message}; the access key was already deleted in AWS, the connection is still listed`, {
+        hint: `Run \`datablast-aws remove ${shellWord(name)}\` (without --delete-key) once the secret store is available.`,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  await connections.delete(name);
+  return { name, accessKeyId, secretDeleted, key };
+}
+
+async function deleteKeyInAws(ctx: Context, connection: Connection, admin: boolean): Promise<'deleted' | 'already gone'> {
+  const { name, accessKeyId, region } = connection;
+  const masked = maskAccessKeyId(accessKeyId);
+  const aws = await ctx.aws();
+  let session: AwsSession;
+  if (admin) {
+    session = await aws.admin();
+  } else {
+    const pair = await (await ctx.secrets()).get(name);
+    if (!pair) {
+      throw new ConfigError(`no secret is stored for ${JSON.stringify(name)}, so its own key cannot sign the deletion of ${masked}`, {
+        hint: `Add --admin (with --profile) to delete it with admin credentials, or remove the connection without --delete-key.`,
+      });
+    }
+    rememberSecret(pair.secretAccessKey);
+    session = await aws.as(pair, region);
+  }
+  let userName = connection.userName;
+  if (userName === undefined && !admin) userName = userNameFromArn((await session.sts.getCallerIdentity()).arn);
+  if (userName === undefined) {
+    throw new ConfigError(`cannot tell which IAM user owns ${masked}`, {
+      hint: `Delete the key in the IAM console, then run \`datablast-aws remove ${shellWord(name)}\` without --delete-key.`,
+    });
+  }
+  progress(ctx, `deleting access key ${masked} of IAM user ${userName}`);
+  try {
+    await session.iam.deleteAccessKey(userName, accessKeyId);
+    return 'deleted';
+  } catch (error) {
+    if (error instanceof CliError && error.awsCode === 'NoSuchEntity') return 'already gone';
+    if (!admin && error instanceof CredentialsRejectedError) {
+      throw new CredentialsRejectedError(`AWS rejected the connection's own key ${masked} (${error.awsCode ?? 'rejected'}): it may already be deleted or inactive; nothing was removed`, {
+        hint: `Add --admin (with --profile) to delete it with admin credentials, or run \`datablast-aws remove ${shellWord(name)}\` without --delete-key.`,
+        awsCode: error.awsCode,
+        requestId: error.requestId,
+        cause: error,
+      });
+    }
+    if (!admin && error instanceof AwsError && error.awsCode === 'AccessDenied') {
+      throw new AwsError(`IAM user ${userName} may not delete its own key ${masked} (AccessDenied); nothing was removed`, {
+        hint: `Give it the self-rotation policy (\`datablast-aws attach-policy ${shellWord(userName)} --self-rotation\`), or add --admin to delete it with admin credentials.`,
+        awsCode: error.awsCode,
+        requestId: error.requestId,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** Human text for `remove`. */
+export function renderRemove(result: RemoveResult, io: IO, style: Style): void {
+  const key =
+    result.key === 'deleted'
+      ? `; access key ${maskAccessKeyId(result.accessKeyId)} deleted in AWS`
+      : result.key === 'already gone'
+        ? `; access key ${maskAccessKeyId(result.accessKeyId)} was already gone from AWS`
+        : '';
+  io.out(`${style.green('✓')} Removed connection ${JSON.stringify(result.name)}${result.secretDeleted ? ' and its secret' : ' (no secret was stored)'}${key}.\n`);
+  if (result.key === 'kept') io.out(`The access key ${maskAccessKeyId(result.accessKeyId)} still exists in AWS; deactivate or delete it if nothing else uses it.\n`);
+}

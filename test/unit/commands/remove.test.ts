@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { removeCommand, type RemoveOptions } from '../../../src/commands/remove.js';
+import { sdkError } from '../../fakes/fake-aws.js';
+import { fakeWorld, runCli } from '../../support/run-cli.js';
+import { captureOptions, leaks, seedConnection } from './helpers.js';
+
+describe('remove: argv → options', () => {
+  it.each<[string[], RemoveOptions]>([
+    [['prod'], { name: 'prod', deleteKey: false, admin: false, yes: false }],
+    [['prod', '--delete-key'], { name: 'prod', deleteKey: true, admin: false, yes: false }],
+    [['AWS Production', '--delete-key', '--admin', '-y'], { name: 'AWS Production', deleteKey: true, admin: true, yes: true }],
+    [['--yes', 'prod'], { name: 'prod', deleteKey: false, admin: false, yes: true }],
+  ])('%j', async (argv, expected) => {
+    expect(await captureOptions(removeCommand, argv)).toEqual(expected);
+  });
+});
+
+describe('remove', () => {
+  it('deletes the secret and the metadata, keeps the key in AWS and says so', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    const result = await runCli(['remove', 'prod', '--no-color'], world);
+    expect(result.exitCode).toBe(0);
+    expect(world.secrets.entries.size + world.connections.entries.size).toBe(0);
+    expect(world.aws.calls).toEqual([]);
+    expect(world.aws.keys.has(pair.accessKeyId)).toBe(true);
+    expect(result.stdout).toBe(`✓ Removed connection "prod" and its secret.\nThe access key AKIA************${pair.accessKeyId.slice(-4)} still exists in AWS; deactivate or delete it if nothing else uses it.\n`);
+    expect(leaks(result, pair.secretAccessKey)).toEqual([]);
+  });
+
+  it('prints what it did under --json', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    const result = await runCli(['remove', 'prod', '--json'], world);
+    expect(JSON.parse(result.stdout)).toEqual({ name: 'prod', accessKeyId: pair.accessKeyId, secretDeleted: true, key: 'kept' });
+  });
+
+  it('with --delete-key deletes the key in AWS with its own key, first', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    const result = await runCli(['remove', 'prod', '--delete-key', '--json'], world);
+    expect(result.exitCode).toBe(0);
+    expect(world.aws.calls).toEqual(['iam:deleteAccessKey']);
+    expect(world.aws.keys.has(pair.accessKeyId)).toBe(false);
+    expect(JSON.parse(result.stdout)).toMatchObject({ key: 'deleted', secretDeleted: true });
+    expect(world.connections.entries.size).toBe(0);
+    expect(leaks(result, pair.secretAccessKey)).toEqual([]);
+  });
+
+  it('learns the user from STS when the metadata has none', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod', { userName: undefined });
+    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    expect(result.exitCode).toBe(0);
+    expect(world.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:deleteAccessKey']);
+    expect(world.aws.keys.has(pair.accessKeyId)).toBe(false);
+  });
+
+  it('with --admin signs the deletion with admin credentials, needing no stored secret', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    world.secrets.entries.clear();
+    const result = await runCli(['remove', 'prod', '--delete-key', '--admin', '--json'], world);
+    expect(result.exitCode).toBe(0);
+    expect(world.aws.keys.has(pair.accessKeyId)).toBe(false);
+    expect(JSON.parse(result.stdout)).toMatchObject({ key: 'deleted', secretDeleted: false });
+  });
+
+  it('exits 3 without --admin when no secret is stored to sign the deletion', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.secrets.entries.clear();
+    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('--admin');
+    expect(world.connections.entries.size).toBe(1);
+  });
+
+  it('reports a key AWS no longer has as already gone, and removes the connection', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    world.aws.keys.delete(pair.accessKeyId);
+    const result = await runCli(['remove', 'prod', '--delete-key', '--admin', '--no-color'], world);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('was already gone from AWS');
+    expect(world.connections.entries.size).toBe(0);
+  });
+
+  it('keeps everything and suggests --admin when AWS rejects the connection\'s own key', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    world.aws.keys.get(pair.accessKeyId)!.status = 'Inactive';
+    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toContain('nothing was removed');
+    expect(result.stderr).toContain('--admin');
+    expect(world.secrets.entries.size + world.connections.entries.size).toBe(2);
+  });
+
+  it('keeps everything and points at the self-rotation policy when IAM denies the deletion', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.aws.failNext('deleteAccessKey', sdkError('AccessDenied', 'User is not authorized to perform: iam:DeleteAccessKey', 403));
+    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    expect(result.exitCode).toBe(5);
+    expect(result.stderr).toContain('attach-policy datablast --self-rotation');
+    expect(world.secrets.entries.size + world.connections.entries.size).toBe(2);
+  });
+
+  it('keeps the metadata and says how to finish when the secret store fails after the key was deleted', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.secrets.failNext('delete');
+    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toContain('the access key was already deleted in AWS');
+    expect(result.stderr).toContain('without --delete-key');
+    expect(world.connections.entries.size).toBe(1);
+  });
+
+  it('asks for confirmation on a terminal; declining exits 130 and removes nothing', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.prompter.answer('Remove connection "prod"', false);
+    const result = await runCli(['remove', 'prod'], world, { tty: true });
+    expect(result.exitCode).toBe(130);
+    world.prompter.assertDone();
+    expect(world.connections.entries.size).toBe(1);
+  });
+
+  it('names the key deletion in the confirmation question', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.prompter.answer('and delete access key AKIA', true);
+    const result = await runCli(['remove', 'prod', '--delete-key'], world, { tty: true });
+    expect(result.exitCode).toBe(0);
+    world.prompter.assertDone();
+  });
+
+  it('does not ask with --yes, nor without a terminal', async () => {
+    for (const [argv, tty] of [[['remove', 'prod', '--yes'], true], [['remove', 'prod'], false]] as const) {
+      const world = fakeWorld();
+      await seedConnection(world, 'prod');
+      const result = await runCli([...argv], world, { tty });
+      expect(result.exitCode).toBe(0);
+      expect(world.prompter.asked).toEqual([]);
+    }
+  });
+
+  it('exits 3 for an unknown connection', async () => {
+    const result = await runCli(['remove', 'nope'], fakeWorld());
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('datablast-aws list');
+  });
+});
