@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import type { Context, IO } from '../context.js';
+import { ConfigError } from '../errors.js';
+import { rememberSecret } from '../domain/redact.js';
+import { requireConnection } from './show.js';
+import { shellWord } from './add-connection.js';
+
+/** The options of `credential-process NAME`. */
+export interface CredentialProcessOptions {
+  name: string;
+}
+
+/** The credential_process document, Version 1 (long-term keys: no SessionToken, no Expiration). */
+export interface CredentialProcessResult {
+  Version: 1;
+  AccessKeyId: string;
+  SecretAccessKey: string;
+}
+
+/** Commander wiring of `credential-process`. */
+export function credentialProcessCommand(ctx: Context, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Command {
+  return new Command('credential-process')
+    .description('Print the connection\'s key as the JSON the AWS credential_process setting expects. Never prompts; nothing else on stdout.')
+    .argument('<name>', 'the connection')
+    .addHelpText(
+      'after',
+      `
+In ~/.aws/config (or let \`datablast-aws export-profile NAME\` write it):
+  [profile datablast]
+  credential_process = datablast-aws credential-process "AWS Production"
+
+Example:
+  $ aws sts get-caller-identity --profile datablast
+`,
+    )
+    .action(async (name: string) => {
+      // The format is fixed by the AWS SDKs: the same compact document with or without --json.
+      renderCredentialProcess(await run(ctx, { name }), ctx.io);
+    });
+}
+
+/**
+ * Reads the connection's metadata and its one secret; touches nothing else (no AWS SDK, no prompt),
+ * because SDKs run it before every credential refresh.
+ */
+export async function credentialProcess(ctx: Context, opts: CredentialProcessOptions): Promise<CredentialProcessResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const pair = await (await ctx.secrets()).get(connection.name);
+  if (!pair) {
+    throw new ConfigError(`no secret is stored for connection ${JSON.stringify(connection.name)} in the secret store`, {
+      hint: `Store the key again: \`datablast-aws add-connection ${shellWord(connection.name)} --force --access-key-id ${connection.accessKeyId} --secret-stdin\`, or rotate it with \`datablast-aws rotate ${shellWord(connection.name)} --admin\`.`,
+    });
+  }
+  rememberSecret(pair.secretAccessKey);
+  // The stored pair is written as one unit, so its key id always matches its secret, even while a
+  // rotation has switched the secret but not yet the metadata.
+  return { Version: 1, AccessKeyId: pair.accessKeyId, SecretAccessKey: pair.secretAccessKey };
+}
+
+/** Writes exactly the credential_process JSON and a newline. */
+export function renderCredentialProcess(result: CredentialProcessResult, io: IO): void {
+  io.out(`${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey })}\n`);
+}

@@ -1,0 +1,66 @@
+import { Command } from 'commander';
+import type { Context, IO } from '../context.js';
+import { ConfigError } from '../errors.js';
+import { rememberSecret } from '../domain/redact.js';
+import { validateRegion } from '../domain/access-key.js';
+import { present, warn, type Style } from '../ui/output.js';
+import { requireConnection } from './show.js';
+import { shellWord } from './add-connection.js';
+
+/** The options of `env NAME`. */
+export interface EnvOptions {
+  name: string;
+}
+
+/** The variables `env` exports; under --json this object is printed as is. */
+export interface EnvResult {
+  AWS_ACCESS_KEY_ID: string;
+  AWS_SECRET_ACCESS_KEY: string;
+  AWS_REGION: string;
+}
+
+/** Commander wiring of `env`. */
+export function envCommand(ctx: Context, run: (ctx: Context, opts: EnvOptions) => Promise<EnvResult> = env): Command {
+  return new Command('env')
+    .description('Print shell lines that export the connection\'s key and region, for eval. This prints the secret: its whole purpose.')
+    .argument('<name>', 'the connection')
+    .addHelpText(
+      'after',
+      `
+Prints export lines for AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (--region, else the
+connection's region), and unsets AWS_SESSION_TOKEN, which would not belong to this key.
+With --json it prints {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"} instead: like
+credential-process, this is one of the two commands whose output carries a secret.
+
+Examples:
+  $ eval "$(datablast-aws env "AWS Production")"
+  $ datablast-aws env prod --json | jq -r 'to_entries[] | "\\(.key)=\\(.value)"' > .env
+`,
+    )
+    .action(async (name: string) => {
+      if (ctx.io.stdoutIsTTY && !ctx.globals.json) warn(ctx, 'this prints the secret access key on the terminal; use it as eval "$(datablast-aws env NAME)"');
+      present(ctx, await run(ctx, { name }), renderEnv);
+    });
+}
+
+/** Reads the connection's metadata and its secret; calls no AWS API and never prompts. */
+export async function env(ctx: Context, opts: EnvOptions): Promise<EnvResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const pair = await (await ctx.secrets()).get(connection.name);
+  if (!pair) {
+    throw new ConfigError(`no secret is stored for connection ${JSON.stringify(connection.name)} in the secret store`, {
+      hint: `Store the key again: \`datablast-aws add-connection ${shellWord(connection.name)} --force --access-key-id ${connection.accessKeyId} --secret-stdin\`.`,
+    });
+  }
+  rememberSecret(pair.secretAccessKey);
+  const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region) : connection.region;
+  return { AWS_ACCESS_KEY_ID: pair.accessKeyId, AWS_SECRET_ACCESS_KEY: pair.secretAccessKey, AWS_REGION: region };
+}
+
+/** POSIX shell lines: quoted only when a value needs it (keys and region names never do). */
+export function renderEnv(result: EnvResult, io: IO, _style: Style): void {
+  io.out(`export AWS_ACCESS_KEY_ID=${shellWord(result.AWS_ACCESS_KEY_ID)}\n`);
+  io.out(`export AWS_SECRET_ACCESS_KEY=${shellWord(result.AWS_SECRET_ACCESS_KEY)}\n`);
+  io.out(`export AWS_REGION=${shellWord(result.AWS_REGION)}\n`);
+  io.out('unset AWS_SESSION_TOKEN\n');
+}

@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { credentialProcessCommand } from '../../../src/commands/credential-process.js';
+import { fakeWorld, runCli } from '../../support/run-cli.js';
+import { captureOptions, seedConnection } from './helpers.js';
+
+/** Every module credential-process.ts loads statically, following relative imports. */
+function staticImports(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const source = readFileSync(file, 'utf8');
+  // Static imports only: `import ... from 'x'` and `export ... from 'x'`, not `await import('x')` or `import type`.
+  for (const match of source.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?\sfrom\s+'([^']+)'/gms)) {
+    const spec = match[1]!;
+    if (spec.startsWith('.')) staticImports(resolve(dirname(file), spec.replace(/\.js$/, '.ts')), seen);
+    else seen.add(spec);
+  }
+  return seen;
+}
+
+describe('credential-process', () => {
+  it('parses the name', async () => {
+    expect(await captureOptions(credentialProcessCommand, ['AWS Production'])).toEqual({ name: 'AWS Production' });
+  });
+
+  it('prints exactly the Version 1 JSON and a newline, nothing else anywhere', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'AWS Production');
+    const result = await runCli(['credential-process', 'AWS Production'], world);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(`{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`);
+    expect(result.stderr).toBe('');
+  });
+
+  it('prints the same compact document under --json', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    const result = await runCli(['credential-process', 'prod', '--json'], world);
+    expect(result.stdout).toBe(`{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`);
+  });
+
+  it('never prompts and never calls AWS, even on a terminal', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    const result = await runCli(['credential-process', 'prod'], world, { tty: true });
+    expect(result.exitCode).toBe(0);
+    expect(world.prompter.asked).toEqual([]);
+    expect(world.aws.calls).toEqual([]);
+  });
+
+  it('serves the stored pair as a unit, even when the metadata still names the previous key mid-rotation', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    const next = world.aws.issueKey('datablast', 0);
+    await world.secrets.set('prod', next);
+    const result = await runCli(['credential-process', 'prod'], world);
+    expect(JSON.parse(result.stdout)).toEqual({ Version: 1, AccessKeyId: next.accessKeyId, SecretAccessKey: next.secretAccessKey });
+  });
+
+  it('exits 3 with nothing on stdout for an unknown connection', async () => {
+    const result = await runCli(['credential-process', 'nope'], fakeWorld());
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('no connection named "nope"');
+  });
+
+  it('exits 3 with the repair step when the secret is missing', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'AWS Production');
+    world.secrets.entries.clear();
+    const result = await runCli(['credential-process', 'AWS Production'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`datablast-aws add-connection 'AWS Production' --force --access-key-id ${pair.accessKeyId} --secret-stdin`);
+  });
+
+  it('exits 6 with nothing on stdout when the secret store fails', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.secrets.failNext('get');
+    const result = await runCli(['credential-process', 'prod'], world);
+    expect(result.exitCode).toBe(6);
+    expect(result.stdout).toBe('');
+  });
+
+  it('loads neither the AWS SDK nor inquirer (static imports of its module graph)', () => {
+    const imports = [...staticImports(join(import.meta.dirname, '../../../src/commands/credential-process.ts'))];
+    expect(imports.filter((m) => m.startsWith('@aws-sdk') || m.startsWith('@inquirer') || m.includes('/src/aws/') || m.endsWith('/ui/prompts.ts'))).toEqual([]);
+    expect(imports.some((m) => m.endsWith('/commands/show.ts'))).toBe(true);
+  });
+});
