@@ -29,7 +29,8 @@ In ~/.aws/config (or let \`datablast-aws export-profile NAME\` write it):
   [profile datablast]
   credential_process = datablast-aws credential-process "AWS Production"
 
-Example:
+Examples:
+  $ datablast-aws credential-process "AWS Production"    # what the SDK runs
   $ aws sts get-caller-identity --profile datablast
 `,
     )
