@@ -74,11 +74,11 @@ export interface AttachPlan {
 /** Wires `attach-policy USER`. */
 export function attachPolicyCommand(ctx: Context): Command {
   return new Command('attach-policy')
-    .description('give an IAM user what Datablast needs, and nothing more; idempotent (what is already there is reported)')
+    .description('Give an IAM user what Datablast needs to read, and nothing more. Idempotent: what is already there is reported, not repeated.')
     .argument('<user>', 'IAM user name')
-    .option('--service <service>', 'the AWS managed read-only policy of a service: s3|rds|lambda (repeatable)', collect, [])
-    .option('--policy-arn <arn>', 'attach this managed policy (repeatable)', collect, [])
-    .option('--bucket <name>', 'a generated inline policy: list and read only these S3 buckets (repeatable)', collect, [])
+    .option('--service <service>', 'the AWS managed read-only policy of a service: s3|rds|lambda (repeatable)', collect)
+    .option('--policy-arn <arn>', 'attach this managed policy (repeatable)', collect)
+    .option('--bucket <name>', 'a generated inline policy: list and read only these S3 buckets (repeatable)', collect)
     .option('--prefix <prefix>', 'with --bucket: only objects under this key prefix, e.g. exports/')
     .option('--policy-file <file>', 'a custom inline policy document (JSON), checked before any call')
     .option('--policy-name <name>', 'with --policy-file: the inline policy\'s name')
@@ -88,10 +88,10 @@ export function attachPolicyCommand(ctx: Context): Command {
       '\nExamples:\n  datablast-aws attach-policy datablast-integration --service s3 --service rds --self-rotation\n' +
         '  datablast-aws attach-policy datablast-integration --bucket my-exports --prefix daily/\n',
     )
-    .action(async (userName: string, flags: { service: string[]; policyArn: string[]; bucket: string[]; prefix?: string; policyFile?: string; policyName?: string; selfRotation?: boolean }) => {
+    .action(async (userName: string, flags: { service?: string[]; policyArn?: string[]; bucket?: string[]; prefix?: string; policyFile?: string; policyName?: string; selfRotation?: boolean }) => {
       const opts: AttachPolicyOptions = {
         userName,
-        services: flags.service.map(parseService),
+        services: (flags.service ?? []).map(parseService),
         policyArns: flags.policyArn,
         buckets: flags.bucket,
         prefix: flags.prefix,
@@ -213,6 +213,7 @@ function shortArn(arn: string): string {
   return arn.startsWith('arn:aws:iam::aws:policy/') ? arn.slice('arn:aws:iam::aws:policy/'.length) : arn;
 }
 
-function collect(value: string, previous: string[]): string[] {
+/** Commander's accumulator for a repeatable option (no default, so help shows none). */
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

@@ -51,15 +51,15 @@ const AWS_KEYS_PER_USER = 2;
 /** Wires `create-user USER`. */
 export function createUserCommand(ctx: Context): Command {
   return new Command('create-user')
-    .description('create a dedicated IAM user for Datablast (tagged managed-by=datablast-aws); optionally create its access key straight into the secret store')
+    .description('Create a dedicated IAM user for Datablast (tagged managed-by=datablast-aws); with --create-key, also its access key, saved straight into the secret store.')
     .argument('<user>', 'IAM user name (1–64 of A–Z a–z 0–9 + = , . @ _ -)')
     .option('--path <path>', 'IAM path for a new user, e.g. /integrations/')
-    .option('--tag <key=value>', 'tag the new user (repeatable)', collect, [])
+    .option('--tag <key=value>', 'tag the new user (repeatable)', collect)
     .option('--create-key', 'also create an access key and save it as a connection (the secret is never printed)')
     .option('--connection <name>', 'with --create-key: the connection to save the key as')
     .option('--description <text>', 'with --create-key: the connection\'s description (also the key\'s description tag on the user, as the console does)')
     .addHelpText('after', '\nExamples:\n  datablast-aws create-user datablast-integration\n  datablast-aws create-user datablast-integration --create-key --connection "AWS Production" --region eu-west-1\n')
-    .action(async (userName: string, flags: { path?: string; tag: string[]; createKey?: boolean; connection?: string; description?: string }) => {
+    .action(async (userName: string, flags: { path?: string; tag?: string[]; createKey?: boolean; connection?: string; description?: string }) => {
       if (!flags.createKey && (flags.connection !== undefined || flags.description !== undefined)) {
         throw new UsageError(`${flags.connection !== undefined ? '--connection' : '--description'} needs --create-key`, {
           hint: 'Add --create-key to create the user\'s access key and save it as that connection.',
@@ -68,7 +68,7 @@ export function createUserCommand(ctx: Context): Command {
       const opts: CreateUserOptions = {
         userName,
         path: flags.path,
-        tags: parseTags(flags.tag),
+        tags: parseTags(flags.tag ?? []),
         createKey: flags.createKey === true,
         connection: flags.connection,
         region: ctx.globals.region,
@@ -327,6 +327,7 @@ export function renderCreateUser(result: CreateUserResult, io: IO, style: Style)
   }
 }
 
-function collect(value: string, previous: string[]): string[] {
+/** Commander's accumulator for a repeatable option (no default, so help shows none). */
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

@@ -51,10 +51,10 @@ export const DEFAULT_USER_NAME = 'datablast-integration';
 /** Wires `init`. */
 export function initCommand(ctx: Context): Command {
   return new Command('init')
-    .description('the onboarding wizard: check who you are, create the IAM user, grant read access, create its key into the secret store, test it')
+    .description('The onboarding wizard: check who you are, create the IAM user, grant read access, create its key into the secret store and test it. Every question has a flag.')
     .option('--user <name>', `IAM user name (default ${DEFAULT_USER_NAME})`)
-    .option('--service <service>', 'grant the read-only policy of s3|rds|lambda (repeatable)', collect, [])
-    .option('--bucket <name>', 'grant only these S3 buckets, through a generated inline policy (repeatable)', collect, [])
+    .option('--service <service>', 'grant the read-only policy of s3|rds|lambda (repeatable)', collect)
+    .option('--bucket <name>', 'grant only these S3 buckets, through a generated inline policy (repeatable)', collect)
     .option('--prefix <prefix>', 'with --bucket: only objects under this key prefix')
     .option('--self-rotation', 'let the user rotate its own key, so `rotate` needs no admin (the default)')
     .addOption(new Option('--no-self-rotation', 'do not let the user rotate its own key (rotate then needs --admin)'))
@@ -66,11 +66,11 @@ export function initCommand(ctx: Context): Command {
       '\nExamples:\n  datablast-aws init\n' +
         '  datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production" --region eu-west-1\n',
     )
-    .action(async (flags: { user?: string; service: string[]; bucket: string[]; prefix?: string; selfRotation?: boolean; connection?: string; description?: string; yes?: boolean }) => {
+    .action(async (flags: { user?: string; service?: string[]; bucket?: string[]; prefix?: string; selfRotation?: boolean; connection?: string; description?: string; yes?: boolean }) => {
       const opts: InitOptions = {
         user: flags.user,
-        services: flags.service.length ? flags.service.map(parseService) : undefined,
-        buckets: flags.bucket.length ? flags.bucket : undefined,
+        services: flags.service?.map(parseService),
+        buckets: flags.bucket,
         prefix: flags.prefix,
         selfRotation: flags.selfRotation,
         connection: flags.connection,
@@ -262,6 +262,7 @@ export function renderInit(result: InitResult, io: IO, style: Style): void {
   io.out(`                        or in ~/.aws/config: credential_process = datablast-aws credential-process ${name}\n`);
 }
 
-function collect(value: string, previous: string[]): string[] {
+/** Commander's accumulator for a repeatable option (no default, so help shows none). */
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
