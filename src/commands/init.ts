@@ -202,7 +202,7 @@ async function chooseGrants(ctx: Context, opts: InitOptions, prompter: Prompter)
   ];
   let chosen: Choice[] = [];
   while (chosen.length === 0) {
-    chosen = await prompter.checkbox<Choice>('What may Datablast read? (space selects, enter confirms)', choices);
+    chosen = await prompter.checkbox<Choice>('What may Datablast read?', choices);
     if (chosen.length === 0) note(ctx, 'choose at least one');
   }
   const services = chosen.filter((c): c is ServiceName => c !== 'buckets');
