@@ -102,8 +102,8 @@ export class SkewObserver implements HttpHandlerLike {
     const received = Date.now();
     const date = headerOf(result.response.headers, 'date');
     const server = date ? Date.parse(date) : Number.NaN;
-    // The Date header has one-second resolution: compare with the middle of the round trip.
-    if (!Number.isNaN(server)) this.skewMs = server - Math.round((sent + received) / 2);
+    // The Date header is truncated to the second (add half a second) and stamped during the round trip (take its middle).
+    if (!Number.isNaN(server)) this.skewMs = server + 500 - Math.round((sent + received) / 2);
     return result;
   }
 

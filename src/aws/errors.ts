@@ -254,7 +254,7 @@ const noAdminCredentials: Row = {
   diagnosis: 'credentials',
   message: (f) => {
     if (/sso/i.test(f.awsMessage) && /expired|invalid|refresh/i.test(f.awsMessage)) return `the SSO session${f.profile ? ` of profile ${f.profile}` : ''} has expired (${f.action})`;
-    if (f.profile && /profile/i.test(f.awsMessage)) return `no admin credentials: the AWS profile "${f.profile}" was not found or is incomplete (${f.action})`;
+    if (f.profile) return `no admin credentials from the AWS profile "${f.profile}": it was not found or has no usable credentials (${f.action})`;
     return `no admin credentials found for ${f.action}`;
   },
   hint: (f) => (/sso/i.test(f.awsMessage) ? `Run \`aws sso login${f.profile ? ` --profile ${f.profile}` : ''}\`, then retry.` : adminHint),

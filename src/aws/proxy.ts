@@ -65,6 +65,8 @@ export class ProxyAgent extends Agent {
           return;
         }
         socket.off('data', onData);
+        // Back to paused mode: TLS takes the socket over from here.
+        socket.pause();
         const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? 0);
         if (status === 200) {
           clearTimeout(timer);

@@ -147,7 +147,7 @@ describe('classify', () => {
 
   it('names the missing profile and an expired SSO session', () => {
     const profile = classify(Object.assign(new Error('Could not resolve credentials using profile: [ops] in configuration/credentials file(s).'), { name: 'CredentialsProviderError' }), 'iam:GetUser', { profile: 'ops' });
-    expect(profile.message).toContain('"ops" was not found');
+    expect(profile.message).toContain('profile "ops": it was not found');
     const sso = classify(Object.assign(new Error('The SSO session associated with this profile has expired or is otherwise invalid.'), { name: 'CredentialsProviderError' }), 'iam:GetUser', { profile: 'ops' });
     expect(sso.message).toContain('SSO session of profile ops has expired');
     expect(sso.hint).toContain('aws sso login --profile ops');
