@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Replaces a file so that a reader (or a crash) sees the old content or the new, never a mix:
+ * a temp file in the same directory, fsync, rename over the target, then fsync the directory.
+ * The temp file is removed on failure, so a full or read-only disk leaves no partial file.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle;
+  try {
+    handle = await open(temp, 'wx', mode);
+    // open's mode is filtered by the umask; chmod states it exactly.
+    await handle.chmod(mode);
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, path);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** Creates a directory (and parents) readable only by us; an existing directory is left as it is. */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is filtered by the umask; only the directory we created is ours to tighten.
+  if (created !== undefined) await chmod(dir, 0o700);
+}
+
+/** Makes a rename durable; some platforms cannot open a directory, which is not an error. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Windows and some file systems refuse to fsync a directory; the rename itself is already atomic.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}

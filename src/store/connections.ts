@@ -1,0 +1,256 @@
+import { stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type Conf from 'conf';
+import type { ConnectionStore } from '../context.js';
+import type { Connection } from '../domain/connection.js';
+import { ConfigError } from '../errors.js';
+import { ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
+import { withLock } from './lock.js';
+
+/** The version of the metadata file this code reads and writes. */
+export const CONNECTION_FILE_VERSION = 1;
+/** conf's project name: the default directory is the platform config dir of this name. */
+export const PROJECT_NAME = 'datablast-aws';
+/** How long a metadata write waits for another process's write before giving up. */
+const WRITE_LOCK_WAIT_MS = 15_000;
+
+/** The metadata file: `{ "version": 1, "connections": { [name]: Connection } }`. */
+export interface ConnectionFile {
+  version: typeof CONNECTION_FILE_VERSION;
+  connections: Record<string, Connection>;
+}
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Opens the connection metadata store. Reads nothing: the file is read on each call, so a context
+ * that only needs the directory (for the secret store) never fails on a damaged file.
+ */
+export async function openConnectionStore(env: Environment): Promise<ConnectionStore> {
+  return new ConfConnectionStore(configDir(env));
+}
+
+/** The configuration directory: DATABLAST_AWS_CONFIG_DIR when set, else the platform default. */
+export function configDir(env: Environment): string {
+  const override = env.DATABLAST_AWS_CONFIG_DIR;
+  return override ? resolve(override) : defaultConfigDir(env);
+}
+
+/**
+ * The directory conf picks for projectName 'datablast-aws' and projectSuffix '' (its env-paths rule),
+ * computed without constructing conf, because conf's constructor reads the file.
+ * test/unit/store/connections.test.ts checks that both agree.
+ */
+export function defaultConfigDir(env: Environment, platform: NodeJS.Platform = process.platform, home: string = homedir()): string {
+  if (platform === 'darwin') return join(home, 'Library', 'Preferences', PROJECT_NAME);
+  if (platform === 'win32') return join(env.APPDATA || join(home, 'AppData', 'Roaming'), PROJECT_NAME, 'Config');
+  return join(env.XDG_CONFIG_HOME || join(home, '.config'), PROJECT_NAME);
+}
+
+/** Checks that parsed JSON is a metadata file we understand; throws a ConfigError naming the file otherwise. */
+export function validateConnectionFile(data: unknown, path: string): ConnectionFile {
+  const broken = (detail: string) => damaged(path, `is not a datablast-aws connection file (${detail})`);
+  if (!isRecord(data)) throw broken('the top level is not an object');
+  // conf's own empty document, e.g. from a file created by hand.
+  if (Object.keys(data).length === 0) return { version: CONNECTION_FILE_VERSION, connections: {} };
+  if (typeof data.version === 'number' && data.version > CONNECTION_FILE_VERSION) {
+    throw new ConfigError(`the connection file ${path} was written by a newer version of datablast-aws (format ${data.version})`, {
+      hint: 'Upgrade datablast-aws; the file was left untouched.',
+    });
+  }
+  if (data.version !== CONNECTION_FILE_VERSION) throw broken('"version" is missing or not 1');
+  if (!isRecord(data.connections)) throw broken('"connections" is missing or not an object');
+  const connections: Record<string, Connection> = {};
+  for (const [name, entry] of Object.entries(data.connections)) {
+    const problem = connectionProblem(name, entry);
+    if (problem) throw broken(`connection ${JSON.stringify(name)}: ${problem}`);
+    setOwn(connections, name, entry as Connection);
+  }
+  return { version: CONNECTION_FILE_VERSION, connections };
+}
+
+function connectionProblem(name: string, entry: unknown): string | undefined {
+  if (!isRecord(entry)) return 'not an object';
+  if (entry.name !== name) return '"name" does not match its key';
+  for (const field of ['accessKeyId', 'region', 'createdAt'] as const) {
+    if (typeof entry[field] !== 'string') return `"${field}" is missing or not text`;
+  }
+  for (const field of ['accountId', 'arn', 'userName', 'description', 'keyCreatedAt', 'lastTestedAt', 'lastRotatedAt'] as const) {
+    if (entry[field] !== undefined && typeof entry[field] !== 'string') return `"${field}" is not text`;
+  }
+  for (const field of ['services', 'buckets', 'previousAccessKeyIds'] as const) {
+    const value = entry[field];
+    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) return `"${field}" is not a list of text`;
+  }
+  return undefined;
+}
+
+/**
+ * Metadata in one JSON file through conf. conf re-reads the file on every access and writes it
+ * atomically (temp file, fsync, chmod, rename), but it has no lock between processes and its
+ * constructor reads the file; so every call builds a fresh conf, and every change is a
+ * read-modify-write under lock.ts, keeping the previous good file as `.bak`.
+ */
+class ConfConnectionStore implements ConnectionStore {
+  readonly path: string;
+  readonly backupPath: string;
+
+  constructor(readonly dir: string) {
+    this.path = join(dir, 'config.json');
+    this.backupPath = `${this.path}.bak`;
+  }
+
+  async list(): Promise<Connection[]> {
+    const file = await this.read();
+    return Object.values(file.connections).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async get(name: string): Promise<Connection | undefined> {
+    const file = await this.read();
+    return Object.hasOwn(file.connections, name) ? file.connections[name] : undefined;
+  }
+
+  async put(connection: Connection): Promise<void> {
+    await this.update((file) => {
+      setOwn(file.connections, connection.name, structuredClone(connection));
+      return true;
+    });
+  }
+
+  async delete(name: string): Promise<boolean> {
+    let deleted = false;
+    await this.update((file) => {
+      if (!Object.hasOwn(file.connections, name)) return false;
+      delete file.connections[name];
+      deleted = true;
+      return true;
+    });
+    return deleted;
+  }
+
+  /** Reads and validates the file; a missing file is an empty store (and creates nothing). */
+  private async read(): Promise<ConnectionFile> {
+    try {
+      await stat(this.path);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return { version: CONNECTION_FILE_VERSION, connections: {} };
+      throw this.unreadable(error);
+    }
+    let store: unknown;
+    try {
+      store = (await this.conf()).store;
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      if (error instanceof SyntaxError) throw damaged(this.path, 'is not valid JSON (it may be truncated or edited by hand)', error);
+      throw this.unreadable(error);
+    }
+    return store as ConnectionFile;
+  }
+
+  /** Read-modify-write under the lock; nothing is written when the current file does not validate. */
+  private async update(change: (file: ConnectionFile) => boolean): Promise<void> {
+    try {
+      await ensurePrivateDir(this.dir);
+    } catch (error) {
+      throw this.unwritable(this.dir, error);
+    }
+    const busy = (owner: { pid: number; hostname: string } | undefined) =>
+      new ConfigError(`the connection file ${this.path} stayed locked by another datablast-aws process${owner ? ` (pid ${owner.pid} on ${owner.hostname})` : ''}`, {
+        hint: `Wait for it to finish and try again; if no datablast-aws is running, delete ${this.path}.lock.`,
+      });
+    await withLock(`${this.path}.lock`, { waitMs: WRITE_LOCK_WAIT_MS }, busy, async () => {
+      const current = await this.read();
+      const next = structuredClone(current);
+      if (!change(next)) return;
+      try {
+        if (Object.keys(current.connections).length > 0) await writeFileAtomic(this.backupPath, serialize(current), 0o600);
+        (await this.conf()).store = next as unknown as Record<string, unknown>;
+      } catch (error) {
+        throw this.unwritable(this.path, error);
+      }
+    });
+  }
+
+  private async conf(): Promise<Conf<Record<string, unknown>>> {
+    const { default: ConfClass } = await loadConf();
+    return new ConfClass<Record<string, unknown>>({
+      projectName: PROJECT_NAME,
+      projectSuffix: '',
+      cwd: this.dir,
+      configName: 'config',
+      configFileMode: 0o600,
+      clearInvalidConfig: false,
+      // Connection names may contain dots: never split keys into paths.
+      accessPropertiesByDotNotation: false,
+      // conf coerces any JSON value into an object (null and [] become {}), which would let a damaged
+      // file pass for an empty one and be overwritten: check the shape before conf sees it.
+      deserialize: (text: string) => validateConnectionFile(JSON.parse(text), this.path) as unknown as Record<string, unknown>,
+    });
+  }
+
+  private unreadable(error: unknown): ConfigError {
+    const code = errorCode(error);
+    const hint =
+      code === 'EACCES' || code === 'EPERM'
+        ? `Make it readable by you (chmod 600 ${this.path}, and check its owner).`
+        : `Check ${this.path}; if it is damaged, restore ${this.backupPath} or move it aside.`;
+    return new ConfigError(`cannot read the connection file ${this.path} (${describeCode(code)})`, { hint, cause: error });
+  }
+
+  private unwritable(path: string, error: unknown): ConfigError {
+    return new ConfigError(`cannot write ${path} (${describeCode(errorCode(error))}); nothing was changed`, {
+      hint: 'Check that the configuration directory is writable and the disk is not full, then run the command again.',
+      cause: error,
+    });
+  }
+}
+
+let confModule: Promise<typeof import('conf')> | undefined;
+/** conf pulls in ajv (about 100 ms), so it is loaded on the first read, not when the store opens. */
+function loadConf(): Promise<typeof import('conf')> {
+  confModule ??= import('conf');
+  return confModule;
+}
+
+function damaged(path: string, what: string, cause?: unknown): ConfigError {
+  return new ConfigError(`the connection file ${path} ${what}`, {
+    hint: `Nothing was changed. Restore the last good copy (cp "${path}.bak" "${path}") if it exists, or move the file aside (mv "${path}" "${path}.broken") to start with no connections and add them again.`,
+    cause,
+  });
+}
+
+function serialize(file: ConnectionFile): string {
+  return `${JSON.stringify(file, undefined, '\t')}`;
+}
+
+function describeCode(code: string | undefined): string {
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'the disk is full';
+    case 'EROFS':
+      return 'the file system is read-only';
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'ENOTDIR':
+      return 'a parent is not a directory';
+    default:
+      return code ?? 'unknown error';
+  }
+}
+
+/** Sets an own property even for a name like "__proto__", which plain assignment would turn into a prototype change. */
+function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+}

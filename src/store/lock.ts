@@ -1,0 +1,236 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { ConfigError } from '../errors.js';
+
+/** A held lock; release it in a `finally`. */
+export interface Lock {
+  /** The lock file. */
+  readonly path: string;
+  /** Removes the lock file if it is still ours; safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** How long to wait for a busy lock and when to consider it abandoned. */
+export interface LockOptions {
+  /** How long to keep trying while another live process holds the lock (0: one attempt). */
+  waitMs: number;
+  /** Pause between attempts, jittered (default 50 ms). */
+  pollMs?: number;
+  /**
+   * A lock whose file has not been refreshed for this long is abandoned even if its pid looks alive
+   * (pid reuse, another host sharing the directory, a frozen process). Holders refresh it every third of this.
+   */
+  staleMs?: number;
+}
+
+/** What a lock file holds: who owns it, so that others can tell whether the owner is still alive. */
+export interface LockOwner {
+  pid: number;
+  hostname: string;
+  createdAt: string;
+  /** Random per acquisition, so that release never removes somebody else's lock. */
+  token: string;
+}
+
+/** Default staleness bound: far above any heartbeat gap of a live holder. */
+export const DEFAULT_STALE_MS = 60_000;
+/** A lock file with unreadable content older than this was left by a process killed while creating it. */
+const INCOMPLETE_GRACE_MS = 5_000;
+/** The takeover guard is held for a few milliseconds; one this old was left by a killed process. */
+const GUARD_STALE_MS = 5_000;
+
+interface Observed {
+  raw: string;
+  owner: LockOwner | undefined;
+  dev: number;
+  ino: number;
+  mtimeMs: number;
+}
+
+/**
+ * Takes the lock file `lockPath` (created with O_EXCL, mode 0600, holding a {@link LockOwner}).
+ * A lock left by a dead process on this host, or not refreshed for `staleMs`, is taken over.
+ * Resolves undefined when a live holder still has it after `waitMs`.
+ */
+export async function acquireLock(lockPath: string, options: LockOptions): Promise<Lock | undefined> {
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const pollMs = options.pollMs ?? 50;
+  const deadline = Date.now() + options.waitMs;
+  for (;;) {
+    const lock = await tryCreate(lockPath, staleMs);
+    if (lock) return lock;
+    const observed = await observe(lockPath);
+    // Released between our attempt and our look: try again at once.
+    if (observed === undefined) continue;
+    if (isStale(observed, staleMs) && (await takeOver(lockPath, observed))) continue;
+    const left = deadline - Date.now();
+    if (left <= 0) return undefined;
+    await sleep(Math.min(left, pollMs * (0.5 + Math.random())));
+  }
+}
+
+/** Runs `work` holding the lock; throws `onBusy(owner)` when the lock stays busy for `waitMs`. */
+export async function withLock<T>(
+  lockPath: string,
+  options: LockOptions,
+  onBusy: (owner: LockOwner | undefined) => Error,
+  work: () => Promise<T>,
+): Promise<T> {
+  const lock = await acquireLock(lockPath, options);
+  if (!lock) throw onBusy(await readLockOwner(lockPath));
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Who holds a lock, for messages; undefined when free or unreadable. */
+export async function readLockOwner(lockPath: string): Promise<LockOwner | undefined> {
+  return (await observe(lockPath))?.owner;
+}
+
+/**
+ * A file-name-safe, collision-free stand-in for a connection name (for per-connection lock and
+ * journal files): a readable ASCII slug plus a hash of the exact name, so that "Prod" and "prod"
+ * differ even on case-insensitive file systems and any unicode name fits in a short name.
+ */
+export function safeFileName(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .toLowerCase()
+    .slice(0, 32)
+    .replace(/-+$/, '');
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 16);
+  return slug ? `${slug}-${hash}` : hash;
+}
+
+async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | undefined> {
+  const owner: LockOwner = { pid: process.pid, hostname: hostname(), createdAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
+  let handle;
+  try {
+    handle = await open(lockPath, 'wx', 0o600);
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return undefined;
+    throw new ConfigError(`cannot create the lock file ${lockPath} (${errorCode(error) ?? 'unknown error'})`, {
+      hint: 'Check that the configuration directory exists and is writable by you.',
+      cause: error,
+    });
+  }
+  try {
+    await handle.writeFile(JSON.stringify(owner));
+  } finally {
+    await handle.close();
+  }
+  return heldLock(lockPath, owner, staleMs);
+}
+
+function heldLock(lockPath: string, owner: LockOwner, staleMs: number): Lock {
+  // Refresh the mtime so that a long holder (a rotation polling IAM) is never judged abandoned.
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(lockPath, now, now).catch(() => undefined);
+  }, Math.max(1_000, Math.floor(staleMs / 3)));
+  heartbeat.unref();
+  let released = false;
+  return {
+    path: lockPath,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(heartbeat);
+      const current = await observe(lockPath);
+      // Taken over after we were judged abandoned: that lock is no longer ours to remove.
+      if (current?.owner?.token !== owner.token) return;
+      await unlink(lockPath).catch((error: unknown) => {
+        if (errorCode(error) !== 'ENOENT') throw error;
+      });
+    },
+  };
+}
+
+async function observe(lockPath: string): Promise<Observed | undefined> {
+  try {
+    const [raw, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
+    return { raw, owner: parseOwner(raw), dev: info.dev, ino: info.ino, mtimeMs: info.mtimeMs };
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function parseOwner(raw: string): LockOwner | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<LockOwner> | null;
+    if (value && typeof value.pid === 'number' && typeof value.hostname === 'string' && typeof value.token === 'string') {
+      return { pid: value.pid, hostname: value.hostname, createdAt: String(value.createdAt ?? ''), token: value.token };
+    }
+  } catch {
+    // An empty or half-written file: its age decides.
+  }
+  return undefined;
+}
+
+function isStale(observed: Observed, staleMs: number): boolean {
+  const age = Date.now() - observed.mtimeMs;
+  if (!observed.owner) return age > INCOMPLETE_GRACE_MS;
+  if (observed.owner.hostname === hostname() && !isAlive(observed.owner.pid)) return true;
+  return age > staleMs;
+}
+
+/** True when a process with this pid exists on this host (EPERM: it exists but is not ours). */
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/**
+ * Removes an abandoned lock without ever removing a live one. Contenders serialise on a short-lived
+ * guard file; the holder of the guard moves the lock file aside and checks it moved the very file
+ * it judged (same inode and content). If the lock changed hands meanwhile, it is linked back.
+ */
+async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
+  const guardPath = `${lockPath}.takeover`;
+  let guard;
+  try {
+    guard = await open(guardPath, 'wx', 0o600);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+    const info = await stat(guardPath).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > GUARD_STALE_MS) await unlink(guardPath).catch(() => undefined);
+    return false;
+  }
+  await guard.close();
+  try {
+    const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
+    try {
+      await rename(lockPath, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return true;
+      throw error;
+    }
+    const moved = await observe(aside);
+    const same = moved !== undefined && moved.dev === judged.dev && moved.ino === judged.ino && moved.raw === judged.raw;
+    if (!same) await link(aside, lockPath).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+    return true;
+  } finally {
+    await unlink(guardPath).catch(() => undefined);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+}
