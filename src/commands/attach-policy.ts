@@ -25,7 +25,7 @@ import {
 import { present, type Style } from '../ui/output.js';
 import { step } from '../ui/progress.js';
 import { openAdmin, type AdminSession } from './admin-session.js';
-import { lookUpUser } from './create-user.js';
+import { collect, lookUpUser } from './create-user.js';
 
 /** What `attach-policy` is asked to grant. */
 export interface AttachPolicyOptions {
@@ -208,12 +208,7 @@ export function renderAttachPolicy(result: AttachPolicyResult, io: IO, style: St
   io.out(`user ${style.bold(result.userName)} holds ${result.inlineCharacters} of ${MAX_INLINE_POLICY_CHARS_PER_USER} characters of inline policy\n`);
 }
 
-/** The policy's name, for progress lines (the full ARN is in the result). */
-function shortArn(arn: string): string {
+/** An AWS managed policy by its name, any other by its full ARN: for progress lines and summaries. */
+export function shortArn(arn: string): string {
   return arn.startsWith('arn:aws:iam::aws:policy/') ? arn.slice('arn:aws:iam::aws:policy/'.length) : arn;
-}
-
-/** Commander's accumulator for a repeatable option (no default, so help shows none). */
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }

@@ -327,7 +327,7 @@ export function renderCreateUser(result: CreateUserResult, io: IO, style: Style)
   }
 }
 
-/** Commander's accumulator for a repeatable option (no default, so help shows none). */
-function collect(value: string, previous: string[] = []): string[] {
+/** Commander's accumulator for a repeatable option (no default, so help shows none; shared by the onboarding commands). */
+export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

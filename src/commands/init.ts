@@ -7,9 +7,9 @@ import { MANAGED_BY_TAG, SERVICES, SERVICE_POLICIES, parseService, validateBucke
 import { present, type Style } from '../ui/output.js';
 import { note } from '../ui/progress.js';
 import { openAdmin } from './admin-session.js';
-import { assertRoomForKey, createKeyAndSave, ensureUser, inspectConnection, lookUpUser } from './create-user.js';
+import { assertRoomForKey, collect, createKeyAndSave, ensureUser, inspectConnection, lookUpUser } from './create-user.js';
 import { defaultRegion, shellWord } from './add-connection.js';
-import { applyAttachPolicy, desiredPolicies, planAttachPolicy } from './attach-policy.js';
+import { applyAttachPolicy, desiredPolicies, planAttachPolicy, shortArn } from './attach-policy.js';
 
 /** The wizard's answers; each one given here is not asked. */
 export interface InitOptions {
@@ -196,9 +196,9 @@ async function chooseGrants(ctx: Context, opts: InitOptions, prompter: Prompter)
   if (opts.services?.length || opts.buckets?.length) return { services: opts.services ?? [], buckets: opts.buckets ?? [], prefix: opts.prefix };
   type Choice = ServiceName | 'buckets';
   const choices: Array<{ value: Choice; name: string }> = [
-    { value: 's3', name: `S3, all buckets (${policyName('s3')})` },
+    { value: 's3', name: `S3, all buckets (${shortArn(SERVICE_POLICIES.s3.policyArn)})` },
     { value: 'buckets', name: 'S3, only buckets I name (a generated least-privilege policy)' },
-    ...SERVICES.filter((s) => s !== 's3').map((s) => ({ value: s as Choice, name: `${s === 'rds' ? 'RDS' : 'Lambda'} (${policyName(s)})` })),
+    ...SERVICES.filter((s) => s !== 's3').map((s) => ({ value: s as Choice, name: `${s === 'rds' ? 'RDS' : 'Lambda'} (${shortArn(SERVICE_POLICIES[s].policyArn)})` })),
   ];
   let chosen: Choice[] = [];
   while (chosen.length === 0) {
@@ -216,10 +216,6 @@ async function chooseGrants(ctx: Context, opts: InitOptions, prompter: Prompter)
   });
   const prefix = await prompter.input('Only objects under this key prefix (Enter for whole buckets)', { default: '', validate: check((p) => p === '' || validatePrefix(p)) });
   return { services, buckets: splitList(bucketText), prefix: prefix || undefined };
-}
-
-function policyName(service: ServiceName): string {
-  return SERVICE_POLICIES[service].policyArn.split('/').pop()!;
 }
 
 function splitList(text: string): string[] {
@@ -249,7 +245,7 @@ function check(validate: (value: string) => unknown): (value: string) => string 
 export function renderInit(result: InitResult, io: IO, style: Style): void {
   const c = result.connection;
   const name = shellWord(c.name);
-  const grants = [...result.attached, ...result.alreadyAttached].map((arn) => arn.split('/').pop()!).concat(result.inline, result.alreadyInline);
+  const grants = [...result.attached, ...result.alreadyAttached].map(shortArn).concat(result.inline, result.alreadyInline);
   io.out(result.alreadySetUp ? `${style.green('already set up')}: nothing to change in account ${result.account}\n` : `${style.green('done')}: Datablast is set up in account ${result.account}\n`);
   io.out(`  user        ${result.userName} (${result.userCreated ? 'created' : 'already existed'})\n`);
   io.out(`  policies    ${grants.join(', ')}\n`);
@@ -260,9 +256,4 @@ export function renderInit(result: InitResult, io: IO, style: Style): void {
   io.out(`  rotate on schedule    cron: datablast-aws rotate --all --older-than 90 --json\n`);
   io.out(`  use it from AWS tools datablast-aws export-profile ${name}   (a profile with credential_process)\n`);
   io.out(`                        or in ~/.aws/config: credential_process = datablast-aws credential-process ${name}\n`);
-}
-
-/** Commander's accumulator for a repeatable option (no default, so help shows none). */
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
