@@ -144,7 +144,7 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
   const desired = desiredPolicies({ userName, services: grants.services, buckets: grants.buckets, prefix: grants.prefix, selfRotation }, existingUser?.path ?? '/');
   const plan = await planAttachPolicy(ctx, admin, userName, existingUser, desired);
   if (existingUser && state.state === 'absent') {
-    // Checked again right before the key is made: the confirmation below may wait a long time.
+    // Two keys already: stop now rather than after the user and policies changed (createKeyAndSave checks again).
     await assertRoomForKey(ctx, admin, userName);
   }
   const changes = [
