@@ -64,7 +64,9 @@ export class FakeAws implements Aws {
   /** Issues a key for an existing user (test setup), bypassing the limit check. */
   issueKey(userName: string, invisibleFor = this.propagationDelayCalls, createDate?: string): AccessKeyPair {
     this.keyCounter += 1;
-    const accessKeyId = `AKIA${String(this.keyCounter).padStart(16, 'A').replace(/[0189]/g, 'Q')}`;
+    // The counter in base 32 over the key-id alphabet, so ids stay distinct however many keys a test
+    // issues (the first seven are the ids earlier tests know: …AAAQ, …AAA2 to …AAA7).
+    const accessKeyId = `AKIA${[...this.keyCounter.toString(32)].map((d) => 'AQ234567BCDEFGHIJKLMNOPRSTUVWXYZ'[parseInt(d, 32)]).join('').padStart(16, 'A')}`;
     const secretAccessKey = `fakeSecret${String(this.keyCounter).padStart(30, 'x')}`;
     this.keys.set(accessKeyId, { accessKeyId, secretAccessKey, userName, status: 'Active', createDate: createDate ?? this.now().toISOString(), invisibleFor });
     return { accessKeyId, secretAccessKey };
