@@ -274,6 +274,9 @@ const unreached: Row = {
   hint: () => 'Check the network and --endpoint-url; re-run with --debug for details.',
 };
 
+/** Node's TLS failure codes: an intercepting proxy, a missing CA, a wrong clock. */
+const TLS_CODES = ['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO'];
+
 /** The table: every known AWS error name or Node error code → its row. */
 const TABLE: ReadonlyMap<string, Row> = new Map<string, Row>([
   ...rows(['InvalidClientTokenId', 'UnrecognizedClientException', 'InvalidAccessKeyId', 'AuthFailure', 'InvalidToken'], unknownKeyId),
@@ -294,29 +297,11 @@ const TABLE: ReadonlyMap<string, Row> = new Map<string, Row>([
   ...rows(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA'], dns),
   ...rows(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL'], tcp),
   ...rows(['TimeoutError', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'RequestTimeout', 'RequestTimeoutException'], timeout),
-  ...rows(TLS_CODES(), tls),
+  ...rows(TLS_CODES, tls),
   ...rows(['ProxyAuthenticationRequired', 'ProxyError'], proxy),
   ...rows(['NotAwsResponse'], notAws),
   ...rows(['CredentialsProviderError', 'TokenProviderError', 'NoAdminCredentials'], noAdminCredentials),
 ]);
-
-function TLS_CODES(): string[] {
-  return [
-    'CERT_HAS_EXPIRED',
-    'CERT_NOT_YET_VALID',
-    'CERT_UNTRUSTED',
-    'CERT_REJECTED',
-    'CERT_SIGNATURE_FAILURE',
-    'DEPTH_ZERO_SELF_SIGNED_CERT',
-    'SELF_SIGNED_CERT_IN_CHAIN',
-    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    'UNABLE_TO_GET_ISSUER_CERT',
-    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-    'ERR_TLS_CERT_ALTNAME_INVALID',
-    'ERR_SSL_WRONG_VERSION_NUMBER',
-    'EPROTO',
-  ];
-}
 
 function rows(codes: string[], row: Row): Array<[string, Row]> {
   return codes.map((code) => [code, row]);

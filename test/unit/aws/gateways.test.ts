@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createTcpServer } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,21 @@ async function rejection(promise: Promise<unknown>): Promise<CliError> {
 function sdkError(name: string, status: number, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(name), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status, requestId: 'rid' } }, extra);
 }
+
+describe('loading the SDK', () => {
+  it('happens only through await import() inside src/aws, so list and credential-process never load it', () => {
+    const files = (readdirSync('src', { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => join('src', f));
+    const staticImports = files.flatMap((file) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((line) => /^import\s+(?!type\b)[^'"]*from\s+['"]@(aws-sdk|smithy)\//.test(line) || /^import\s+['"]@(aws-sdk|smithy)\//.test(line))
+        .map((line) => `${file}: ${line}`),
+    );
+    expect(staticImports).toEqual([]);
+    const dynamicOutsideAws = files.filter((file) => !file.startsWith(join('src', 'aws')) && /import\(\s*['"]@(aws-sdk|smithy)\//.test(readFileSync(file, 'utf8')));
+    expect(dynamicOutsideAws).toEqual([]);
+  });
+});
 
 describe('resolveRegion', () => {
   it.each([
