@@ -7,6 +7,10 @@ import { join } from 'node:path';
 export interface Keyring {
   /** Environment for a process that should use this keyring (DBUS_SESSION_BUS_ADDRESS, XDG_*). */
   env: Record<string, string>;
+  /** The gnome-keyring-daemon's pid (e.g. to SIGSTOP it and simulate a wedged Secret Service). */
+  pid: number;
+  /** Locks every collection, as a screen lock or a fresh login without unlocking would. */
+  lock(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,6 +53,11 @@ export async function startKeyring(options: { locked?: boolean } = {}): Promise<
   }
   return {
     env,
+    pid: daemon.pid!,
+    lock: async () => {
+      const result = spawnSync('dbus-send', ['--session', '--dest=org.freedesktop.secrets', '--print-reply', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', 'array:objpath:/org/freedesktop/secrets/collection/login'], { env: { ...baseEnv, ...env } });
+      if (result.status !== 0) throw new Error(`locking the keyring failed: ${result.stderr?.toString()}`);
+    },
     stop: async () => {
       daemon.kill('SIGTERM');
       bus.kill('SIGTERM');

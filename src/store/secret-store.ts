@@ -1,0 +1,112 @@
+import type { SecretStore } from '../context.js';
+import type { AccessKeyPair } from '../domain/connection.js';
+import { rememberSecret } from '../domain/redact.js';
+import { SecretStoreError, UsageError } from '../errors.js';
+
+/** The secret store kinds of CLI.md's DATABLAST_AWS_SECRET_STORE. */
+export type SecretStoreKind = 'keychain' | 'file';
+
+/** A store of opaque strings by account name; the typed layer below turns them into key pairs. */
+export interface RawSecretStore {
+  readonly kind: SecretStoreKind;
+  /** Where the secrets live, for messages ("the keychain", a file path). */
+  readonly location: string;
+  get(account: string): Promise<string | undefined>;
+  set(account: string, value: string): Promise<void>;
+  /** True when something was deleted. */
+  delete(account: string): Promise<boolean>;
+  list(): Promise<string[]>;
+}
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Opens the store DATABLAST_AWS_SECRET_STORE names (default: the OS keychain); `configDir` holds the file store. */
+export async function openSecretStore(env: Environment, configDir: string): Promise<SecretStore> {
+  const kind = secretStoreKind(env);
+  if (kind === 'file') {
+    const { openEncryptedFileStore } = await import('./encrypted-file.js');
+    return typedSecretStore(await openEncryptedFileStore({ dir: configDir, env }));
+  }
+  const { openKeychainStore } = await import('./keychain.js');
+  return typedSecretStore(await openKeychainStore());
+}
+
+/** Reads DATABLAST_AWS_SECRET_STORE; anything but keychain or file is a usage error. */
+export function secretStoreKind(env: Environment): SecretStoreKind {
+  const value = env.DATABLAST_AWS_SECRET_STORE;
+  if (value === undefined || value === '' || value === 'keychain') return 'keychain';
+  if (value === 'file') return 'file';
+  throw new UsageError(`DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40))}; it must be "keychain" or "file"`, {
+    hint: 'Unset it to use the OS keychain, or set DATABLAST_AWS_SECRET_STORE=file with DATABLAST_AWS_PASSPHRASE_FILE for the encrypted file.',
+  });
+}
+
+/**
+ * Runs `work` with an AbortSignal and a timer: whichever ends first wins, so a wedged keychain
+ * fails with `onTimeout()` instead of hanging the command.
+ */
+export async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(onTimeout());
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([work(controller.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The typed store over a raw one (aws-vault's credentialkeyring): each entry is the JSON
+ * {"accessKeyId","secretAccessKey"}, and every secret read or written is remembered for redaction.
+ */
+export function typedSecretStore(raw: RawSecretStore): SecretStore {
+  return {
+    kind: raw.kind,
+    async get(account) {
+      const value = await raw.get(account);
+      return value === undefined ? undefined : decodeAccessKeyPair(value, account, raw.location);
+    },
+    async set(account, pair) {
+      rememberSecret(pair.secretAccessKey);
+      await raw.set(account, encodeAccessKeyPair(pair));
+    },
+    delete: (account) => raw.delete(account),
+    list: () => raw.list(),
+  };
+}
+
+/** The stored form of a key pair: exactly the two fields, nothing else. */
+export function encodeAccessKeyPair(pair: AccessKeyPair): string {
+  return JSON.stringify({ accessKeyId: pair.accessKeyId, secretAccessKey: pair.secretAccessKey });
+}
+
+/** Parses a stored entry; anything else is a SecretStoreError that never quotes the stored text. */
+export function decodeAccessKeyPair(value: string, account: string, location: string): AccessKeyPair {
+  // Whatever the entry holds may be a secret: scrub it from any output before looking at it.
+  rememberSecret(value);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  const { accessKeyId, secretAccessKey } = record;
+  if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string' || !accessKeyId || !secretAccessKey) {
+    throw new SecretStoreError(`the secret stored for ${JSON.stringify(account)} in ${location} is not a datablast-aws access key`, {
+      hint: `Store the key again: datablast-aws add-connection ${shellQuote(account)} --force (it replaces the entry).`,
+    });
+  }
+  rememberSecret(secretAccessKey);
+  return { accessKeyId, secretAccessKey };
+}
+
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_.@%+=:,/-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExitCode, SecretStoreError } from '../../../src/errors.js';
+import { classifyKeychainError, keychainFailureKind, openKeychainStore, probeSessionBus, unixSocketPath } from '../../../src/store/keychain.js';
+
+// The first seven were measured with @napi-rs/keyring 2.1.2 against gnome-keyring and libdbus here;
+// the rest are strings of its native binary (keyring-rs, dbus-secret-service, secret-service) or macOS.
+const measured: Array<[string, ReturnType<typeof keychainFailureKind>]> = [
+  ['Platform failure: DBus error: Failed to connect to socket /nonexistent: No such file or directory', 'unavailable'],
+  ['Platform failure: DBus error: Using X11 for dbus-daemon autolaunch was disabled at compile time, set your DBUS_SESSION_BUS_ADDRESS instead', 'unavailable'],
+  ['Platform failure: DBus error: The name org.freedesktop.secrets was not provided by any .service files', 'unavailable'],
+  ['Platform failure: DBus error: Did not receive a reply. Possible causes include: the remote application did not send a reply, the message bus security policy blocked the reply, the reply timeout expired, or the network connection was broken.', 'timeout'],
+  ["Couldn't access platform storage: Secret Service: unlock prompt was dismissed", 'locked'],
+  ['zbus error: org.freedesktop.Secret.Error.IsLocked: Cannot get secret of a locked object', 'locked'],
+  ["Couldn't access platform storage: Secret Service: no result found", 'locked'],
+  ["Couldn't access platform storage: Secret Service: object locked", 'locked'],
+  ['SS error: prompt dismissed', 'locked'],
+  ['SS error: connection closed before prompt completed', 'locked'],
+  ['Platform failure: No DBus session or Secret Service provider found', 'unavailable'],
+  ['no secret service provider or dbus session found', 'unavailable'],
+  ['Entry is matched by 2 credentials: [..]', 'ambiguous'],
+  ['Platform secure storage failure: User interaction is not allowed.', 'locked'],
+  ['something nobody anticipated', 'other'],
+];
+
+describe('keychain failures', () => {
+  it.each(measured)('%s is %s', (message, kind) => {
+    expect(keychainFailureKind(new Error(message))).toBe(kind);
+  });
+
+  it('says a locked keychain is locked, and what to do, never that the secret is missing', () => {
+    const error = classifyKeychainError(new Error("Couldn't access platform storage: Secret Service: unlock prompt was dismissed"), 'read', 'AWS Production');
+    expect(error).toBeInstanceOf(SecretStoreError);
+    expect(error.exitCode).toBe(ExitCode.secretStore);
+    expect(error.message).toBe('could not read the secret of "AWS Production" from the keychain: the keychain is locked');
+    expect(error.hint).toMatch(/Unlock it/);
+    expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
+  });
+
+  it('says no keychain service is running when D-Bus or the Secret Service is missing', () => {
+    const error = classifyKeychainError(new Error('Platform failure: DBus error: Failed to connect to socket /x: No such file or directory'), 'store', 'p');
+    expect(error.message).toMatch(/^could not store the secret of "p" in the keychain: no keychain service is running/);
+    expect(error.hint).toMatch(/Start one/);
+    expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
+  });
+
+  it('says the keychain did not answer on a timeout', () => {
+    const error = classifyKeychainError(new Error('DBus error: Did not receive a reply.'), 'list', undefined, 5_000);
+    expect(error.message).toBe('could not list the secrets in the keychain: the keychain did not answer within 5 s');
+  });
+});
+
+describe('unixSocketPath', () => {
+  it.each([
+    ['unix:path=/run/user/1000/bus', '/run/user/1000/bus'],
+    ['unix:path=/tmp/dbus-WMM145KwND,guid=4baf2e69d3b0a487c16827f76b0acbfe', '/tmp/dbus-WMM145KwND'],
+    ['unix:abstract=/tmp/dbus-abc,guid=1', '\0/tmp/dbus-abc'],
+    ['unix:path=/tmp/with%20space', '/tmp/with space'],
+    ['tcp:host=localhost,port=1234;unix:path=/second', '/second'],
+    ['tcp:host=localhost,port=1234', undefined],
+    ['launchd:env=DBUS_LAUNCHD_SESSION_BUS_SOCKET', undefined],
+    ['', undefined],
+  ])('finds the socket of %j', (address, path) => {
+    expect(unixSocketPath(address)).toBe(path);
+  });
+});
+
+describe('probeSessionBus', () => {
+  let dir: string;
+  let server: Server | undefined;
+  const sockets: Socket[] = [];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dbaws-bus-'));
+  });
+  afterEach(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    server = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function listen(onConnection: (socket: Socket) => void): Promise<string> {
+    const path = join(dir, 'bus');
+    server = createServer((socket) => {
+      sockets.push(socket);
+      onConnection(socket);
+    });
+    await new Promise<void>((resolve) => server!.listen(path, resolve));
+    return `unix:path=${path},guid=0123`;
+  }
+
+  it('passes when the daemon answers the hello', async () => {
+    const address = await listen((socket) => socket.once('data', () => socket.write('REJECTED EXTERNAL\r\n')));
+    await expect(probeSessionBus(address, 1_000)).resolves.toBeUndefined();
+  });
+
+  it('fails fast with exit 6 and "no keychain service is running" when nothing listens', async () => {
+    const started = Date.now();
+    const error = await probeSessionBus('unix:path=/nonexistent', 2_000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SecretStoreError);
+    expect((error as SecretStoreError).message).toMatch(/no keychain service is running/);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('fails with exit 6 within its bound when the daemon accepts but never answers (a frozen bus)', async () => {
+    const address = await listen(() => undefined);
+    const started = Date.now();
+    const error = await probeSessionBus(address, 300).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SecretStoreError);
+    expect((error as SecretStoreError).message).toMatch(/did not answer within/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('keeps the keychain adapter from blocking on a frozen bus: a read is exit 6 in about 2 s', async () => {
+    const address = await listen(() => undefined);
+    const store = await openKeychainStore({ platform: 'linux', busAddress: address });
+    const started = Date.now();
+    const error = await store.get('prod').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SecretStoreError);
+    expect((error as SecretStoreError).exitCode).toBe(ExitCode.secretStore);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
