@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type Conf from 'conf';
@@ -87,10 +87,10 @@ function connectionProblem(name: string, entry: unknown): string | undefined {
 }
 
 /**
- * Metadata in one JSON file through conf. conf re-reads the file on every access and writes it
- * atomically (temp file, fsync, chmod, rename), but it has no lock between processes and its
- * constructor reads the file; so every call builds a fresh conf, and every change is a
- * read-modify-write under lock.ts, keeping the previous good file as `.bak`.
+ * Metadata in one JSON file, written through conf. conf re-reads the file on every access and writes
+ * it atomically (temp file, fsync, chmod, rename), but it has no lock between processes and its
+ * constructor reads the file; so every change builds a fresh conf inside a read-modify-write under
+ * lock.ts, keeping the previous good file as `.bak`.
  */
 class ConfConnectionStore implements ConnectionStore {
   readonly path: string;
@@ -129,23 +129,26 @@ class ConfConnectionStore implements ConnectionStore {
     return deleted;
   }
 
-  /** Reads and validates the file; a missing file is an empty store (and creates nothing). */
+  /**
+   * Reads and validates the file; a missing file is an empty store (and creates nothing). Reads do
+   * what conf's getter does (read, parse) without loading conf: it pulls in ajv, about 100 ms of
+   * every `credential-process` run, which the AWS CLI starts for each call.
+   */
   private async read(): Promise<ConnectionFile> {
+    let text: string;
     try {
-      await stat(this.path);
+      text = await readFile(this.path, 'utf8');
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return { version: CONNECTION_FILE_VERSION, connections: {} };
       throw this.unreadable(error);
     }
-    let store: unknown;
+    let data: unknown;
     try {
-      store = (await this.conf()).store;
+      data = JSON.parse(text);
     } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      if (error instanceof SyntaxError) throw damaged(this.path, 'is not valid JSON (it may be truncated or edited by hand)', error);
-      throw this.unreadable(error);
+      throw damaged(this.path, 'is not valid JSON (it may be truncated or edited by hand)', error);
     }
-    return store as ConnectionFile;
+    return validateConnectionFile(data, this.path);
   }
 
   /** Read-modify-write under the lock; nothing is written when the current file does not validate. */
@@ -167,6 +170,7 @@ class ConfConnectionStore implements ConnectionStore {
         if (Object.keys(current.connections).length > 0) await writeFileAtomic(this.backupPath, serialize(current), 0o600);
         (await this.conf()).store = next as unknown as Record<string, unknown>;
       } catch (error) {
+        if (error instanceof ConfigError) throw error;
         throw this.unwritable(this.path, error);
       }
     });
@@ -207,7 +211,7 @@ class ConfConnectionStore implements ConnectionStore {
 }
 
 let confModule: Promise<typeof import('conf')> | undefined;
-/** conf pulls in ajv (about 100 ms), so it is loaded on the first read, not when the store opens. */
+/** conf pulls in ajv (about 100 ms), so it is loaded on the first write only. */
 function loadConf(): Promise<typeof import('conf')> {
   confModule ??= import('conf');
   return confModule;
