@@ -54,6 +54,18 @@ interface Observed {
  * Resolves undefined when a live holder still has it after `waitMs`.
  */
 export async function acquireLock(lockPath: string, options: LockOptions): Promise<Lock | undefined> {
+  try {
+    return await acquire(lockPath, options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`cannot use the lock file ${lockPath} (${errorCode(error) ?? 'unknown error'})`, {
+      hint: 'Check that the configuration directory and its files belong to you and are writable.',
+      cause: error,
+    });
+  }
+}
+
+async function acquire(lockPath: string, options: LockOptions): Promise<Lock | undefined> {
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const pollMs = options.pollMs ?? 50;
   const deadline = Date.now() + options.waitMs;

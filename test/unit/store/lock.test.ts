@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -171,5 +171,14 @@ describe('safeFileName', () => {
     }
     expect(safeFileName('AWS Production')).toBe(safeFileName('AWS Production'));
     expect(safeFileName('AWS Production')).toMatch(/^aws-production-[0-9a-f]{16}$/);
+  });
+});
+
+describe('a lock in a place it cannot be created', () => {
+  it('is an exit-3 error naming the lock file', async () => {
+    const missing = join(dir, 'no-such-dir', 'x.lock');
+    await expect(acquireLock(missing, { waitMs: 0 })).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining(missing) });
+    mkdirSync(join(dir, 'a-dir.lock'));
+    await expect(acquireLock(join(dir, 'a-dir.lock'), { waitMs: 0 })).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('a-dir.lock') });
   });
 });
