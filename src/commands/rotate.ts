@@ -241,8 +241,12 @@ function final<E extends Error>(error: E): E {
   return error;
 }
 
-/** AWS error codes after which we know CreateAccessKey made no key. */
-const CREATE_REFUSED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'LimitExceeded', 'LimitExceededException', 'NoSuchEntity', 'Throttling', 'ThrottlingException', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'CredentialsProviderError']);
+/**
+ * AWS error codes after which we know CreateAccessKey made no key. The SDK retries a lost response,
+ * so only refusals that every attempt would get count: not LimitExceeded (our first attempt may have
+ * made the second key) nor throttling (it may have come on a retry).
+ */
+const CREATE_REFUSED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'NoSuchEntity', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'CredentialsProviderError']);
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation']);
 
 /** Which credentials sign an IAM call: the connection's current key, the new key, or the admin's. */

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { sdkError } from '../../fakes/fake-aws.js';
 import { pendingAccount } from '../../../src/domain/rotation.js';
 import { SecretStoreError } from '../../../src/errors.js';
+import { translateAwsError } from '../../../src/aws/errors.js';
 import { journalPath } from '../../../src/store/journal.js';
 import type { RotateOptions, RotateResult } from '../../../src/commands/rotate.js';
 import { NAME, USER, assertConverged, assertInvariant, journalOf, rotateIn, rotationWorld, type Fault, type RotationWorld } from './rotate-harness.js';
@@ -46,6 +47,16 @@ describe('a failure at every step leaves a state the next run converges from', (
     expect(rerun.stderr).toMatch(/deleting the new key AKIA\*+\w{4}, whose secret was never stored/);
     expect(one(rerun).status).toBe('rotated');
     assertConverged(world);
+  });
+
+  it('create takes effect, its response is lost and the SDK\'s retry hits the two-key limit: exit 8, not a clean refusal', async () => {
+    const world = rotationWorld();
+    const limit = () => sdkError('LimitExceeded', 'Cannot exceed quota for AccessKeysPerUser: 2', 409);
+    const run = await rotateIn(world, {}, { fault: { on: 'iam:createAccessKey', mode: 'fail-after', error: () => translateAwsError(limit(), 'iam:CreateAccessKey') } });
+    expect(run.exitCode).toBe(8);
+    expect(journalOf(world)?.phase).toBe('creating');
+    assertInvariant(world);
+    await rerunConverges(world);
   });
 
   it('storing the new key fails: the new key is deleted at once (exit 6), the connection keeps its key', async () => {
