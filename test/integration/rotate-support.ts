@@ -34,6 +34,8 @@ export class MotoWorld {
   constructor(
     readonly moto: Moto,
     readonly configDir: string,
+    /** Which secret store the CLI uses: the encrypted file by default. */
+    readonly storeEnv: Record<string, string> = { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE },
   ) {}
 
   /** Forgets everything in moto, creates an all-powerful admin, then turns on key and signature checks. */
@@ -96,14 +98,13 @@ export class MotoWorld {
     return (listed.AccessKeyMetadata ?? []).map((k) => ({ id: k.AccessKeyId!, status: k.Status! })).sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** The environment of a CLI child: isolated config dir, file store, moto (or a proxy) as the endpoint; admin credentials only when asked. */
+  /** The environment of a CLI child: isolated config dir, the secret store, moto (or a proxy) as the endpoint; admin credentials only when asked. */
   env(options: { admin?: boolean; endpoint?: string } = {}): Record<string, string> {
     return {
       AWS_ENDPOINT_URL: options.endpoint ?? this.moto.url,
       AWS_REGION: 'us-east-1',
       DATABLAST_AWS_CONFIG_DIR: this.configDir,
-      DATABLAST_AWS_SECRET_STORE: 'file',
-      DATABLAST_AWS_PASSPHRASE: PASSPHRASE,
+      ...this.storeEnv,
       ...(options.admin ? { AWS_ACCESS_KEY_ID: this.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: this.admin.secretAccessKey } : {}),
     };
   }
