@@ -102,9 +102,9 @@ export function rotateCommand(ctx: Context): Command {
     .addHelpText(
       'after',
       '\nExamples:\n' +
-        '  datablast-aws rotate "AWS Production"\n' +
-        '  datablast-aws rotate --all --older-than 90 --json      # nightly from cron\n' +
-        '  datablast-aws rotate prod --admin --profile admin --keep-old\n' +
+        '  $ datablast-aws rotate "AWS Production"\n' +
+        '  $ datablast-aws rotate --all --older-than 90 --json      # nightly from cron\n' +
+        '  $ datablast-aws rotate prod --admin --profile admin --keep-old\n' +
         '\nExit codes: 0 rotated, skipped or resumed; 4 a key AWS rejects; 5 AWS refused, or the new key was never\n' +
         'accepted (rolled back: the connection keeps its working key); 6 secret store; 7 another rotation of the\n' +
         'connection is running; 8 interrupted and resumable: run the same command again. With --all, the most\n' +

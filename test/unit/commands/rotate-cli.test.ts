@@ -98,6 +98,6 @@ describe('rotate through the whole CLI', () => {
     const { exitCode, stdout } = await runCli(['rotate', '--help'], rotationWorld());
     expect(exitCode).toBe(0);
     for (const flag of ['--all', '--concurrency', '--older-than', '--keep-old', '--admin', '--dry-run']) expect(stdout).toContain(flag);
-    expect(stdout).toContain('rotate --all --older-than 90 --json');
+    expect(stdout).toContain('$ datablast-aws rotate --all --older-than 90 --json');
   });
 });
