@@ -111,10 +111,35 @@ export interface Iam {
   putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
 }
 
+/** What a listing probe saw on its first page: how many items, and whether there are more. */
+export interface ProbeCount {
+  count: number;
+  more: boolean;
+}
+
+/** Read-only calls that show whether a key may use a service (`test --service`); a denial names the IAM action. */
+export interface Probes {
+  /** s3:ListAllMyBuckets (ListBuckets). */
+  listBuckets(): Promise<ProbeCount>;
+  /** s3:ListBucket on one bucket (HeadBucket). */
+  headBucket(bucket: string): Promise<void>;
+  /** rds:DescribeDBInstances, first page. */
+  describeDbInstances(): Promise<ProbeCount>;
+  /** lambda:ListFunctions, first page. */
+  listFunctions(): Promise<ProbeCount>;
+}
+
 /** A pair of gateways signed by one set of credentials. */
 export interface AwsSession {
   sts: Sts;
   iam: Iam;
+  /**
+   * STS at the global endpoint (https://sts.amazonaws.com, or the endpoint override), signed for us-east-1:
+   * `test` asks it only after the regional endpoint rejected the key, to recognise an opt-in region.
+   */
+  globalSts?: Sts;
+  /** Service access probes for `test --service`. */
+  probes?: Probes;
 }
 
 /**

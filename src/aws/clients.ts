@@ -7,8 +7,8 @@ import { translateAwsError, type CallFacts } from './errors.js';
  * The SDK itself is loaded here with `await import()` only when a gateway is first used.
  */
 
-/** The AWS services our gateways call. */
-export type Service = 'iam' | 'sts';
+/** The AWS services our gateways call (s3, rds and lambda only for `test --service` probes). */
+export type Service = 'iam' | 'sts' | 's3' | 'rds' | 'lambda';
 
 /** Bound on establishing a TCP connection (per attempt). */
 export const CONNECT_TIMEOUT_MS = 3_000;

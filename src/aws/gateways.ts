@@ -4,6 +4,7 @@ import { rememberSecret } from '../domain/redact.js';
 import { translateAwsError, type CallFacts } from './errors.js';
 import { addDebugLogging, buildHttpHandler, MAX_ATTEMPTS, proxyFor, quietSdkNotices, resolveEndpoint, resolveRegion, sdkLogger, SkewObserver, type Service } from './clients.js';
 import { iamGateway, type IamParts } from './iam.js';
+import { diagnosticGateways } from './probes.js';
 import { stsGateway, type StsParts } from './sts.js';
 
 /** Credentials as the SDK takes them: fixed, or a provider it calls when it needs them. */
@@ -108,6 +109,7 @@ function session(ctx: Context, http: () => Promise<unknown>, credentials: Creden
   return {
     sts: stsGateway(stsParts, facts),
     iam: iamGateway(iamParts, facts, (ms) => ctx.clock.sleep(ms)),
+    ...diagnosticGateways(ctx, http, config, facts),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { AccessKeyInfo, Aws, AwsSession, Iam, IamUser, Identity, Sts } from '../../src/context.js';
+import type { AccessKeyInfo, Aws, AwsSession, Iam, IamUser, Identity, Probes, Sts } from '../../src/context.js';
 import type { AccessKeyPair, Credentials } from '../../src/domain/connection.js';
 import { translateAwsError } from '../../src/aws/errors.js';
 
@@ -26,6 +26,7 @@ interface FakeUser extends IamUser {
 
 type IamMethod = keyof Iam;
 type StsMethod = keyof Sts;
+type ProbeMethod = keyof Probes;
 
 /**
  * A stateful IAM + STS: users, keys, policies; enforces AWS's two-keys-per-user limit,
@@ -42,6 +43,14 @@ export class FakeAws implements Aws {
   propagationDelayCalls = 0;
   /** The admin identity; `undefined` simulates no admin credentials. */
   adminArn: string | undefined = 'arn:aws:iam::123456789012:user/admin';
+  /** Server time minus local time that STS answers report (the Date header); undefined: no Date header. */
+  clockSkewMs: number | undefined = undefined;
+  /** Opt-in regions not enabled for the account: a key is unknown there, but works on the global STS endpoint. */
+  readonly disabledRegions = new Set<string>();
+  /** Probe actions (e.g. "s3:ListAllMyBuckets") AWS denies, with the message it sends. */
+  readonly deniedActions = new Map<string, string>();
+  /** Buckets that exist, for the HeadBucket probe. */
+  readonly buckets = new Set<string>();
   private injected: Array<{ method: string; error: Error; afterCalls: number }> = [];
   private keyCounter = 0;
   private now: () => Date;
@@ -51,7 +60,7 @@ export class FakeAws implements Aws {
   }
 
   /** Makes the next call of `method` (e.g. "createAccessKey", "getCallerIdentity") throw `error`; `afterCalls` lets that many through first. */
-  failNext(method: IamMethod | StsMethod, error: Error = sdkError('ServiceFailure', 'injected failure', 500), afterCalls = 0): void {
+  failNext(method: IamMethod | StsMethod | ProbeMethod, error: Error = sdkError('ServiceFailure', 'injected failure', 500), afterCalls = 0): void {
     this.injected.push({ method, error, afterCalls });
   }
 
@@ -81,12 +90,13 @@ export class FakeAws implements Aws {
     return this.session(undefined);
   }
 
-  async as(credentials: Credentials): Promise<AwsSession> {
-    return this.session(credentials);
+  async as(credentials: Credentials, region?: string): Promise<AwsSession> {
+    return this.session(credentials, region);
   }
 
-  private session(credentials: Credentials | undefined): AwsSession {
-    const call = async <T>(service: 'iam' | 'sts', method: string, action: string, work: () => T): Promise<T> => {
+  private session(credentials: Credentials | undefined, region = 'us-east-1'): AwsSession {
+    /** `service` as logged in `calls`; "sts-global" is the global STS endpoint. */
+    const call = async <T>(service: 'iam' | 'sts' | 'sts-global' | 's3' | 'rds' | 'lambda', method: string, action: string, work: () => T): Promise<T> => {
       this.calls.push(`${service}:${method}`);
       try {
         const injected = this.injected.findIndex((i) => i.method === method);
@@ -98,7 +108,13 @@ export class FakeAws implements Aws {
             throw entry.error;
           }
         }
-        this.authenticate(credentials, service === 'sts');
+        this.authenticate(credentials, service === 'sts' || service === 'sts-global');
+        // IAM and the global STS endpoint are not regional; everything else is refused in a disabled region.
+        if (credentials && this.disabledRegions.has(region) && service !== 'iam' && service !== 'sts-global') {
+          throw sdkError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+        }
+        const denial = this.deniedActions.get(action);
+        if (denial !== undefined) throw sdkError('AccessDenied', denial, 403);
         return work();
       } catch (error) {
         throw translateAwsError(error, action);
@@ -106,6 +122,18 @@ export class FakeAws implements Aws {
     };
     const sts: Sts = {
       getCallerIdentity: () => call('sts', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
+    };
+    const globalSts: Sts = {
+      getCallerIdentity: () => call('sts-global', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
+    };
+    const probes: Probes = {
+      listBuckets: () => call('s3', 'listBuckets', 's3:ListAllMyBuckets', () => ({ count: this.buckets.size, more: false })),
+      headBucket: (bucket) =>
+        call('s3', 'headBucket', `s3:ListBucket on ${bucket}`, () => {
+          if (!this.buckets.has(bucket)) throw sdkError('NoSuchBucket', `The bucket ${bucket} does not exist`, 404);
+        }),
+      describeDbInstances: () => call('rds', 'describeDbInstances', 'rds:DescribeDBInstances', () => ({ count: 0, more: false })),
+      listFunctions: () => call('lambda', 'listFunctions', 'lambda:ListFunctions', () => ({ count: 0, more: false })),
     };
     const iam: Iam = {
       getUser: (userName) =>
@@ -168,7 +196,7 @@ export class FakeAws implements Aws {
           this.requireUser(userName).inline.set(policyName, document);
         }),
     };
-    return { sts, iam };
+    return { sts, iam, globalSts, probes };
   }
 
   private authenticate(credentials: Credentials | undefined, isSts: boolean): void {
@@ -187,10 +215,11 @@ export class FakeAws implements Aws {
   }
 
   private identity(credentials: Credentials | undefined): Identity {
-    if (!credentials) return { account: this.accountId, arn: this.adminArn!, userId: 'AIDAADMINADMINADMIN' };
+    const skew = this.clockSkewMs === undefined ? {} : { clockSkewMs: this.clockSkewMs };
+    if (!credentials) return { account: this.accountId, arn: this.adminArn!, userId: 'AIDAADMINADMINADMIN', ...skew };
     const key = this.keys.get(credentials.accessKeyId)!;
     const user = this.users.get(key.userName)!;
-    return { account: this.accountId, arn: user.arn, userId: user.userId };
+    return { account: this.accountId, arn: user.arn, userId: user.userId, ...skew };
   }
 
   private requireUser(userName: string): FakeUser {
