@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { startMoto, type Moto } from '../support/moto.js';
+import { startKeyring, type Keyring } from '../support/keyring.js';
+import { runBin, tempConfigDir } from '../support/cli-process.js';
+
+let moto: Moto;
+let keyring: Keyring;
+
+beforeAll(async () => {
+  [moto, keyring] = await Promise.all([startMoto(), startKeyring()]);
+});
+
+afterAll(async () => {
+  await Promise.all([moto?.stop(), keyring?.stop()]);
+});
+
+/** Creates an IAM user with one access key in moto, as an administrator would. */
+async function motoKey(userName: string) {
+  const iam = new IAMClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
+  await iam.send(new CreateUserCommand({ UserName: userName }));
+  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: userName }));
+  iam.destroy();
+  return { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! };
+}
+
+/** Every file under a directory, with its bytes. */
+function filesUnder(dir: string): Array<{ path: string; bytes: Buffer; mode: number }> {
+  const out: Array<{ path: string; bytes: Buffer; mode: number }> = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    out.push({ path, bytes: readFileSync(path), mode: statSync(path).mode & 0o777 });
+  }
+  return out;
+}
+
+const stores = [
+  { store: 'keychain', extraEnv: () => keyring.env },
+  { store: 'file', extraEnv: () => ({ DATABLAST_AWS_PASSPHRASE: 'correct horse battery staple' }) },
+] as const;
+
+describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
+  it('adds a connection moto issued, lists it, serves it to credential_process and env, and removes it', async () => {
+    const key = await motoKey(`e2e-${store}`);
+    const configDir = tempConfigDir();
+    const env = { DATABLAST_AWS_CONFIG_DIR: configDir, DATABLAST_AWS_SECRET_STORE: store, AWS_ENDPOINT_URL: moto.url, ...extraEnv() };
+    const name = 'AWS Production';
+
+    const added = await runBin(['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'eu-west-1', '--json'], { env, stdin: `${key.secretAccessKey}\n` });
+    expect(added.stderr).not.toContain('at ');
+    expect(added.exitCode).toBe(0);
+    const connection = JSON.parse(added.stdout);
+    expect(connection).toMatchObject({ name, accessKeyId: key.accessKeyId, region: 'eu-west-1', userName: `e2e-${store}`, accountId: '123456789012' });
+
+    const listed = await runBin(['list', '--json'], { env });
+    expect(listed.exitCode).toBe(0);
+    expect(JSON.parse(listed.stdout).map((c: { name: string }) => c.name)).toEqual([name]);
+
+    const shown = await runBin(['show', name], { env });
+    expect(shown.exitCode).toBe(0);
+    expect(shown.stdout).toContain(`e2e-${store}`);
+
+    const credentials = await runBin(['credential-process', name], { env });
+    expect(credentials.exitCode).toBe(0);
+    expect(JSON.parse(credentials.stdout)).toEqual({ Version: 1, AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey });
+
+    const exported = await runBin(['env', name], { env });
+    expect(exported.exitCode).toBe(0);
+    expect(exported.stdout).toContain(`export AWS_ACCESS_KEY_ID=${key.accessKeyId}`);
+    expect(exported.stdout).toContain('AWS_REGION=eu-west-1');
+
+    // Metadata only in the config dir: never the secret, files 0600.
+    for (const file of filesUnder(configDir)) {
+      expect(file.bytes.includes(Buffer.from(key.secretAccessKey)), file.path).toBe(false);
+      expect(file.mode, file.path).toBe(0o600);
+    }
+
+    const removed = await runBin(['remove', name, '--yes'], { env });
+    expect(removed.exitCode).toBe(0);
+    const after = await runBin(['credential-process', name], { env });
+    expect(after.exitCode).toBe(3);
+    expect(after.stdout).toBe('');
+    expect(JSON.parse((await runBin(['list', '--json'], { env })).stdout)).toEqual([]);
+  });
+
+  it('rejects a wrong secret with exit 4 and stores nothing', async () => {
+    const key = await motoKey(`e2e-wrong-${store}`);
+    const configDir = tempConfigDir();
+    const env = { DATABLAST_AWS_CONFIG_DIR: configDir, DATABLAST_AWS_SECRET_STORE: store, AWS_ENDPOINT_URL: moto.url, ...extraEnv() };
+    await moto.enforceAuth(0);
+    try {
+      const wrong = `${key.secretAccessKey.slice(0, 39)}${key.secretAccessKey.endsWith('A') ? 'B' : 'A'}`;
+      const result = await runBin(['add-connection', 'wrong', '--access-key-id', key.accessKeyId, '--secret-stdin'], { env, stdin: wrong });
+      expect(result.exitCode).toBe(4);
+      expect(result.stderr).toMatch(/secret/i);
+      expect(result.stderr).not.toContain(wrong);
+      const listed = await runBin(['list', '--json'], { env });
+      expect(JSON.parse(listed.stdout)).toEqual([]);
+      const lookup = await runBin(['credential-process', 'wrong'], { env });
+      expect(lookup.exitCode).toBe(3);
+    } finally {
+      await moto.disableAuth();
+    }
+  });
+});
