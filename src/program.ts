@@ -5,6 +5,7 @@ import { initCommand } from './commands/init.js';
 import { createUserCommand } from './commands/create-user.js';
 import { attachPolicyCommand } from './commands/attach-policy.js';
 import { addConnectionCommand } from './commands/add-connection.js';
+import { testCommand } from './commands/test.js';
 import { rotateCommand } from './commands/rotate.js';
 import { listCommand } from './commands/list.js';
 import { showCommand } from './commands/show.js';
@@ -37,6 +38,7 @@ export function buildProgram(ctx: Context): Command {
   program.addCommand(createUserCommand(ctx));
   program.addCommand(attachPolicyCommand(ctx));
   program.addCommand(addConnectionCommand(ctx));
+  program.addCommand(testCommand(ctx));
   program.addCommand(rotateCommand(ctx));
   program.addCommand(listCommand(ctx));
   program.addCommand(showCommand(ctx));

@@ -1,0 +1,365 @@
+import { Command } from 'commander';
+import type { AwsSession, Context, IO } from '../context.js';
+import { classify } from '../aws/errors.js';
+import { CliError, ConfigError, UsageError } from '../errors.js';
+import { validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
+import { maskAccessKeyId, userNameFromArn, validateRegion } from '../domain/access-key.js';
+import {
+  BUCKET_PROBE_ACTION,
+  CHECK_IDS,
+  CHECK_TITLES,
+  checkFormat,
+  diagnose,
+  formatDuration,
+  keyHygiene,
+  mayBePropagating,
+  PROBE_ACTIONS,
+  PROBE_SERVICES,
+  regionMayExplain,
+  YOUNG_KEY_MS,
+  type AdminKeyFacts,
+  type Check,
+  type Diagnosis,
+  type DiagnosisFacts,
+  type Failure,
+  type HygieneLine,
+  type LastUsed,
+  type Outcome,
+  type ProbeOutcome,
+  type ProbeService,
+} from '../domain/diagnosis.js';
+import { rememberSecret } from '../domain/redact.js';
+import { nextDelay, VERIFY_POLICY, worstExitCode } from '../domain/rotation.js';
+import { present, progress, warn, type Style } from '../ui/output.js';
+import { shellWord } from './add-connection.js';
+import { collect } from './create-user.js';
+import { requireConnection } from './show.js';
+
+/** What `test` is asked to do. */
+export interface TestOptions {
+  /** The connection; absent with --all (and, on a terminal, when the user is to pick one). */
+  name?: string;
+  all: boolean;
+  /** --service, repeatable; undefined means the services the connection was onboarded with. */
+  services?: ProbeService[];
+  /** List the user's keys with the --profile admin credentials (tells inactive from deleted or rotated). */
+  admin: boolean;
+  /** Ask IAM when the key was last used (iam:GetAccessKeyLastUsed); implied by --admin. */
+  lastUsed: boolean;
+}
+
+/** The result of testing one connection: exactly the JSON of CLI.md. */
+export interface TestResult {
+  name: string;
+  ok: boolean;
+  identity: { account: string; arn: string; userId: string } | null;
+  checks: Check[];
+  cause: string | null;
+  fix: string | null;
+}
+
+/**
+ * One connection's result with what only the human output shows (key hygiene) and the exit code it
+ * contributes; `--json` prints exactly the TestResult fields (toJSON).
+ */
+export class TestReport implements TestResult {
+  constructor(
+    readonly name: string,
+    readonly ok: boolean,
+    readonly identity: TestResult['identity'],
+    readonly checks: Check[],
+    readonly cause: string | null,
+    readonly fix: string | null,
+    readonly hygiene: HygieneLine[],
+    readonly exitCode: number,
+  ) {}
+
+  /** The CLI.md shape, nothing more. */
+  toJSON(): TestResult {
+    return { name: this.name, ok: this.ok, identity: this.identity, checks: this.checks, cause: this.cause, fix: this.fix };
+  }
+}
+
+/** One report, or one per connection with --all. */
+export type TestOutcome = TestReport | TestReport[];
+
+interface TestFlags {
+  all?: boolean;
+  service?: string[];
+  admin?: boolean;
+  lastUsed?: boolean;
+}
+
+/** Connections tested at once under --all: enough to overlap network waits, few enough to stay polite. */
+const ALL_CONCURRENCY = 4;
+
+/** Wires `test [NAME]`. */
+export function testCommand(ctx: Context, run: (ctx: Context, opts: TestOptions) => Promise<TestOutcome> = test): Command {
+  return new Command('test')
+    .description(
+      "Test a connection's key with AWS and print the troubleshooting checklist: each item passed, failed or not checked, " +
+        'then the likely cause and fix. By default exactly one AWS call (sts:GetCallerIdentity).',
+    )
+    .argument('[name]', 'the connection (on a terminal, omit it to pick one)')
+    .option('--all', 'test every connection; the exit code is the most urgent failure')
+    .option('--service <service>', "also probe access to s3, rds or lambda (repeatable; default: the connection's onboarded services)", collect)
+    .option('--admin', "with the --profile admin credentials, list the user's keys in IAM: tells an inactive key from a deleted or rotated one")
+    .option('--last-used', 'also ask IAM when the key was last used (iam:GetAccessKeyLastUsed; one more call)')
+    .addHelpText(
+      'after',
+      `
+Checked without a call: stray spaces or characters in the stored key. With one STS call: network (DNS, TCP,
+TLS, proxy, timeout), key id and secret, key active, clock (AWS's Date header), region. Only after a regional
+rejection: the global STS endpoint (an opt-in region not enabled). With --service: permissions and IP
+restrictions. A key created less than two minutes ago is retried while IAM spreads it.
+
+Exit codes: 0 all good; 2 the stored key is malformed; 3 no such connection; 4 AWS rejects the key (or the
+clock is off); 5 denied or unreachable; 6 secret store. With --all, the most urgent failure decides.
+
+Examples:
+  $ datablast-aws test "AWS Production"
+  $ datablast-aws test prod --service s3 --service lambda
+  $ datablast-aws test prod --admin --profile admin     # inactive, deleted or rotated elsewhere?
+  $ datablast-aws test --all --json
+`,
+    )
+    .action(async (name: string | undefined, flags: TestFlags) => {
+      present(ctx, await run(ctx, parseTestOptions(name, flags)), renderTest);
+    });
+}
+
+/** Checks the flags (exit 2 on a bad value) and builds the options. */
+export function parseTestOptions(name: string | undefined, flags: TestFlags): TestOptions {
+  const all = flags.all === true;
+  if (all && name !== undefined) throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
+  if (name !== undefined) validateConnectionName(name);
+  const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed === true };
+  if (name !== undefined) opts.name = name;
+  if (flags.service !== undefined) opts.services = [...new Set(flags.service.map(parseService))];
+  return opts;
+}
+
+function parseService(value: string): ProbeService {
+  const service = value.trim().toLowerCase();
+  if ((PROBE_SERVICES as readonly string[]).includes(service)) return service as ProbeService;
+  throw new UsageError(`--service: unknown service ${JSON.stringify(value)}`, { hint: `Choose ${PROBE_SERVICES.join(', ')} (repeat --service for several).` });
+}
+
+/**
+ * Tests one connection, or every one with --all. The checklist is the result; a failing connection
+ * sets `ctx.exitCode` (with --all, the most urgent failure's code).
+ */
+export async function test(ctx: Context, opts: TestOptions): Promise<TestOutcome> {
+  if (!opts.all) {
+    const name = opts.name ?? (await pickConnection(ctx));
+    const report = await testConnection(ctx, name, opts);
+    ctx.exitCode = report.exitCode;
+    return report;
+  }
+  const connections = await (await ctx.connections()).list();
+  const reports = await mapConcurrently(connections, ALL_CONCURRENCY, async (connection) => {
+    try {
+      return await testConnection(ctx, connection.name, opts);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      return untested(connection.name, error);
+    }
+  });
+  ctx.exitCode = worstExitCode(reports.map((r) => r.exitCode));
+  return reports;
+}
+
+/** Without NAME: on a terminal, pick one; otherwise a usage error naming what to give. */
+async function pickConnection(ctx: Context): Promise<string> {
+  const connections = await (await ctx.connections()).list();
+  if (!ctx.globals.input) throw new UsageError('which connection? give its NAME, or --all', { hint: 'Run `datablast-aws list` to see the connections.' });
+  if (connections.length === 0) throw new ConfigError('there are no connections to test', { hint: 'Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.' });
+  const prompter = await ctx.prompter();
+  return prompter.select(
+    'Which connection?',
+    connections.map((c) => ({ value: c.name, name: c.name, description: `${maskAccessKeyId(c.accessKeyId)}, ${c.region}` })),
+  );
+}
+
+/**
+ * Tests one connection: the local format check, then STS as the connection (retrying a young key),
+ * the global STS endpoint only after a regional rejection the region could explain, IAM with the admin
+ * credentials only under --admin, and the service probes asked for. Throws ConfigError (exit 3) for an
+ * unknown connection or a missing secret, and the secret store's error (exit 6).
+ */
+export async function testConnection(ctx: Context, name: string, opts: Omit<TestOptions, 'name' | 'all'>): Promise<TestReport> {
+  const store = await ctx.connections();
+  const connection = await requireConnection(store, name);
+  const nameArg = shellWord(connection.name);
+  const pair = await (await ctx.secrets()).get(connection.name);
+  if (!pair) {
+    throw new ConfigError(`connection ${JSON.stringify(connection.name)} has no secret in the secret store`, {
+      hint: `Store its key again: \`datablast-aws add-connection ${nameArg} --force\`.`,
+    });
+  }
+  rememberSecret(pair.secretAccessKey);
+  const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region, '--region') : connection.region;
+  const services = opts.services ?? (connection.services ?? []).filter((s): s is ProbeService => (PROBE_SERVICES as readonly string[]).includes(s));
+  const facts: DiagnosisFacts = { nameArg, accessKeyId: pair.accessKeyId, region, format: checkFormat(pair, nameArg), services, probes: [] };
+  let lastUsed: LastUsed | undefined;
+  let createdAt = connection.keyCreatedAt;
+
+  if (facts.format.ok) {
+    const aws = await ctx.aws();
+    const session = await aws.as(pair, region);
+    const regional = await stsWithRetries(ctx, session, connection, pair);
+    Object.assign(facts, regional);
+    if (!regional.sts.ok && regionMayExplain(regional.sts.failure, region) && session.globalSts) {
+      facts.globalSts = await outcome(() => session.globalSts!.getCallerIdentity());
+    }
+    const identity = facts.sts?.ok ? facts.sts.value : facts.globalSts?.ok ? facts.globalSts.value : undefined;
+    const admin = opts.admin ? await aws.admin().then((s) => ({ ok: true as const, session: s }), (error: unknown) => ({ ok: false as const, failure: failureOf(error) })) : undefined;
+    if (admin) {
+      const userName = (identity ? userNameFromArn(identity.arn) : undefined) ?? connection.userName ?? userNameFromArn(connection.arn ?? '');
+      const keys = userName === undefined ? undefined : admin.ok ? await outcome(() => admin.session.iam.listAccessKeys(userName)) : ({ ok: false, failure: admin.failure } as const);
+      facts.admin = userName === undefined ? { userName: undefined } : ({ userName, keys: keys! } as AdminKeyFacts);
+      if (createdAt === undefined && keys?.ok) createdAt = keys.value.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
+    }
+    // Probes need a key that works in the region.
+    if (facts.sts?.ok && services.length > 0) facts.probes = await runProbes(session, services, connection.buckets ?? []);
+    if (opts.lastUsed || opts.admin) {
+      const signer = admin?.ok ? admin.session : identity ? session : undefined;
+      lastUsed = signer ? await lastUsedOf(signer, pair.accessKeyId) : { ok: false, reason: 'the key does not work and no admin credentials were given' };
+    }
+  }
+
+  const diagnosis: Diagnosis = diagnose(facts);
+  const hygiene = keyHygiene({ createdAt, addedAt: connection.createdAt, now: ctx.clock.now(), nameArg, ...(lastUsed ? { lastUsed } : {}) });
+  if (diagnosis.ok) await recordTested(ctx, connection);
+  return new TestReport(connection.name, diagnosis.ok, diagnosis.identity, diagnosis.checks, diagnosis.cause, diagnosis.fix, hygiene, diagnosis.exitCode);
+}
+
+/**
+ * STS GetCallerIdentity as the connection. IAM is eventually consistent: a key created less than two
+ * minutes ago may be rejected for a few seconds, so such a rejection is retried with backoff until the
+ * key is two minutes old, saying so on stderr, before the key is called bad.
+ */
+async function stsWithRetries(ctx: Context, session: AwsSession, connection: Connection, pair: AccessKeyPair): Promise<{ sts: Outcome<Awaited<ReturnType<AwsSession['sts']['getCallerIdentity']>>>; attempts: number; waitedMs: number }> {
+  const created = connection.keyCreatedAt ? Date.parse(connection.keyCreatedAt) : Number.NaN;
+  const deadline = created + YOUNG_KEY_MS;
+  let attempts = 0;
+  let waitedMs = 0;
+  let delay = 0;
+  for (;;) {
+    attempts += 1;
+    const sts = await outcome(() => session.sts.getCallerIdentity());
+    const now = ctx.clock.now().getTime();
+    if (sts.ok || !mayBePropagating(sts.failure) || !(now < deadline)) return { sts, attempts, waitedMs };
+    delay = Math.min(nextDelay(delay, VERIFY_POLICY), deadline - now);
+    if (attempts === 1) {
+      progress(
+        ctx,
+        `${connection.name}: AWS does not accept ${maskAccessKeyId(pair.accessKeyId)} yet (${sts.failure.code}); the key is ${formatDuration(now - created)} old and IAM takes a few seconds to spread a new key: retrying for up to ${formatDuration(deadline - now)}`,
+      );
+    }
+    await ctx.clock.sleep(delay);
+    waitedMs += delay;
+  }
+}
+
+/** The probes of the services asked for: one listing call per service, plus HeadBucket on the connection's buckets. */
+async function runProbes(session: AwsSession, services: readonly ProbeService[], buckets: readonly string[]): Promise<ProbeOutcome[]> {
+  const probes = session.probes;
+  if (!probes) return [];
+  const runs: Array<Promise<ProbeOutcome>> = [];
+  for (const service of services) {
+    if (service === 's3') {
+      runs.push(outcome(() => probes.listBuckets()).then((o) => ({ service, action: PROBE_ACTIONS.s3, outcome: o })));
+      for (const bucket of buckets) runs.push(outcome(async () => void (await probes.headBucket(bucket))).then((o) => ({ service, action: `${BUCKET_PROBE_ACTION} on ${bucket}`, outcome: o })));
+    } else if (service === 'rds') {
+      runs.push(outcome(() => probes.describeDbInstances()).then((o) => ({ service, action: PROBE_ACTIONS.rds, outcome: o })));
+    } else {
+      runs.push(outcome(() => probes.listFunctions()).then((o) => ({ service, action: PROBE_ACTIONS.lambda, outcome: o })));
+    }
+  }
+  return Promise.all(runs);
+}
+
+async function lastUsedOf(session: AwsSession, accessKeyId: string): Promise<LastUsed> {
+  const used = await outcome(() => session.iam.getAccessKeyLastUsed(accessKeyId));
+  if (used.ok) return { ok: true, date: used.value.lastUsedDate, service: used.value.serviceName, region: used.value.region };
+  return { ok: false, reason: used.failure.diagnosis === 'permissions' ? `iam:GetAccessKeyLastUsed is not permitted (${used.failure.code})` : used.failure.message };
+}
+
+/** Runs one AWS call and keeps its classified failure; anything that is not a CliError is a bug and propagates. */
+async function outcome<T>(work: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    return { ok: false, failure: failureOf(error) };
+  }
+}
+
+function failureOf(error: unknown): Failure {
+  if (!(error instanceof CliError)) throw error;
+  return classify(error);
+}
+
+/** Records a passing test in the metadata, unless the connection changed meanwhile (a rotation switched its key). */
+async function recordTested(ctx: Context, connection: Connection): Promise<void> {
+  try {
+    const store = await ctx.connections();
+    const fresh = await store.get(connection.name);
+    if (fresh && fresh.accessKeyId === connection.accessKeyId) await store.put({ ...fresh, lastTestedAt: ctx.clock.now().toISOString() });
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    warn(ctx, `could not record the test time of ${JSON.stringify(connection.name)}: ${error.message}`);
+  }
+}
+
+/** A report for a connection --all could not test at all (missing secret, secret store failure). */
+function untested(name: string, error: CliError): TestReport {
+  const checks = CHECK_IDS.map((id): Check => ({ id, title: CHECK_TITLES[id], status: 'skip', detail: `not checked — ${error.message}` }));
+  return new TestReport(name, false, null, checks, error.message, error.hint ?? null, [], error.exitCode);
+}
+
+/** Runs `work` over `items` with at most `limit` at once; results keep the input order. */
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+const MARKS = { pass: '✓', fail: '✗', skip: '–' } as const;
+
+/** Human text for `test`: the checklist, the cause and fix of the first failure, then key hygiene. */
+export function renderTest(outcome: TestOutcome, io: IO, style: Style): void {
+  const reports = Array.isArray(outcome) ? outcome : [outcome];
+  if (Array.isArray(outcome) && reports.length === 0) {
+    io.err('No connections yet. Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.\n');
+    return;
+  }
+  reports.forEach((report, i) => {
+    if (i > 0) io.out('\n');
+    renderReport(report, io, style);
+  });
+  if (Array.isArray(outcome) && reports.length > 1) {
+    const failing = reports.filter((r) => !r.ok).map((r) => r.name);
+    io.out(`\n${reports.length} connections: ${reports.length - failing.length} ok${failing.length ? `, ${failing.length} failing (${failing.join(', ')})` : ''}\n`);
+  }
+}
+
+function renderReport(report: TestReport, io: IO, style: Style): void {
+  const who = report.identity ? ` as ${report.identity.arn}` : '';
+  io.out(`${style.bold(`Connection ${JSON.stringify(report.name)}`)}${report.ok ? `: ${style.green('ok')}${who}` : `: ${style.red('failing')}`}\n`);
+  for (const check of report.checks) {
+    const mark = check.status === 'pass' ? style.green(MARKS.pass) : check.status === 'fail' ? style.red(MARKS.fail) : style.dim(MARKS.skip);
+    io.out(`${mark} ${check.title}\n    ${check.status === 'skip' ? style.dim(check.detail) : check.detail}\n`);
+  }
+  if (report.cause) io.out(`\n${style.red('cause:')} ${report.cause}\n`);
+  if (report.fix) io.out(`${style.bold('fix:')}   ${report.fix}\n`);
+  if (report.hygiene.length) io.out('\n');
+  for (const line of report.hygiene) io.out(`${line.warning ? style.yellow(line.text) : line.text}\n`);
+}
