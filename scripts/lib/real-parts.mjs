@@ -1,0 +1,257 @@
+// @ts-check
+// The real parts the tests and the benchmark run against: a private moto_server (AWS), a private
+// D-Bus session with an unlocked gnome-keyring (the Secret Service), and a recording HTTP proxy
+// between the CLI and moto. Plain JavaScript so that `scripts/bench.mjs` runs it without a build;
+// test/support/moto.ts and keyring.ts re-export it with its JSDoc types.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A running moto server on loopback, private to one test file.
+ * @typedef {object} Moto
+ * @property {string} url
+ * @property {() => Promise<void>} reset Forgets every user, key and policy.
+ * @property {(unchecked?: number) => Promise<void>} enforceAuth Turns on signature and key checking after `unchecked` more calls (moto's reset-auth).
+ * @property {() => Promise<void>} disableAuth Turns signature and key checking off again (as good as: a billion unchecked calls).
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * A free TCP port on 127.0.0.1.
+ * @returns {Promise<number>}
+ */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Starts `moto_server` (installed with the machine's Python) and waits until it answers. Fails, never skips, when it is missing.
+ * @returns {Promise<Moto>}
+ */
+export async function startMoto() {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+    env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (/** @type {Buffer} */ d) => (stderr += d.toString()));
+  /** @type {Promise<never>} */
+  const exited = new Promise((_, reject) => {
+    child.once('error', (e) => reject(new Error(`moto_server could not start: ${e.message} (is moto installed? pip install 'moto[server]')`)));
+    child.once('exit', (code) => reject(new Error(`moto_server exited with ${code}: ${stderr.slice(-2000)}`)));
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const res = await Promise.race([fetch(`${url}/moto-api/`), exited]);
+      if (res.ok) break;
+    } catch (error) {
+      if (Date.now() > deadline || /** @type {Error} */ (error).message.startsWith('moto_server')) {
+        child.kill('SIGKILL');
+        throw error;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  exited.catch(() => undefined);
+  /** @param {string} path @param {string} [body] */
+  const post = async (path, body) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', body });
+    if (!res.ok) throw new Error(`moto ${path}: ${res.status}`);
+  };
+  return {
+    url,
+    reset: () => post('/moto-api/reset'),
+    enforceAuth: (unchecked = 0) => post('/moto-api/reset-auth', String(unchecked)),
+    disableAuth: () => post('/moto-api/reset-auth', String(1_000_000_000)),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * A private D-Bus session with an unlocked gnome-keyring: a real Secret Service for one test file.
+ * @typedef {object} Keyring
+ * @property {Record<string, string>} env Environment for a process that should use this keyring (DBUS_SESSION_BUS_ADDRESS, XDG_*).
+ * @property {number} pid The gnome-keyring-daemon's pid (e.g. to SIGSTOP it and simulate a wedged Secret Service).
+ * @property {() => Promise<void>} lock Locks every collection, as a screen lock or a fresh login without unlocking would.
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Starts dbus-daemon and gnome-keyring-daemon (Debian packages dbus, gnome-keyring); fails, never skips, when they are missing.
+ * @param {{ locked?: boolean }} [options]
+ * @returns {Promise<Keyring>}
+ */
+export async function startKeyring(options = {}) {
+  for (const tool of ['dbus-daemon', 'gnome-keyring-daemon']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed: apt-get install dbus gnome-keyring`);
+  }
+  const home = mkdtempSync(join(tmpdir(), 'dbaws-keyring-'));
+  const runtime = join(home, 'run');
+  spawnSync('mkdir', ['-p', runtime, join(home, 'data')]);
+  chmodSync(runtime, 0o700);
+  const baseEnv = { ...process.env, XDG_DATA_HOME: join(home, 'data'), XDG_RUNTIME_DIR: runtime, HOME: home };
+  const bus = spawn('dbus-daemon', ['--session', '--nofork', '--nopidfile', '--print-address=1'], { env: baseEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+  /** @type {string} */
+  const address = await new Promise((resolve, reject) => {
+    let out = '';
+    bus.stdout.on('data', (/** @type {Buffer} */ d) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(/** @type {string} */ (out.trim().split('\n')[0]));
+    });
+    bus.once('exit', (code) => reject(new Error(`dbus-daemon exited with ${code}`)));
+    setTimeout(() => reject(new Error('dbus-daemon did not print its address in 10 s')), 10_000).unref();
+  });
+  const env = { XDG_DATA_HOME: baseEnv.XDG_DATA_HOME, XDG_RUNTIME_DIR: runtime, DBUS_SESSION_BUS_ADDRESS: address };
+  const daemonArgs = ['--foreground', options.locked ? '--start' : '--unlock', '--components=secrets'];
+  const daemon = spawn('gnome-keyring-daemon', daemonArgs, { env: { ...baseEnv, ...env }, stdio: ['pipe', 'ignore', 'ignore'] });
+  if (!options.locked) daemon.stdin.write('test-password');
+  daemon.stdin.end();
+  // The daemon is ready once it owns org.freedesktop.secrets on our private bus.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const probe = spawnSync('dbus-send', ['--session', '--dest=org.freedesktop.DBus', '--print-reply', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets'], { env: { ...baseEnv, ...env } });
+    if (probe.stdout?.toString().includes('boolean true')) break;
+    if (daemon.exitCode !== null || Date.now() > deadline) {
+      bus.kill('SIGKILL');
+      daemon.kill('SIGKILL');
+      throw new Error('gnome-keyring-daemon did not register the Secret Service within 15 s');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    env,
+    pid: /** @type {number} */ (daemon.pid),
+    lock: async () => {
+      const result = spawnSync('dbus-send', ['--session', '--dest=org.freedesktop.secrets', '--print-reply', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', 'array:objpath:/org/freedesktop/secrets/collection/login'], { env: { ...baseEnv, ...env } });
+      if (result.status !== 0) throw new Error(`locking the keyring failed: ${result.stderr?.toString()}`);
+    },
+    stop: async () => {
+      daemon.kill('SIGTERM');
+      bus.kill('SIGTERM');
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * One AWS request as the proxy saw it.
+ * @typedef {object} AwsRequest
+ * @property {string} service The SigV4 scope's service ("sts", "iam"), or "?" when unsigned.
+ * @property {string} action The query protocol's Action ("GetCallerIdentity", "CreateAccessKey"...), or "?".
+ * @property {string} accessKeyId The key that signed it, or "" when unsigned.
+ * @property {number} status The status code the client got.
+ */
+
+/**
+ * What a hook may answer instead of forwarding a request.
+ * @typedef {object} ProxyAnswer
+ * @property {number} status
+ * @property {string} body
+ */
+
+/**
+ * A recording HTTP proxy in front of an AWS endpoint (moto): point the CLI's AWS_ENDPOINT_URL at `url`.
+ * @typedef {object} AwsProxy
+ * @property {string} url
+ * @property {AwsRequest[]} requests Every request, in order of arrival.
+ * @property {(request: AwsRequest) => ProxyAnswer | undefined} intercept Answers a request itself when it returns something; forwards it otherwise.
+ * @property {(request: AwsRequest, responseBody: string) => void} observe Sees every forwarded request with the body moto answered.
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Starts a proxy on 127.0.0.1 that forwards every request to `target` unchanged (the Host header is
+ * part of the SigV4 signature that moto checks, so it is kept), records who called what, and lets a
+ * test answer some requests itself (e.g. reject a key that IAM has not propagated yet).
+ * @param {string} target
+ * @returns {Promise<AwsProxy>}
+ */
+export async function startAwsProxy(target) {
+  const upstream = new URL(target);
+  /** @type {AwsProxy} */
+  const proxy = {
+    url: '',
+    requests: [],
+    intercept: () => undefined,
+    observe: () => undefined,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+  const server = createHttpServer(async (req, res) => {
+    /** @type {Buffer[]} */
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    const auth = String(req.headers.authorization ?? '');
+    const scope = /Credential=([^/,\s]+)\/[^/]+\/[^/]+\/([^/]+)\//.exec(auth);
+    /** @type {AwsRequest} */
+    const seen = {
+      service: scope?.[2] ?? '?',
+      action: /(?:^|&)Action=([A-Za-z]+)/.exec(body.toString())?.[1] ?? '?',
+      accessKeyId: scope?.[1] ?? '',
+      status: 0,
+    };
+    proxy.requests.push(seen);
+    const answer = proxy.intercept(seen);
+    if (answer) {
+      seen.status = answer.status;
+      res.writeHead(answer.status, { 'content-type': 'text/xml', 'x-amzn-requestid': 'proxy' });
+      res.end(answer.body);
+      return;
+    }
+    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
+      /** @type {Buffer[]} */
+      const parts = [];
+      reply.on('data', (d) => parts.push(d));
+      reply.on('end', () => {
+        const replyBody = Buffer.concat(parts);
+        seen.status = reply.statusCode ?? 502;
+        proxy.observe(seen, replyBody.toString());
+        res.writeHead(seen.status, reply.headers);
+        res.end(replyBody);
+      });
+    });
+    forward.on('error', () => req.socket.destroy());
+    forward.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const address = server.address();
+  proxy.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  return proxy;
+}
+
+/**
+ * The error AWS gives for a key it does not know (yet): what a new key gets while IAM propagates it.
+ * @returns {ProxyAnswer}
+ */
+export function invalidClientTokenId() {
+  return {
+    status: 403,
+    body:
+      '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>' +
+      '<Message>The security token included in the request is invalid.</Message></Error><RequestId>proxy-propagation</RequestId></ErrorResponse>',
+  };
+}
