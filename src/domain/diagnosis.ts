@@ -1,6 +1,6 @@
 import type { AccessKeyInfo, Identity } from '../context.js';
 import { CliError } from '../errors.js';
-import { maskAccessKeyId, validateAccessKeyId, validateSecretAccessKey } from './access-key.js';
+import { maskAccessKeyId, userNameFromArn, validateAccessKeyId, validateSecretAccessKey } from './access-key.js';
 import type { AccessKeyPair } from './connection.js';
 import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
 
@@ -225,7 +225,7 @@ export function diagnose(facts: DiagnosisFacts): Diagnosis {
     items.set('key-status', keyStatusWhenAccepted(facts, masked));
     items.set('clock', clockItem(identity));
     items.set('region', pass(`${facts.region}: STS answered there`));
-    probeItems(facts, items);
+    probeItems(facts, items, userNameFromArn(identity.arn));
     return verdict(items, identity);
   }
 
@@ -429,7 +429,7 @@ function regionWhenRejected(facts: DiagnosisFacts, failure: Failure): Item {
 }
 
 /** The permissions, ip-restriction (and, for a service missing in the region, region and network) items from the probes. */
-function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>): void {
+function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: string | undefined): void {
   if (facts.services.length === 0 || facts.probes.length === 0) {
     items.set('permissions', skip('no service to probe: add --service s3|rds|lambda (sts:GetCallerIdentity needs no permission)'));
     items.set('ip-restriction', skip('no service was probed, and policies never deny sts:GetCallerIdentity; add --service to check'));
@@ -438,6 +438,7 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>): void {
   const allowed: string[] = [];
   const denied: Failure[] = [];
   const deniedActions: string[] = [];
+  let grant: string | undefined;
   const ipDenied: Failure[] = [];
   const notProbed: string[] = [];
   for (const probe of facts.probes) {
@@ -449,6 +450,7 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>): void {
     if (failure.diagnosis === 'permissions') {
       denied.push(failure);
       deniedActions.push(DENIAL_CODES.has(failure.code) ? probe.action : `${probe.action} (${failure.code})`);
+      if (DENIAL_CODES.has(failure.code)) grant ??= grantFix(probe, userName);
     }
     else if (failure.diagnosis === 'ip-restriction') ipDenied.push(failure);
     else {
@@ -478,7 +480,7 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>): void {
   ].filter(Boolean);
   if (denied.length) {
     const first = denied[0]!;
-    items.set('permissions', fail(parts.join('; '), first.message, first.hint, first.exitCode));
+    items.set('permissions', fail(parts.join('; '), first.message, grant ?? first.hint, first.exitCode));
   } else if (allowed.length) {
     items.set('permissions', pass(parts.join('; ')));
   } else if (items.get('permissions')?.status !== 'fail') {
@@ -502,6 +504,14 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>): void {
   } else {
     items.set('ip-restriction', skip('no probe got an answer'));
   }
+}
+
+/** How to grant what a probe was denied: the attach-policy flags that cover it. */
+function grantFix(probe: ProbeOutcome, userName: string | undefined): string {
+  const bucket = probe.action.startsWith(`${BUCKET_PROBE_ACTION} on `) ? probe.action.slice(BUCKET_PROBE_ACTION.length + 4) : undefined;
+  const flag = bucket === undefined ? `--service ${probe.service}` : `--bucket ${bucket}`;
+  const user = userName ?? 'USER';
+  return `Grant ${probe.action} to ${userName ? `user ${userName}` : 'the IAM user'}: \`datablast-aws attach-policy ${user} ${flag}\` with admin credentials (--profile), or ask your AWS administrator.`;
 }
 
 function countNote(probe: ProbeOutcome): string {

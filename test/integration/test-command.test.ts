@@ -161,7 +161,7 @@ describe('test against moto with signature checking on', () => {
     expect(status(result)).toMatchObject({ credentials: 'pass', permissions: 'fail', 'ip-restriction': 'skip' });
     expect(detail(result, 'permissions')).toBe('denied: s3:ListAllMyBuckets');
     expect(json(result).cause).toBe('AWS denied s3:ListAllMyBuckets');
-    expect(json(result).fix).toContain('Grant s3:ListAllMyBuckets to the IAM user');
+    expect(json(result).fix).toContain('Grant s3:ListAllMyBuckets to user powerless: `datablast-aws attach-policy powerless --service s3`');
   });
 
   it('passes S3 for a user with S3 read rights, and names rds:DescribeDBInstances as AWS words the denial', async () => {

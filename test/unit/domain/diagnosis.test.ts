@@ -429,7 +429,7 @@ describe('permissions and IP restrictions, from the probes', () => {
     const d = diagnose(facts({ services: ['s3', 'lambda'], probes: [refused('s3', 's3:ListAllMyBuckets', denied), allowed('lambda', 'lambda:ListFunctions', 0)] }));
     expect(detail(d, 'permissions')).toBe('denied: s3:ListAllMyBuckets; allowed: lambda:ListFunctions (0 functions)');
     expect(d.cause).toBe('AWS denied s3:ListAllMyBuckets');
-    expect(d.fix).toContain('Grant s3:ListAllMyBuckets to the IAM user');
+    expect(d.fix).toBe('Grant s3:ListAllMyBuckets to user datablast: `datablast-aws attach-policy datablast --service s3` with admin credentials (--profile), or ask your AWS administrator.');
     expect(d.exitCode).toBe(5);
     expect(detail(d, 'ip-restriction')).toBe('not checked — no explicit deny was returned; an Allow limited to some IP addresses (aws:SourceIp) would look the same');
   });
@@ -467,6 +467,13 @@ describe('permissions and IP restrictions, from the probes', () => {
     const missing = classify(service('NoSuchBucket', 'The bucket reports does not exist', 404), 's3:ListBucket on reports');
     const d = diagnose(facts({ services: ['s3'], probes: [allowed('s3', 's3:ListAllMyBuckets', 2), refused('s3', 's3:ListBucket on reports', missing)] }));
     expect(detail(d, 'permissions')).toBe('denied: s3:ListBucket on reports (NoSuchBucket); allowed: s3:ListAllMyBuckets (2 buckets)');
+  });
+
+  it('says how to grant a denied bucket', () => {
+    const denied = classify(service('AccessDenied', 'Access Denied to bucket reports', 403), 's3:ListBucket on reports');
+    const d = diagnose(facts({ services: ['s3'], probes: [refused('s3', 's3:ListBucket on reports', denied)] }));
+    expect(d.cause).toBe('AWS denied s3:ListBucket on reports');
+    expect(d.fix).toContain('`datablast-aws attach-policy datablast --bucket reports`');
   });
 });
 
