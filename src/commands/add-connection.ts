@@ -2,13 +2,14 @@ import { readFile, stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import type { Context, Identity, IO } from '../context.js';
 import { AwsError, CliError, ConfigError, CredentialsRejectedError, UsageError } from '../errors.js';
-import { connectionJson, validateConnectionName, type AccessKeyPair, type Connection, type ConnectionJson } from '../domain/connection.js';
+import { connectionJson, validateConnectionName, validateDescription, type AccessKeyPair, type Connection, type ConnectionJson } from '../domain/connection.js';
 import {
   accountIdFromAccessKeyId,
   isRootArn,
   maskAccessKeyId,
   normalizeKeyPair,
   userNameFromArn,
+  type KeyPairSources,
   validateAccessKeyId,
   validateRegion,
   validateSecretAccessKey,
@@ -45,6 +46,8 @@ export interface SaveConnectionInput {
   keyCreatedAt?: string;
   /** The IAM user, when the caller knows it (the STS answer wins when the key is tested). */
   userName?: string;
+  /** Where the key id and secret came from, so that a malformed one is reported against its flag, variable or CSV column. */
+  sources?: KeyPairSources;
 }
 
 /** The outcome of saveConnection. */
@@ -141,6 +144,7 @@ function addConnectionOptions(name: string, flags: RawFlags): AddConnectionOptio
 export async function addConnection(ctx: Context, opts: AddConnectionOptions): Promise<AddConnectionResult> {
   const name = validateConnectionName(opts.name);
   const region = defaultRegion(ctx);
+  if (opts.description !== undefined) validateDescription(opts.description);
   // Fail before asking for a secret that could not be stored anyway.
   if (!opts.force && (await (await ctx.connections()).get(name))) throw connectionExists(name);
   const gathered = await gatherKey(ctx, opts);
@@ -152,6 +156,7 @@ export async function addConnection(ctx: Context, opts: AddConnectionOptions): P
     test: opts.test,
     force: opts.force,
     userName: gathered.userName,
+    sources: gathered.sources,
   });
   return { ...saved.connection, tested: saved.tested, replaced: saved.replaced, notes: [...gathered.notes, ...saved.notes] };
 }
@@ -173,7 +178,8 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
   rememberSecret(input.pair.secretAccessKey);
   const name = validateConnectionName(input.name);
   const region = validateRegion(input.region);
-  const { pair, notes } = normalizeKeyPair(input.pair);
+  if (input.description !== undefined) validateDescription(input.description);
+  const { pair, notes } = normalizeKeyPair(input.pair, input.sources);
   rememberSecret(pair.secretAccessKey);
   if (pair.accessKeyId.startsWith('ASIA')) {
     throw new UsageError(`${maskAccessKeyId(pair.accessKeyId)} is a temporary access key (ASIA…): it needs a session token and expires, so it cannot be stored for Datablast`, {
@@ -248,6 +254,7 @@ interface GatheredKey {
   pair: AccessKeyPair;
   userName?: string;
   notes: string[];
+  sources?: KeyPairSources;
 }
 
 async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<GatheredKey> {
@@ -271,12 +278,12 @@ async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<Gath
     rememberSecret(text.trim());
     const secretAccessKey = text.replace(/\r?\n$/, '');
     if (secretAccessKey.trim() === '') throw new UsageError('--secret-stdin: standard input was empty', { hint: 'Pipe the secret access key into the command, e.g. `pbpaste | datablast-aws add-connection NAME --access-key-id ID --secret-stdin`.' });
-    return { pair: { accessKeyId, secretAccessKey }, notes };
+    return { pair: { accessKeyId, secretAccessKey }, notes, sources: { secretAccessKey: '--secret-stdin' } };
   }
   const fromEnv = ctx.env.AWS_SECRET_ACCESS_KEY;
   if (fromEnv) {
     notes.push('the secret access key was taken from AWS_SECRET_ACCESS_KEY');
-    return { pair: { accessKeyId, secretAccessKey: fromEnv }, notes };
+    return { pair: { accessKeyId, secretAccessKey: fromEnv }, notes, sources: { secretAccessKey: 'AWS_SECRET_ACCESS_KEY' } };
   }
   if (!ctx.globals.input) {
     throw new UsageError('no secret access key given for --access-key-id', {
@@ -316,7 +323,7 @@ function keyFromEnv(ctx: Context): GatheredKey {
   if (missing.length > 0) {
     throw new UsageError(`--from-env: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`, { hint: 'Set both variables, or give the key with --access-key-id and --secret-stdin.' });
   }
-  return { pair: { accessKeyId: id!, secretAccessKey: secret! }, notes: [] };
+  return { pair: { accessKeyId: id!, secretAccessKey: secret! }, notes: [], sources: { accessKeyId: 'AWS_ACCESS_KEY_ID', secretAccessKey: 'AWS_SECRET_ACCESS_KEY' } };
 }
 
 async function keyFromCsv(file: string): Promise<GatheredKey> {
@@ -336,7 +343,8 @@ async function keyFromCsv(file: string): Promise<GatheredKey> {
   rememberSecret(parsed.secretAccessKey.trim());
   const notes = [`${file} still holds the secret in plain text: delete it once the connection works`];
   const pair = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
-  return parsed.userName ? { pair, userName: parsed.userName, notes } : { pair, notes };
+  const sources = { accessKeyId: `--from-csv ${file}: the "Access key ID" column`, secretAccessKey: `--from-csv ${file}: the "Secret access key" column` };
+  return parsed.userName ? { pair, userName: parsed.userName, notes, sources } : { pair, notes, sources };
 }
 
 /** Proves the key with STS GetCallerIdentity; a failure keeps aws/errors.ts's diagnosis and adds that nothing was stored. */

@@ -36,12 +36,13 @@ const DIGIT_TYPOS: Record<string, string> = {
 
 /**
  * Checks an access key id (AKIA/ASIA + 16 base32 characters) and names the likely typo.
- * Returns the id unchanged; throws a UsageError naming --access-key-id.
+ * Returns the id unchanged; throws a UsageError naming `source`, where the value came from
+ * (--access-key-id by default; AWS_ACCESS_KEY_ID or a CSV column when it came from there).
  */
-export function validateAccessKeyId(raw: string): string {
+export function validateAccessKeyId(raw: string, source: string = KEY_ID_FLAG): string {
   if (KEY_ID.test(raw)) return raw;
   const fail = (problem: string, hint = KEY_ID_HINT): never => {
-    throw new UsageError(`${KEY_ID_FLAG}: ${problem}`, { hint });
+    throw new UsageError(`${source}: ${problem}`, { hint });
   };
   if (raw.length === 0) fail('the access key id is empty');
   // A secret pasted into the key id field: never echo any of it.
@@ -80,12 +81,13 @@ export function validateAccessKeyId(raw: string): string {
 
 /**
  * Checks a secret access key (exactly 40 of A–Z a–z 0–9 / +). The message says what is wrong
- * (length, a character class, whitespace, position) and never contains the secret or any part of it.
+ * (length, a character class, whitespace, position) and never contains the secret or any part of it;
+ * it starts with `source`, where the value came from (--secret-stdin, AWS_SECRET_ACCESS_KEY, a CSV column).
  */
-export function validateSecretAccessKey(raw: string): string {
+export function validateSecretAccessKey(raw: string, source = 'secret access key'): string {
   if (raw.length === SECRET_ACCESS_KEY_LENGTH && SECRET_CHARS.test(raw)) return raw;
   const fail = (problem: string, hint = SECRET_HINT): never => {
-    throw new UsageError(`secret access key: ${problem}`, { hint });
+    throw new UsageError(`${source}: ${problem}`, { hint });
   };
   if (raw.length === 0) fail('the secret access key is empty');
   if (KEY_ID.test(raw.trim()) || KEY_ID.test(raw.trim().toUpperCase())) {
@@ -108,17 +110,26 @@ export interface NormalizedKeyPair {
   notes: string[];
 }
 
+/** Where each half of a key pair came from, for messages (the validators' defaults when absent). */
+export interface KeyPairSources {
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
 /**
  * Trims surrounding whitespace from both halves (saying so, never echoing the secret),
- * then validates them.
+ * then validates them; an error names the source of the faulty half.
  */
-export function normalizeKeyPair(raw: AccessKeyPair): NormalizedKeyPair {
+export function normalizeKeyPair(raw: AccessKeyPair, sources: KeyPairSources = {}): NormalizedKeyPair {
   const notes: string[] = [];
   const accessKeyId = raw.accessKeyId.trim();
   const secretAccessKey = raw.secretAccessKey.trim();
   if (accessKeyId !== raw.accessKeyId) notes.push('removed whitespace around the access key id');
   if (secretAccessKey !== raw.secretAccessKey) notes.push('removed whitespace around the secret access key');
-  return { pair: { accessKeyId: validateAccessKeyId(accessKeyId), secretAccessKey: validateSecretAccessKey(secretAccessKey) }, notes };
+  return {
+    pair: { accessKeyId: validateAccessKeyId(accessKeyId, sources.accessKeyId), secretAccessKey: validateSecretAccessKey(secretAccessKey, sources.secretAccessKey) },
+    notes,
+  };
 }
 
 /** Masks a key id for human output: first 4 and last 4 characters (AKIA************MPLE). */

@@ -88,6 +88,23 @@ export function validateConnectionName(name: string): string {
   return name;
 }
 
+/** The longest description: what IAM allows in the tag that create-user and init store it in. */
+export const MAX_DESCRIPTION_LENGTH = 256;
+
+/**
+ * Checks a connection description: at most 256 characters, none of them a control character or an
+ * invisible bidirectional override, which would garble (or disguise) `show` and `list --json` output.
+ */
+export function validateDescription(text: string, source = '--description'): string {
+  if ([...text].length > MAX_DESCRIPTION_LENGTH) {
+    throw new UsageError(`${source}: the description is ${[...text].length} characters long; the limit is ${MAX_DESCRIPTION_LENGTH}`, { hint: 'Shorten it.' });
+  }
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(text)) {
+    throw new UsageError(`${source}: the description contains a control character (a newline, tab, escape or similar)`, { hint: 'Use printable characters only; spaces are fine.' });
+  }
+  return text;
+}
+
 /** Whole days between two instants, rounded down. */
 export function ageInDays(fromIso: string | undefined, now: Date): number | undefined {
   if (!fromIso) return undefined;
