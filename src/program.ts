@@ -12,6 +12,8 @@ import { showCommand } from './commands/show.js';
 import { removeCommand } from './commands/remove.js';
 import { credentialProcessCommand } from './commands/credential-process.js';
 import { envCommand } from './commands/env.js';
+import { exportProfileCommand } from './commands/export-profile.js';
+import { completeCommand, completionCommand } from './commands/completion.js';
 
 /** The global options, accepted before or after the command (CLI.md, "Global options"). */
 function addGlobalOptions(command: Command): Command {
@@ -45,6 +47,9 @@ export function buildProgram(ctx: Context): Command {
   program.addCommand(removeCommand(ctx));
   program.addCommand(credentialProcessCommand(ctx));
   program.addCommand(envCommand(ctx));
+  program.addCommand(exportProfileCommand(ctx));
+  program.addCommand(completionCommand(ctx));
+  program.addCommand(completeCommand(ctx), { hidden: true });
 
   applySettings(program, ctx);
   return program;

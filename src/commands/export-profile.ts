@@ -1,0 +1,236 @@
+import { existsSync, realpathSync } from 'node:fs';
+import { copyFile, constants, readFile, realpath, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import type { Context, IO } from '../context.js';
+import { ConfigError } from '../errors.js';
+import { validateRegion } from '../domain/access-key.js';
+import {
+  CREDENTIAL_KEYS,
+  credentialProcessLine,
+  defaultProfileName,
+  isOurCredentialProcess,
+  parseAwsIni,
+  profileSections,
+  renderProfileBlock,
+  upsertProfileBlock,
+  validateProfileName,
+  type CommandLineFlavour,
+} from '../domain/aws-config.js';
+import { ensurePrivateDir, writeFileAtomic } from '../store/atomic-file.js';
+import { present, type Style } from '../ui/output.js';
+import { shellWord } from './add-connection.js';
+import { requireConnection } from './show.js';
+
+/** The options of `export-profile NAME`. */
+export interface ExportProfileOptions {
+  name: string;
+  /** The AWS profile to write; default: datablast- and a slug of the connection name. */
+  profileName?: string;
+  /** Print the block instead of writing it. */
+  print: boolean;
+  /** Replace a different block of the same profile. */
+  force: boolean;
+}
+
+/** What happened to the AWS config file. */
+export type ExportProfileStatus = 'added' | 'replaced' | 'unchanged' | 'printed';
+
+/** The result of `export-profile` (no secret: the profile only names the command that prints one). */
+export interface ExportProfileResult {
+  profile: string;
+  /** The AWS config file written (or that would be, with --print). */
+  path: string;
+  written: boolean;
+  /** The copy of the previous file, when an existing file was changed. */
+  backup: string | null;
+  status: ExportProfileStatus;
+  connection: string;
+  region: string;
+  credentialProcess: string;
+  /** The profile block, as written or printed. */
+  block: string;
+  /** What we noticed, for the user to read. */
+  notes: string[];
+}
+
+interface RawFlags {
+  profileName?: string;
+  print?: boolean;
+  force?: boolean;
+}
+
+/** Commander wiring of `export-profile`. */
+export function exportProfileCommand(ctx: Context, run: (ctx: Context, opts: ExportProfileOptions) => Promise<ExportProfileResult> = exportProfile): Command {
+  return new Command('export-profile')
+    .description('Write an AWS profile whose credential_process serves this connection\'s key, so the AWS CLI and every AWS SDK can use it.')
+    .argument('<name>', 'the connection')
+    .addOption(new Option('--profile-name <profile>', 'the AWS profile to write (default: datablast- and the connection name in lower case, e.g. datablast-aws-production)'))
+    .option('--print', 'print the profile block on stdout instead of writing the file')
+    .option('--force', 'replace a different block of the same profile (the old file is backed up first)')
+    .addHelpText(
+      'after',
+      `
+Writes into AWS_CONFIG_FILE, else ~/.aws/config (created 0600 in a 0700 directory if missing), after
+copying the old file to config.<time>.bak. A profile is never duplicated: the same block again is
+reported as already there; a different one is replaced only with --force. The region is --region,
+else the connection's. The line names this installation's absolute path, so the profile keeps
+working without datablast-aws on PATH (node must be on PATH for the AWS tool that runs it).
+
+credential-process reads only the secret store, never the AWS credential chain, so the profile
+cannot call itself, even with AWS_PROFILE set to it.
+
+Examples:
+  $ datablast-aws export-profile "AWS Production"
+  $ aws sts get-caller-identity --profile datablast-aws-production
+  $ datablast-aws export-profile prod --profile-name datablast --print
+  $ AWS_CONFIG_FILE=./aws-config datablast-aws export-profile prod --profile-name ci --force
+`,
+    )
+    .action(async (name: string, flags: RawFlags) => {
+      present(ctx, await run(ctx, { name, profileName: flags.profileName, print: flags.print === true, force: flags.force === true }), renderExportProfile);
+    });
+}
+
+/**
+ * Builds the profile block for a connection and writes it into the AWS config file: atomically,
+ * after a backup, replacing only its own block and keeping every other byte of the file.
+ */
+export async function exportProfile(ctx: Context, opts: ExportProfileOptions): Promise<ExportProfileResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const profile = opts.profileName !== undefined ? validateProfileName(opts.profileName) : defaultProfileName(connection.name);
+  const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region) : connection.region;
+  const flavour: CommandLineFlavour = process.platform === 'win32' ? 'win32' : 'posix';
+  const { program, notes } = ourProgram(flavour);
+  const credentialProcess = credentialProcessLine(program, connection.name, flavour);
+  const entries = [['credential_process', credentialProcess], ['region', region]] as const;
+  const path = awsConfigPath(ctx.env);
+  const base = { profile, path, connection: connection.name, region, credentialProcess, block: renderProfileBlock(profile, entries), notes };
+  if (opts.print) return { ...base, written: false, backup: null, status: 'printed' };
+
+  const target = await realpath(path).catch(() => path);
+  const before = await readConfig(target);
+  const existing = profileSections(parseAwsIni(before ?? ''), profile);
+  const current = existing[0]?.entries;
+  guardAdminProfile(ctx, profile, current, target);
+  notes.push(...(await shadowingNotes(ctx.env, profile)));
+  if (current && existing.length === 1 && sameProfile(current, credentialProcess, region)) {
+    return { ...base, path: target, written: false, backup: null, status: 'unchanged' };
+  }
+  if (current && !opts.force) {
+    throw new ConfigError(`profile ${JSON.stringify(profile)} already exists in ${target} with other settings`, {
+      hint: `Add --force to replace it (the old file is backed up first), or choose another name with --profile-name. \`datablast-aws export-profile ${shellWord(connection.name)} --print\` shows the block.`,
+    });
+  }
+  const after = upsertProfileBlock(before ?? '', profile, entries);
+  await ensurePrivateDir(dirname(target));
+  const backup = before === undefined ? null : await backUp(target, ctx.clock.now());
+  // Another program (aws configure, an editor) may have changed the file since we read it.
+  if ((await readConfig(target)) !== before) {
+    throw new ConfigError(`${target} changed while the profile was being written; nothing was written`, { hint: 'Run the same command again.' });
+  }
+  const mode = before === undefined ? 0o600 : (await stat(target)).mode & 0o777;
+  await writeFileAtomic(target, after, mode);
+  return { ...base, path: target, written: true, backup, status: current ? 'replaced' : 'added' };
+}
+
+/** The AWS config file: AWS_CONFIG_FILE (with `~/` expanded, as the AWS tools do), else ~/.aws/config. */
+export function awsConfigPath(env: Readonly<Record<string, string | undefined>>): string {
+  const home = env.HOME || env.USERPROFILE || homedir();
+  const configured = env.AWS_CONFIG_FILE;
+  if (!configured) return join(home, '.aws', 'config');
+  const expanded = configured.startsWith('~/') ? join(home, configured.slice(2)) : configured;
+  return isAbsolute(expanded) ? expanded : resolve(expanded);
+}
+
+/**
+ * How AWS tools should start this installation: the absolute path of our bin script (its shebang finds
+ * node); on Windows, which cannot run a .js file directly, node's path first.
+ */
+function ourProgram(flavour: CommandLineFlavour): { program: string[]; notes: string[] } {
+  const notes: string[] = [];
+  const beside = fileURLToPath(new URL('../../bin/datablast-aws.js', import.meta.url));
+  const script = realpathSync(existsSync(beside) ? beside : process.argv[1] ?? beside);
+  if (/[\\/]_npx[\\/]/.test(script)) {
+    notes.push(`this copy of datablast-aws runs from npx's cache (${dirname(script)}), which npm may delete: install it (npm install -g datablast-aws) and export the profile again`);
+  }
+  return { program: flavour === 'win32' ? [process.execPath, script] : [script], notes };
+}
+
+async function readConfig(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new ConfigError(`cannot read the AWS config file ${path} (${code ?? (error as Error).message})`, {
+      hint: 'Check its permissions, or point AWS_CONFIG_FILE at another file.',
+    });
+  }
+}
+
+/** True when the block already says what we would write, and nothing gives credentials another way. */
+function sameProfile(entries: Map<string, string>, credentialProcess: string, region: string): boolean {
+  if (entries.get('credential_process') !== credentialProcess || entries.get('region') !== region) return false;
+  return !CREDENTIAL_KEYS.some((key) => key !== 'credential_process' && entries.has(key));
+}
+
+/**
+ * Refuses to overwrite the profile this tool itself uses for admin credentials (--profile, AWS_PROFILE,
+ * else the default profile) while it holds other credentials: afterwards every admin call would be
+ * signed by the connection's own key, and the admin credentials would be gone from the file.
+ */
+function guardAdminProfile(ctx: Context, profile: string, entries: Map<string, string> | undefined, path: string): void {
+  const source = ctx.globals.profile !== undefined ? '--profile' : ctx.env.AWS_PROFILE ? 'AWS_PROFILE' : undefined;
+  const admin = ctx.globals.profile ?? (ctx.env.AWS_PROFILE || 'default');
+  if (profile !== admin || !entries) return;
+  const other = CREDENTIAL_KEYS.filter((key) => entries.has(key) && !(key === 'credential_process' && isOurCredentialProcess(entries.get(key))));
+  if (other.length === 0) return;
+  throw new ConfigError(
+    `profile ${JSON.stringify(profile)} in ${path} is the one datablast-aws uses for admin credentials${source ? ` (${source})` : ' (the default profile)'} and holds ${other.join(', ')}; it will not be replaced`,
+    { hint: 'Choose another name with --profile-name; --force does not override this.' },
+  );
+}
+
+/** A note when the shared credentials file also defines the profile: its keys win over credential_process. */
+async function shadowingNotes(env: Readonly<Record<string, string | undefined>>, profile: string): Promise<string[]> {
+  const home = env.HOME || env.USERPROFILE || homedir();
+  const file = env.AWS_SHARED_CREDENTIALS_FILE ? resolve(env.AWS_SHARED_CREDENTIALS_FILE.replace(/^~(?=\/)/, home)) : join(home, '.aws', 'credentials');
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return [];
+  const keys = profileSections(parseAwsIni(text, 'credentials'), profile).flatMap((s) => [...s.entries.keys()]);
+  return keys.some((k) => k === 'aws_access_key_id' || k === 'credential_process')
+    ? [`${file} also defines profile ${JSON.stringify(profile)} with its own keys, which AWS tools use before credential_process: remove that block there`]
+    : [];
+}
+
+/** Copies the file beside itself before it is changed; never overwrites an earlier backup. */
+async function backUp(path: string, now: Date): Promise<string> {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  for (let n = 0; ; n++) {
+    const backup = `${path}.${stamp}${n ? `-${n}` : ''}.bak`;
+    try {
+      await copyFile(path, backup, constants.COPYFILE_EXCL);
+      return backup;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || n > 100) throw error;
+    }
+  }
+}
+
+/** Human text: the block itself under --print, else what was written where, and how to try it. */
+export function renderExportProfile(result: ExportProfileResult, io: IO, style: Style): void {
+  for (const note of result.notes) io.err(`${style.dim('note:')} ${note}\n`);
+  if (result.status === 'printed') {
+    io.out(result.block);
+    return;
+  }
+  if (result.status === 'unchanged') {
+    io.out(`Profile ${style.bold(result.profile)} is already there in ${result.path}; nothing written.\n`);
+  } else {
+    io.out(`${result.status === 'replaced' ? 'Replaced' : 'Added'} profile ${style.bold(result.profile)} in ${result.path}${result.backup ? ` (previous file: ${result.backup})` : ''}.\n`);
+  }
+  io.out(`Try it: aws sts get-caller-identity --profile ${result.profile}\n`);
+}
