@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import type { AsyncEntry as AsyncEntryType, EntryOptions } from '@napi-rs/keyring';
 import { CliError, SecretStoreError } from '../errors.js';
@@ -156,12 +157,13 @@ function keychainError(kind: KeychainFailure, operation: KeychainOperation, acco
 }
 
 let keyringModule: Promise<KeyringModule> | undefined;
-/** The native module, loaded once on first use (it is CommonJS: its exports arrive as `default`). */
+/**
+ * The native module, loaded once on first use. It is CommonJS, so it is required rather than
+ * imported: `import()` of a CommonJS file makes Node pre-parse it for named exports (cjs-module-lexer),
+ * which cost about 30 ms of CPU per run here, more than loading the native library itself.
+ */
 async function loadKeyring(): Promise<KeyringModule> {
-  keyringModule ??= import('@napi-rs/keyring').then((module) => {
-    const loaded = module as KeyringModule & { default?: KeyringModule };
-    return loaded.default ?? loaded;
-  });
+  keyringModule ??= Promise.resolve().then(() => createRequire(import.meta.url)('@napi-rs/keyring') as KeyringModule);
   try {
     return await keyringModule;
   } catch (error) {
