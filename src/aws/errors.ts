@@ -321,7 +321,7 @@ const NODE_CODE = /^(E[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGN
  */
 export function classify(error: unknown, action = 'the AWS call', facts: CallFacts = {}): Classification {
   if (error instanceof CliError) return fromCliError(error);
-  const e = (error ?? {}) as SdkErrorLike;
+  const e = sdkFields(error);
   const f = factsOf(e, action, facts);
   const row = rowFor(f, e);
   const diagnosis = typeof row.diagnosis === 'function' ? row.diagnosis(f) : row.diagnosis;
@@ -361,6 +361,32 @@ function fromCliError(error: CliError): Classification {
   return result;
 }
 
+/**
+ * The fields we read from a thrown value, each kept only when it has the type we expect: anything can be
+ * thrown, and formatting a field of another type (an object without a prototype) would itself throw.
+ */
+function sdkFields(error: unknown): SdkErrorLike {
+  if (typeof error !== 'object' || error === null) return {};
+  const e = error as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const meta = typeof e.$metadata === 'object' && e.$metadata !== null ? (e.$metadata as Record<string, unknown>) : undefined;
+  const fields: SdkErrorLike = {
+    name: text(e.name),
+    code: text(e.code),
+    Code: text(e.Code),
+    message: text(e.message),
+    hostname: text(e.hostname),
+    address: text(e.address),
+    port: typeof e.port === 'number' ? e.port : undefined,
+    errors: Array.isArray(e.errors) ? e.errors : undefined,
+    cause: e.cause,
+    $fault: e.$fault === 'client' || e.$fault === 'server' ? e.$fault : undefined,
+    $proxy: text(e.$proxy),
+  };
+  if (meta) fields.$metadata = { httpStatusCode: typeof meta.httpStatusCode === 'number' ? meta.httpStatusCode : undefined, requestId: text(meta.requestId) };
+  return fields;
+}
+
 function factsOf(e: SdkErrorLike, action: string, facts: CallFacts): Facts {
   const node = nodeError(e);
   const status = e.$metadata?.httpStatusCode;
@@ -396,9 +422,10 @@ function nodeError(e: SdkErrorLike): SdkErrorLike | undefined {
   const seen = new Set<unknown>();
   const queue: unknown[] = [e];
   while (queue.length > 0) {
-    const x = queue.shift() as SdkErrorLike | undefined;
-    if (!x || typeof x !== 'object' || seen.has(x)) continue;
-    seen.add(x);
+    const raw = queue.shift();
+    if (!raw || typeof raw !== 'object' || seen.has(raw)) continue;
+    seen.add(raw);
+    const x = sdkFields(raw);
     if (typeof x.code === 'string' && NODE_CODE.test(x.code)) return x;
     if (x.cause) queue.push(x.cause);
     if (Array.isArray(x.errors)) queue.push(...x.errors);

@@ -13,6 +13,13 @@ export const SECRETS_FILE_NAME = 'secrets.enc';
 export const DEFAULT_SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
 /** Upper bounds for parameters read from a file, so a crafted file cannot make us burn minutes or gigabytes. */
 const MAX_SCRYPT = { N: 2 ** 20, r: 32, p: 16 } as const;
+/**
+ * Bounds on the combined cost: memory is 128·N·r bytes (at most 256 MiB here) and time grows with N·r·p
+ * (at most 16 times the default). Each parameter within its own bound is not enough: N=2^20, r=32, p=16
+ * would take minutes and 4 GiB.
+ */
+const MAX_SCRYPT_MEMORY_NR = 2 ** 21;
+const MAX_SCRYPT_WORK_NRP = 2 ** 22;
 const FORMAT = 'datablast-aws-secrets';
 const KEY_LENGTH = 32;
 const WRITE_LOCK_WAIT_MS = 15_000;
@@ -153,7 +160,14 @@ class EncryptedFileStore implements RawSecretStore {
     const id = `${salt}:${params.N}:${params.r}:${params.p}`;
     let key = this.keys.get(id);
     if (!key) {
-      key = this.getPassphrase().then((passphrase) => deriveKey(passphrase, Buffer.from(salt, 'base64'), params));
+      key = this.getPassphrase().then((passphrase) =>
+        deriveKey(passphrase, Buffer.from(salt, 'base64'), params).catch((error: unknown) => {
+          throw new SecretStoreError(`cannot derive the key of the secrets file ${this.path} (${errorCode(error) ?? (error as Error).message})`, {
+            hint: `The file's key derivation parameters are unusable: restore it from a backup, or move it aside (mv "${this.path}" "${this.path}.broken") and add your connections again. It was left untouched.`,
+            cause: error,
+          });
+        }),
+      );
       this.keys.set(id, key);
       key.catch(() => this.keys.delete(id));
     }
@@ -294,6 +308,9 @@ function parseEnvelope(text: string, path: string): SecretsEnvelope {
     const n = kdf[name];
     if (!Number.isInteger(n) || n < 1 || n > MAX_SCRYPT[name]) throw damaged(`scrypt ${name} out of range`);
   }
+  // scrypt itself requires N to be a power of two above 1.
+  if (kdf.N < 2 || (kdf.N & (kdf.N - 1)) !== 0) throw damaged('scrypt N is not a power of two');
+  if (kdf.N * kdf.r > MAX_SCRYPT_MEMORY_NR || kdf.N * kdf.r * kdf.p > MAX_SCRYPT_WORK_NRP) throw damaged('scrypt cost out of range');
   for (const field of ['iv', 'tag', 'ciphertext'] as const) {
     if (typeof envelope[field] !== 'string') throw damaged(`missing ${field}`);
   }
