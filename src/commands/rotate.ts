@@ -21,6 +21,7 @@ import { AwsError, CliError, ConfigError, CredentialsRejectedError, ExitCode, Lo
 import { journalStore, rotationLockPath, type JournalStore } from '../store/journal.js';
 import { acquireLock } from '../store/lock.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
+import { mapConcurrently } from '../domain/concurrency.js';
 
 /** What `rotate` is asked to do. */
 export interface RotateOptions {
@@ -191,20 +192,6 @@ function failureEntry(name: string, error: unknown): RotateFailure {
       awsCode: cli?.awsCode ?? null,
     },
   };
-}
-
-/** Runs `work` over `items` with at most `limit` at once; results keep the input order. */
-async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /**

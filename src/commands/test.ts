@@ -34,6 +34,7 @@ import { present, progress, warn, type Style } from '../ui/output.js';
 import { shellWord } from './add-connection.js';
 import { collect } from './create-user.js';
 import { requireConnection } from './show.js';
+import { mapConcurrently } from '../domain/concurrency.js';
 
 /** What `test` is asked to do. */
 export interface TestOptions {
@@ -316,20 +317,6 @@ async function recordTested(ctx: Context, connection: Connection): Promise<void>
 function untested(name: string, error: CliError): TestReport {
   const checks = CHECK_IDS.map((id): Check => ({ id, title: CHECK_TITLES[id], status: 'skip', detail: `not checked — ${error.message}` }));
   return new TestReport(name, false, null, checks, error.message, error.hint ?? null, [], error.exitCode);
-}
-
-/** Runs `work` over `items` with at most `limit` at once; results keep the input order. */
-async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 const MARKS = { pass: '✓', fail: '✗', skip: '–' } as const;

@@ -34,7 +34,18 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   if (created !== undefined) await chmod(dir, 0o700);
 }
 
-/** Makes a rename durable; some platforms cannot open a directory, which is not an error. */
+/** Deletes a file and makes the deletion durable; a file that is already gone is fine. */
+export async function unlinkDurably(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return;
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** Makes a rename or unlink durable; some platforms cannot open a directory, which is not an error. */
 async function syncDirectory(dir: string): Promise<void> {
   let handle;
   try {

@@ -1,8 +1,8 @@
-import { open, readFile, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { JOURNAL_VERSION, ROTATION_PHASES, type RotationJournal } from '../domain/rotation.js';
-import { ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
+import { ensurePrivateDir, unlinkDurably, writeFileAtomic } from './atomic-file.js';
 import { safeFileName } from './lock.js';
 
 /** The rotation journal of one connection: `<configDir>/rotate-<safe name>.journal.json`, beside the metadata. */
@@ -34,7 +34,7 @@ export function journalStore(dir: string, connectionName: string): JournalStore 
     path,
     read: () => readJournal(path, connectionName),
     write: (journal) => writeJournal(dir, path, journal),
-    clear: () => clearJournal(dir, path),
+    clear: () => unlinkDurably(path),
   };
 }
 
@@ -101,25 +101,3 @@ async function writeJournal(dir: string, path: string, journal: RotationJournal)
   await writeFileAtomic(path, `${JSON.stringify(journal, null, 2)}\n`, 0o600);
 }
 
-async function clearJournal(dir: string, path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    return;
-  }
-  await syncDir(dir);
-}
-
-/** Makes a rename or unlink durable; some platforms cannot open a directory, which is fine there. */
-async function syncDir(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Windows and some network file systems refuse; the rename is still atomic.
-  } finally {
-    await handle?.close().catch(() => undefined);
-  }
-}
