@@ -15,3 +15,30 @@ describe('--help of the connection commands', () => {
     expect(stdout).not.toMatch(/--secret-access-key|--secret \[/);
   });
 });
+
+describe('--help of every command in the Commander tree', async () => {
+  const { programSpec } = await import('../../../src/commands/completion.js');
+  const { buildProgram } = await import('../../../src/program.js');
+  const { createContext } = await import('../../../src/context.js');
+  const { bufferedIO } = await import('../../../src/ui/io.js');
+  const ctx = createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} });
+  const commands = programSpec(await buildProgram(ctx)).commands;
+
+  it('covers the commands of the contract', () => {
+    expect(commands.map((c) => c.name)).toEqual(expect.arrayContaining(['init', 'create-user', 'attach-policy', 'add-connection', 'test', 'rotate', 'list', 'show', 'remove', 'credential-process', 'env', 'export-profile', 'completion']));
+  });
+
+  it.each(commands.map((c) => [c.name]))('%s has a description and at least one example of itself', async (name) => {
+    const result = await runCli([name, '--help']);
+    expect(result.exitCode).toBe(0);
+    const description = result.stdout.split('\n\n')[1] ?? '';
+    expect(description.trim().length).toBeGreaterThan(20);
+    const examples = /\nExamples:\n((?:[ \t]+\S.*\n?)+)/.exec(result.stdout)?.[1] ?? '';
+    expect(examples, `${name} --help has no "Examples:" block`).not.toBe('');
+    expect(examples).toMatch(new RegExp(`^\\s+(\\$ )?(.*[|(] *)?(\\S+=\\S+ )*datablast-aws ${name}\\b`, 'm'));
+  });
+
+  it.each(commands.flatMap((c) => c.flags.map((f) => [c.name, f.names[0]!, f.description] as const)))('%s %s has a description', (_command, _flag, description) => {
+    expect(description.trim()).not.toBe('');
+  });
+});
