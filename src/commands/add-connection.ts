@@ -17,6 +17,7 @@ import {
 import { parseCredentialsCsv } from '../domain/credentials-csv.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
+import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `add-connection NAME`, as gathered from flags. */
 export interface AddConnectionOptions {
@@ -386,7 +387,5 @@ async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair
   }
 }
 
-/** Quotes a value for a command line shown to the user (POSIX shells). */
-export function shellWord(value: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
-}
+/** Quotes a value for a command line shown to the user (POSIX shells); kept here for existing importers. */
+export { shellWord };

@@ -4,8 +4,8 @@ import { ConfigError } from '../errors.js';
 import { rememberSecret } from '../domain/redact.js';
 import { validateRegion } from '../domain/access-key.js';
 import { present, warn, type Style } from '../ui/output.js';
-import { requireConnection } from './show.js';
-import { shellWord } from './add-connection.js';
+import { requireConnection } from './require-connection.js';
+import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `env NAME`. */
 export interface EnvOptions {

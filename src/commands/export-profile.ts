@@ -21,7 +21,7 @@ import {
 } from '../domain/aws-config.js';
 import { ensurePrivateDir, writeFileAtomic } from '../store/atomic-file.js';
 import { present, type Style } from '../ui/output.js';
-import { shellWord } from './add-connection.js';
+import { shellWord } from '../domain/shell-word.js';
 import { requireConnection } from './show.js';
 
 /** The options of `export-profile NAME`. */

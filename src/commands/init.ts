@@ -8,7 +8,8 @@ import { present, type Style } from '../ui/output.js';
 import { note } from '../ui/progress.js';
 import { openAdmin } from './admin-session.js';
 import { assertRoomForKey, collect, createKeyAndSave, ensureUser, inspectConnection, lookUpUser } from './create-user.js';
-import { defaultRegion, shellWord } from './add-connection.js';
+import { defaultRegion } from './add-connection.js';
+import { shellWord } from '../domain/shell-word.js';
 import { applyAttachPolicy, desiredPolicies, planAttachPolicy, shortArn } from './attach-policy.js';
 
 /** The wizard's answers; each one given here is not asked. */

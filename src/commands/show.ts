@@ -1,7 +1,6 @@
 import { Command } from 'commander';
-import type { ConnectionStore, Context, IO } from '../context.js';
-import { ConfigError } from '../errors.js';
-import type { Connection } from '../domain/connection.js';
+import type { Context, IO } from '../context.js';
+import { requireConnection } from './require-connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, type Style } from '../ui/output.js';
 import { ageText, day, listEntry, statusText, storedSecrets, type ListEntry } from './list.js';
@@ -40,14 +39,7 @@ export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult>
 }
 
 /** The named connection, or a ConfigError (exit 3) that suggests a near name and `list`. */
-export async function requireConnection(store: ConnectionStore, name: string): Promise<Connection> {
-  const connection = await store.get(name);
-  if (connection) return connection;
-  const near = (await store.list()).find((c) => c.name.toLowerCase() === name.toLowerCase() || c.name.trim() === name.trim());
-  throw new ConfigError(`no connection named ${JSON.stringify(name)}`, {
-    hint: near ? `Did you mean ${JSON.stringify(near.name)}? Names are case-sensitive.` : '`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.',
-  });
-}
+export { requireConnection };
 
 /** Human text for `show`: one field per line. */
 export function renderShow(result: ShowResult, io: IO, style: Style): void {
