@@ -1,9 +1,12 @@
-import { CommanderError } from 'commander';
-import { createContext, type ContextParts, type GlobalOptions, type IO } from './context.js';
+import { createContext, type Context, type ContextParts, type GlobalOptions, type IO } from './context.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { redact } from './domain/redact.js';
 import { processIO } from './ui/io.js';
-import { buildProgram } from './program.js';
+import { VERSION } from './version.js';
+
+// Only what every run needs is imported here. Commander and the command modules come with
+// program.ts, loaded once main knows it needs them: `--version` and `credential-process NAME` (which
+// SDKs run before every credential refresh) never load Commander.
 
 /** The raw values Commander parsed for the global options. */
 interface RawGlobals {
@@ -22,22 +25,47 @@ interface RawGlobals {
  */
 export async function main(argv: string[], parts: Partial<ContextParts> = {}): Promise<number> {
   const rawIO = parts.io ?? processIO();
+  const args = argv.slice(2);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    // What Commander prints for it, without loading Commander.
+    rawIO.out(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
   const env = parts.env ?? { ...process.env };
   const globals: GlobalOptions = { json: argv.includes('--json'), input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
   // stderr is scrubbed of every secret the process has seen; stdout carries results only.
   const io: IO = { ...rawIO, out: (t) => rawIO.out(t), err: (t) => rawIO.err(redact(t)) };
   const ctx = createContext(globals, { ...parts, io, env });
-  const program = buildProgram(ctx);
-  program.hook('preAction', (_root, action) => {
-    Object.assign(globals, resolveGlobals(action.optsWithGlobals<RawGlobals>(), env, rawIO));
-  });
+  let commander: typeof import('./program.js') | undefined;
   try {
-    await program.parseAsync(argv.slice(2), { from: 'user' });
+    if (isCredentialProcessCall(args)) return await credentialProcessCall(ctx, args[1]!, globals, env, rawIO);
+    commander = await import('./program.js');
+    const program = await commander.buildProgram(ctx, args);
+    program.hook('preAction', (_root, action) => {
+      Object.assign(globals, resolveGlobals(action.optsWithGlobals<RawGlobals>(), env, rawIO));
+    });
+    await program.parseAsync(args, { from: 'user' });
     return ctx.exitCode;
   } catch (error) {
     if (!globals.debug && argv.includes('--debug')) globals.debug = true;
-    return report(error, io, globals);
+    return report(error, io, globals, commander?.CommanderError);
   }
+}
+
+/** `credential-process NAME` with nothing else: the one call shape AWS SDKs make, run without Commander. */
+function isCredentialProcessCall(args: readonly string[]): boolean {
+  return args.length === 2 && args[0] === 'credential-process' && !args[1]!.startsWith('-');
+}
+
+/**
+ * Runs `credential-process NAME` as Commander would: global options resolved first (from the
+ * environment: no flag was given), then the same work and output; errors reach the same report().
+ */
+async function credentialProcessCall(ctx: Context, name: string, globals: GlobalOptions, env: Record<string, string | undefined>, rawIO: IO): Promise<number> {
+  Object.assign(globals, resolveGlobals({}, env, rawIO));
+  const { credentialProcess, renderCredentialProcess } = await import('./commands/credential-process-work.js');
+  renderCredentialProcess(await credentialProcess(ctx, { name }), ctx.io);
+  return ctx.exitCode;
 }
 
 /** Resolves the global options from flags and environment (CLI.md, "Global options"). */
@@ -63,8 +91,8 @@ export function resolveGlobals(raw: RawGlobals, env: Record<string, string | und
 }
 
 /** Writes the error to stderr in our words and returns its exit code. */
-function report(error: unknown, io: IO, globals: GlobalOptions): number {
-  if (error instanceof CommanderError) {
+function report(error: unknown, io: IO, globals: GlobalOptions, CommanderError?: typeof import('commander').CommanderError): number {
+  if (CommanderError && error instanceof CommanderError) {
     // Commander has already printed its message and our usage line.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
     return ExitCode.usage;

@@ -1,19 +1,68 @@
 import { Command, Option } from 'commander';
 import type { Context } from './context.js';
 import { VERSION } from './version.js';
-import { initCommand } from './commands/init.js';
-import { createUserCommand } from './commands/create-user.js';
-import { attachPolicyCommand } from './commands/attach-policy.js';
-import { addConnectionCommand } from './commands/add-connection.js';
-import { testCommand } from './commands/test.js';
-import { rotateCommand } from './commands/rotate.js';
-import { listCommand } from './commands/list.js';
-import { showCommand } from './commands/show.js';
-import { removeCommand } from './commands/remove.js';
-import { credentialProcessCommand } from './commands/credential-process.js';
-import { envCommand } from './commands/env.js';
-import { exportProfileCommand } from './commands/export-profile.js';
-import { completeCommand, completionCommand } from './commands/completion.js';
+
+/** main.ts tells Commander's own errors (usage, help, version) from ours with this class. */
+export { CommanderError } from 'commander';
+
+/** A command module's wiring function. */
+type CommandFactory = (ctx: Context) => Command;
+
+/** One command: its name, its module (loaded only when it may run), and how it joins the tree. */
+interface CommandEntry {
+  name: string;
+  load: () => Promise<CommandFactory>;
+  /** Left out of --help (internal commands). */
+  hidden?: boolean;
+  /** It reads the whole command tree (completion scripts), so every command is loaded with it. */
+  tree?: boolean;
+}
+
+/**
+ * Every command, one line each, in --help order. A run loads only the module of the command it
+ * names: each command module pulls in its own dependencies, and loading all twelve cost every
+ * invocation (credential-process above all) several milliseconds.
+ */
+const COMMANDS: readonly CommandEntry[] = [
+  { name: 'init', load: async () => (await import('./commands/init.js')).initCommand },
+  { name: 'create-user', load: async () => (await import('./commands/create-user.js')).createUserCommand },
+  { name: 'attach-policy', load: async () => (await import('./commands/attach-policy.js')).attachPolicyCommand },
+  { name: 'add-connection', load: async () => (await import('./commands/add-connection.js')).addConnectionCommand },
+  { name: 'test', load: async () => (await import('./commands/test.js')).testCommand },
+  { name: 'rotate', load: async () => (await import('./commands/rotate.js')).rotateCommand },
+  { name: 'list', load: async () => (await import('./commands/list.js')).listCommand },
+  { name: 'show', load: async () => (await import('./commands/show.js')).showCommand },
+  { name: 'remove', load: async () => (await import('./commands/remove.js')).removeCommand },
+  { name: 'credential-process', load: async () => (await import('./commands/credential-process.js')).credentialProcessCommand },
+  { name: 'env', load: async () => (await import('./commands/env.js')).envCommand },
+  { name: 'export-profile', load: async () => (await import('./commands/export-profile.js')).exportProfileCommand },
+  { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand, tree: true },
+  { name: '__complete', load: async () => (await import('./commands/completion.js')).completeCommand, hidden: true },
+];
+
+/** Global options that take a value: the word after one is its value, never a command. */
+const VALUE_OPTIONS = ['--profile', '--region', '--endpoint-url'];
+/** Global options without a value. */
+const FLAG_OPTIONS = ['--json', '--no-input', '--no-color', '--debug'];
+
+/**
+ * The command `args` runs when only global options come before its name, as Commander would find it;
+ * undefined otherwise (no command, --help, --version, an unknown option or command), and then the
+ * whole tree is loaded so that Commander's help, errors and suggestions are exactly as before.
+ */
+export function commandToLoad(args: readonly string[]): CommandEntry | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (FLAG_OPTIONS.includes(arg) || VALUE_OPTIONS.some((option) => arg.startsWith(`${option}=`))) continue;
+    if (VALUE_OPTIONS.includes(arg)) {
+      i += 1;
+      continue;
+    }
+    const entry = COMMANDS.find((command) => command.name === arg);
+    return entry?.tree ? undefined : entry;
+  }
+  return undefined;
+}
 
 /** The global options, accepted before or after the command (CLI.md, "Global options"). */
 function addGlobalOptions(command: Command): Command {
@@ -27,8 +76,11 @@ function addGlobalOptions(command: Command): Command {
     .addOption(new Option('--debug', 'stack traces and AWS request ids on stderr (never secrets)'));
 }
 
-/** Builds the whole command tree over a context. One line per command. */
-export function buildProgram(ctx: Context): Command {
+/**
+ * Builds the command tree over a context: the global options and, when `args` names a command after
+ * global options only, that command alone; otherwise every command.
+ */
+export async function buildProgram(ctx: Context, args: readonly string[] = []): Promise<Command> {
   const program = addGlobalOptions(new Command('datablast-aws'))
     .description('Give Datablast a least-privilege IAM user whose access key lives in the OS keychain, tested and rotated on schedule.')
     .version(VERSION, '-V, --version', 'print the version')
@@ -36,20 +88,10 @@ export function buildProgram(ctx: Context): Command {
     .showSuggestionAfterError(true)
     .addHelpCommand(false);
 
-  program.addCommand(initCommand(ctx));
-  program.addCommand(createUserCommand(ctx));
-  program.addCommand(attachPolicyCommand(ctx));
-  program.addCommand(addConnectionCommand(ctx));
-  program.addCommand(testCommand(ctx));
-  program.addCommand(rotateCommand(ctx));
-  program.addCommand(listCommand(ctx));
-  program.addCommand(showCommand(ctx));
-  program.addCommand(removeCommand(ctx));
-  program.addCommand(credentialProcessCommand(ctx));
-  program.addCommand(envCommand(ctx));
-  program.addCommand(exportProfileCommand(ctx));
-  program.addCommand(completionCommand(ctx));
-  program.addCommand(completeCommand(ctx), { hidden: true });
+  const one = commandToLoad(args);
+  const entries = one ? [one] : COMMANDS;
+  const factories = await Promise.all(entries.map((entry) => entry.load()));
+  entries.forEach((entry, i) => program.addCommand(factories[i]!(ctx), entry.hidden ? { hidden: true } : undefined));
 
   applySettings(program, ctx);
   return program;

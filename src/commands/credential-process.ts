@@ -1,21 +1,9 @@
 import { Command } from 'commander';
-import type { Context, IO } from '../context.js';
-import { ConfigError } from '../errors.js';
-import { rememberSecret } from '../domain/redact.js';
-import { requireConnection } from './show.js';
-import { shellWord } from './add-connection.js';
+import type { Context } from '../context.js';
+import { credentialProcess, renderCredentialProcess, type CredentialProcessOptions, type CredentialProcessResult } from './credential-process-work.js';
 
-/** The options of `credential-process NAME`. */
-export interface CredentialProcessOptions {
-  name: string;
-}
-
-/** The credential_process document, Version 1 (long-term keys: no SessionToken, no Expiration). */
-export interface CredentialProcessResult {
-  Version: 1;
-  AccessKeyId: string;
-  SecretAccessKey: string;
-}
+/** The work and its output; main.ts imports them from credential-process-work.ts directly, to skip Commander. */
+export { credentialProcess, renderCredentialProcess, type CredentialProcessOptions, type CredentialProcessResult } from './credential-process-work.js';
 
 /** Commander wiring of `credential-process`. */
 export function credentialProcessCommand(ctx: Context, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Command {
@@ -38,27 +26,4 @@ Examples:
       // The format is fixed by the AWS SDKs: the same compact document with or without --json.
       renderCredentialProcess(await run(ctx, { name }), ctx.io);
     });
-}
-
-/**
- * Reads the connection's metadata and its one secret; touches nothing else (no AWS SDK, no prompt),
- * because SDKs run it before every credential refresh.
- */
-export async function credentialProcess(ctx: Context, opts: CredentialProcessOptions): Promise<CredentialProcessResult> {
-  const connection = await requireConnection(await ctx.connections(), opts.name);
-  const pair = await (await ctx.secrets()).get(connection.name);
-  if (!pair) {
-    throw new ConfigError(`no secret is stored for connection ${JSON.stringify(connection.name)} in the secret store`, {
-      hint: `Store the key again: \`datablast-aws add-connection ${shellWord(connection.name)} --force --access-key-id ${connection.accessKeyId} --secret-stdin\`, or rotate it with \`datablast-aws rotate ${shellWord(connection.name)} --admin\`.`,
-    });
-  }
-  rememberSecret(pair.secretAccessKey);
-  // The stored pair is written as one unit, so its key id always matches its secret, even while a
-  // rotation has switched the secret but not yet the metadata.
-  return { Version: 1, AccessKeyId: pair.accessKeyId, SecretAccessKey: pair.secretAccessKey };
-}
-
-/** Writes exactly the credential_process JSON and a newline. */
-export function renderCredentialProcess(result: CredentialProcessResult, io: IO): void {
-  io.out(`${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey })}\n`);
 }

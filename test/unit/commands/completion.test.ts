@@ -8,7 +8,7 @@ import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { seedConnection } from './helpers.js';
 
 const spec = programSpec(
-  buildProgram(createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} })),
+  await buildProgram(createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} })),
 );
 
 describe('completion', () => {

@@ -87,6 +87,35 @@ describe('credential-process', () => {
   it('loads neither the AWS SDK nor inquirer (static imports of its module graph)', () => {
     const imports = [...staticImports(join(import.meta.dirname, '../../../src/commands/credential-process.ts'))];
     expect(imports.filter((m) => m.startsWith('@aws-sdk') || m.startsWith('@inquirer') || m.includes('/src/aws/') || m.endsWith('/ui/prompts.ts'))).toEqual([]);
-    expect(imports.some((m) => m.endsWith('/commands/show.ts'))).toBe(true);
+    expect(imports.some((m) => m.endsWith('/commands/require-connection.ts'))).toBe(true);
+  });
+
+  it('runs `credential-process NAME` from a module graph without Commander or any other library (main.ts skips Commander for it)', () => {
+    const imports = [...staticImports(join(import.meta.dirname, '../../../src/commands/credential-process-work.ts'))];
+    expect(imports.filter((m) => !m.startsWith('/') && !m.startsWith('node:'))).toEqual([]);
+    expect(imports.some((m) => m.endsWith('/commands/require-connection.ts'))).toBe(true);
+  });
+
+  it('answers the same through main\'s shortcut and through Commander, for success and for every failure', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    await seedConnection(world, 'no secret');
+    await world.secrets.delete('no secret');
+    const cases: Array<{ name: string; env?: Record<string, string>; code: number }> = [
+      { name: 'prod', code: 0 },
+      { name: 'Prod', code: 3 },
+      { name: 'no secret', code: 3 },
+      { name: '', code: 3 },
+      { name: 'prod', env: { AWS_ENDPOINT_URL: 'not a url' }, code: 2 },
+    ];
+    for (const { name, env, code } of cases) {
+      for (const [k, v] of Object.entries(env ?? {})) world.env[k] = v;
+      // Exactly `credential-process NAME` takes the shortcut; a global flag that changes nothing here sends it through Commander.
+      const short = await runCli(['credential-process', name], world);
+      const long = await runCli(['--no-color', 'credential-process', name], world);
+      expect(short.exitCode).toBe(code);
+      expect({ exitCode: short.exitCode, stdout: short.stdout, stderr: short.stderr }).toEqual({ exitCode: long.exitCode, stdout: long.stdout, stderr: long.stderr });
+      for (const k of Object.keys(env ?? {})) delete world.env[k];
+    }
   });
 });

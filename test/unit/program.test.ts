@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { buildProgram, commandToLoad } from '../../src/program.js';
+import { createContext } from '../../src/context.js';
+import { bufferedIO } from '../../src/ui/io.js';
+import { runCli } from '../support/run-cli.js';
+
+const context = () => createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} });
+
+describe('commandToLoad', () => {
+  it.each([
+    [['list'], 'list'],
+    [['--json', 'list'], 'list'],
+    [['--no-input', '--no-color', '--debug', 'env', 'prod'], 'env'],
+    [['--profile', 'list', 'show', 'prod'], 'show'],
+    [['--profile=list', 'show', 'prod'], 'show'],
+    [['--region', 'eu-west-1', '--endpoint-url', 'http://127.0.0.1:1', 'rotate', '--all'], 'rotate'],
+    [['credential-process', '--help'], 'credential-process'],
+    [['__complete', 'connections'], '__complete'],
+  ])('loads only the command named after global options: %j → %s', (args, name) => {
+    expect(commandToLoad(args)?.name).toBe(name);
+  });
+
+  it.each([[[]], [['--help']], [['-h']], [['-V']], [['--version', 'list']], [['lst']], [['--all', 'rotate']], [['--', 'list']], [['--profile']], [['completion', 'bash']]])(
+    'loads every command when %j does not name one after global options only (help, typos, unknown options, the completion script)',
+    (args) => {
+      expect(commandToLoad(args)).toBeUndefined();
+    },
+  );
+
+  it('knows every command of the tree by the name Commander gives it', async () => {
+    const program = await buildProgram(context());
+    const names = program.commands.map((c) => c.name());
+    expect(names).toContain('__complete');
+    for (const name of names) {
+      if (name === 'completion') continue;
+      expect(commandToLoad([name])?.name).toBe(name);
+      const alone = await buildProgram(context(), [name]);
+      expect(alone.commands.map((c) => c.name())).toEqual([name]);
+    }
+  });
+
+  it('still suggests a near command and lists every command in --help', async () => {
+    const typo = await runCli(['lst']);
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr).toContain('list');
+    const help = await runCli(['--help']);
+    for (const name of ['init', 'rotate', 'list', 'credential-process', 'export-profile', 'completion']) expect(help.stdout).toContain(name);
+  });
+});
