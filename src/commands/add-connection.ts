@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import type { Context, Identity, IO } from '../context.js';
 import { AwsError, CliError, ConfigError, CredentialsRejectedError, UsageError } from '../errors.js';
+import { isUndecodableEntry } from '../store/secret-store.js';
 import { connectionJson, validateConnectionName, validateDescription, type AccessKeyPair, type Connection, type ConnectionJson } from '../domain/connection.js';
 import {
   accountIdFromAccessKeyId,
@@ -17,7 +18,6 @@ import {
 import { parseCredentialsCsv } from '../domain/credentials-csv.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
-import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `add-connection NAME`, as gathered from flags. */
 export interface AddConnectionOptions {
@@ -224,8 +224,9 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
   };
 
   const secrets = await ctx.secrets();
-  // Read before writing, so that a failed replacement can put the old secret back.
-  const previous = existing ? await secrets.get(name) : undefined;
+  // Read before writing, so that a failed replacement can put the old secret back. An entry that does not
+  // decode is what --force is advised for (decodeAccessKeyPair's hint): it is replaced, not restored.
+  const previous = existing ? await secrets.get(name).catch(unlessUndecodable) : undefined;
   await secrets.set(name, pair);
   try {
     await connections.put(connection);
@@ -378,6 +379,12 @@ async function keyCreationDate(ctx: Context, pair: AccessKeyPair, region: string
 }
 
 /** Puts the secret store back as it was before a failed save. */
+/** Reads a damaged entry as absent; any other failure (a locked or unreachable store) stands. */
+function unlessUndecodable(error: unknown): undefined {
+  if (isUndecodableEntry(error)) return undefined;
+  throw error;
+}
+
 async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair | undefined): Promise<void> {
   try {
     if (previous) await (await ctx.secrets()).set(name, previous);
@@ -387,5 +394,7 @@ async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair
   }
 }
 
-/** Quotes a value for a command line shown to the user (POSIX shells); kept here for existing importers. */
-export { shellWord };
+/** Quotes a value for a command line shown to the user (POSIX shells). */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,10 +1,12 @@
 import { Command } from 'commander';
 import type { Context, IO } from '../context.js';
-import { CliError } from '../errors.js';
+import { CliError, ExitCode } from '../errors.js';
+import { isPendingAccount } from '../domain/rotation.js';
+import { DamagedConnectionFileError } from '../store/connections.js';
 import { ageInDays, connectionJson, ROTATION_PERIOD_DAYS, type Connection, type ConnectionJson } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, table, warn, type Style } from '../ui/output.js';
-import { shellWord } from '../domain/shell-word.js';
+import { shellWord } from './add-connection.js';
 
 /** The options of `list` (none besides the global ones). */
 export type ListOptions = Record<string, never>;
@@ -43,12 +45,21 @@ Examples:
     });
 }
 
-/** Lists the connections, with a warning on stderr for each key older than the rotation period. */
+/**
+ * Lists the connections, with a warning on stderr for each key older than the rotation period and for
+ * each secret that no connection owns. A metadata file with broken entries still lists the good ones
+ * (exit 3, with the file's path and the repair step), since `list` is where a user looks first.
+ */
 export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListResult> {
-  const connections = await (await ctx.connections()).list();
+  const connections = await readableConnections(ctx);
   const stored = connections.length > 0 ? await storedSecrets(ctx) : undefined;
   const now = ctx.clock.now();
   const entries = connections.map((c) => listEntry(c, now, stored));
+  const names = new Set(connections.map((c) => c.name));
+  for (const account of stored ?? []) {
+    if (names.has(account) || isPendingAccount(account)) continue;
+    warn(ctx, `the secret store holds a secret for ${JSON.stringify(account)}, but no connection of that name exists; remove it with \`datablast-aws remove ${shellWord(account)}\`, or add the connection again with \`datablast-aws add-connection ${shellWord(account)}\``);
+  }
   for (const entry of entries) {
     if (entry.keyAgeDays !== null && entry.keyAgeDays > ROTATION_PERIOD_DAYS) {
       warn(ctx, `the key of ${JSON.stringify(entry.name)} is ${entry.keyAgeKnown ? '' : 'at least '}${entry.keyAgeDays} days old; rotate it: datablast-aws rotate ${shellWord(entry.name)}`);
@@ -57,16 +68,29 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   return entries;
 }
 
+/** Every connection; from a file with broken entries, the well-formed ones (warning, exit 3). */
+async function readableConnections(ctx: Context): Promise<Connection[]> {
+  try {
+    return await (await ctx.connections()).list();
+  } catch (error) {
+    if (!(error instanceof DamagedConnectionFileError) || error.readable.length === 0) throw error;
+    warn(ctx, `${error.message}; listing the ${error.readable.length} connection${error.readable.length === 1 ? '' : 's'} that could be read\n${error.hint ?? ''}`);
+    ctx.exitCode = ExitCode.config;
+    return error.readable;
+  }
+}
+
 /**
  * The names that hold a secret, read with one list() call rather than a get() per connection.
- * Undefined (with a warning) when the secret store cannot be read: the metadata is still worth listing.
+ * Undefined (with a warning and the store's repair step) when the secret store cannot be read: the
+ * metadata is still worth listing.
  */
 export async function storedSecrets(ctx: Context): Promise<Set<string> | undefined> {
   try {
     return new Set(await (await ctx.secrets()).list());
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    warn(ctx, `could not read the secret store (${error.message}); missing secrets are not reported`);
+    warn(ctx, `could not read the secret store (${error.message}); missing secrets are not reported${error.hint ? `\n${error.hint}` : ''}`);
     return undefined;
   }
 }

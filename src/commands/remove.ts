@@ -6,7 +6,7 @@ import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, type Style } from '../ui/output.js';
 import { requireConnection } from './show.js';
-import { shellWord } from '../domain/shell-word.js';
+import { shellWord } from './add-connection.js';
 
 /** The options of `remove NAME`. */
 export interface RemoveOptions {
@@ -54,10 +54,13 @@ Examples:
     });
 }
 
-/** Removes a connection: its key in AWS (when asked), then its secret, then its metadata. */
+/**
+ * Removes a connection: its key in AWS (when asked), then its secret, then its metadata. A secret left
+ * without metadata (a lost or reset config.json) is removed the same way, so `list`'s advice works.
+ */
 export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveResult> {
   const connections = await ctx.connections();
-  const connection = await requireConnection(connections, opts.name);
+  const connection = (await connections.get(opts.name)) ?? (await orphanSecret(ctx, opts.name)) ?? (await requireConnection(connections, opts.name));
   const { name, accessKeyId } = connection;
   if (!opts.yes && ctx.globals.input) {
     const what = opts.deleteKey ? `connection ${JSON.stringify(name)} and delete access key ${maskAccessKeyId(accessKeyId)} in AWS` : `connection ${JSON.stringify(name)} and its stored secret`;
@@ -81,6 +84,23 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
   }
   await connections.delete(name);
   return { name, accessKeyId, secretDeleted, key };
+}
+
+/**
+ * A stand-in connection for a secret stored under `name` with no metadata, or undefined (also when the
+ * secret store cannot be read: then the usual "no connection" error is the more useful one).
+ */
+async function orphanSecret(ctx: Context, name: string): Promise<Connection | undefined> {
+  let pair;
+  try {
+    pair = await (await ctx.secrets()).get(name);
+  } catch (error) {
+    if (error instanceof CliError) return undefined;
+    throw error;
+  }
+  if (!pair) return undefined;
+  rememberSecret(pair.secretAccessKey);
+  return { name, accessKeyId: pair.accessKeyId, region: ctx.globals.region ?? ctx.env.AWS_REGION ?? 'us-east-1', createdAt: '' };
 }
 
 async function deleteKeyInAws(ctx: Context, connection: Connection, admin: boolean): Promise<'deleted' | 'already gone'> {

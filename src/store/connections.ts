@@ -48,7 +48,24 @@ export function defaultConfigDir(env: Environment, platform: NodeJS.Platform = p
   return join(env.XDG_CONFIG_HOME || join(home, '.config'), PROJECT_NAME);
 }
 
-/** Checks that parsed JSON is a metadata file we understand; throws a ConfigError naming the file otherwise. */
+/**
+ * A metadata file whose shape is right but some of whose entries are not: nothing may be written over it,
+ * but `list` can still show the entries that are well-formed (`readable`).
+ */
+export class DamagedConnectionFileError extends ConfigError {
+  /** The entries that passed validation, by name order. */
+  readonly readable: Connection[];
+
+  constructor(message: string, readable: Connection[], options: ConstructorParameters<typeof ConfigError>[1]) {
+    super(message, options);
+    this.readable = readable;
+  }
+}
+
+/**
+ * Checks that parsed JSON is a metadata file we understand; throws a ConfigError naming the file otherwise
+ * (a DamagedConnectionFileError carrying the well-formed entries when only some entries are broken).
+ */
 export function validateConnectionFile(data: unknown, path: string): ConnectionFile {
   const broken = (detail: string) => damaged(path, `is not a datablast-aws connection file (${detail})`);
   if (!isRecord(data)) throw broken('the top level is not an object');
@@ -62,10 +79,16 @@ export function validateConnectionFile(data: unknown, path: string): ConnectionF
   if (data.version !== CONNECTION_FILE_VERSION) throw broken('"version" is missing or not 1');
   if (!isRecord(data.connections)) throw broken('"connections" is missing or not an object');
   const connections: Record<string, Connection> = {};
+  const problems: string[] = [];
   for (const [name, entry] of Object.entries(data.connections)) {
     const problem = connectionProblem(name, entry);
-    if (problem) throw broken(`connection ${JSON.stringify(name)}: ${problem}`);
-    setOwn(connections, name, entry as Connection);
+    if (problem) problems.push(`connection ${JSON.stringify(name)}: ${problem}`);
+    else setOwn(connections, name, entry as Connection);
+  }
+  if (problems.length > 0) {
+    const { message, hint } = broken(problems.length === 1 ? problems[0]! : `${problems.length} broken entries; ${problems[0]}`);
+    const readable = Object.values(connections).sort((a, b) => a.name.localeCompare(b.name));
+    throw new DamagedConnectionFileError(message, readable, { hint });
   }
   return { version: CONNECTION_FILE_VERSION, connections };
 }

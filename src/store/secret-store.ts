@@ -99,12 +99,21 @@ export function decodeAccessKeyPair(value: string, account: string, location: st
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
   const { accessKeyId, secretAccessKey } = record;
   if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string' || !accessKeyId || !secretAccessKey) {
-    throw new SecretStoreError(`the secret stored for ${JSON.stringify(account)} in ${location} is not a datablast-aws access key`, {
+    const error = new SecretStoreError(`the secret stored for ${JSON.stringify(account)} in ${location} is not a datablast-aws access key`, {
       hint: `Store the key again: datablast-aws add-connection ${shellQuote(account)} --force (it replaces the entry).`,
     });
+    UNDECODABLE.add(error);
+    throw error;
   }
   rememberSecret(secretAccessKey);
   return { accessKeyId, secretAccessKey };
+}
+
+const UNDECODABLE = new WeakSet<object>();
+
+/** True for the error of an entry that was read but is not a key pair: replacing it is the repair, so callers may overwrite it. */
+export function isUndecodableEntry(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && UNDECODABLE.has(error);
 }
 
 function shellQuote(text: string): string {
