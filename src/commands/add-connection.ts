@@ -18,6 +18,7 @@ import {
 import { parseCredentialsCsv } from '../domain/credentials-csv.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
+import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `add-connection NAME`, as gathered from flags. */
 export interface AddConnectionOptions {
@@ -378,13 +379,13 @@ async function keyCreationDate(ctx: Context, pair: AccessKeyPair, region: string
   }
 }
 
-/** Puts the secret store back as it was before a failed save. */
 /** Reads a damaged entry as absent; any other failure (a locked or unreachable store) stands. */
 function unlessUndecodable(error: unknown): undefined {
   if (isUndecodableEntry(error)) return undefined;
   throw error;
 }
 
+/** Puts the secret store back as it was before a failed save. */
 async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair | undefined): Promise<void> {
   try {
     if (previous) await (await ctx.secrets()).set(name, previous);
@@ -394,7 +395,5 @@ async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair
   }
 }
 
-/** Quotes a value for a command line shown to the user (POSIX shells). */
-export function shellWord(value: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
-}
+/** Quotes a value for a command line shown to the user (POSIX shells); kept here for existing importers. */
+export { shellWord };

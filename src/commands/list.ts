@@ -6,7 +6,7 @@ import { DamagedConnectionFileError } from '../store/connections.js';
 import { ageInDays, connectionJson, ROTATION_PERIOD_DAYS, type Connection, type ConnectionJson } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, table, warn, type Style } from '../ui/output.js';
-import { shellWord } from './add-connection.js';
+import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `list` (none besides the global ones). */
 export type ListOptions = Record<string, never>;

@@ -6,7 +6,7 @@ import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, type Style } from '../ui/output.js';
 import { requireConnection } from './show.js';
-import { shellWord } from './add-connection.js';
+import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `remove NAME`. */
 export interface RemoveOptions {
