@@ -52,9 +52,9 @@ beforeAll(async () => {
 
 describe('the npm package', () => {
   it('holds only what runs: the bin script, compiled JavaScript, README, LICENSE, CHANGELOG and package.json', () => {
-    const allowed = /^(bin\/datablast-aws\.js|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/.+\.js)$/;
+    const allowed = /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/.+\.js)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    for (const required of ['bin/datablast-aws.js', 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/main.js', 'dist/program.js', 'dist/commands/credential-process.js']) {
+    for (const required of ['bin/datablast-aws.js', 'bin/package.json', 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/main.js', 'dist/program.js', 'dist/commands/credential-process.js']) {
       expect(files).toContain(required);
     }
   });
