@@ -232,7 +232,14 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
   try {
     await connections.put(connection);
   } catch (error) {
-    await restoreSecret(ctx, name, previous);
+    const undoFailed = await restoreSecret(ctx, name, previous);
+    if (undoFailed && error instanceof CliError) {
+      // The metadata error says "nothing was changed"; with the secret left behind, that is no longer true.
+      throw new CliError(`${error.message.replace(/; nothing was changed$/, '')}; the secret of ${JSON.stringify(name)} was stored and could not be taken back (${undoFailed.message.replace(/; nothing was changed$/, '')})`, error.exitCode, {
+        hint: `${error.hint ?? ''} Then run \`datablast-aws remove ${shellWord(name)}\` to remove that secret, or add the connection again${previous ? ' with --force' : ''}.`.trim(),
+        cause: error,
+      });
+    }
     throw error;
   }
   return { connection: connectionJson(connection), tested: identity !== undefined, replaced: existing !== undefined, notes };
@@ -385,13 +392,14 @@ function unlessUndecodable(error: unknown): undefined {
   throw error;
 }
 
-/** Puts the secret store back as it was before a failed save. */
-async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair | undefined): Promise<void> {
+/** Puts the secret store back as it was before a failed save; returns the failure when it could not. */
+async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair | undefined): Promise<Error | undefined> {
   try {
     if (previous) await (await ctx.secrets()).set(name, previous);
     else await (await ctx.secrets()).delete(name);
+    return undefined;
   } catch (error) {
-    warn(ctx, `could not undo the secret written for ${JSON.stringify(name)} (${(error as Error).message}); run \`datablast-aws remove ${shellWord(name)}\` or add it again with --force`);
+    return error instanceof Error ? error : new Error(String(error));
   }
 }
 

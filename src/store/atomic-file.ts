@@ -57,3 +57,25 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle?.close().catch(() => undefined);
   }
 }
+
+/** A file-system error code in words, for messages. */
+export function describeFsError(code: string | undefined): string {
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'the disk is full';
+    case 'EROFS':
+      return 'the file system is read-only';
+    case 'ENOTDIR':
+      return 'a parent is not a directory';
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EISDIR':
+      return 'a directory is in its place';
+    default:
+      return code ?? 'unknown error';
+  }
+}

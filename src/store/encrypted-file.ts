@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rememberSecret } from '../domain/redact.js';
 import { SecretStoreError } from '../errors.js';
-import { ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
+import { describeFsError, ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
 import { withLock } from './lock.js';
 import type { RawSecretStore } from './secret-store.js';
 
@@ -114,7 +114,7 @@ class EncryptedFileStore implements RawSecretStore {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return { document: { version: 1, entries: {} }, envelope: undefined };
-      throw new SecretStoreError(`cannot read the secrets file ${this.path} (${errorCode(error) ?? 'unknown error'})`, {
+      throw new SecretStoreError(`cannot read the secrets file ${this.path} (${describeFsError(errorCode(error))})`, {
         hint: `Make it readable by you: chmod 600 ${this.path}, and check its owner.`,
         cause: error,
       });
@@ -183,7 +183,7 @@ class EncryptedFileStore implements RawSecretStore {
   }
 
   private unwritable(error: unknown): SecretStoreError {
-    return new SecretStoreError(`cannot write the secrets file ${this.path} (${errorCode(error) ?? 'unknown error'}); nothing was changed`, {
+    return new SecretStoreError(`cannot write the secrets file ${this.path} (${describeFsError(errorCode(error))}); nothing was changed`, {
       hint: 'Check that the configuration directory is writable and the disk is not full, then run the command again.',
       cause: error,
     });
@@ -232,7 +232,7 @@ async function readPassphraseFile(file: string): Promise<string> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     if (error instanceof SecretStoreError) throw error;
-    throw new SecretStoreError(`cannot read the passphrase file ${file} named by DATABLAST_AWS_PASSPHRASE_FILE (${errorCode(error) ?? 'unknown error'})`, {
+    throw new SecretStoreError(`cannot read the passphrase file ${file} named by DATABLAST_AWS_PASSPHRASE_FILE (${describeFsError(errorCode(error))})`, {
       hint: 'Point DATABLAST_AWS_PASSPHRASE_FILE at an existing file that you can read.',
       cause: error,
     });

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { describeFsError } from './atomic-file.js';
 
 /** A held lock; release it in a `finally`. */
 export interface Lock {
@@ -58,8 +59,8 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
     return await acquire(lockPath, options);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`cannot use the lock file ${lockPath} (${errorCode(error) ?? 'unknown error'})`, {
-      hint: 'Check that the configuration directory and its files belong to you and are writable.',
+    throw new ConfigError(`cannot use the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`, {
+      hint: 'Check that the configuration directory and its files belong to you and are writable, and that the disk is not full.',
       cause: error,
     });
   }
@@ -127,16 +128,20 @@ async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | unde
     handle = await open(lockPath, 'wx', 0o600);
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return undefined;
-    throw new ConfigError(`cannot create the lock file ${lockPath} (${errorCode(error) ?? 'unknown error'})`, {
-      hint: 'Check that the configuration directory exists and is writable by you.',
+    throw new ConfigError(`cannot create the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`, {
+      hint: 'Check that the configuration directory exists and is writable by you, and that the disk is not full.',
       cause: error,
     });
   }
   try {
     await handle.writeFile(JSON.stringify(owner));
-  } finally {
-    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    // A full disk: an empty lock file left here would hold every other process off for nothing.
+    await unlink(lockPath).catch(() => undefined);
+    throw error;
   }
+  await handle.close();
   return heldLock(lockPath, owner, staleMs);
 }
 

@@ -40,6 +40,8 @@ export function runBin(args: string[], options: { env?: Record<string, string | 
       clearTimeout(timer);
       resolvePromise({ exitCode, signal, stdout, stderr, ms: Date.now() - started });
     });
+    // A child that exits before reading its input (a usage error) closes the pipe: that is no test failure.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');
   });
 }

@@ -388,13 +388,14 @@ describe('add-connection: write order and rollback', () => {
     expect(world.secrets.entries.get('prod')).toEqual(old);
   });
 
-  it('warns when the rollback itself fails, and still reports the first error', async () => {
+  it('says the secret was left behind when the rollback itself fails, with the first error and its exit code', async () => {
     const { world, key } = worldWithKey();
     const failing = fakeWorld({ aws: world.aws, connections: new FailingPutStore() });
     failing.secrets.failNext('delete');
     const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], failing, { stdin: key.secretAccessKey });
     expect(result.exitCode).toBe(3);
-    expect(result.stderr).toContain('could not undo the secret written for "prod"');
+    expect(result.stderr).toContain('the secret of "prod" was stored and could not be taken back');
+    expect(result.stderr).toContain('datablast-aws remove prod');
   });
 });
 
