@@ -6,7 +6,7 @@ import { rememberSecret } from '../domain/redact.js';
 import {
   JOURNAL_VERSION,
   RETIRE_POLICY,
-  VERIFY_POLICY,
+  PROOF_POLICY,
   decideOtherKey,
   decideResume,
   isDue,
@@ -572,23 +572,23 @@ class Rotation {
     let iamChecked = this.opts.admin;
     let lastSaid: number | undefined;
     for (;;) {
-      delay = streak > 0 ? VERIFY_POLICY.initialDelayMs : nextDelay(delay, VERIFY_POLICY);
+      delay = streak > 0 ? PROOF_POLICY.initialDelayMs : nextDelay(delay, PROOF_POLICY);
       await clock.sleep(delay);
       try {
         const identity = await session.sts.getCallerIdentity();
         if (userFromArn(identity.arn)?.userName !== userName) throw new AwsError(`the new key answers as ${identity.arn}, not as user ${userName}`);
         streak += 1;
-        if (streak >= VERIFY_POLICY.requiredSuccesses && !iamChecked) {
+        if (streak >= PROOF_POLICY.requiredSuccesses && !iamChecked) {
           await session.iam.listAccessKeys(userName);
           iamChecked = true;
         }
-        if (streak >= VERIFY_POLICY.requiredSuccesses) return true;
+        if (streak >= PROOF_POLICY.requiredSuccesses) return true;
       } catch (error) {
         // Only "not accepted yet" is waited out; anything else (network, throttling) stops the run, resumable.
         if (!(error instanceof CredentialsRejectedError)) throw error;
         streak = 0;
         const waited = clock.now().getTime() - started;
-        if (waited >= VERIFY_POLICY.timeoutMs) return false;
+        if (waited >= PROOF_POLICY.timeoutMs) return false;
         if (lastSaid === undefined || waited - lastSaid >= 10_000) {
           this.say(`waiting for AWS to accept the new key… (${Math.round(waited / 1000)} s so far)`);
           lastSaid = waited;
@@ -599,7 +599,7 @@ class Rotation {
 
   /** AWS never accepted the new key: delete it (signed as before the rotation), keep the old one. */
   private async rollBack(journal: RotationJournal, fresh: AccessKeyPair, oldIam: Iam): Promise<RotateResult> {
-    this.say(`AWS did not accept the new key ${maskAccessKeyId(fresh.accessKeyId)} within ${VERIFY_POLICY.timeoutMs / 1000} s; deleting it and keeping ${maskAccessKeyId(journal.oldAccessKeyId)}`);
+    this.say(`AWS did not accept the new key ${maskAccessKeyId(fresh.accessKeyId)} within ${PROOF_POLICY.timeoutMs / 1000} s; deleting it and keeping ${maskAccessKeyId(journal.oldAccessKeyId)}`);
     await this.deleteKey(oldIam, 'own', journal.userName, fresh.accessKeyId);
     await this.secrets.delete(pendingAccount(this.name));
     await this.journal.clear();
@@ -727,7 +727,7 @@ class Rotation {
       ...(stale ? [`delete the inactive key ${stale.accessKeyId} of ${userName}, which no connection holds (AWS allows two keys per user)`] : []),
       `create a new access key for IAM user ${userName} (IAM calls signed by ${signer})`,
       `store it at once under a pending entry of the ${this.secrets.kind} secret store`,
-      `prove AWS accepts it: ${VERIFY_POLICY.requiredSuccesses} sts:GetCallerIdentity successes in a row${this.opts.admin ? '' : ' and one iam:ListAccessKeys'}, for up to ${VERIFY_POLICY.timeoutMs / 1000} s; else delete it and keep the current key`,
+      `prove AWS accepts it: ${PROOF_POLICY.requiredSuccesses} sts:GetCallerIdentity successes in a row${this.opts.admin ? '' : ' and one iam:ListAccessKeys'}, for up to ${PROOF_POLICY.timeoutMs / 1000} s; else delete it and keep the current key`,
       `switch "${this.name}" to the new key and record ${currentId} in its history`,
       this.opts.keepOld ? `deactivate the old key ${currentId} and keep it (--keep-old)` : `deactivate, then delete the old key ${currentId}`,
     ];

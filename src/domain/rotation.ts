@@ -208,13 +208,29 @@ export function finishesRotation(action: ResumeAction): boolean {
   return action.kind === 'adopt-pending' || action.kind === 'verify-and-switch' || action.kind === 'finish-switch' || action.kind === 'retire';
 }
 
-/** Timing of the proof that AWS accepts a new key (IAM is eventually consistent). */
+/**
+ * Timing of the proof that AWS accepts a new key during a rotation (IAM is eventually consistent).
+ * The waits are capped at 0.5 s, not more: a rotation then ends at most about a second after AWS
+ * starts accepting the key (the next poll, then two more successes 250 ms apart), which
+ * test/integration/propagation.test.ts checks against a proxy that refuses the new key for D seconds.
+ * Polling GetCallerIdentity twice a second for the rare long wait costs nothing (no charge, a high quota).
+ */
+export const PROOF_POLICY = {
+  /** Successful calls in a row that count as proof. */
+  requiredSuccesses: 3,
+  initialDelayMs: 250,
+  maxDelayMs: 500,
+  /** Give up (and roll back) after this long. */
+  timeoutMs: 120_000,
+} as const;
+
+/** Waiting out a young key that AWS does not accept yet in `test` (nothing waits on it but the user). */
 export const VERIFY_POLICY = {
   /** Successful calls in a row that count as proof. */
   requiredSuccesses: 3,
   initialDelayMs: 250,
   maxDelayMs: 2_000,
-  /** Give up (and roll back) after this long. */
+  /** Give up after this long. */
   timeoutMs: 120_000,
 } as const;
 

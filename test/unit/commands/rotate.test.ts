@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { sdkError } from '../../fakes/fake-aws.js';
-import { pendingAccount, VERIFY_POLICY } from '../../../src/domain/rotation.js';
+import { pendingAccount, PROOF_POLICY } from '../../../src/domain/rotation.js';
 import { redact } from '../../../src/domain/redact.js';
 import { journalPath, rotationLockPath } from '../../../src/store/journal.js';
 import { acquireLock } from '../../../src/store/lock.js';
@@ -101,8 +101,8 @@ describe('rotate: eventual consistency', () => {
     const run = await rotateIn(world);
     expect(one(run).status).toBe('rotated');
     expect(run.stderr).toContain('waiting for AWS to accept the new key');
-    // 6 refusals then 3 successes: backoff 250, 500, 1000, 2000, 2000, 2000, then 2000 before the first success, then 250s.
-    expect(world.clock.sleeps).toEqual([250, 500, 1000, 2000, 2000, 2000, 2000, 250, 250]);
+    // 6 refusals then 3 successes: backoff 250, then 500s (the cap), 500 before the first success, then 250s.
+    expect(world.clock.sleeps).toEqual([250, 500, 500, 500, 500, 500, 500, 250, 250]);
     assertConverged(world);
   });
 
@@ -131,9 +131,9 @@ describe('rotate: eventual consistency', () => {
     expect(journalOf(world)).toBeUndefined();
     expect(world.secrets.entries.has(pendingAccount(NAME))).toBe(false);
     const waited = world.clock.now().getTime() - start;
-    expect(waited).toBeGreaterThanOrEqual(VERIFY_POLICY.timeoutMs);
-    expect(waited).toBeLessThan(VERIFY_POLICY.timeoutMs + 5_000);
-    expect(Math.max(...world.clock.sleeps)).toBe(2_000);
+    expect(waited).toBeGreaterThanOrEqual(PROOF_POLICY.timeoutMs);
+    expect(waited).toBeLessThan(PROOF_POLICY.timeoutMs + 5_000);
+    expect(Math.max(...world.clock.sleeps)).toBe(PROOF_POLICY.maxDelayMs);
     assertInvariant(world);
     expect(run.stderr).toContain('rolled back');
   });

@@ -13,6 +13,7 @@ import {
   nextDelay,
   pendingAccount,
   userFromArn,
+  PROOF_POLICY,
   VERIFY_POLICY,
   worstExitCode,
   type RotationJournal,
@@ -214,11 +215,20 @@ describe('decideResume', () => {
 });
 
 describe('timing', () => {
-  it('backs off exponentially from 250 ms up to a 2 s cap', () => {
+  it('backs off exponentially from 250 ms up to a 2 s cap (test waiting out a young key)', () => {
     const delays: number[] = [];
     let d = 0;
     for (let i = 0; i < 6; i++) delays.push((d = nextDelay(d, VERIFY_POLICY)));
     expect(delays).toEqual([250, 500, 1000, 2000, 2000, 2000]);
+  });
+
+  it('polls a rotation\'s new key at most every 0.5 s, so the rotation ends soon after AWS accepts it', () => {
+    const delays: number[] = [];
+    let d = 0;
+    for (let i = 0; i < 4; i++) delays.push((d = nextDelay(d, PROOF_POLICY)));
+    expect(delays).toEqual([250, 500, 500, 500]);
+    // Worst case after AWS starts accepting: one wait, then the remaining successes in a row.
+    expect(PROOF_POLICY.maxDelayMs + (PROOF_POLICY.requiredSuccesses - 1) * PROOF_POLICY.initialDelayMs).toBeLessThanOrEqual(1_000);
   });
 
   it('rotates a key that is as old as --older-than or older, and one of unknown age', () => {
