@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages for the tests: ${missing[*]} dbus-x11" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" dbus-x11 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" dbus-x11 >/dev/null
   else
     echo "the tests need these Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     exit 1
