@@ -7,6 +7,8 @@ import { rememberSecret } from '../domain/redact.js';
 import { present, progress, type Style } from '../ui/output.js';
 import { requireConnection } from './show.js';
 import { shellWord } from '../domain/shell-word.js';
+import { journalStore } from '../store/journal.js';
+import { pendingAccount } from '../domain/rotation.js';
 
 /** The options of `remove NAME`. */
 export interface RemoveOptions {
@@ -62,6 +64,13 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
   const connections = await ctx.connections();
   const connection = (await connections.get(opts.name)) ?? (await orphanSecret(ctx, opts.name)) ?? (await requireConnection(connections, opts.name));
   const { name, accessKeyId } = connection;
+  const journal = await journalStore(connections.dir, name).read();
+  if (journal) {
+    // Removing now would forget the journal's new key: a key in AWS whose secret nobody could find again.
+    throw new ConfigError(`a rotation of ${JSON.stringify(name)} was interrupted (${journal.phase}); nothing was removed`, {
+      hint: `Run \`datablast-aws rotate ${shellWord(name)}\` to finish or undo it, then remove the connection.`,
+    });
+  }
   if (!opts.yes && ctx.globals.input) {
     const what = opts.deleteKey ? `connection ${JSON.stringify(name)} and delete access key ${maskAccessKeyId(accessKeyId)} in AWS` : `connection ${JSON.stringify(name)} and its stored secret`;
     const confirmed = await (await ctx.prompter()).confirm(`Remove ${what}?`, { default: false });
@@ -82,6 +91,8 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
     }
     throw error;
   }
+  // A pending entry outlives its journal only if a rotation crashed while undoing itself; it is ours to drop.
+  await secrets.delete(pendingAccount(name));
   await connections.delete(name);
   return { name, accessKeyId, secretDeleted, key };
 }

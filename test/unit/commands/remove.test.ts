@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { journalStore } from '../../../src/store/journal.js';
+import { JOURNAL_VERSION, pendingAccount } from '../../../src/domain/rotation.js';
 import { removeCommand, type RemoveOptions } from '../../../src/commands/remove.js';
 import { sdkError } from '../../fakes/fake-aws.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
@@ -16,6 +21,31 @@ describe('remove: argv → options', () => {
 });
 
 describe('remove', () => {
+  it('refuses while a rotation of the connection is interrupted, so its new key is not forgotten', async () => {
+    const world = fakeWorld();
+    const dir = mkdtempSync(join(tmpdir(), 'dbaws-remove-'));
+    (world.connections as { dir: string }).dir = dir;
+    const pair = await seedConnection(world, 'prod');
+    const now = world.clock.now().toISOString();
+    await journalStore(dir, 'prod').write({ version: JOURNAL_VERSION, connection: 'prod', phase: 'created', startedAt: now, updatedAt: now, userName: 'datablast', oldAccessKeyId: pair.accessKeyId, keysBefore: [pair.accessKeyId], newAccessKeyId: 'AKIAIOSFODNN7EXAMPLE', keepOld: false });
+    await world.secrets.set(pendingAccount('prod'), { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    const result = await runCli(['remove', 'prod', '--yes'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('a rotation of "prod" was interrupted (created)');
+    expect(result.stderr).toContain("datablast-aws rotate prod");
+    expect(world.secrets.entries.size).toBe(2);
+    expect(world.connections.entries.has('prod')).toBe(true);
+  });
+
+  it('also drops a pending rotation entry left without a journal', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    await world.secrets.set(pendingAccount('prod'), { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    const result = await runCli(['remove', 'prod', '--yes'], world);
+    expect(result.exitCode).toBe(0);
+    expect(world.secrets.entries.size).toBe(0);
+  });
+
   it('deletes the secret and the metadata, keeps the key in AWS and says so', async () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
