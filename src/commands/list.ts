@@ -3,6 +3,7 @@ import type { Context, IO } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { isPendingAccount } from '../domain/rotation.js';
 import { DamagedConnectionFileError } from '../store/connections.js';
+import { isUndecodableEntry } from '../store/secret-store.js';
 import { ageInDays, connectionJson, ROTATION_PERIOD_DAYS, type Connection, type ConnectionJson } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, table, warn, type Style } from '../ui/output.js';
@@ -81,13 +82,21 @@ async function readableConnections(ctx: Context): Promise<Connection[]> {
 }
 
 /**
- * The names that hold a secret, read with one list() call rather than a get() per connection.
+ * The names that hold a secret, read with one list() call rather than a get() per connection; with
+ * `only`, whether that one name holds one.
  * Undefined (with a warning and the store's repair step) when the secret store cannot be read: the
  * metadata is still worth listing.
  */
-export async function storedSecrets(ctx: Context): Promise<Set<string> | undefined> {
+export async function storedSecrets(ctx: Context, only?: string): Promise<Set<string> | undefined> {
   try {
-    return new Set(await (await ctx.secrets()).list());
+    const secrets = await ctx.secrets();
+    if (only === undefined) return new Set(await secrets.list());
+    // One connection (show): one get(). A keychain's list() reads the secret of every connection.
+    const found = await secrets.get(only).catch((error: unknown) => {
+      if (isUndecodableEntry(error)) return 'an entry that is not a key pair';
+      throw error;
+    });
+    return new Set(found === undefined ? [] : [only]);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     warn(ctx, `could not read the secret store (${error.message}); missing secrets are not reported${error.hint ? `\n${error.hint}` : ''}`);

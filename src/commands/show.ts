@@ -34,7 +34,7 @@ Examples:
 /** Reads one connection's metadata and whether its secret is stored. */
 export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
   const connection = await requireConnection(await ctx.connections(), opts.name);
-  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx));
+  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx, connection.name));
   return { ...entry, services: connection.services ?? [], buckets: connection.buckets ?? [] };
 }
 

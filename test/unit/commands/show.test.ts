@@ -54,6 +54,26 @@ describe('show', () => {
     expect((await runCli(['show', 'prod', '--no-color'], world)).stdout).toContain('status          secret missing');
   });
 
+  it('reads only its own secret: one get, never a list of every secret (a keychain reads them all)', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    await seedConnection(world, 'other');
+    world.secrets.failNext('list');
+    const result = await runCli(['show', 'prod', '--json'], world);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout).status).toBe('ok');
+  });
+
+  it('still shows the connection when its secret cannot be read, with a warning and no secret status', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.secrets.failNext('get');
+    const result = await runCli(['show', 'prod', '--json'], world);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain('could not read the secret store');
+    expect(JSON.parse(result.stdout).status).toBe('ok');
+  });
+
   it('exits 3 for an unknown connection, pointing at list', async () => {
     const result = await runCli(['show', 'nope'], fakeWorld());
     expect(result.exitCode).toBe(3);
