@@ -5,8 +5,6 @@ import type Conf from 'conf';
 import type { ConnectionStore } from '../context.js';
 import type { Connection } from '../domain/connection.js';
 import { ConfigError } from '../errors.js';
-import { ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
-import { withLock } from './lock.js';
 
 /** The version of the metadata file this code reads and writes. */
 export const CONNECTION_FILE_VERSION = 1;
@@ -176,6 +174,8 @@ class ConfConnectionStore implements ConnectionStore {
 
   /** Read-modify-write under the lock; nothing is written when the current file does not validate. */
   private async update(change: (file: ConnectionFile) => boolean): Promise<void> {
+    // Loaded on the first write: they bring node:crypto, which reads (list, show, credential-process) do not need.
+    const [{ ensurePrivateDir, writeFileAtomic }, { withLock }] = await Promise.all([import('./atomic-file.js'), import('./lock.js')]);
     try {
       await ensurePrivateDir(this.dir);
     } catch (error) {
