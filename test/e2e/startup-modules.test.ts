@@ -1,0 +1,91 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKeyring, type Keyring } from '../support/keyring.js';
+import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
+
+// What a run of the built binary loads, recorded by a module hook (no timing here: `npm run bench`
+// measures). The commands people and SDKs run most must not load the AWS SDK, the prompt library or
+// conf; `--version` and `credential-process NAME` not even Commander; each loads one command module.
+
+const HOOK = resolve(import.meta.dirname, '../support/module-log.mjs');
+const ID = 'AKIAIOSFODNN7EXAMPLE';
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+let keyring: Keyring;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  keyring = await startKeyring();
+  env = { ...keyring.env, DATABLAST_AWS_CONFIG_DIR: tempConfigDir('dbaws-modules-') };
+  const added = await runBin(['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test', '--region', 'eu-west-1'], { env, stdin: SECRET });
+  expect(added.exitCode, added.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  await keyring?.stop();
+});
+
+/** Runs the binary with the module hook; returns its exit code and the modules it loaded (package names and dist/ paths). */
+function loaded(args: string[]): { code: number | null; modules: string[] } {
+  const log = join(mkdtempSync(join(tmpdir(), 'dbaws-modlog-')), 'modules.txt');
+  const child = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', ...env, DBAWS_MODULE_LOG: log },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const names = new Set<string>();
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    const path = line.replace(/^file:\/\//, '');
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
+    if (pkg) names.add(pkg[1]!);
+    else if (path.includes('/dist/')) names.add(path.slice(path.lastIndexOf('/dist/') + 1));
+  }
+  return { code: child.status, modules: [...names].sort() };
+}
+
+const LIBRARIES = ['@aws-sdk/', '@smithy/', '@inquirer/', 'conf', 'ajv'];
+/** The AWS SDK, the prompt library and conf (with ajv). */
+const heavyLibraries = (modules: string[]) => modules.filter((m) => LIBRARIES.some((h) => m === h || m.startsWith(h)));
+/** Those, or our AWS gateways and prompter, which load them. */
+const heavy = (modules: string[]) => [...heavyLibraries(modules), ...modules.filter((m) => m.startsWith('dist/aws/') || m === 'dist/ui/prompts.js')];
+const commandModules = (modules: string[]) => modules.filter((m) => m.startsWith('dist/commands/'));
+
+describe('modules loaded at startup (built binary, keychain store)', () => {
+  it('--version loads no module of ours nor any library', () => {
+    const run = loaded(['--version']);
+    expect(run.code).toBe(0);
+    expect(run.modules).toEqual([]);
+  });
+
+  it('credential-process NAME reads one secret without Commander: its own modules and the keychain library only', () => {
+    const run = loaded(['credential-process', 'prod']);
+    expect(run.code).toBe(0);
+    expect(heavy(run.modules)).toEqual([]);
+    expect(run.modules).not.toContain('commander');
+    expect(run.modules).not.toContain('dist/program.js');
+    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual(['@napi-rs/keyring', '@napi-rs/keyring-linux-x64-gnu'].filter((m) => process.arch === 'x64' || m === '@napi-rs/keyring'));
+    expect(commandModules(run.modules)).toEqual(['dist/commands/credential-process-work.js', 'dist/commands/require-connection.js']);
+  });
+
+  it.each([
+    [['list'], ['dist/commands/list.js']],
+    [['show', 'prod'], ['dist/commands/list.js', 'dist/commands/require-connection.js', 'dist/commands/show.js']],
+    [['env', 'prod'], ['dist/commands/env.js', 'dist/commands/require-connection.js']],
+    [['--json', 'credential-process', 'prod'], ['dist/commands/credential-process-work.js', 'dist/commands/credential-process.js', 'dist/commands/require-connection.js']],
+  ])('%j loads its own command module only, and neither the AWS SDK, the prompt library nor conf', (args, own) => {
+    const run = loaded(args);
+    expect(run.code).toBe(0);
+    expect(heavy(run.modules)).toEqual([]);
+    expect(commandModules(run.modules)).toEqual(own);
+  });
+
+  it('--help loads every command module, and still neither the AWS SDK, the prompt library nor conf', () => {
+    const run = loaded(['--help']);
+    expect(run.code).toBe(0);
+    expect(heavyLibraries(run.modules)).toEqual([]);
+    expect(commandModules(run.modules).length).toBeGreaterThanOrEqual(12);
+  });
+});
