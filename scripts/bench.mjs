@@ -1,0 +1,375 @@
+// @ts-check
+// `npm run bench`: how long each command takes as a whole process, compared with bare `node -e 0`
+// run in the same loop (A B A B ...), and how many AWS requests it sends. It starts its own moto_server,
+// its own D-Bus session with gnome-keyring, and a counting proxy between the CLI and moto.
+//
+// BENCH_RUNS (default 15): measured runs per command, after one warm-up.
+// BENCH_ALL_RUNS (default 3): rounds of `rotate --all` over 20 connections vs 20 sequential rotations.
+// BENCH_ENV=clean (default) or inherit: the children's environment (see childEnv).
+//
+// Prints a table; exits 0 when every command ran, even if a target is missed (the table says FAIL),
+// and 1 when something crashed (a command exited non-zero, or a real part did not start).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startAwsProxy, startKeyring, startMoto } from './lib/real-parts.mjs';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin', 'datablast-aws.js');
+const RUNS = positive(process.env.BENCH_RUNS, 15);
+const ALL_RUNS = positive(process.env.BENCH_ALL_RUNS, 3);
+const LIST_SIZE = 50;
+const ROTATE_SIZE = 20;
+const ACCOUNT = '123456789012';
+const PASSPHRASE = 'bench passphrase, not a secret';
+
+/** @param {string | undefined} value @param {number} fallback */
+function positive(value, fallback) {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+/**
+ * @typedef {object} Row
+ * @property {string} command
+ * @property {number | undefined} ms median wall time of the command
+ * @property {number | undefined} nodeMs median wall time of `node -e 0` in the same loop
+ * @property {number | undefined} ratio median of the per-pair ratios command / node
+ * @property {string} requests AWS requests per run
+ * @property {string} target
+ * @property {'pass' | 'FAIL' | 'info'} result
+ */
+
+/** @type {Row[]} */
+const rows = [];
+const pushRow = rows.push.bind(rows);
+/** Records a row and says so on stderr, so a long run shows where it is. */
+rows.push = (/** @type {Row[]} */ ...added) => {
+  for (const r of added) console.error(`  ${r.command}: ${r.ms === undefined ? '-' : `${r.ms.toFixed(0)} ms`}${r.ratio === undefined ? '' : ` (${r.ratio.toFixed(2)}x)`}, ${r.requests} AWS requests, ${r.result}`);
+  return pushRow(...added);
+};
+/** @type {Array<() => Promise<void>>} */
+const cleanups = [];
+/** @type {string[]} */
+const notes = [];
+
+/**
+ * Runs one process and resolves with its wall time; rejects (a crash) when it exits non-zero.
+ * @param {string[]} argv
+ * @param {Record<string, string>} env
+ * @returns {Promise<{ ms: number, stdout: string }>}
+ */
+function run(argv, env) {
+  return new Promise((resolvePromise, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (code === 0) resolvePromise({ ms, stdout });
+      else reject(new Error(`datablast-aws ${argv.slice(1).join(' ')} exited ${code ?? signal}:\n${stderr.slice(-3000)}`));
+    });
+  });
+}
+
+/** @param {number[]} values */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? /** @type {number} */ (sorted[mid]) : (/** @type {number} */ (sorted[mid - 1]) + /** @type {number} */ (sorted[mid])) / 2;
+}
+
+/**
+ * The environment of every child, bare node and datablast-aws alike. BENCH_ENV=clean (the default):
+ * PATH, HOME and LANG only, so what is measured is our code, not the caller's setup. BENCH_ENV=inherit:
+ * the caller's environment (what a user of this machine sees: e.g. NODE_EXTRA_CA_CERTS makes every
+ * Node start read a CA bundle, bare node included), less what would steer the commands themselves.
+ * @param {Record<string, string>} extra
+ */
+function childEnv(extra) {
+  /** @type {Record<string, string>} */
+  const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
+  if (ENV_MODE === 'inherit') {
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value === undefined || STEERING.test(key)) continue;
+      base[key] = value;
+    }
+  }
+  return { ...base, ...extra };
+}
+const ENV_MODE = process.env.BENCH_ENV === 'inherit' ? 'inherit' : 'clean';
+/** Variables that change what a command does (or what node loads), never passed on. */
+const STEERING = /^(AWS_|DATABLAST_|DBUS_|XDG_|NODE_OPTIONS$|NODE_DEBUG$|FORCE_COLOR$|NO_COLOR$|CI$|(HTTPS?|ALL|NO)_PROXY$)/i;
+
+/**
+ * Measures `args` against bare node, interleaved, and returns the medians and the requests per run.
+ * @param {import('./lib/real-parts.mjs').AwsProxy} proxy
+ * @param {string[]} args
+ * @param {Record<string, string>} env
+ * @param {number} runs
+ */
+async function measure(proxy, args, env, runs) {
+  const nodeEnv = childEnv({});
+  await run(['-e', '0'], nodeEnv);
+  await run([BIN, ...args], env);
+  /** @type {number[]} */ const cli = [];
+  /** @type {number[]} */ const bare = [];
+  /** @type {number[]} */ const ratios = [];
+  /** @type {number[]} */ const counts = [];
+  for (let i = 0; i < runs; i++) {
+    const a = await run(['-e', '0'], nodeEnv);
+    const before = proxy.requests.length;
+    const b = await run([BIN, ...args], env);
+    counts.push(proxy.requests.length - before);
+    bare.push(a.ms);
+    cli.push(b.ms);
+    ratios.push(b.ms / a.ms);
+  }
+  const low = Math.min(...counts);
+  const high = Math.max(...counts);
+  return { ms: median(cli), nodeMs: median(bare), ratio: median(ratios), requests: low === high ? String(low) : `${low}–${high}`, low, high };
+}
+
+/**
+ * A fake but well-formed key pair (list, show, env and credential-process never call AWS).
+ * @param {number} i
+ */
+function fakePair(i) {
+  const base32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let id = 'AKIA';
+  for (const byte of randomBytes(16)) id += base32[byte % 32];
+  return { accessKeyId: id, secretAccessKey: randomBytes(30).toString('base64').slice(0, 40), i };
+}
+
+/**
+ * Writes connections and their secrets with the product's own stores (from dist/), in this process.
+ * @param {Record<string, string>} env the store's environment (config dir, secret store kind)
+ * @param {Array<{ name: string, accessKeyId: string, secretAccessKey: string, userName?: string }>} entries
+ */
+async function seed(env, entries) {
+  const { openConnectionStore } = await import(join(ROOT, 'dist/store/connections.js'));
+  const { openSecretStore } = await import(join(ROOT, 'dist/store/secret-store.js'));
+  const connections = await openConnectionStore(env);
+  const secrets = await openSecretStore(env, connections.dir);
+  const now = new Date().toISOString();
+  for (const e of entries) {
+    const userName = e.userName ?? `user-${e.name}`;
+    await secrets.set(e.name, { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey });
+    await connections.put({
+      name: e.name,
+      accessKeyId: e.accessKeyId,
+      accountId: ACCOUNT,
+      arn: `arn:aws:iam::${ACCOUNT}:user/${userName}`,
+      userName,
+      region: 'us-east-1',
+      description: 'benchmark connection',
+      createdAt: now,
+      keyCreatedAt: now,
+    });
+  }
+}
+
+/**
+ * Creates IAM users in moto that may rotate their own key (moto checks actions against Resource "*"
+ * only, so the product's ${aws:username} policy would not apply there), each with one key.
+ * @param {string} endpoint
+ * @param {string[]} names
+ */
+async function motoUsers(endpoint, names) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { IAMClient, CreateUserCommand, PutUserPolicyCommand, CreateAccessKeyCommand } = await import('@aws-sdk/client-iam');
+  const iam = new IAMClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' } });
+  const policy = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed', 'iam:GetUser'], Resource: '*' },
+      { Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' },
+    ],
+  });
+  const made = [];
+  for (const name of ['bench-admin', ...names]) {
+    const userName = `bench-${name}`;
+    await iam.send(new CreateUserCommand({ UserName: userName }));
+    const document = name === 'bench-admin' ? JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }) : policy;
+    await iam.send(new PutUserPolicyCommand({ UserName: userName, PolicyName: 'bench', PolicyDocument: document }));
+    const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ ((await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey);
+    made.push({ name, userName, accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey });
+  }
+  const [admin, ...users] = made;
+  return { admin: /** @type {(typeof made)[number]} */ (admin), users };
+}
+
+/** @param {number | undefined} ms */
+function fmtMs(ms) {
+  return ms === undefined ? '-' : ms.toFixed(0);
+}
+
+function printTable() {
+  const header = ['command', 'median ms', 'node -e 0 ms', 'ratio', 'AWS requests', 'target', 'result'];
+  const body = rows.map((r) => [r.command, fmtMs(r.ms), fmtMs(r.nodeMs), r.ratio === undefined ? '-' : r.ratio.toFixed(2), r.requests, r.target, r.result]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => String(row[i]).length)));
+  const line = (/** @type {string[]} */ cells) => `| ${cells.map((c, i) => String(c).padEnd(/** @type {number} */ (widths[i]))).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const row of body) console.log(line(row));
+  for (const note of notes) console.log(`\n${note}`);
+}
+
+/**
+ * @param {string} command @param {{ ms: number, nodeMs: number, ratio: number, requests: string }} m
+ * @param {number | undefined} maxRatio
+ * @param {string} [targetText]
+ */
+function ratioRow(command, m, maxRatio, targetText) {
+  rows.push({
+    command,
+    ms: m.ms,
+    nodeMs: m.nodeMs,
+    ratio: m.ratio,
+    requests: m.requests,
+    target: maxRatio === undefined ? (targetText ?? '-') : `ratio ≤ ${maxRatio}`,
+    result: maxRatio === undefined ? 'info' : m.ratio <= maxRatio ? 'pass' : 'FAIL',
+  });
+}
+
+/**
+ * The AWS calls of one run, as "sts:GetCallerIdentity (old key)".
+ * @param {import('./lib/real-parts.mjs').AwsRequest[]} requests
+ * @param {string} oldKey
+ */
+function callList(requests, oldKey) {
+  return requests.map((r) => `${r.service}:${r.action} (${r.accessKeyId === oldKey ? 'old key' : r.accessKeyId.startsWith('AKIAIOSF') || r.accessKeyId === adminKeyId ? 'admin' : 'new key'})`);
+}
+let adminKeyId = '';
+
+async function main() {
+  const started = Date.now();
+  const extraCa = ENV_MODE === 'inherit' && process.env.NODE_EXTRA_CA_CERTS ? ' (with NODE_EXTRA_CA_CERTS)' : '';
+  console.log(`benchmark: ${RUNS} runs per command after a warm-up, ${ALL_RUNS} rounds of rotate --all; node ${process.version}, ${process.platform}, ${cpus().length} CPUs; environment: ${ENV_MODE}${extraCa}`);
+  const moto = await startMoto();
+  cleanups.push(() => moto.stop());
+  const keyring = await startKeyring();
+  cleanups.push(() => keyring.stop());
+  const proxy = await startAwsProxy(moto.url);
+  cleanups.push(() => proxy.stop());
+  // The keychain adapter (and libdbus) read the process environment: seed through our private bus.
+  Object.assign(process.env, keyring.env);
+  const work = mkdtempSync(join(tmpdir(), 'dbaws-bench-'));
+  cleanups.push(async () => rmSync(work, { recursive: true, force: true }));
+
+  const aws = { AWS_ENDPOINT_URL: proxy.url, AWS_REGION: 'us-east-1' };
+  const listDir = join(work, 'list');
+  const fileDir = join(work, 'file');
+  const rotateDir = join(work, 'rotate');
+  const keychainEnv = childEnv({ ...keyring.env, ...aws, DATABLAST_AWS_CONFIG_DIR: listDir });
+  const fileStore = { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE };
+  const fileEnv = childEnv({ ...keyring.env, ...aws, DATABLAST_AWS_CONFIG_DIR: fileDir, ...fileStore });
+
+  // 50 connections with fake keys: list, show, env and credential-process read them without AWS.
+  const fakes = Array.from({ length: LIST_SIZE }, (_, i) => ({ ...fakePair(i), name: `conn-${String(i + 1).padStart(2, '0')}` }));
+  await seed({ DATABLAST_AWS_CONFIG_DIR: listDir }, fakes);
+  await seed({ DATABLAST_AWS_CONFIG_DIR: fileDir, ...fileStore }, fakes);
+  const one = 'conn-07';
+
+  ratioRow('--version', await measure(proxy, ['--version'], keychainEnv, RUNS), 1.3);
+  ratioRow(`list (${LIST_SIZE} connections)`, await measure(proxy, ['list'], keychainEnv, RUNS), 1.6);
+  ratioRow('show', await measure(proxy, ['show', one], keychainEnv, RUNS), 1.6);
+  ratioRow('credential-process', await measure(proxy, ['credential-process', one], keychainEnv, RUNS), 1.6);
+  ratioRow('env', await measure(proxy, ['env', one], keychainEnv, RUNS), 1.6);
+  const scrypt = 'info: scrypt cost by design';
+  ratioRow(`list, file store`, await measure(proxy, ['list'], fileEnv, RUNS), undefined, scrypt);
+  ratioRow('credential-process, file store', await measure(proxy, ['credential-process', one], fileEnv, RUNS), undefined, scrypt);
+  ratioRow('env, file store', await measure(proxy, ['env', one], fileEnv, RUNS), undefined, scrypt);
+
+  // Real IAM users in moto (signature and key checks on) for test and rotate.
+  const names = Array.from({ length: ROTATE_SIZE }, (_, i) => `rot-${String(i + 1).padStart(2, '0')}`);
+  const { admin, users } = await motoUsers(moto.url, names);
+  adminKeyId = admin.accessKeyId;
+  await moto.enforceAuth(0);
+  const rotateEnv = childEnv({ ...keyring.env, ...aws, DATABLAST_AWS_CONFIG_DIR: rotateDir });
+  await seed({ DATABLAST_AWS_CONFIG_DIR: rotateDir }, users);
+
+  // test: exactly one STS request when no service probe is asked.
+  const tested = await measure(proxy, ['test', 'rot-01'], rotateEnv, RUNS);
+  const testCalls = proxy.requests.slice(-tested.high).map((r) => `${r.service}:${r.action}`);
+  rows.push({ command: 'test', ms: tested.ms, nodeMs: tested.nodeMs, ratio: tested.ratio, requests: tested.requests, target: '1 request (STS)', result: tested.low === 1 && tested.high === 1 && testCalls.join() === 'sts:GetCallerIdentity' ? 'pass' : 'FAIL' });
+
+  // rotate: the protocol's minimum, 9 requests (one connection, its own key signing).
+  const rotated = await measure(proxy, ['rotate', 'rot-01'], rotateEnv, RUNS);
+  rows.push({ command: 'rotate', ms: rotated.ms, nodeMs: rotated.nodeMs, ratio: rotated.ratio, requests: rotated.requests, target: '9 requests', result: rotated.low === 9 && rotated.high === 9 ? 'pass' : 'FAIL' });
+
+  // The call list of one rotation, and the --keep-old and --admin variants.
+  /** @param {string[]} args @param {Record<string, string>} env */
+  const calls = async (args, env) => {
+    const oldKey = (await run([BIN, 'show', 'rot-02', '--json'], rotateEnv)).stdout;
+    const old = JSON.parse(oldKey).accessKeyId;
+    const before = proxy.requests.length;
+    const r = await run([BIN, ...args], env);
+    return { ms: r.ms, calls: callList(proxy.requests.slice(before), old) };
+  };
+  const plain = await calls(['rotate', 'rot-02'], rotateEnv);
+  const keepOld = await calls(['rotate', 'rot-02', '--keep-old'], rotateEnv);
+  const afterKeepOld = await calls(['rotate', 'rot-02'], rotateEnv);
+  const adminEnv = childEnv({ ...keyring.env, ...aws, DATABLAST_AWS_CONFIG_DIR: rotateDir, AWS_ACCESS_KEY_ID: admin.accessKeyId, AWS_SECRET_ACCESS_KEY: admin.secretAccessKey });
+  const withAdmin = await calls(['rotate', 'rot-02', '--admin'], adminEnv);
+  for (const [label, outcome, expected] of /** @type {const} */ ([
+    ['rotate --keep-old', keepOld, 8],
+    ['rotate after --keep-old', afterKeepOld, 10],
+    ['rotate --admin', withAdmin, 8],
+  ])) {
+    rows.push({ command: label, ms: outcome.ms, nodeMs: undefined, ratio: undefined, requests: String(outcome.calls.length), target: `${expected} requests`, result: outcome.calls.length === expected ? 'pass' : 'FAIL' });
+  }
+  notes.push(`rotate (own key), in order:\n  ${plain.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
+  notes.push(`rotate --keep-old:\n  ${keepOld.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
+  notes.push(`rotate after --keep-old (the inactive old key is deleted first):\n  ${afterKeepOld.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
+  notes.push(`rotate --admin:\n  ${withAdmin.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
+
+  // rotate --all over 20 connections (concurrency 4) vs 20 sequential single rotations.
+  /** @type {number[]} */ const allMs = [];
+  /** @type {number[]} */ const seqMs = [];
+  /** @type {number[]} */ const allCounts = [];
+  /** @type {number[]} */ const seqCounts = [];
+  for (let round = 0; round < ALL_RUNS; round++) {
+    const before = proxy.requests.length;
+    allMs.push((await run([BIN, 'rotate', '--all'], rotateEnv)).ms);
+    allCounts.push(proxy.requests.length - before);
+    let total = 0;
+    const seqBefore = proxy.requests.length;
+    for (const name of names) total += (await run([BIN, 'rotate', name], rotateEnv)).ms;
+    seqMs.push(total);
+    seqCounts.push(proxy.requests.length - seqBefore);
+  }
+  const share = median(allMs.map((ms, i) => ms / /** @type {number} */ (seqMs[i])));
+  rows.push({
+    command: `rotate --all (${ROTATE_SIZE}, concurrency 4)`,
+    ms: median(allMs),
+    nodeMs: undefined,
+    ratio: undefined,
+    requests: String(median(allCounts)),
+    target: '≤ 1/3 of sequential',
+    result: share <= 1 / 3 ? 'pass' : 'FAIL',
+  });
+  rows.push({ command: `${ROTATE_SIZE} sequential rotate NAME`, ms: median(seqMs), nodeMs: undefined, ratio: undefined, requests: String(median(seqCounts)), target: `--all / sequential = ${share.toFixed(2)}`, result: 'info' });
+
+  printTable();
+  console.log(`\nmedians of ${RUNS} runs (rotate --all: ${ALL_RUNS} rounds); ratio = median of (command ÷ node -e 0) over interleaved pairs; took ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (error) {
+  console.error(`benchmark crashed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  if (rows.length) printTable();
+  exitCode = 1;
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+}
+// The keychain library keeps a D-Bus connection open in this process.
+process.exit(exitCode);
