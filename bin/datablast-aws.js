@@ -15,7 +15,21 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     else if (error.code !== 'EPIPE') throw error;
   }
 } else {
-  import('../dist/main.js').then(async ({ main }) => {
+  // Ctrl-C or SIGTERM before the modules are loaded: nothing has started, so exit 130 at once.
+  const early = () => process.exit(130);
+  process.on('SIGINT', early).on('SIGTERM', early);
+  Promise.all([import('../dist/signals.js'), import('../dist/main.js')]).then(async ([{ installSignalHandlers }, { main }]) => {
+    process.off('SIGINT', early).off('SIGTERM', early);
+    installSignalHandlers(
+      (code) => process.exit(code),
+      (text) => {
+        try {
+          require('node:fs').writeSync(2, text);
+        } catch {
+          // stderr is gone: exit all the same.
+        }
+      },
+    );
     process.exitCode = await main(process.argv);
   });
 }

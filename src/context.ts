@@ -1,4 +1,5 @@
 import type { AccessKeyPair, Connection, Credentials } from './domain/connection.js';
+import { interruptibleSleep } from './signals.js';
 
 /** The global options of CLI.md, resolved once by main. */
 export interface GlobalOptions {
@@ -190,7 +191,8 @@ export interface ContextParts {
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => new Date(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  // Ctrl-C ends a sleep with a CancelledError, so that waiting work can undo its step (signals.ts).
+  sleep: (ms) => interruptibleSleep(ms),
 };
 
 /**

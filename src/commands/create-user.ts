@@ -6,6 +6,7 @@ import { connectionJson, validateConnectionName, type Connection, type Connectio
 import { maskAccessKeyId, userNameFromArn, validateRegion } from '../domain/access-key.js';
 import { MANAGED_BY_TAG, parseTags, validatePath, validateTagValue, validateUserName } from '../domain/policies.js';
 import { rememberSecret } from '../domain/redact.js';
+import { critical } from '../signals.js';
 import { present, warn, type Style } from '../ui/output.js';
 import { note, step } from '../ui/progress.js';
 import { openAdmin, type AdminSession } from './admin-session.js';
@@ -229,13 +230,34 @@ export async function createKeyAndSave(
 ): Promise<ConnectionJson> {
   const { userName } = input;
   await assertRoomForKey(ctx, admin, userName);
+  // From CreateAccessKey until the secret is stored or the key deleted again, Ctrl-C must not cut in:
+  // it would leave a key whose secret nobody holds. It cancels the wait instead, which deletes the key.
+  const { key, saved } = await critical(() => createAndSave(ctx, admin, input));
+  if (input.description) {
+    // The console keeps a key's description as a user tag keyed by the key id. Cosmetic: a failure here
+    // must not undo a saved, working key, so it is a warning.
+    try {
+      await step(ctx, `describing key ${maskAccessKeyId(key.accessKeyId)} on user ${userName}`, () => admin.iam.tagUser(userName, { [key.accessKeyId]: input.description! }));
+    } catch (error) {
+      warn(ctx, `could not tag user ${userName} with the key's description: ${(error as Error).message}`);
+    }
+  }
+  return saved.connection;
+}
+
+/** CreateAccessKey, then the wait for AWS to accept the key and the save; any failure deletes the key again. */
+async function createAndSave(
+  ctx: Context,
+  admin: AdminSession,
+  input: { userName: string; connection: string; region: string; description?: string; services?: string[]; buckets?: string[] },
+): Promise<{ key: { accessKeyId: string }; saved: Awaited<ReturnType<typeof saveConnection>> }> {
+  const { userName } = input;
   const key = await step(ctx, `creating an access key for ${userName}`, () => admin.iam.createAccessKey(userName), (k) => maskAccessKeyId(k.accessKeyId));
   rememberSecret(key.secretAccessKey);
   const pair: AccessKeyPair = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
-  let saved;
   try {
     await step(ctx, `waiting for AWS to accept the new key ${maskAccessKeyId(key.accessKeyId)}`, () => waitUntilAccepted(ctx, pair, input.region), (n) => `accepted after ${n} call${n === 1 ? '' : 's'}`);
-    saved = await saveConnection(ctx, {
+    const saved = await saveConnection(ctx, {
       name: input.connection,
       pair,
       region: input.region,
@@ -247,20 +269,11 @@ export async function createKeyAndSave(
       keyCreatedAt: key.createDate,
       userName,
     });
+    return { key, saved };
   } catch (error) {
     await deleteUnsavedKey(ctx, admin, userName, key.accessKeyId, error);
     throw error;
   }
-  if (input.description) {
-    // The console keeps a key's description as a user tag keyed by the key id. Cosmetic: a failure here
-    // must not undo a saved, working key, so it is a warning.
-    try {
-      await step(ctx, `describing key ${maskAccessKeyId(key.accessKeyId)} on user ${userName}`, () => admin.iam.tagUser(userName, { [key.accessKeyId]: input.description! }));
-    } catch (error) {
-      warn(ctx, `could not tag user ${userName} with the key's description: ${(error as Error).message}`);
-    }
-  }
-  return saved.connection;
 }
 
 /** Successful STS calls in a row that show a new key has propagated (saveConnection's own test makes one more). */

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { onInterrupt } from '../signals.js';
 
 /**
  * Replaces a file so that a reader (or a crash) sees the old content or the new, never a mix:
  * a temp file in the same directory, fsync, rename over the target, then fsync the directory.
- * The temp file is removed on failure, so a full or read-only disk leaves no partial file.
+ * The temp file is removed on failure, so a full or read-only disk leaves no partial file, and on
+ * Ctrl-C (signals.ts), so an interrupted run leaves none either.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle;
+  const forget = onInterrupt(() => unlinkSync(temp));
   try {
     handle = await open(temp, 'wx', mode);
     // open's mode is filtered by the umask; chmod states it exactly.
@@ -23,6 +27,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await handle?.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     throw error;
+  } finally {
+    forget();
   }
   await syncDirectory(dirname(path));
 }

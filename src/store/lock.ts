@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import { onInterrupt } from '../signals.js';
 import { describeFsError } from './atomic-file.js';
 
 /** A held lock; release it in a `finally`. */
@@ -133,19 +135,25 @@ async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | unde
       cause: error,
     });
   }
+  // Ctrl-C from here on removes the lock file (still empty, or holding our token) as the process exits.
+  const forget = onInterrupt(() => {
+    const raw = readFileSync(lockPath, 'utf8');
+    if (raw === '' || parseOwner(raw)?.token === owner.token) unlinkSync(lockPath);
+  });
   try {
     await handle.writeFile(JSON.stringify(owner));
   } catch (error) {
     await handle.close().catch(() => undefined);
     // A full disk: an empty lock file left here would hold every other process off for nothing.
     await unlink(lockPath).catch(() => undefined);
+    forget();
     throw error;
   }
   await handle.close();
-  return heldLock(lockPath, owner, staleMs);
+  return heldLock(lockPath, owner, staleMs, forget);
 }
 
-function heldLock(lockPath: string, owner: LockOwner, staleMs: number): Lock {
+function heldLock(lockPath: string, owner: LockOwner, staleMs: number, forget: () => void): Lock {
   // Refresh the mtime so that a long holder (a rotation polling IAM) is never judged abandoned.
   const heartbeat = setInterval(() => {
     const now = new Date();
@@ -159,12 +167,17 @@ function heldLock(lockPath: string, owner: LockOwner, staleMs: number): Lock {
       if (released) return;
       released = true;
       clearInterval(heartbeat);
-      const current = await observe(lockPath);
-      // Taken over after we were judged abandoned: that lock is no longer ours to remove.
-      if (current?.owner?.token !== owner.token) return;
-      await unlink(lockPath).catch((error: unknown) => {
-        if (errorCode(error) !== 'ENOENT') throw error;
-      });
+      // Ctrl-C while releasing still removes the file: the interrupt cleanup is dropped only once it is gone.
+      try {
+        const current = await observe(lockPath);
+        // Taken over after we were judged abandoned: that lock is no longer ours to remove.
+        if (current?.owner?.token !== owner.token) return;
+        await unlink(lockPath).catch((error: unknown) => {
+          if (errorCode(error) !== 'ENOENT') throw error;
+        });
+      } finally {
+        forget();
+      }
     },
   };
 }
