@@ -5,8 +5,8 @@ import { processIO } from './ui/io.js';
 import { VERSION } from './version.js';
 
 // Only what every run needs is imported here. Commander and the command modules come with
-// program.ts, loaded once main knows it needs them: `--version` and `credential-process NAME` (which
-// SDKs run before every credential refresh) never load Commander.
+// program.ts, loaded once main knows it needs them: `--version` and the SHORTCUTS below never load
+// Commander, which with program.ts costs about 24 ms of every run.
 
 /** The raw values Commander parsed for the global options. */
 interface RawGlobals {
@@ -38,7 +38,8 @@ export async function main(argv: string[], parts: Partial<ContextParts> = {}): P
   const ctx = createContext(globals, { ...parts, io, env });
   let commander: typeof import('./program.js') | undefined;
   try {
-    if (isCredentialProcessCall(args)) return await credentialProcessCall(ctx, args[1]!, globals, env, rawIO);
+    const shortcut = shortcutFor(args);
+    if (shortcut) return await runShortcut(ctx, shortcut, args.slice(1), globals, env, rawIO);
     commander = await import('./program.js');
     const program = await commander.buildProgram(ctx, args);
     program.hook('preAction', (_root, action) => {
@@ -52,19 +53,74 @@ export async function main(argv: string[], parts: Partial<ContextParts> = {}): P
   }
 }
 
-/** `credential-process NAME` with nothing else: the one call shape AWS SDKs make, run without Commander. */
-function isCredentialProcessCall(args: readonly string[]): boolean {
-  return args.length === 2 && args[0] === 'credential-process' && !args[1]!.startsWith('-');
+/** What a shortcut runs: the same action its Commander wiring runs, given the operands. */
+type ShortcutAction = (ctx: Context, operands: string[]) => Promise<void>;
+
+/**
+ * Commands that main runs without Commander when they are called with their operands and no option
+ * at all: `credential-process NAME` (what AWS SDKs run before every credential refresh), `env NAME`,
+ * `show NAME` and `list`. Each runs the action its Commander wiring runs, from a Commander-free
+ * module; any option, a missing or extra operand, or an operand that starts with "-" goes through
+ * Commander instead, which then parses, checks and reports exactly as always.
+ */
+const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<ShortcutAction> }>([
+  [
+    'credential-process',
+    {
+      operands: 1,
+      load: async () => {
+        const { credentialProcessAction } = await import('./commands/credential-process-work.js');
+        return (ctx, [name]) => credentialProcessAction(ctx, { name: name! });
+      },
+    },
+  ],
+  [
+    'env',
+    {
+      operands: 1,
+      load: async () => {
+        const { envAction } = await import('./commands/env-work.js');
+        return (ctx, [name]) => envAction(ctx, { name: name! });
+      },
+    },
+  ],
+  [
+    'show',
+    {
+      operands: 1,
+      load: async () => {
+        const { showAction } = await import('./commands/show-work.js');
+        return (ctx, [name]) => showAction(ctx, { name: name! });
+      },
+    },
+  ],
+  [
+    'list',
+    {
+      operands: 0,
+      load: async () => {
+        const { listAction } = await import('./commands/list-work.js');
+        return (ctx) => listAction(ctx);
+      },
+    },
+  ],
+]);
+
+/** The shortcut `args` calls for, if it is exactly a shortcut command and its operands. */
+export function shortcutFor(args: readonly string[]): (() => Promise<ShortcutAction>) | undefined {
+  const shortcut = args[0] === undefined ? undefined : SHORTCUTS.get(args[0]);
+  if (!shortcut || args.length !== 1 + shortcut.operands || args.slice(1).some((arg) => arg.startsWith('-'))) return undefined;
+  return shortcut.load;
 }
 
 /**
- * Runs `credential-process NAME` as Commander would: global options resolved first (from the
- * environment: no flag was given), then the same work and output; errors reach the same report().
+ * Runs a shortcut as Commander would: the global options resolved first, from the environment
+ * alone (no flag was given), as the preAction hook does; then the command's own action. Errors reach
+ * main's report() as from Commander's path.
  */
-async function credentialProcessCall(ctx: Context, name: string, globals: GlobalOptions, env: Record<string, string | undefined>, rawIO: IO): Promise<number> {
+async function runShortcut(ctx: Context, load: () => Promise<ShortcutAction>, operands: string[], globals: GlobalOptions, env: Record<string, string | undefined>, rawIO: IO): Promise<number> {
   Object.assign(globals, resolveGlobals({}, env, rawIO));
-  const { credentialProcess, renderCredentialProcess } = await import('./commands/credential-process-work.js');
-  renderCredentialProcess(await credentialProcess(ctx, { name }), ctx.io);
+  await (await load())(ctx, operands);
   return ctx.exitCode;
 }
 

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import type { Context } from '../context.js';
-import { credentialProcess, renderCredentialProcess, type CredentialProcessOptions, type CredentialProcessResult } from './credential-process-work.js';
+import { credentialProcess, credentialProcessAction, type CredentialProcessOptions, type CredentialProcessResult } from './credential-process-work.js';
 
-/** The work and its output; main.ts imports them from credential-process-work.ts directly, to skip Commander. */
-export { credentialProcess, renderCredentialProcess, type CredentialProcessOptions, type CredentialProcessResult } from './credential-process-work.js';
+/** The work, its types and output; main.ts imports them from credential-process-work.ts to skip Commander. */
+export * from './credential-process-work.js';
 
 /** Commander wiring of `credential-process`. */
 export function credentialProcessCommand(ctx: Context, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Command {
@@ -23,7 +23,6 @@ Examples:
 `,
     )
     .action(async (name: string) => {
-      // The format is fixed by the AWS SDKs: the same compact document with or without --json.
-      renderCredentialProcess(await run(ctx, { name }), ctx.io);
+      await credentialProcessAction(ctx, { name }, run);
     });
 }

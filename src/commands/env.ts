@@ -1,23 +1,9 @@
 import { Command } from 'commander';
-import type { Context, IO } from '../context.js';
-import { ConfigError } from '../errors.js';
-import { rememberSecret } from '../domain/redact.js';
-import { validateRegion } from '../domain/access-key.js';
-import { present, warn, type Style } from '../ui/output.js';
-import { requireConnection } from './require-connection.js';
-import { shellWord } from '../domain/shell-word.js';
+import type { Context } from '../context.js';
+import { env, envAction, type EnvOptions, type EnvResult } from './env-work.js';
 
-/** The options of `env NAME`. */
-export interface EnvOptions {
-  name: string;
-}
-
-/** The variables `env` exports; under --json this object is printed as is. */
-export interface EnvResult {
-  AWS_ACCESS_KEY_ID: string;
-  AWS_SECRET_ACCESS_KEY: string;
-  AWS_REGION: string;
-}
+/** The work, its types and output; main.ts imports them from env-work.ts to skip Commander. */
+export * from './env-work.js';
 
 /** Commander wiring of `env`. */
 export function envCommand(ctx: Context, run: (ctx: Context, opts: EnvOptions) => Promise<EnvResult> = env): Command {
@@ -38,29 +24,6 @@ Examples:
 `,
     )
     .action(async (name: string) => {
-      if (ctx.io.stdoutIsTTY && !ctx.globals.json) warn(ctx, 'this prints the secret access key on the terminal; use it as eval "$(datablast-aws env NAME)"');
-      present(ctx, await run(ctx, { name }), renderEnv);
+      await envAction(ctx, { name }, run);
     });
-}
-
-/** Reads the connection's metadata and its secret; calls no AWS API and never prompts. */
-export async function env(ctx: Context, opts: EnvOptions): Promise<EnvResult> {
-  const connection = await requireConnection(await ctx.connections(), opts.name);
-  const pair = await (await ctx.secrets()).get(connection.name);
-  if (!pair) {
-    throw new ConfigError(`no secret is stored for connection ${JSON.stringify(connection.name)} in the secret store`, {
-      hint: `Store the key again: \`datablast-aws add-connection ${shellWord(connection.name)} --force --access-key-id ${connection.accessKeyId} --secret-stdin\`.`,
-    });
-  }
-  rememberSecret(pair.secretAccessKey);
-  const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region) : connection.region;
-  return { AWS_ACCESS_KEY_ID: pair.accessKeyId, AWS_SECRET_ACCESS_KEY: pair.secretAccessKey, AWS_REGION: region };
-}
-
-/** POSIX shell lines: quoted only when a value needs it (keys and region names never do). */
-export function renderEnv(result: EnvResult, io: IO, _style: Style): void {
-  io.out(`export AWS_ACCESS_KEY_ID=${shellWord(result.AWS_ACCESS_KEY_ID)}\n`);
-  io.out(`export AWS_SECRET_ACCESS_KEY=${shellWord(result.AWS_SECRET_ACCESS_KEY)}\n`);
-  io.out(`export AWS_REGION=${shellWord(result.AWS_REGION)}\n`);
-  io.out('unset AWS_SESSION_TOKEN\n');
 }

@@ -1,17 +1,9 @@
 import { Command } from 'commander';
-import type { Context, IO } from '../context.js';
-import { requireConnection } from './require-connection.js';
-import { maskAccessKeyId } from '../domain/access-key.js';
-import { present, type Style } from '../ui/output.js';
-import { ageText, day, listEntry, statusText, storedSecrets, type ListEntry } from './list.js';
+import type { Context } from '../context.js';
+import { show, showAction, type ShowOptions, type ShowResult } from './show-work.js';
 
-/** The options of `show NAME`. */
-export interface ShowOptions {
-  name: string;
-}
-
-/** One connection in full: list's fields plus the services and buckets it was onboarded with. */
-export type ShowResult = ListEntry & { services: string[]; buckets: string[] };
+/** The work, its types and requireConnection; main.ts imports them from show-work.ts to skip Commander. */
+export * from './show-work.js';
 
 /** Commander wiring of `show`. */
 export function showCommand(ctx: Context, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Command {
@@ -27,39 +19,6 @@ Examples:
 `,
     )
     .action(async (name: string) => {
-      present(ctx, await run(ctx, { name }), renderShow);
+      await showAction(ctx, { name }, run);
     });
-}
-
-/** Reads one connection's metadata and whether its secret is stored. */
-export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
-  const connection = await requireConnection(await ctx.connections(), opts.name);
-  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx, connection.name));
-  return { ...entry, services: connection.services ?? [], buckets: connection.buckets ?? [] };
-}
-
-/** The named connection, or a ConfigError (exit 3) that suggests a near name and `list`. */
-export { requireConnection };
-
-/** Human text for `show`: one field per line. */
-export function renderShow(result: ShowResult, io: IO, style: Style): void {
-  const fields: Array<[string, string]> = [
-    ['name', result.name],
-    ['access key id', maskAccessKeyId(result.accessKeyId)],
-    ['account', result.accountId ?? '-'],
-    ['user', result.userName ?? '-'],
-    ['arn', result.arn ?? '-'],
-    ['region', result.region],
-    ['description', result.description ?? '-'],
-    ['services', result.services.length ? result.services.join(', ') : '-'],
-    ...(result.buckets.length ? ([['buckets', result.buckets.join(', ')]] as Array<[string, string]>) : []),
-    ['added', day(result.createdAt)],
-    ['key created', day(result.keyCreatedAt).replace('never', 'unknown')],
-    ['key age (days)', ageText(result)],
-    ['last tested', day(result.lastTestedAt)],
-    ['last rotated', day(result.lastRotatedAt)],
-    ['status', statusText(result.status, style)],
-  ];
-  const width = Math.max(...fields.map(([label]) => label.length));
-  for (const [label, value] of fields) io.out(`${style.dim(label.padEnd(width))}  ${value}\n`);
 }

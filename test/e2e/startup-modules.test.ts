@@ -8,7 +8,8 @@ import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 
 // What a run of the built binary loads, recorded by a module hook (no timing here: `npm run bench`
 // measures). The commands people and SDKs run most must not load the AWS SDK, the prompt library or
-// conf; `--version` and `credential-process NAME` not even Commander; each loads one command module.
+// conf; `--version` and main's shortcuts (credential-process, env, show with a name, list, without
+// options) not even Commander; each loads one command's modules.
 
 const HOOK = resolve(import.meta.dirname, '../support/module-log.mjs');
 const ID = 'AKIAIOSFODNN7EXAMPLE';
@@ -63,21 +64,31 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
   it('credential-process NAME reads one secret without Commander: its own modules and the keychain library only', () => {
     const run = loaded(['credential-process', 'prod']);
     expect(run.code).toBe(0);
-    expect(heavy(run.modules)).toEqual([]);
-    expect(run.modules).not.toContain('commander');
-    expect(run.modules).not.toContain('dist/program.js');
-    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual(['@napi-rs/keyring', '@napi-rs/keyring-linux-x64-gnu'].filter((m) => process.arch === 'x64' || m === '@napi-rs/keyring'));
+    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual(['@napi-rs/keyring', ...(process.arch === 'x64' ? ['@napi-rs/keyring-linux-x64-gnu'] : [])]);
     expect(commandModules(run.modules)).toEqual(['dist/commands/credential-process-work.js', 'dist/commands/require-connection.js']);
   });
 
   it.each([
-    [['list'], ['dist/commands/list.js']],
-    [['show', 'prod'], ['dist/commands/list.js', 'dist/commands/require-connection.js', 'dist/commands/show.js']],
-    [['env', 'prod'], ['dist/commands/env.js', 'dist/commands/require-connection.js']],
-    [['--json', 'credential-process', 'prod'], ['dist/commands/credential-process-work.js', 'dist/commands/credential-process.js', 'dist/commands/require-connection.js']],
-  ])('%j loads its own command module only, and neither the AWS SDK, the prompt library nor conf', (args, own) => {
+    [['list'], ['dist/commands/list-work.js']],
+    [['show', 'prod'], ['dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js']],
+    [['env', 'prod'], ['dist/commands/env-work.js', 'dist/commands/require-connection.js']],
+  ])('%j (no option: main\'s shortcut) loads its Commander-free work module only, and no library but the keychain', (args, own) => {
     const run = loaded(args);
     expect(run.code).toBe(0);
+    expect(run.modules.filter((m) => !m.startsWith('dist/') && !m.startsWith('@napi-rs/keyring'))).toEqual([]);
+    expect(run.modules).not.toContain('dist/program.js');
+    expect(commandModules(run.modules)).toEqual(own);
+  });
+
+  it.each([
+    [['--json', 'list'], ['dist/commands/list-work.js', 'dist/commands/list.js']],
+    [['--json', 'show', 'prod'], ['dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js', 'dist/commands/show.js']],
+    [['--json', 'env', 'prod'], ['dist/commands/env-work.js', 'dist/commands/env.js', 'dist/commands/require-connection.js']],
+    [['--json', 'credential-process', 'prod'], ['dist/commands/credential-process-work.js', 'dist/commands/credential-process.js', 'dist/commands/require-connection.js']],
+  ])('%j (through Commander) loads its own command module only, and neither the AWS SDK, the prompt library nor conf', (args, own) => {
+    const run = loaded(args);
+    expect(run.code).toBe(0);
+    expect(run.modules).toContain('commander');
     expect(heavy(run.modules)).toEqual([]);
     expect(commandModules(run.modules)).toEqual(own);
   });

@@ -1,0 +1,55 @@
+import type { Context, IO } from '../context.js';
+import { requireConnection } from './require-connection.js';
+import { maskAccessKeyId } from '../domain/access-key.js';
+import { present, type Style } from '../ui/output.js';
+import { ageText, day, listEntry, statusText, storedSecrets, type ListEntry } from './list-work.js';
+
+// The work of `show`, apart from its Commander wiring (show.ts): main.ts runs `show` called without
+// options from here without loading Commander, about 24 ms of every run. Nothing here may import a
+// library at module top.
+
+/** The options of `show NAME`. */
+export interface ShowOptions {
+  name: string;
+}
+
+/** One connection in full: list's fields plus the services and buckets it was onboarded with. */
+export type ShowResult = ListEntry & { services: string[]; buckets: string[] };
+
+/** Reads one connection's metadata and whether its secret is stored. */
+export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx, connection.name));
+  return { ...entry, services: connection.services ?? [], buckets: connection.buckets ?? [] };
+}
+
+/** The named connection, or a ConfigError (exit 3) that suggests a near name and `list`. */
+export { requireConnection };
+
+/** Human text for `show`: one field per line. */
+export function renderShow(result: ShowResult, io: IO, style: Style): void {
+  const fields: Array<[string, string]> = [
+    ['name', result.name],
+    ['access key id', maskAccessKeyId(result.accessKeyId)],
+    ['account', result.accountId ?? '-'],
+    ['user', result.userName ?? '-'],
+    ['arn', result.arn ?? '-'],
+    ['region', result.region],
+    ['description', result.description ?? '-'],
+    ['services', result.services.length ? result.services.join(', ') : '-'],
+    ...(result.buckets.length ? ([['buckets', result.buckets.join(', ')]] as Array<[string, string]>) : []),
+    ['added', day(result.createdAt)],
+    ['key created', day(result.keyCreatedAt).replace('never', 'unknown')],
+    ['key age (days)', ageText(result)],
+    ['last tested', day(result.lastTestedAt)],
+    ['last rotated', day(result.lastRotatedAt)],
+    ['status', statusText(result.status, style)],
+  ];
+  const width = Math.max(...fields.map(([label]) => label.length));
+  for (const [label, value] of fields) io.out(`${style.dim(label.padEnd(width))}  ${value}\n`);
+}
+
+/** What `show NAME` does once its options are known: the Commander action, and main's shortcut. */
+export async function showAction(ctx: Context, opts: ShowOptions, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Promise<void> {
+  present(ctx, await run(ctx, opts), renderShow);
+}
