@@ -240,6 +240,16 @@ function cases(f: Record<string, string>): Case[] {
     { what: 'env of a connection that does not exist', args: ['env', 'staging'], code: 3, names: /"staging"/ },
     { what: 'env with a malformed --region', args: ['env', 'prod', '--region', 'moon-1'], code: 2, names: /--region/ },
 
+    // export-profile and completion.
+    { what: 'export-profile without NAME', args: ['export-profile'], code: 2, names: /name/ },
+    { what: 'export-profile of a connection that does not exist', args: ['export-profile', 'staging', '--print'], code: 3, names: /"staging"/ },
+    { what: 'export-profile with a profile name holding a space', args: ['export-profile', 'prod', '--profile-name', 'my profile', '--print'], code: 2, names: /--profile-name/ },
+    { what: 'export-profile with a profile name holding a bracket', args: ['export-profile', 'prod', '--profile-name', 'x]\n[default', '--print'], code: 2, names: /--profile-name/ },
+    { what: 'export-profile with a 10 kB profile name', args: ['export-profile', 'prod', '--profile-name', LONG], code: 2, names: /--profile-name/ },
+    { what: 'export-profile with a malformed --region', args: ['export-profile', 'prod', '--region', 'EU', '--print'], code: 2, names: /--region/ },
+    { what: 'completion for an unknown shell', args: ['completion', 'tcsh'], code: 2, names: /tcsh/ },
+    { what: 'completion without a shell', args: ['completion'], code: 2, names: /shell/ },
+
     // create-user.
     { what: 'create-user without USER', args: ['create-user'], code: 2, names: /user/ },
     { what: 'create-user with a space in USER', args: ['create-user', 'data blast'], code: 2, names: /IAM user name/ },
@@ -325,7 +335,7 @@ describe('the bad-input sweep (built binary, real config dir and encrypted file 
     });
     expect(failures, failures.join('\n\n')).toEqual([]);
     expect(table.length).toBeGreaterThanOrEqual(80);
-    const commands = ['init', 'create-user', 'attach-policy', 'add-connection', 'test', 'rotate', 'list', 'show', 'remove', 'credential-process', 'env'];
+    const commands = ['init', 'create-user', 'attach-policy', 'add-connection', 'test', 'rotate', 'list', 'show', 'remove', 'credential-process', 'env', 'export-profile', 'completion'];
     for (const command of commands) expect(table.some((c) => c.args.includes(command)), command).toBe(true);
     console.log(`bad-input sweep: ${table.length} inputs tried over ${commands.length} commands, ${Object.keys(before).length} files hashed per case, 0 changed, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 240_000);

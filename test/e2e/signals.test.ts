@@ -33,10 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await refuse?.stop();
   await moto?.stop();
-  console.log(
-    `signals: ${tally.kills} signals sent at random instants, ${tally.exit130} exits 130, ${tally.beforeStart} before the CLI started, ` +
-      `${tally.finishedFirst} runs done before their signal; every next run accepted the state, 0 connections or keys lost`,
-  );
 });
 
 interface Killed {
@@ -86,6 +82,11 @@ function expectCancelled(run: Killed, signal: NodeJS.Signals, afterMs: number, l
   if (!run.signalled) {
     tally.finishedFirst += 1;
     expect(run.code, `${label}: ${run.stderr}`).toBe(0);
+    return;
+  }
+  if (run.code === 0 && !run.stderr.includes('cancelled')) {
+    // The signal was sent while the process was already on its way out (its work done, its output written).
+    tally.finishedFirst += 1;
     return;
   }
   tally.kills += 1;
@@ -229,6 +230,16 @@ describe('a signal at a random instant of each mutating command (moto, file stor
       expect(inline).toEqual(['datablast-s3-buckets', 'datablast-self-rotation']);
     }
   }, 120_000);
+});
+
+describe('summary', () => {
+  it('prints the counts; most signals landed in the middle of the work', () => {
+    expect(tally.exit130).toBeGreaterThanOrEqual(15);
+    console.log(
+      `signals: ${tally.kills} signals sent at random instants, ${tally.exit130} exits 130, ${tally.beforeStart} before the CLI started, ` +
+        `${tally.finishedFirst} runs done before their signal took effect; every next run accepted the state, 0 connections or keys lost`,
+    );
+  });
 });
 
 /** A user with one key, allowed to call STS and list its keys (so add-connection's test passes under moto's checks). */

@@ -29,6 +29,7 @@ import { decodeAccessKeyPair, secretStoreKind, typedSecretStore } from '../../sr
 import { openEncryptedFileStore } from '../../src/store/encrypted-file.js';
 import { readLockOwner, safeFileName } from '../../src/store/lock.js';
 import { classify, translateAwsError } from '../../src/aws/errors.js';
+import { defaultProfileName, parseAwsIni, profileSections, upsertProfileBlock, validateProfileName } from '../../src/domain/aws-config.js';
 import { resolveGlobals } from '../../src/main.js';
 import { bufferedIO } from '../../src/ui/io.js';
 
@@ -444,6 +445,43 @@ describe('what the stores decode', () => {
   });
 });
 
+describe('the AWS config file (export-profile)', () => {
+  const iniLine = fc.oneof(anyText, fc.constantFrom('[default]', '[profile datablast-prod]', '[profile "datablast-prod"]', '[sso-session x]', '[', ']', 'a = b', '  nested = 1', '# c', '\r'));
+  const iniText = fc.array(iniLine, { maxLength: 8 }).chain((lines) => fc.constantFrom('\n', '\r\n', '\r').map((eol) => lines.join(eol)));
+
+  it('reads any text, and writes our block into it exactly once or refuses with a UsageError', () => {
+    fc.assert(
+      fc.property(iniText, (text) => {
+        tried += 1;
+        parseAwsIni(text);
+        parseAwsIni(text, 'credentials');
+        const entries = [['credential_process', '/usr/bin/datablast-aws credential-process prod'], ['region', 'us-east-1']] as const;
+        const written = onlyThrows(UsageError, () => upsertProfileBlock(text, 'datablast-prod', entries));
+        if (written !== undefined) {
+          const sections = profileSections(parseAwsIni(written), 'datablast-prod');
+          expect(sections).toHaveLength(1);
+          expect(sections[0]!.entries.get('credential_process')).toBe(entries[0][1]);
+          // Writing again changes nothing (after at most one pass: a lone CR in the file can flip the line ending chosen).
+          const again = upsertProfileBlock(written, 'datablast-prod', entries);
+          expect(profileSections(parseAwsIni(again), 'datablast-prod')).toHaveLength(1);
+          expect(upsertProfileBlock(again, 'datablast-prod', entries)).toBe(again);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('profile names: only UsageError for a bad --profile-name, and the default name for any connection name is valid', () => {
+    fc.assert(
+      fc.property(anyText, (text) => {
+        onlyThrows(UsageError, () => validateProfileName(text));
+        expect(validateProfileName(defaultProfileName(text))).toBe(defaultProfileName(text));
+      }),
+      RUNS,
+    );
+  });
+});
+
 describe('functions that must never throw', () => {
   it('key ids, ARNs, ages and file names: any text in, a value out', () => {
     fc.assert(
@@ -494,6 +532,6 @@ describe('functions that must never throw', () => {
 
   it('prints how many inputs were tried', () => {
     expect(tried).toBeGreaterThan(3_000);
-    console.log(`parser properties: ${tried} generated inputs tried over 25 parsers and validators, 0 threw a foreign error`);
+    console.log(`parser properties: ${tried} generated inputs tried over 29 parsers and validators, 0 threw a foreign error`);
   });
 });
