@@ -22,9 +22,9 @@ interface Step {
   env?: Record<string, string>;
 }
 
-/** The first ```yaml block that runs datablast-aws: in README.md, else in docs/ecosystem.md. */
+/** The first ```yaml block that runs datablast-aws: in README.md. */
 function documentedWorkflow(): { source: string; jobs: Record<string, { env?: Record<string, string>; steps: Step[] }> } {
-  for (const source of ['README.md', 'docs/ecosystem.md']) {
+  for (const source of ['README.md']) {
     const path = join(ROOT, source);
     if (!existsSync(path)) continue;
     const block = [...readFileSync(path, 'utf8').matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('datablast-aws'));
@@ -33,7 +33,7 @@ function documentedWorkflow(): { source: string; jobs: Record<string, { env?: Re
     const json = execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: block, encoding: 'utf8' });
     return { source, ...(JSON.parse(json) as { jobs: Record<string, { env?: Record<string, string>; steps: Step[] }> }) };
   }
-  throw new Error('no GitHub Actions example (a ```yaml block running datablast-aws) in README.md or docs/ecosystem.md');
+  throw new Error('no GitHub Actions example (a ```yaml block running datablast-aws) in README.md');
 }
 
 let moto: Moto;
