@@ -16,7 +16,14 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   }
 } else {
   // Ctrl-C or SIGTERM before the modules are loaded: nothing has started, so exit 130 at once.
-  const early = () => process.exit(130);
+  const early = (signal) => {
+    try {
+      require('node:fs').writeSync(2, `\nerror: cancelled (${signal})\n`);
+    } catch {
+      // stderr is gone: exit all the same.
+    }
+    process.exit(130);
+  };
   process.on('SIGINT', early).on('SIGTERM', early);
   Promise.all([import('../dist/signals.js'), import('../dist/main.js')]).then(async ([{ installSignalHandlers }, { main }]) => {
     process.off('SIGINT', early).off('SIGTERM', early);
