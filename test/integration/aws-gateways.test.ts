@@ -187,7 +187,8 @@ describe('the gateways against moto with signature checking on', () => {
   });
 
   it('rejects a wrong secret with exit 4 (SignatureDoesNotMatch)', async () => {
-    const wrong = { accessKeyId: good.accessKeyId, secretAccessKey: `${good.secretAccessKey.slice(0, 39)}X` };
+    // Change the last character to another one (a fixed 'X' would match a secret that already ends in X).
+    const wrong = { accessKeyId: good.accessKeyId, secretAccessKey: `${good.secretAccessKey.slice(0, 39)}${good.secretAccessKey.endsWith('X') ? 'Y' : 'X'}` };
     const error = await rejection((await (await world().aws()).as(wrong)).sts.getCallerIdentity());
     expect(error).toBeInstanceOf(CredentialsRejectedError);
     expect(error).toMatchObject({ exitCode: 4, awsCode: 'SignatureDoesNotMatch', diagnosis: 'credentials' });
