@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { onInterrupt } from '../signals.js';
 import { describeFsError } from './atomic-file.js';
@@ -125,9 +125,11 @@ export function safeFileName(name: string): string {
 
 async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | undefined> {
   const owner: LockOwner = { pid: process.pid, hostname: hostname(), createdAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
-  let handle;
+  let fd: number;
   try {
-    handle = await open(lockPath, 'wx', 0o600);
+    // Synchronous on purpose: with an async open, a signal handled after the file exists but before the
+    // cleanup below is registered would leave a lock file behind (seen in the signal sweep).
+    fd = openSync(lockPath, 'wx', 0o600);
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return undefined;
     throw new ConfigError(`cannot create the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`, {
@@ -141,15 +143,15 @@ async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | unde
     if (raw === '' || parseOwner(raw)?.token === owner.token) unlinkSync(lockPath);
   });
   try {
-    await handle.writeFile(JSON.stringify(owner));
+    writeFileSync(fd, JSON.stringify(owner));
   } catch (error) {
-    await handle.close().catch(() => undefined);
+    closeSync(fd);
     // A full disk: an empty lock file left here would hold every other process off for nothing.
     await unlink(lockPath).catch(() => undefined);
     forget();
     throw error;
   }
-  await handle.close();
+  closeSync(fd);
   return heldLock(lockPath, owner, staleMs, forget);
 }
 
@@ -229,16 +231,16 @@ function isAlive(pid: number): boolean {
  */
 async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
   const guardPath = `${lockPath}.takeover`;
-  let guard;
   try {
-    guard = await open(guardPath, 'wx', 0o600);
+    // Synchronous, as in tryCreate: the interrupt cleanup must exist as soon as the guard file does.
+    closeSync(openSync(guardPath, 'wx', 0o600));
   } catch (error) {
     if (errorCode(error) !== 'EEXIST') throw error;
     const info = await stat(guardPath).catch(() => undefined);
     if (info && Date.now() - info.mtimeMs > GUARD_STALE_MS) await unlink(guardPath).catch(() => undefined);
     return false;
   }
-  await guard.close();
+  const forgetGuard = onInterrupt(() => unlinkSync(guardPath));
   try {
     const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
     try {
@@ -254,6 +256,7 @@ async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
     return true;
   } finally {
     await unlink(guardPath).catch(() => undefined);
+    forgetGuard();
   }
 }
 
