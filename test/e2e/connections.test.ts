@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { startMoto, type Moto } from '../support/moto.js';
 import { startKeyring, type Keyring } from '../support/keyring.js';
 import { runBin, tempConfigDir } from '../support/cli-process.js';
+import { motoUserWithKey } from '../support/moto-iam.js';
 
 let moto: Moto;
 let keyring: Keyring;
@@ -17,14 +17,8 @@ afterAll(async () => {
   await Promise.all([moto?.stop(), keyring?.stop()]);
 });
 
-/** Creates an IAM user with one access key in moto, as an administrator would. */
-async function motoKey(userName: string) {
-  const iam = new IAMClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
-  await iam.send(new CreateUserCommand({ UserName: userName }));
-  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: userName }));
-  iam.destroy();
-  return { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! };
-}
+/** A user with one access key in moto. */
+const motoKey = (userName: string) => motoUserWithKey(moto.url, userName);
 
 /** Every file under a directory, with its bytes. */
 function filesUnder(dir: string): Array<{ path: string; bytes: Buffer; mode: number }> {

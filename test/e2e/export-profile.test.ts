@@ -3,9 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { startMoto, type Moto } from '../support/moto.js';
 import { runBin, tempConfigDir } from '../support/cli-process.js';
+import { motoUserWithKey } from '../support/moto-iam.js';
 
 // A new user's path: add a key moto issued, export it as a profile, and let the real AWS SDK for
 // JavaScript and the real AWS CLI, configured by nothing but that profile, call STS with it.
@@ -22,11 +22,7 @@ let key: { accessKeyId: string; secretAccessKey: string };
 
 beforeAll(async () => {
   moto = await startMoto();
-  const iam = new IAMClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
-  await iam.send(new CreateUserCommand({ UserName: 'datablast-reader' }));
-  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: 'datablast-reader' }));
-  iam.destroy();
-  key = { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! };
+  key = await motoUserWithKey(moto.url, 'datablast-reader');
   // From here on moto checks every signature: only the real secret gets an answer.
   await moto.enforceAuth();
   dir = tempConfigDir('dbaws-export-e2e-');

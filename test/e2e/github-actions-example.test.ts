@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { startMoto, type Moto } from '../support/moto.js';
 import { BIN, tempConfigDir } from '../support/cli-process.js';
+import { motoUserWithKey } from '../support/moto-iam.js';
 
 // The documented GitHub Actions job, run step by step against moto: its `run:` lines in bash with the
 // job's and the step's `env:`, `${{ secrets.* }}` filled with a key moto issued, and the global npm
@@ -42,16 +42,13 @@ let secrets: Record<string, string>;
 
 beforeAll(async () => {
   moto = await startMoto();
-  const iam = new IAMClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
-  await iam.send(new CreateUserCommand({ UserName: 'datablast-ci' }));
-  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: 'datablast-ci' }));
-  iam.destroy();
+  const key = await motoUserWithKey(moto.url, 'datablast-ci');
   const s3 = new S3Client({ endpoint: moto.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
   await s3.send(new CreateBucketCommand({ Bucket: 'datablast-exports' }));
   s3.destroy();
   secrets = {
-    DATABLAST_AWS_ACCESS_KEY_ID: AccessKey!.AccessKeyId!,
-    DATABLAST_AWS_SECRET_ACCESS_KEY: AccessKey!.SecretAccessKey!,
+    DATABLAST_AWS_ACCESS_KEY_ID: key.accessKeyId,
+    DATABLAST_AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
     DATABLAST_AWS_PASSPHRASE: 'github actions example passphrase',
   };
   dir = tempConfigDir('dbaws-gha-');

@@ -3,9 +3,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { startMoto, type Moto } from '../support/moto.js';
 import { BIN, tempConfigDir } from '../support/cli-process.js';
+import { motoUserWithKey } from '../support/moto-iam.js';
 
 // The README's remaining examples, taken FROM README.md (so they cannot drift) and run for real against
 // moto with the file secret store: the setup/crontab/systemd examples of "Scheduling it", the "Quick start"
@@ -66,14 +66,8 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-/** A user with one access key in moto, as an administrator would create it. */
-async function motoKey(userName: string) {
-  const iam = new IAMClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
-  await iam.send(new CreateUserCommand({ UserName: userName }));
-  const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: userName }));
-  iam.destroy();
-  return { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! };
-}
+/** A user with one access key in moto. */
+const motoKey = (userName: string) => motoUserWithKey(moto.url, userName);
 
 /** A fresh HOME holding the CSV the AWS console downloads, named as the README names it. */
 function freshHome(key: { accessKeyId: string; secretAccessKey: string }): string {
