@@ -4,7 +4,7 @@
 // between the CLI and moto. Plain JavaScript so that `scripts/bench.mjs` runs it without a build;
 // test/support/moto.ts and keyring.ts re-export it with its JSDoc types.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -90,15 +90,22 @@ export async function startMoto() {
 
 /**
  * A private D-Bus session with an unlocked gnome-keyring: a real Secret Service for one test file.
+ * Like a desktop session, the bus starts the Secret Service again on demand (D-Bus activation) when
+ * the daemon is gone: gnome-keyring 42 can abort under a burst of short-lived clients (upstream
+ * gnome-keyring#196, seen once in CI), and a desktop's bus would restart it just the same.
  * @typedef {object} Keyring
  * @property {Record<string, string>} env Environment for a process that should use this keyring (DBUS_SESSION_BUS_ADDRESS, XDG_*).
- * @property {number} pid The gnome-keyring-daemon's pid (e.g. to SIGSTOP it and simulate a wedged Secret Service).
+ * @property {number} pid The first gnome-keyring-daemon's pid (e.g. to SIGSTOP it and simulate a wedged Secret Service).
+ * @property {() => number | undefined} ownerPid The pid of whichever daemon owns the Secret Service now (after a restart too).
  * @property {() => Promise<void>} lock Locks every collection, as a screen lock or a fresh login without unlocking would.
  * @property {() => Promise<void>} stop
  */
 
+const KEYRING_PASSWORD = 'test-password';
+
 /**
  * Starts dbus-daemon and gnome-keyring-daemon (Debian packages dbus, gnome-keyring); fails, never skips, when they are missing.
+ * DBAWS_KEYRING_LOG=<file> appends the daemons' stderr there (gnome-keyring says why it aborted).
  * @param {{ locked?: boolean }} [options]
  * @returns {Promise<Keyring>}
  */
@@ -108,14 +115,41 @@ export async function startKeyring(options = {}) {
   }
   const home = mkdtempSync(join(tmpdir(), 'dbaws-keyring-'));
   const runtime = join(home, 'run');
-  spawnSync('mkdir', ['-p', runtime, join(home, 'data')]);
+  const services = join(home, 'services');
+  for (const dir of [runtime, join(home, 'data'), services]) mkdirSync(dir, { recursive: true });
   chmodSync(runtime, 0o700);
+  const daemonArgs = ['--foreground', options.locked ? '--start' : '--unlock', '--components=secrets'];
+  // What the bus runs to (re)start the Secret Service: the same daemon, unlocked with the same password.
+  const starter = join(home, 'start-secret-service.sh');
+  writeFileSync(
+    starter,
+    `#!/bin/sh\nexport DBUS_SESSION_BUS_ADDRESS="$DBUS_STARTER_ADDRESS"\n${options.locked ? '' : `printf %s '${KEYRING_PASSWORD}' | `}exec gnome-keyring-daemon ${daemonArgs.join(' ')}\n`,
+    { mode: 0o700 },
+  );
+  writeFileSync(join(services, 'org.freedesktop.secrets.service'), `[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/sh ${starter}\n`);
+  // The session bus's own policy, with only our service directory: the system's would start a locked keyring.
+  const config = join(home, 'bus.conf');
+  writeFileSync(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=${runtime}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>${services}</servicedir>
+  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+  <limit name="service_start_timeout">15000</limit>
+</busconfig>
+`,
+  );
+  /** @type {'ignore' | number} */
+  const log = process.env.DBAWS_KEYRING_LOG ? openSync(process.env.DBAWS_KEYRING_LOG, 'a') : 'ignore';
   const baseEnv = { ...process.env, XDG_DATA_HOME: join(home, 'data'), XDG_RUNTIME_DIR: runtime, HOME: home };
-  const bus = spawn('dbus-daemon', ['--session', '--nofork', '--nopidfile', '--print-address=1'], { env: baseEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+  const bus = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--nopidfile', '--print-address=1'], { env: baseEnv, stdio: ['ignore', 'pipe', log] });
   /** @type {string} */
   const address = await new Promise((resolve, reject) => {
     let out = '';
-    bus.stdout.on('data', (/** @type {Buffer} */ d) => {
+    /** @type {import('node:stream').Readable} */ (bus.stdout).on('data', (/** @type {Buffer} */ d) => {
       out += d.toString();
       if (out.includes('\n')) resolve(/** @type {string} */ (out.trim().split('\n')[0]));
     });
@@ -123,14 +157,17 @@ export async function startKeyring(options = {}) {
     setTimeout(() => reject(new Error('dbus-daemon did not print its address in 10 s')), 10_000).unref();
   });
   const env = { XDG_DATA_HOME: baseEnv.XDG_DATA_HOME, XDG_RUNTIME_DIR: runtime, DBUS_SESSION_BUS_ADDRESS: address };
-  const daemonArgs = ['--foreground', options.locked ? '--start' : '--unlock', '--components=secrets'];
-  const daemon = spawn('gnome-keyring-daemon', daemonArgs, { env: { ...baseEnv, ...env }, stdio: ['pipe', 'ignore', 'ignore'] });
-  if (!options.locked) daemon.stdin.write('test-password');
-  daemon.stdin.end();
+  const busEnv = { ...baseEnv, ...env };
+  /** @param {string[]} args */
+  const busCall = (...args) => spawnSync('dbus-send', ['--session', '--print-reply', ...args], { env: busEnv });
+  const daemon = spawn('gnome-keyring-daemon', daemonArgs, { env: busEnv, stdio: ['pipe', 'ignore', log] });
+  const stdin = /** @type {import('node:stream').Writable} */ (daemon.stdin);
+  if (!options.locked) stdin.write(KEYRING_PASSWORD);
+  stdin.end();
   // The daemon is ready once it owns org.freedesktop.secrets on our private bus.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const probe = spawnSync('dbus-send', ['--session', '--dest=org.freedesktop.DBus', '--print-reply', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets'], { env: { ...baseEnv, ...env } });
+    const probe = busCall('--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets');
     if (probe.stdout?.toString().includes('boolean true')) break;
     if (daemon.exitCode !== null || Date.now() > deadline) {
       bus.kill('SIGKILL');
@@ -139,14 +176,26 @@ export async function startKeyring(options = {}) {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const ownerPid = () => {
+    const reply = busCall('--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.GetConnectionUnixProcessID', 'string:org.freedesktop.secrets');
+    const pid = /uint32 (\d+)/.exec(reply.stdout?.toString() ?? '')?.[1];
+    return pid === undefined ? undefined : Number(pid);
+  };
   return {
     env,
     pid: /** @type {number} */ (daemon.pid),
+    ownerPid,
     lock: async () => {
-      const result = spawnSync('dbus-send', ['--session', '--dest=org.freedesktop.secrets', '--print-reply', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', 'array:objpath:/org/freedesktop/secrets/collection/login'], { env: { ...baseEnv, ...env } });
+      const result = busCall('--dest=org.freedesktop.secrets', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', 'array:objpath:/org/freedesktop/secrets/collection/login');
       if (result.status !== 0) throw new Error(`locking the keyring failed: ${result.stderr?.toString()}`);
     },
     stop: async () => {
+      const restarted = ownerPid();
+      try {
+        if (restarted !== undefined && restarted !== daemon.pid) process.kill(restarted, 'SIGTERM');
+      } catch {
+        // It ended on its own.
+      }
       daemon.kill('SIGTERM');
       bus.kill('SIGTERM');
       rmSync(home, { recursive: true, force: true });

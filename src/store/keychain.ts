@@ -9,6 +9,8 @@ import { withTimeout } from './secret-store.js';
 export const KEYCHAIN_SERVICE = 'datablast-aws';
 /** Upper bound of one keychain call; libdbus itself gives up on a silent Secret Service after 2 s. */
 export const KEYCHAIN_TIMEOUT_MS = 5_000;
+/** Tries of one call when the Secret Service disconnects without replying (it crashed, and D-Bus restarts it). */
+export const KEYCHAIN_ATTEMPTS = 2;
 /** How long the D-Bus daemon may take to answer our hello before we call it wedged. */
 export const BUS_PROBE_TIMEOUT_MS = 2_000;
 /** An account no connection can have (names cannot start with a space): read to prove the service answers. */
@@ -26,6 +28,8 @@ export interface KeychainOptions {
   platform?: NodeJS.Platform;
   /** The D-Bus address libdbus will use; it reads the process environment, so we do too. */
   busAddress?: string | undefined;
+  /** The native module's API; tests hand in a scripted one to drive failures the daemon cannot be made to give on cue. */
+  keyring?: KeyringModule;
 }
 
 /**
@@ -34,7 +38,7 @@ export interface KeychainOptions {
  * to the kernel keyring, which forgets everything at logout.
  */
 export async function openKeychainStore(options: KeychainOptions = {}): Promise<RawSecretStore> {
-  const keyring = await loadKeyring();
+  const keyring = options.keyring ?? (await loadKeyring());
   return new KeychainStore(keyring, {
     service: options.service ?? KEYCHAIN_SERVICE,
     timeoutMs: options.timeoutMs ?? KEYCHAIN_TIMEOUT_MS,
@@ -50,7 +54,7 @@ class KeychainStore implements RawSecretStore {
 
   constructor(
     private readonly keyring: KeyringModule,
-    private readonly options: Required<Omit<KeychainOptions, 'busAddress'>> & { busAddress: string | undefined },
+    private readonly options: Required<Omit<KeychainOptions, 'busAddress' | 'keyring'>> & { busAddress: string | undefined },
   ) {
     this.entryOptions = options.platform === 'linux' ? { linux: { store: 'secret-service' } } : undefined;
   }
@@ -84,24 +88,30 @@ class KeychainStore implements RawSecretStore {
   }
 
   private async call<T>(operation: KeychainOperation, account: string | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    try {
-      if (this.options.platform === 'linux') await probeSessionBus(this.options.busAddress, BUS_PROBE_TIMEOUT_MS);
-      return await withTimeout(work, this.options.timeoutMs, () => keychainError('timeout', operation, account, this.options.timeoutMs));
-    } catch (error) {
-      if (error instanceof CliError) throw error;
-      throw classifyKeychainError(error, operation, account, this.options.timeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (this.options.platform === 'linux') await probeSessionBus(this.options.busAddress, BUS_PROBE_TIMEOUT_MS);
+        return await withTimeout(work, this.options.timeoutMs, () => keychainError('timeout', operation, account, this.options.timeoutMs));
+      } catch (error) {
+        if (error instanceof CliError) throw error;
+        // The Secret Service died mid-call (gnome-keyring can abort under many short-lived clients);
+        // the session bus starts it again on the next call, and every call here is safe to repeat.
+        if (keychainFailureKind(error) === 'disconnected' && attempt < KEYCHAIN_ATTEMPTS) continue;
+        throw classifyKeychainError(error, operation, account, this.options.timeoutMs);
+      }
     }
   }
 }
 
 /** The ways a keychain fails that the user can act on. */
-export type KeychainFailure = 'unavailable' | 'locked' | 'timeout' | 'ambiguous' | 'other';
+export type KeychainFailure = 'unavailable' | 'locked' | 'timeout' | 'disconnected' | 'ambiguous' | 'other';
 
 /** Sorts a native keychain error into a failure kind by its message (the library has no error codes). */
 export function keychainFailureKind(error: unknown): KeychainFailure {
   const message = error instanceof Error ? `${error.message} ${error.cause instanceof Error ? error.cause.message : ''}` : String(error);
   const text = message.toLowerCase();
   if (/did not receive a reply|timed? ?out|timeout/.test(text)) return 'timeout';
+  if (/disconnected from (the )?message bus without replying/.test(text)) return 'disconnected';
   if (/locked|prompt (was )?dismissed|before prompt completed|interaction is not allowed|user canceled|no result found/.test(text)) return 'locked';
   if (/ambiguous|is matched by \d+ credentials/.test(text)) return 'ambiguous';
   if (
@@ -141,6 +151,11 @@ function keychainError(kind: KeychainFailure, operation: KeychainOperation, acco
     case 'timeout':
       return new SecretStoreError(`${what}: the keychain did not answer within ${Math.round(timeoutMs / 1000)} s`, {
         hint: `It may be waiting for an unlock prompt nobody can see, or be stuck: unlock or restart it, ${FILE_STORE_HINT}.`,
+        cause,
+      });
+    case 'disconnected':
+      return new SecretStoreError(`${what}: the keychain service stopped while answering, twice (it may have crashed)`, {
+        hint: `Run the command again; if it keeps failing, restart the keychain (on Linux: gnome-keyring-daemon --replace --components=secrets), ${FILE_STORE_HINT}.`,
         cause,
       });
     case 'ambiguous':

@@ -202,7 +202,8 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
   it('fails with exit 6 within seconds when the Secret Service hangs (daemon stopped)', async () => {
     const secrets = await open();
     await secrets.set('hang', pair);
-    process.kill(keyring.pid, 'SIGSTOP');
+    const daemon = keyring.ownerPid()!;
+    process.kill(daemon, 'SIGSTOP');
     try {
       for (const call of [() => secrets.get('hang'), () => secrets.set('hang', pair), () => secrets.delete('hang'), () => secrets.list()]) {
         const { error, elapsed } = await failure(call(), /did not answer/);
@@ -214,10 +215,28 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
       expectExit6(fresh, /did not answer/);
       console.log(`stopped Secret Service, fresh process: exit 6 in ${fresh.elapsedMs} ms`);
     } finally {
-      process.kill(keyring.pid, 'SIGCONT');
+      process.kill(daemon, 'SIGCONT');
     }
     expect(await secrets.get('hang')).toEqual(pair);
     expect(await secrets.delete('hang')).toBe(true);
+  });
+
+  it('repeats a call the Secret Service dropped by crashing, and gets the answer from the daemon the bus starts again', async () => {
+    const secrets = await open();
+    await secrets.set('crash', pair);
+    // A daemon that dies holding the call, as gnome-keyring 42 did once in CI (an abort under many clients).
+    const daemon = keyring.ownerPid()!;
+    process.kill(daemon, 'SIGSTOP');
+    const pending = inFreshProcess('get', 'crash', {});
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    process.kill(daemon, 'SIGKILL');
+    const result = await pending;
+    expect(result).toMatchObject({ ok: true, value: pair });
+    const restarted = keyring.ownerPid();
+    expect(restarted).toBeDefined();
+    expect(restarted).not.toBe(daemon);
+    console.log(`Secret Service crashed mid-call: answered by the restarted daemon in ${result.elapsedMs} ms`);
+    expect(await secrets.delete('crash')).toBe(true);
   });
 
   it('reports a locked keyring as locked (exit 6), never as a missing secret', async () => {

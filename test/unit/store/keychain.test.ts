@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, SecretStoreError } from '../../../src/errors.js';
 import { classifyKeychainError, keychainFailureKind, openKeychainStore, probeSessionBus, unixSocketPath } from '../../../src/store/keychain.js';
 
-// The first seven were measured with @napi-rs/keyring 2.1.2 against gnome-keyring and libdbus here;
+// The first eight were measured with @napi-rs/keyring 2.1.2 against gnome-keyring and libdbus here;
 // the rest are strings of its native binary (keyring-rs, dbus-secret-service, secret-service) or macOS.
 const measured: Array<[string, ReturnType<typeof keychainFailureKind>]> = [
   ['Platform failure: DBus error: Failed to connect to socket /nonexistent: No such file or directory', 'unavailable'],
@@ -14,6 +14,7 @@ const measured: Array<[string, ReturnType<typeof keychainFailureKind>]> = [
   ['Platform failure: DBus error: The name org.freedesktop.secrets was not provided by any .service files', 'unavailable'],
   ['Platform failure: DBus error: Did not receive a reply. Possible causes include: the remote application did not send a reply, the message bus security policy blocked the reply, the reply timeout expired, or the network connection was broken.', 'timeout'],
   ["Couldn't access platform storage: Secret Service: unlock prompt was dismissed", 'locked'],
+  ['Platform failure: DBus error: Message recipient disconnected from message bus without replying', 'disconnected'],
   ['zbus error: org.freedesktop.Secret.Error.IsLocked: Cannot get secret of a locked object', 'locked'],
   ["Couldn't access platform storage: Secret Service: no result found", 'locked'],
   ["Couldn't access platform storage: Secret Service: object locked", 'locked'],
@@ -47,9 +48,56 @@ describe('keychain failures', () => {
     expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
   });
 
+  it('says the keychain stopped while answering when the Secret Service crashed mid-call (again, after the one repeat)', () => {
+    const error = classifyKeychainError(new Error('Platform failure: DBus error: Message recipient disconnected from message bus without replying'), 'read', 'p');
+    expect(error.message).toBe('could not read the secret of "p" from the keychain: the keychain service stopped while answering, twice (it may have crashed)');
+    expect(error.hint).toMatch(/^Run the command again; .*gnome-keyring-daemon --replace/);
+    expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
+  });
+
   it('says the keychain did not answer on a timeout', () => {
     const error = classifyKeychainError(new Error('DBus error: Did not receive a reply.'), 'list', undefined, 5_000);
     expect(error.message).toBe('could not list the secrets in the keychain: the keychain did not answer within 5 s');
+  });
+});
+
+describe('a Secret Service that drops a call', () => {
+  const dropped = 'Platform failure: DBus error: Message recipient disconnected from message bus without replying';
+
+  /** A native module whose getPassword answers from `script`, one answer a call (an Error is thrown). */
+  function scripted(script: Array<string | Error>): { keyring: typeof import('@napi-rs/keyring'); calls: () => number } {
+    let calls = 0;
+    class AsyncEntry {
+      async getPassword(): Promise<string | undefined> {
+        const answer = script[calls++];
+        if (answer instanceof Error) throw answer;
+        return answer;
+      }
+    }
+    return { keyring: { AsyncEntry } as unknown as typeof import('@napi-rs/keyring'), calls: () => calls };
+  }
+
+  it('repeats the call once, and answers from the repeat', async () => {
+    const { keyring, calls } = scripted([new Error(dropped), 'the secret']);
+    const store = await openKeychainStore({ platform: 'darwin', keyring });
+    await expect(store.get('prod')).resolves.toBe('the secret');
+    expect(calls()).toBe(2);
+  });
+
+  it('gives up after the repeat with exit 6, saying the keychain stopped while answering', async () => {
+    const { keyring, calls } = scripted([new Error(dropped), new Error(dropped), 'never asked']);
+    const store = await openKeychainStore({ platform: 'darwin', keyring });
+    const error = await store.get('prod').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SecretStoreError);
+    expect((error as SecretStoreError).message).toMatch(/stopped while answering, twice/);
+    expect(calls()).toBe(2);
+  });
+
+  it('never repeats any other failure (a locked keychain stays one call)', async () => {
+    const { keyring, calls } = scripted([new Error('Secret Service: object locked'), 'never asked']);
+    const store = await openKeychainStore({ platform: 'darwin', keyring });
+    await expect(store.get('prod')).rejects.toThrow(/the keychain is locked/);
+    expect(calls()).toBe(1);
   });
 });
 
