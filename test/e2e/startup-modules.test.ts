@@ -61,10 +61,10 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
     expect(run.modules).toEqual([]);
   });
 
-  it('credential-process NAME reads one secret without Commander: its own modules and the keychain library only', () => {
+  it('credential-process NAME reads one secret without Commander: its own modules only (the Secret Service is spoken to directly, no native library)', () => {
     const run = loaded(['credential-process', 'prod']);
     expect(run.code).toBe(0);
-    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual(['@napi-rs/keyring', ...(process.arch === 'x64' ? ['@napi-rs/keyring-linux-x64-gnu'] : [])]);
+    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
     expect(commandModules(run.modules)).toEqual(['dist/commands/credential-process-work.js', 'dist/commands/require-connection.js']);
   });
 
@@ -72,10 +72,10 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
     [['list'], ['dist/commands/list-work.js']],
     [['show', 'prod'], ['dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js']],
     [['env', 'prod'], ['dist/commands/env-work.js', 'dist/commands/require-connection.js']],
-  ])('%j (no option: main\'s shortcut) loads its Commander-free work module only, and no library but the keychain', (args, own) => {
+  ])('%j (no option: main\'s shortcut) loads its Commander-free work module only, and no library at all', (args, own) => {
     const run = loaded(args);
     expect(run.code).toBe(0);
-    expect(run.modules.filter((m) => !m.startsWith('dist/') && !m.startsWith('@napi-rs/keyring'))).toEqual([]);
+    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
     expect(run.modules).not.toContain('dist/program.js');
     expect(commandModules(run.modules)).toEqual(own);
   });

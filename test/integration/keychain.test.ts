@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +94,24 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     expect(await secrets.delete('AWS Production')).toBe(false);
     expect(await secrets.get('AWS Production')).toBeUndefined();
     expect(secretToolLookup('AWS Production')).toBe('');
+    expect(await secrets.list()).toEqual([]);
+  });
+
+  it('finds, replaces and deletes the entries @napi-rs/keyring wrote (earlier versions), and that library finds ours', async () => {
+    const napi = createRequire(import.meta.url)('@napi-rs/keyring') as typeof import('@napi-rs/keyring');
+    const theirs = (account: string) => new napi.Entry('datablast-aws', account, { linux: { store: 'secret-service' } });
+    theirs('written before').setPassword(JSON.stringify(pair));
+    const secrets = await open();
+    expect(await secrets.get('written before')).toEqual(pair);
+    expect(await secrets.list()).toEqual(['written before']);
+    await secrets.set('written before', { ...pair, secretAccessKey: 'y'.repeat(40) });
+    expect(JSON.parse(theirs('written before').getPassword()!)).toEqual({ ...pair, secretAccessKey: 'y'.repeat(40) });
+    expect(await secrets.list()).toEqual(['written before']);
+    await secrets.set('written now', pair);
+    expect(JSON.parse(theirs('written now').getPassword()!)).toEqual(pair);
+    expect(await secrets.delete('written before')).toBe(true);
+    expect(theirs('written before').getPassword()).toBeNull();
+    expect(theirs('written now').deletePassword()).toBe(true);
     expect(await secrets.list()).toEqual([]);
   });
 
