@@ -55,12 +55,13 @@ const HEADER = /^\s*\[([^\]]*)\]\s*(?:[#;].*)?$/;
  * or the credentials file (`file: 'credentials'`: every `[x]` is profile x).
  */
 export function parseAwsIni(text: string, file: 'config' | 'credentials' = 'config'): ParsedIni {
-  const lines = text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+  // Universal newlines, as the AWS CLI (Python) reads the file: CRLF, LF, and a lone CR each end a line.
+  const lines = text.match(/[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$/g) ?? [];
   const eol = /\r\n/.test(text) ? '\r\n' : '\n';
   const sections: IniSection[] = [];
   let current: IniSection | undefined;
   lines.forEach((raw, index) => {
-    const line = raw.replace(/\r?\n$/, '');
+    const line = raw.replace(/(?:\r\n|\n|\r)$/, '');
     const header = HEADER.exec(line);
     if (header) {
       current = { ...classify(header[1]!.trim(), file), start: index, contentEnd: index + 1, entries: new Map() };
@@ -127,8 +128,9 @@ export function upsertProfileBlock(text: string, profile: string, entries: Reado
     return [...parsed.lines.slice(0, section.start), block, ...parsed.lines.slice(section.contentEnd)].join('');
   }
   if (text === '') return block;
-  const ended = /\n$/.test(text) ? text : text + parsed.eol;
-  const separated = /(?:^|\n)[ \t]*\r?\n$/.test(ended) ? ended : ended + parsed.eol;
+  // A blank line before our block, unless the file already ends with one.
+  const ended = /[\r\n]$/.test(text) ? text : text + parsed.eol;
+  const separated = /^[ \t]*(?:\r\n|\n|\r)?$/.test(parsed.lines.at(-1) ?? '') ? ended : ended + parsed.eol;
   return separated + block;
 }
 

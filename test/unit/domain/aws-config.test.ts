@@ -95,6 +95,18 @@ describe('upsertProfileBlock', () => {
     expect(upsertProfileBlock(crlf, 'p', ours)).toBe(`${crlf}\r\n${BLOCK.replace(/\n/g, '\r\n')}`);
   });
 
+  it('reads a lone CR as a line break, as the AWS CLI does: its own block in such a file is replaced, not written twice', () => {
+    // Found by the property test in parsers-properties.test.ts (seed 59928593).
+    const oldMac = '[profile "p"]\r# c\r';
+    expect(profileSections(parseAwsIni(oldMac), 'p')).toHaveLength(1);
+    const written = upsertProfileBlock(oldMac, 'p', ours);
+    expect(profileSections(parseAwsIni(written), 'p')).toHaveLength(1);
+    expect(written).toBe(`${BLOCK}# c\r`);
+    const appended = upsertProfileBlock('[default]\rregion = us-east-1\r', 'p', ours);
+    expect(appended).toBe(`[default]\rregion = us-east-1\r\n${BLOCK}`);
+    expect(parseAwsIni(appended).sections.map((section) => section.name)).toEqual(['default', 'p']);
+  });
+
   it('writes the default profile as [default]', () => {
     expect(upsertProfileBlock('', 'default', ours)).toMatch(/^\[default\]\n/);
   });
