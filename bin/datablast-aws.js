@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // CommonJS on purpose (bin/package.json): Node starts a CommonJS file without setting up its ES module
 // loader, so `--version` answers in about the time of a bare `node -e 0`. main() answers it the same
-// way for in-process callers; everything else goes to dist/main.js, which is an ES module.
+// way for in-process callers; everything else goes to main() in the bundle, dist/cli/cli.cjs.
 'use strict';
 
 const args = process.argv.slice(2);
@@ -25,7 +25,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.exit(130);
   };
   process.on('SIGINT', early).on('SIGTERM', early);
-  Promise.all([import('../dist/signals.js'), import('../dist/main.js')]).then(async ([{ installSignalHandlers }, { main }]) => {
+  // The bundle of dist/ (scripts/bundle.mjs): CommonJS, so no ES module loader is set up, and one
+  // file holds all that main's shortcuts run.
+  const { installSignalHandlers, main } = require('../dist/cli/cli.cjs');
+  Promise.resolve().then(async () => {
     process.off('SIGINT', early).off('SIGTERM', early);
     installSignalHandlers(
       (code) => process.exit(code),

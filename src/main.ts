@@ -2,7 +2,7 @@ import { createContext, type Context, type ContextParts, type GlobalOptions, typ
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { redact } from './domain/redact.js';
 import { processIO } from './ui/io.js';
-import { VERSION } from './version.js';
+import { version } from './version.js';
 
 // Only what every run needs is imported here. Commander and the command modules come with
 // program.ts, loaded once main knows it needs them: `--version` and the SHORTCUTS below never load
@@ -28,7 +28,7 @@ export async function main(argv: string[], parts: Partial<ContextParts> = {}): P
   const args = argv.slice(2);
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // What Commander prints for it, without loading Commander.
-    rawIO.out(`${VERSION}\n`);
+    rawIO.out(`${version()}\n`);
     return ExitCode.ok;
   }
   const env = parts.env ?? { ...process.env };

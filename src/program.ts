@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import type { Context } from './context.js';
-import { VERSION } from './version.js';
+import { version } from './version.js';
 
 /** main.ts tells Commander's own errors (usage, help, version) from ours with this class. */
 export { CommanderError } from 'commander';
@@ -83,7 +83,7 @@ function addGlobalOptions(command: Command): Command {
 export async function buildProgram(ctx: Context, args: readonly string[] = []): Promise<Command> {
   const program = addGlobalOptions(new Command('datablast-aws'))
     .description('Give Datablast a least-privilege IAM user whose access key lives in the OS keychain, tested and rotated on schedule.')
-    .version(VERSION, '-V, --version', 'print the version')
+    .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
     .addHelpCommand(false);

@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { copyFile, constants, readFile, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-root.js';
 import { Command, Option } from 'commander';
 import type { Context, IO } from '../context.js';
 import { ConfigError } from '../errors.js';
@@ -151,7 +151,7 @@ export function awsConfigPath(env: Readonly<Record<string, string | undefined>>)
  */
 function ourProgram(flavour: CommandLineFlavour): { program: string[]; notes: string[] } {
   const notes: string[] = [];
-  const beside = fileURLToPath(new URL('../../bin/datablast-aws.js', import.meta.url));
+  const beside = join(packageRoot(), 'bin', 'datablast-aws.js');
   const script = realpathSync(existsSync(beside) ? beside : process.argv[1] ?? beside);
   if (/[\\/]_npx[\\/]/.test(script)) {
     notes.push(`this copy of datablast-aws runs from npx's cache (${dirname(script)}), which npm may delete: install it (npm install -g datablast-aws) and export the profile again`);

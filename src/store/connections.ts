@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type Conf from 'conf';
@@ -153,12 +153,14 @@ class ConfConnectionStore implements ConnectionStore {
   /**
    * Reads and validates the file; a missing file is an empty store (and creates nothing). Reads do
    * what conf's getter does (read, parse) without loading conf: it pulls in ajv, about 100 ms of
-   * every `credential-process` run, which the AWS CLI starts for each call.
+   * every `credential-process` run, which the AWS CLI starts for each call. The file is small and
+   * the CLI does one thing at a time, so it is read synchronously: node:fs/promises would be one more
+   * module to load on every run.
    */
   private async read(): Promise<ConnectionFile> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = readFileSync(this.path, 'utf8');
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return { version: CONNECTION_FILE_VERSION, connections: {} };
       throw this.unreadable(error);

@@ -63,8 +63,19 @@ function completeTypeEnd(signature: string, start: number): number {
   return start + 1;
 }
 
+const splitCache = new Map<string, string[]>();
+
 /** The complete types of a signature: "sa{sv}" → ["s", "a{sv}"]. */
 export function splitSignature(signature: string): string[] {
+  let types = splitCache.get(signature);
+  if (types === undefined) {
+    types = splitUncached(signature);
+    splitCache.set(signature, types);
+  }
+  return types;
+}
+
+function splitUncached(signature: string): string[] {
   const types: string[] = [];
   for (let i = 0; i < signature.length; ) {
     const end = completeTypeEnd(signature, i);
@@ -98,12 +109,13 @@ function alignmentOf(type: string): number {
 // Writing (always little-endian)
 
 class Writer {
-  private buffer = Buffer.alloc(256);
+  // Unzeroed: every byte up to `length` is written (padding explicitly), and nothing past it is read.
+  private buffer = Buffer.allocUnsafe(512);
   length = 0;
 
   private room(n: number): void {
     if (this.length + n <= this.buffer.length) return;
-    const grown = Buffer.alloc(Math.max(this.buffer.length * 2, this.length + n));
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + n));
     this.buffer.copy(grown, 0, 0, this.length);
     this.buffer = grown;
   }
@@ -249,23 +261,25 @@ class Writer {
 
 /** A message's bytes: header, then body. */
 export function encodeMessage(type: MessageType, serial: number, fields: Array<[number, string, DbusValue]>, signature: string, body: DbusValue[]): Buffer {
-  const bodyWriter = new Writer();
-  splitSignature(signature).forEach((t, i) => bodyWriter.value(t, body[i]!));
-  const bodyBytes = bodyWriter.result();
-  const header = new Writer();
-  header.byte('l'.charCodeAt(0));
-  header.byte(type);
-  header.byte(0);
-  header.byte(1);
-  header.uint32(bodyBytes.length);
-  header.uint32(serial);
+  // One buffer: the header with the body's length left at 0, then the body, then that length.
+  const writer = new Writer();
+  writer.byte(0x6c); // 'l': little-endian
+  writer.byte(type);
+  writer.byte(0);
+  writer.byte(1);
+  writer.uint32(0);
+  writer.uint32(serial);
   const allFields: Array<[number, string, DbusValue]> = signature ? [...fields, [Field.Signature, 'g', signature]] : fields;
-  header.value(
+  writer.value(
     'a(yv)',
     allFields.map(([code, t, v]) => [code, { signature: t, value: v }]),
   );
-  header.align(8);
-  return Buffer.concat([header.result(), bodyBytes]);
+  writer.align(8);
+  const bodyStart = writer.length;
+  const types = splitSignature(signature);
+  for (let i = 0; i < types.length; i++) writer.value(types[i]!, body[i]!);
+  writer.patchUint32(4, writer.length - bodyStart);
+  return writer.result();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,6 +463,7 @@ export class DbusConnection {
   private closed: Error | undefined;
   private authenticated = false;
   private inbox: Buffer = Buffer.alloc(0);
+  private outbox: Buffer[] = [];
 
   /**
    * Connects to the bus at `socketPath` without waiting: the login (EXTERNAL, then BEGIN), the Hello
@@ -460,7 +475,7 @@ export class DbusConnection {
     this.socket = connect({ path: socketPath });
     this.socket.unref();
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-    this.socket.write(`\0AUTH EXTERNAL ${Buffer.from(String(uid)).toString('hex')}\r\nBEGIN\r\n`);
+    this.send(`\0AUTH EXTERNAL ${Buffer.from(String(uid)).toString('hex')}\r\nBEGIN\r\n`);
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     const end = (error?: Error) => this.fail(error ?? new DbusError('datablast.Disconnected', 'the message bus closed the connection'));
     this.socket.on('error', end);
@@ -497,7 +512,18 @@ export class DbusConnection {
           reject(error);
         },
       });
-      this.socket.write(bytes);
+      this.send(bytes);
+    });
+  }
+
+  /** Queues bytes, and writes all that is queued in this tick at once: a batch of calls is one write. */
+  private send(bytes: Buffer | string): void {
+    this.outbox.push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+    if (this.outbox.length > 1) return;
+    queueMicrotask(() => {
+      const batch = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
+      this.outbox = [];
+      if (!this.closed) this.socket.write(batch);
     });
   }
 
@@ -525,7 +551,8 @@ export class DbusConnection {
       if (length === undefined || this.inbox.length < length) return;
       const frame = this.inbox.subarray(0, length);
       this.inbox = this.inbox.subarray(length);
-      this.receive(frame);
+      // Signals (the bus's NameAcquired after Hello) answer nothing we wait for: not even parsed.
+      if (frame[1] !== MessageType.Signal) this.receive(frame);
     }
   }
 

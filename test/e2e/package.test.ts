@@ -51,16 +51,19 @@ beforeAll(async () => {
 }, 180_000);
 
 describe('the npm package', () => {
-  it('holds only what runs: the bin script, compiled JavaScript, README, LICENSE, CHANGELOG and package.json', () => {
-    const allowed = /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/.+\.js)$/;
+  it('holds only what runs: the bin script, the bundle, README, LICENSE, CHANGELOG and package.json', () => {
+    const allowed = /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    for (const required of ['bin/datablast-aws.js', 'bin/package.json', 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/main.js', 'dist/program.js', 'dist/commands/credential-process.js']) {
+    for (const required of ['bin/datablast-aws.js', 'bin/package.json', 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/cli/cli.cjs']) {
       expect(files).toContain(required);
     }
+    expect(files.filter((f) => /^dist\/cli\/(core|program|rotate)-[\w-]+\.cjs$/.test(f))).toHaveLength(3);
   });
 
-  it('ships no stale build output: every dist file comes from a source file', () => {
-    const stale = files.filter((f) => f.startsWith('dist/') && !existsSync(join(ROOT, 'src', f.slice('dist/'.length).replace(/\.js$/, '.ts'))));
+  it('ships no stale build output: every module in the bundle comes from a source file', () => {
+    const modules = files.filter((f) => f.startsWith('dist/')).flatMap((f) => [...readFileSync(join(ROOT, f), 'utf8').matchAll(/^\/\/ dist\/(\S+)\.js$/gm)].map((m) => m[1]!));
+    expect(modules.length).toBeGreaterThan(40);
+    const stale = modules.filter((m) => !existsSync(join(ROOT, 'src', `${m}.ts`)));
     expect(stale, 'rebuild from clean: rm -rf dist && npm run build (npm pack does it through prepack)').toEqual([]);
   });
 

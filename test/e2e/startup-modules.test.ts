@@ -9,7 +9,9 @@ import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 // What a run of the built binary loads, recorded by a module hook (no timing here: `npm run bench`
 // measures). The commands people and SDKs run most must not load the AWS SDK, the prompt library or
 // conf; `--version` and main's shortcuts (credential-process, env, show with a name, list, without
-// options) not even Commander; each loads one command's modules.
+// options) not even Commander: they run from the bundle's core chunk alone. Our modules are named by
+// the "// dist/…js" line the bundler heads each with; a command through Commander loads its own
+// module beyond the core, and only that.
 
 const HOOK = resolve(import.meta.dirname, '../support/module-log.mjs');
 const ID = 'AKIAIOSFODNN7EXAMPLE';
@@ -42,10 +44,21 @@ function loaded(args: string[]): { code: number | null; modules: string[] } {
     const path = line.replace(/^file:\/\//, '');
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
     if (pkg) names.add(pkg[1]!);
+    else if (path.includes('/dist/cli/')) for (const module of bundled(path)) names.add(module);
     else if (path.includes('/dist/')) names.add(path.slice(path.lastIndexOf('/dist/') + 1));
   }
   return { code: child.status, modules: [...names].sort() };
 }
+
+/** The modules of ours a chunk of the bundle holds: the bundler heads each with a "// dist/…js" line. */
+function bundled(chunk: string): string[] {
+  return [...readFileSync(chunk, 'utf8').matchAll(/^\/\/ (dist\/\S+\.js)$/gm)].map((m) => m[1]!);
+}
+
+/** The command modules in the bundle's core chunk (scripts/bundle.mjs), which every run loads: main's shortcuts run from it. */
+const SHORTCUTS = ['dist/commands/credential-process-work.js', 'dist/commands/env-work.js', 'dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js'];
+/** The command modules a run loads beyond the core chunk. */
+const beyondCore = (modules: string[]) => modules.filter((m) => m.startsWith('dist/commands/') && !SHORTCUTS.includes(m));
 
 const LIBRARIES = ['@aws-sdk/', '@smithy/', '@inquirer/', 'conf', 'ajv'];
 /** The AWS SDK, the prompt library and conf (with ajv). */
@@ -61,36 +74,28 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
     expect(run.modules).toEqual([]);
   });
 
-  it('credential-process NAME reads one secret without Commander: its own modules only (the Secret Service is spoken to directly, no native library)', () => {
-    const run = loaded(['credential-process', 'prod']);
-    expect(run.code).toBe(0);
-    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
-    expect(commandModules(run.modules)).toEqual(['dist/commands/credential-process-work.js', 'dist/commands/require-connection.js']);
-  });
+  it.each([[['credential-process', 'prod']], [['list']], [['show', 'prod']], [['env', 'prod']]])(
+    '%j (no option: main\'s shortcut) runs from the core chunk alone: no other command module, no Commander, no library at all (the Secret Service is spoken to directly)',
+    (args) => {
+      const run = loaded(args);
+      expect(run.code).toBe(0);
+      expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
+      expect(run.modules).not.toContain('dist/program.js');
+      expect(run.modules.filter((m) => m.startsWith('dist/commands/'))).toEqual(SHORTCUTS);
+    },
+  );
 
   it.each([
-    [['list'], ['dist/commands/list-work.js']],
-    [['show', 'prod'], ['dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js']],
-    [['env', 'prod'], ['dist/commands/env-work.js', 'dist/commands/require-connection.js']],
-  ])('%j (no option: main\'s shortcut) loads its Commander-free work module only, and no library at all', (args, own) => {
-    const run = loaded(args);
-    expect(run.code).toBe(0);
-    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
-    expect(run.modules).not.toContain('dist/program.js');
-    expect(commandModules(run.modules)).toEqual(own);
-  });
-
-  it.each([
-    [['--json', 'list'], ['dist/commands/list-work.js', 'dist/commands/list.js']],
-    [['--json', 'show', 'prod'], ['dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js', 'dist/commands/show.js']],
-    [['--json', 'env', 'prod'], ['dist/commands/env-work.js', 'dist/commands/env.js', 'dist/commands/require-connection.js']],
-    [['--json', 'credential-process', 'prod'], ['dist/commands/credential-process-work.js', 'dist/commands/credential-process.js', 'dist/commands/require-connection.js']],
+    [['--json', 'list'], ['dist/commands/list.js']],
+    [['--json', 'show', 'prod'], ['dist/commands/show.js']],
+    [['--json', 'env', 'prod'], ['dist/commands/env.js']],
+    [['--json', 'credential-process', 'prod'], ['dist/commands/credential-process.js']],
   ])('%j (through Commander) loads its own command module only, and neither the AWS SDK, the prompt library nor conf', (args, own) => {
     const run = loaded(args);
     expect(run.code).toBe(0);
     expect(run.modules).toContain('commander');
     expect(heavy(run.modules)).toEqual([]);
-    expect(commandModules(run.modules)).toEqual(own);
+    expect(beyondCore(run.modules)).toEqual(own);
   });
 
   it('--help loads every command module, and still neither the AWS SDK, the prompt library nor conf', () => {

@@ -82,7 +82,7 @@ function iam(): IAMClient {
 
 beforeAll(async () => {
   if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed: apt-get install tmux');
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
 });
 

@@ -24,7 +24,7 @@ const S3 = 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess';
 const RDS = 'arn:aws:iam::aws:policy/AmazonRDSReadOnlyAccess';
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
 });
 

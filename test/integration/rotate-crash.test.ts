@@ -13,7 +13,7 @@ let proxy: FaultProxy;
 let world: MotoWorld;
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
   proxy = new FaultProxy(moto.url);
   await proxy.start();

@@ -12,7 +12,7 @@ let keyring: Keyring;
 let proxy: FaultProxy;
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   [moto, keyring] = await Promise.all([startMoto(), startKeyring()]);
   // The keychain adapter in this process (to read what the CLI stored) talks to the private bus too.
   Object.assign(process.env, keyring.env);

@@ -8,7 +8,7 @@ let moto: Moto;
 let world: MotoWorld;
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
 });
 
