@@ -85,7 +85,7 @@ export function validateConnectionFile(data: unknown, path: string): ConnectionF
   }
   if (problems.length > 0) {
     const { message, hint } = broken(problems.length === 1 ? problems[0]! : `${problems.length} broken entries; ${problems[0]}`);
-    const readable = Object.values(connections).sort((a, b) => a.name.localeCompare(b.name));
+    const readable = Object.values(connections).sort(byName);
     throw new DamagedConnectionFileError(message, readable, { hint });
   }
   return { version: CONNECTION_FILE_VERSION, connections };
@@ -108,6 +108,17 @@ function connectionProblem(name: string, entry: unknown): string | undefined {
 }
 
 /**
+ * Connections in name order, case folded, then by code unit. Not localeCompare: its first call loads
+ * ICU's collation data, about 9 ms of every `list` run.
+ */
+function byName(a: Connection, b: Connection): number {
+  const x = a.name.toLowerCase();
+  const y = b.name.toLowerCase();
+  if (x !== y) return x < y ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
  * Metadata in one JSON file, written through conf. conf re-reads the file on every access and writes
  * it atomically (temp file, fsync, chmod, rename), but it has no lock between processes and its
  * constructor reads the file; so every change builds a fresh conf inside a read-modify-write under
@@ -124,7 +135,7 @@ class ConfConnectionStore implements ConnectionStore {
 
   async list(): Promise<Connection[]> {
     const file = await this.read();
-    return Object.values(file.connections).sort((a, b) => a.name.localeCompare(b.name));
+    return Object.values(file.connections).sort(byName);
   }
 
   async get(name: string): Promise<Connection | undefined> {

@@ -107,6 +107,12 @@ describe('the connection store', () => {
     expect((await store.list()).map((c) => c.name)).toEqual(['zeta', 'Производство']);
   });
 
+  it('lists in name order with case folded, capitals first among equals', async () => {
+    const store = await open();
+    for (const name of ['beta', 'Alpha', 'Beta', 'alpha 2', 'AWS Production', 'Ärger']) await store.put(connection(name));
+    expect((await store.list()).map((c) => c.name)).toEqual(['Alpha', 'alpha 2', 'AWS Production', 'Beta', 'beta', 'Ärger']);
+  });
+
   it('does not treat names like toString or __proto__ as existing connections', async () => {
     const store = await open();
     await store.put(connection('real'));
