@@ -38,10 +38,13 @@ export async function env(ctx: Context, opts: EnvOptions): Promise<EnvResult> {
 
 /** POSIX shell lines: quoted only when a value needs it (keys and region names never do). */
 export function renderEnv(result: EnvResult, io: IO, _style: Style): void {
-  io.out(`export AWS_ACCESS_KEY_ID=${shellWord(result.AWS_ACCESS_KEY_ID)}\n`);
-  io.out(`export AWS_SECRET_ACCESS_KEY=${shellWord(result.AWS_SECRET_ACCESS_KEY)}\n`);
-  io.out(`export AWS_REGION=${shellWord(result.AWS_REGION)}\n`);
-  io.out('unset AWS_SESSION_TOKEN\n');
+  // One write: a reader (eval "$(…)") sees all four lines or none.
+  io.out(
+    `export AWS_ACCESS_KEY_ID=${shellWord(result.AWS_ACCESS_KEY_ID)}\n` +
+      `export AWS_SECRET_ACCESS_KEY=${shellWord(result.AWS_SECRET_ACCESS_KEY)}\n` +
+      `export AWS_REGION=${shellWord(result.AWS_REGION)}\n` +
+      'unset AWS_SESSION_TOKEN\n',
+  );
 }
 
 /** What `env NAME` does once its options are known: the Commander action, and main's shortcut. */
