@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContext, type Aws, type Context, type GlobalOptions } from '../../src/context.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
-import { AwsError, CliError, CredentialsRejectedError } from '../../src/errors.js';
+import { AwsError, CredentialsRejectedError } from '../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../src/ui/io.js';
 import { freePort, startMoto, type Moto } from '../support/moto.js';
+import { rejection } from '../support/rejection.js';
 
 let moto: Moto;
 
@@ -17,16 +18,6 @@ function world(env: Record<string, string | undefined> = {}, globals: Partial<Gl
     { io, env: { AWS_ENDPOINT_URL: moto.url, ...DUMMY_ADMIN, ...env } },
   );
   return { ctx, io, aws: () => ctx.aws() };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CliError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(CliError);
-    return error as CliError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 beforeAll(async () => {

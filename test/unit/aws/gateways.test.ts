@@ -16,12 +16,13 @@ import {
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
 import { createContext, type Context, type GlobalOptions } from '../../../src/context.js';
-import { AwsError, CliError, ConfigError } from '../../../src/errors.js';
+import { AwsError, ConfigError } from '../../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../../src/ui/io.js';
 import { sdkAws } from '../../../src/aws/gateways.js';
 import { CALL_DEADLINE_MS, proxyFor, resolveEndpoint, resolveRegion } from '../../../src/aws/clients.js';
 import { FixedClock } from '../../fakes/fixed-clock.js';
 import { freePort } from '../../support/moto.js';
+import { rejection } from '../../support/rejection.js';
 
 const KEY = { accessKeyId: 'AKIACONNECTIONKEY234', secretAccessKey: 'connectionSecretconnectionSecretconnecti' };
 
@@ -33,16 +34,6 @@ function world(env: Record<string, string | undefined>, overrides: Partial<Globa
   const io = bufferedIO();
   const ctx = createContext(globals(overrides), { io, env, clock });
   return { ctx, io, clock };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CliError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(CliError);
-    return error as CliError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 function sdkError(name: string, status: number, extra: Record<string, unknown> = {}): Error {

@@ -9,6 +9,7 @@ import { ExitCode, SecretStoreError } from '../../../src/errors.js';
 import { DEFAULT_SCRYPT, deriveKey, openEncryptedFileStore, readPassphrase, SECRETS_FILE_NAME, type ScryptParams } from '../../../src/store/encrypted-file.js';
 import { openSecretStore, typedSecretStore } from '../../../src/store/secret-store.js';
 import { runTsWorker } from '../../support/ts-worker.js';
+import { rejection as rejectionOf } from '../../support/rejection.js';
 
 const worker = fileURLToPath(new URL('./workers/secrets-worker.mjs', import.meta.url));
 const CHEAP: ScryptParams = { N: 1024, r: 8, p: 1 };
@@ -30,13 +31,9 @@ async function store(env: Record<string, string> = { DATABLAST_AWS_PASSPHRASE: P
 const hash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 async function rejection(promise: Promise<unknown>): Promise<SecretStoreError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SecretStoreError);
-  expect((error as SecretStoreError).exitCode).toBe(ExitCode.secretStore);
-  return error as SecretStoreError;
+  const error = await rejectionOf(promise, SecretStoreError);
+  expect(error.exitCode).toBe(ExitCode.secretStore);
+  return error;
 }
 
 describe('the encrypted file store', () => {
