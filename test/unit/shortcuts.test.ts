@@ -1,25 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shortcutFor } from '../../src/main.js';
 import { fakeWorld, runCli, type FakeWorld } from '../support/run-cli.js';
 import { seedConnection } from './commands/helpers.js';
+import { staticImports } from '../support/static-imports.js';
 
 // main.ts runs `credential-process NAME`, `env NAME`, `show NAME` and `list` without Commander. These
 // tests hold the shortcut to Commander's path: same stdout, stderr and exit code in every case.
-
-/** Every module a source file loads statically, following relative imports. */
-function staticImports(file: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(file)) return seen;
-  seen.add(file);
-  const source = readFileSync(file, 'utf8');
-  for (const match of source.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?\sfrom\s+'([^']+)'/gms)) {
-    const spec = match[1]!;
-    if (spec.startsWith('.')) staticImports(resolve(dirname(file), spec.replace(/\.js$/, '.ts')), seen);
-    else seen.add(spec);
-  }
-  return seen;
-}
 
 describe('shortcutFor', () => {
   it.each([[['credential-process', 'prod']], [['env', 'AWS Production']], [['show', 'prod']], [['list']], [['show', '']]])('takes the shortcut for %j', (args) => {

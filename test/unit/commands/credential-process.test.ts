@@ -1,23 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { credentialProcessCommand } from '../../../src/commands/credential-process.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { captureOptions, seedConnection } from './helpers.js';
-
-/** Every module credential-process.ts loads statically, following relative imports. */
-function staticImports(file: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(file)) return seen;
-  seen.add(file);
-  const source = readFileSync(file, 'utf8');
-  // Static imports only: `import ... from 'x'` and `export ... from 'x'`, not `await import('x')` or `import type`.
-  for (const match of source.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?\sfrom\s+'([^']+)'/gms)) {
-    const spec = match[1]!;
-    if (spec.startsWith('.')) staticImports(resolve(dirname(file), spec.replace(/\.js$/, '.ts')), seen);
-    else seen.add(spec);
-  }
-  return seen;
-}
+import { staticImports } from '../../support/static-imports.js';
 
 describe('credential-process', () => {
   it('parses the name', async () => {
