@@ -448,6 +448,9 @@ export function decodeMessage(buffer: Buffer): Message {
 // ---------------------------------------------------------------------------------------------
 // The connection
 
+/** The D-Bus specification's limit on a message's length (128 MiB): a longer header is garbage, not a message to wait for. */
+const MAX_MESSAGE_BYTES = 2 ** 27;
+
 interface Pending {
   resolve: (body: DbusValue[]) => void;
   reject: (error: Error) => void;
@@ -548,6 +551,11 @@ export class DbusConnection {
     }
     for (;;) {
       const length = messageLength(this.inbox);
+      if (length !== undefined && length > MAX_MESSAGE_BYTES) {
+        this.fail(new DbusError('datablast.BadMessage', `the message bus announced a message of ${length} bytes, over the protocol's limit`));
+        this.socket.destroy();
+        return;
+      }
       if (length === undefined || this.inbox.length < length) return;
       const frame = this.inbox.subarray(0, length);
       this.inbox = this.inbox.subarray(length);

@@ -186,6 +186,19 @@ describe('the Secret Service client against a bus that misbehaves', () => {
     expect(error.message).toMatch(/the message bus refused us: REJECTED EXTERNAL/);
   });
 
+  it('fails with exit 6 at once when the bus announces a message over the protocol\'s 128 MiB limit (no waiting for it)', async () => {
+    const header = Buffer.alloc(16);
+    header.write('l', 0, 'latin1');
+    header.writeUInt8(2, 1);
+    header.writeUInt8(1, 3);
+    header.writeUInt32LE(0xfffffff0, 4);
+    header.writeUInt32LE(1, 8);
+    const address = await listen((socket) => socket.once('data', () => socket.write(Buffer.concat([Buffer.from('OK 0123456789abcdef\r\n'), header]))));
+    const { error, ms } = await failure(await openKeychainStore({ platform: 'linux', busAddress: address }));
+    expect(error.message).toMatch(/over the protocol's limit/);
+    expect(ms).toBeLessThan(1_000);
+  });
+
   it('fails with exit 6 when the bus hangs up in the middle', async () => {
     const address = await listen((socket) => socket.once('data', () => socket.end()));
     const { error } = await failure(await openKeychainStore({ platform: 'linux', busAddress: address }));
