@@ -18,7 +18,7 @@ const CORE = [
   'cli', 'main', 'context', 'errors', 'signals', 'version', 'package-root',
   'ui/io', 'ui/output',
   'domain/redact', 'domain/shell-word', 'domain/connection', 'domain/access-key', 'domain/rotation',
-  'commands/credential-process-work', 'commands/env-work', 'commands/show-work', 'commands/list-work', 'commands/require-connection',
+  'commander', 'commands/credential-process', 'commands/env', 'commands/show', 'commands/list', 'commands/require-connection',
   'store/connections', 'store/secret-store', 'store/keychain', 'store/keychain-errors', 'store/secret-service', 'store/dbus',
 ];
 const core = new RegExp(`[\\\\/]dist[\\\\/](${CORE.join('|')})\\.js$`);

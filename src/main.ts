@@ -59,8 +59,8 @@ type ShortcutAction = (ctx: Context, operands: string[]) => Promise<void>;
 /**
  * Commands that main runs without Commander when they are called with their operands and no option
  * at all: `credential-process NAME` (what AWS SDKs run before every credential refresh), `env NAME`,
- * `show NAME` and `list`. Each runs the action its Commander wiring runs, from a Commander-free
- * module; any option, a missing or extra operand, or an operand that starts with "-" goes through
+ * `show NAME` and `list`. Each runs the action its Commander wiring runs, from the command's own
+ * module (which loads Commander only when that wiring is built: ./commander.ts); any option, a missing or extra operand, or an operand that starts with "-" goes through
  * Commander instead, which then parses, checks and reports exactly as always.
  */
 const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<ShortcutAction> }>([
@@ -69,7 +69,7 @@ const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<Shortc
     {
       operands: 1,
       load: async () => {
-        const { credentialProcessAction } = await import('./commands/credential-process-work.js');
+        const { credentialProcessAction } = await import('./commands/credential-process.js');
         return (ctx, [name]) => credentialProcessAction(ctx, { name: name! });
       },
     },
@@ -79,7 +79,7 @@ const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<Shortc
     {
       operands: 1,
       load: async () => {
-        const { envAction } = await import('./commands/env-work.js');
+        const { envAction } = await import('./commands/env.js');
         return (ctx, [name]) => envAction(ctx, { name: name! });
       },
     },
@@ -89,7 +89,7 @@ const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<Shortc
     {
       operands: 1,
       load: async () => {
-        const { showAction } = await import('./commands/show-work.js');
+        const { showAction } = await import('./commands/show.js');
         return (ctx, [name]) => showAction(ctx, { name: name! });
       },
     },
@@ -99,7 +99,7 @@ const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<Shortc
     {
       operands: 0,
       load: async () => {
-        const { listAction } = await import('./commands/list-work.js');
+        const { listAction } = await import('./commands/list.js');
         return (ctx) => listAction(ctx);
       },
     },

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { createCommand, createOption } from '../commander.js';
 import type { Context, Identity, IO } from '../context.js';
 import { AwsError, CliError, ConfigError, CredentialsRejectedError, UsageError } from '../errors.js';
 import { isUndecodableEntry } from '../store/secret-store.js';
@@ -86,7 +87,7 @@ const MAX_CSV_BYTES = 64 * 1024;
 
 /** Commander wiring of `add-connection`; `run` is swappable so tests can capture the parsed options. */
 export function addConnectionCommand(ctx: Context, run: AddConnectionRun = addConnection): Command {
-  return new Command('add-connection')
+  return createCommand('add-connection')
     .description('Store an existing access key as a connection: the secret goes to the secret store, and the key is tested with AWS first.')
     .argument('<name>', 'connection name: 1–64 printable characters, spaces allowed ("AWS Production")')
     .option('--access-key-id <id>', 'the access key id (AKIA…); the secret then comes from --secret-stdin, AWS_SECRET_ACCESS_KEY or a hidden prompt')
@@ -97,8 +98,8 @@ export function addConnectionCommand(ctx: Context, run: AddConnectionRun = addCo
     .option('--force', 'replace an existing connection of the same name')
     .option('--no-test', 'store without calling AWS (by default STS GetCallerIdentity proves the key first)')
     // Not offered, but explained: a secret in argv is visible in `ps` and kept in shell history.
-    .addOption(new Option('--secret-access-key [secret]').hideHelp())
-    .addOption(new Option('--secret [secret]').hideHelp())
+    .addOption(createOption('--secret-access-key [secret]').hideHelp())
+    .addOption(createOption('--secret [secret]').hideHelp())
     .addHelpText(
       'after',
       `

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
 import type { Context, IamUser, IO } from '../context.js';
 import { AwsError, UsageError } from '../errors.js';
 import {
@@ -73,7 +74,7 @@ export interface AttachPlan {
 
 /** Wires `attach-policy USER`. */
 export function attachPolicyCommand(ctx: Context): Command {
-  return new Command('attach-policy')
+  return createCommand('attach-policy')
     .description('Give an IAM user what Datablast needs to read, and nothing more. Idempotent: what is already there is reported, not repeated.')
     .argument('<user>', 'IAM user name')
     .option('--service <service>', 'the AWS managed read-only policy of a service: s3|rds|lambda (repeatable)', collect)

@@ -1,4 +1,5 @@
-import { Argument, Command, Help, type Option } from 'commander';
+import type { Command, Option } from 'commander';
+import { createCommand, createArgument, createHelp } from '../commander.js';
 import type { Context, IO } from '../context.js';
 import { UsageError } from '../errors.js';
 import { SERVICES } from '../domain/policies.js';
@@ -60,7 +61,7 @@ export interface ProgramSpec {
  * completion, the help test and the README's command reference.
  */
 export function programSpec(program: Command): ProgramSpec {
-  const help = new Help();
+  const help = createHelp();
   const flagSpec = (option: Option): FlagSpec => ({
     names: [option.long, option.short].filter((n): n is string => Boolean(n)),
     description: option.description,
@@ -99,9 +100,9 @@ function valueKind(option: Option): ValueKind {
 
 /** Commander wiring of `completion`. */
 export function completionCommand(ctx: Context, run: (ctx: Context, opts: CompletionOptions) => Promise<CompletionResult> = completion): Command {
-  return new Command('completion')
+  return createCommand('completion')
     .description('Print a completion script for bash, zsh or fish: commands, flags and connection names.')
-    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addArgument(createArgument('<shell>', 'the shell').choices(SHELLS))
     .addHelpText(
       'after',
       `
@@ -147,7 +148,7 @@ export interface CompleteOptions {
  * break). Reads the metadata only, so Tab never touches the keychain or AWS.
  */
 export function completeCommand(ctx: Context, run: (ctx: Context, opts: CompleteOptions) => Promise<string[]> = complete): Command {
-  return new Command('__complete')
+  return createCommand('__complete')
     .description('print completion candidates (used by the completion scripts)')
     .argument('<what>', 'connections')
     .action(async (what: string) => {

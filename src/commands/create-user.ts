@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
 import type { Context, IamUser, IO } from '../context.js';
 import type { AccessKeyPair } from '../domain/connection.js';
 import { CancelledError, ConfigError, AwsError, CredentialsRejectedError, UsageError } from '../errors.js';
@@ -51,7 +52,7 @@ const AWS_KEYS_PER_USER = 2;
 
 /** Wires `create-user USER`. */
 export function createUserCommand(ctx: Context): Command {
-  return new Command('create-user')
+  return createCommand('create-user')
     .description('Create a dedicated IAM user for Datablast (tagged managed-by=datablast-aws); with --create-key, also its access key, saved straight into the secret store.')
     .argument('<user>', 'IAM user name (1–64 of A–Z a–z 0–9 + = , . @ _ -)')
     .option('--path <path>', 'IAM path for a new user, e.g. /integrations/')

@@ -1,13 +1,50 @@
-import { Command } from 'commander';
-import type { Context } from '../context.js';
-import { credentialProcess, credentialProcessAction, type CredentialProcessOptions, type CredentialProcessResult } from './credential-process-work.js';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
+import type { Context, IO } from '../context.js';
+import { requireConnection, requireKeyPair } from './require-connection.js';
 
-/** The work, its types and output; main.ts imports them from credential-process-work.ts to skip Commander. */
-export * from './credential-process-work.js';
+// Commander is never imported here (../commander.js loads it when the wiring at the end is built):
+// main.ts runs `credential-process` called without options straight from this module, and Commander with
+// program.ts costs about 24 ms of every run.
+
+/** The options of `credential-process NAME`. */
+export interface CredentialProcessOptions {
+  name: string;
+}
+
+/** The credential_process document, Version 1 (long-term keys: no SessionToken, no Expiration). */
+export interface CredentialProcessResult {
+  Version: 1;
+  AccessKeyId: string;
+  SecretAccessKey: string;
+}
+
+/**
+ * Reads the connection's metadata and its one secret; touches nothing else (no AWS SDK, no prompt),
+ * because SDKs run it before every credential refresh.
+ */
+export async function credentialProcess(ctx: Context, opts: CredentialProcessOptions): Promise<CredentialProcessResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const pair = await requireKeyPair(await ctx.secrets(), connection);
+  // The stored pair is written as one unit, so its key id always matches its secret, even while a
+  // rotation has switched the secret but not yet the metadata.
+  return { Version: 1, AccessKeyId: pair.accessKeyId, SecretAccessKey: pair.secretAccessKey };
+}
+
+/** Writes exactly the credential_process JSON and a newline. */
+export function renderCredentialProcess(result: CredentialProcessResult, io: IO): void {
+  io.out(`${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey })}\n`);
+}
+
+/** What `credential-process NAME` does once its options are known: the Commander action, and main's shortcut. */
+export async function credentialProcessAction(ctx: Context, opts: CredentialProcessOptions, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Promise<void> {
+  // The format is fixed by the AWS SDKs: the same compact document with or without --json.
+  renderCredentialProcess(await run(ctx, opts), ctx.io);
+}
 
 /** Commander wiring of `credential-process`. */
 export function credentialProcessCommand(ctx: Context, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Command {
-  return new Command('credential-process')
+  return createCommand('credential-process')
     .description('Print the connection\'s key as the JSON the AWS credential_process setting expects. Never prompts; nothing else on stdout.')
     .argument('<name>', 'the connection')
     .addHelpText(

@@ -3,7 +3,8 @@ import { copyFile, constants, readFile, realpath, stat } from 'node:fs/promises'
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { packageRoot } from '../package-root.js';
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { createCommand, createOption } from '../commander.js';
 import type { Context, IO } from '../context.js';
 import { ConfigError } from '../errors.js';
 import { validateRegion } from '../domain/access-key.js';
@@ -22,7 +23,7 @@ import {
 import { ensurePrivateDir, writeFileAtomic } from '../store/atomic-file.js';
 import { present, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
-import { requireConnection } from './show.js';
+import { requireConnection } from './require-connection.js';
 
 /** The options of `export-profile NAME`. */
 export interface ExportProfileOptions {
@@ -64,10 +65,10 @@ interface RawFlags {
 
 /** Commander wiring of `export-profile`. */
 export function exportProfileCommand(ctx: Context, run: (ctx: Context, opts: ExportProfileOptions) => Promise<ExportProfileResult> = exportProfile): Command {
-  return new Command('export-profile')
+  return createCommand('export-profile')
     .description('Write an AWS profile whose credential_process serves this connection\'s key, so the AWS CLI and every AWS SDK can use it.')
     .argument('<name>', 'the connection')
-    .addOption(new Option('--profile-name <profile>', 'the AWS profile to write (default: datablast- and the connection name in lower case, e.g. datablast-aws-production)'))
+    .addOption(createOption('--profile-name <profile>', 'the AWS profile to write (default: datablast- and the connection name in lower case, e.g. datablast-aws-production)'))
     .option('--print', 'print the profile block on stdout instead of writing the file')
     .option('--force', 'replace a different block of the same profile (the old file is backed up first)')
     .addHelpText(

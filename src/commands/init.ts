@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { createCommand, createOption } from '../commander.js';
 import type { Context, IO, Prompter } from '../context.js';
 import { CancelledError, UsageError } from '../errors.js';
 import { connectionJson, validateConnectionName, type ConnectionJson } from '../domain/connection.js';
@@ -51,14 +52,14 @@ export const DEFAULT_USER_NAME = 'datablast-integration';
 
 /** Wires `init`. */
 export function initCommand(ctx: Context): Command {
-  return new Command('init')
+  return createCommand('init')
     .description('The onboarding wizard: check who you are, create the IAM user, grant read access, create its key into the secret store and test it. Every question has a flag.')
     .option('--user <name>', `IAM user name (default ${DEFAULT_USER_NAME})`)
     .option('--service <service>', 'grant the read-only policy of s3|rds|lambda (repeatable)', collect)
     .option('--bucket <name>', 'grant only these S3 buckets, through a generated inline policy (repeatable)', collect)
     .option('--prefix <prefix>', 'with --bucket: only objects under this key prefix')
     .option('--self-rotation', 'let the user rotate its own key, so `rotate` needs no admin (the default)')
-    .addOption(new Option('--no-self-rotation', 'do not let the user rotate its own key (rotate then needs --admin)'))
+    .addOption(createOption('--no-self-rotation', 'do not let the user rotate its own key (rotate then needs --admin)'))
     .option('--connection <name>', 'name of the connection to save the key as')
     .option('--description <text>', 'the connection\'s description (also the key\'s description in IAM)')
     .option('-y, --yes', 'do not ask for confirmation before changing anything')

@@ -1,11 +1,12 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../context.js';
 import { AwsError, CancelledError, CliError, ConfigError, CredentialsRejectedError, SecretStoreError } from '../errors.js';
 import type { Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, type Style } from '../ui/output.js';
-import { requireConnection } from './show.js';
+import { requireConnection } from './require-connection.js';
 import { shellWord } from '../domain/shell-word.js';
 import { journalStore } from '../store/journal.js';
 import { pendingAccount } from '../domain/rotation.js';
@@ -33,7 +34,7 @@ export interface RemoveResult {
 
 /** Commander wiring of `remove`. */
 export function removeCommand(ctx: Context, run: (ctx: Context, opts: RemoveOptions) => Promise<RemoveResult> = remove): Command {
-  return new Command('remove')
+  return createCommand('remove')
     .description('Delete a connection and its secret. With --delete-key, first delete the access key in AWS too.')
     .argument('<name>', 'the connection')
     .option('--delete-key', 'also delete the access key in AWS (signed by the connection\'s own key, unless --admin)')

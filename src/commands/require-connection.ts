@@ -1,9 +1,10 @@
-import type { ConnectionStore } from '../context.js';
-import type { Connection } from '../domain/connection.js';
+import type { ConnectionStore, SecretStore } from '../context.js';
+import type { AccessKeyPair, Connection } from '../domain/connection.js';
 import { ConfigError } from '../errors.js';
+import { rememberSecret } from '../domain/redact.js';
+import { shellWord } from '../domain/shell-word.js';
 
-// Apart from show.ts (which re-exports it) because show.ts loads Commander, and credential-process
-// reads its connection through here without Commander.
+// Every command that works on one named connection finds it here.
 
 /** The named connection, or a ConfigError (exit 3) that suggests a near name and `list`. */
 export async function requireConnection(store: ConnectionStore, name: string): Promise<Connection> {
@@ -13,4 +14,19 @@ export async function requireConnection(store: ConnectionStore, name: string): P
   throw new ConfigError(`no connection named ${JSON.stringify(name)}`, {
     hint: near ? `Did you mean ${JSON.stringify(near.name)}? Names are case-sensitive.` : '`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.',
   });
+}
+
+/**
+ * The connection's stored key pair, remembered so that no output can carry its secret; a ConfigError
+ * (exit 3) with the repair step when the secret store has none for it.
+ */
+export async function requireKeyPair(secrets: SecretStore, connection: Connection): Promise<AccessKeyPair> {
+  const pair = await secrets.get(connection.name);
+  if (!pair) {
+    throw new ConfigError(`no secret is stored for connection ${JSON.stringify(connection.name)} in the secret store`, {
+      hint: `Store the key again: \`datablast-aws add-connection ${shellWord(connection.name)} --force --access-key-id ${connection.accessKeyId} --secret-stdin\`.`,
+    });
+  }
+  rememberSecret(pair.secretAccessKey);
+  return pair;
 }

@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
 import type { AccessKeyInfo, Aws, AwsSession, ConnectionStore, Context, Iam, IO, SecretStore } from '../context.js';
 import { ageInDays, validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
@@ -22,6 +23,7 @@ import { journalStore, rotationLockPath, type JournalStore } from '../store/jour
 import { acquireLock } from '../store/lock.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
 import { mapConcurrently } from '../domain/concurrency.js';
+import { shellWord } from '../domain/shell-word.js';
 
 /** What `rotate` is asked to do. */
 export interface RotateOptions {
@@ -88,7 +90,7 @@ interface RotateFlags {
 
 /** Wires `rotate [NAME]`; never prompts. */
 export function rotateCommand(ctx: Context): Command {
-  return new Command('rotate')
+  return createCommand('rotate')
     .description(
       'replace a connection\'s access key: create a new key, store it, prove AWS accepts it, switch the connection, retire the old key. ' +
         'Crash-safe: a run that finds an interrupted rotation finishes or undoes it first. Never prompts.',
@@ -386,7 +388,7 @@ class Rotation {
     if (!current) {
       throw final(
         new ConfigError(`the secret of connection "${this.name}" is missing from the ${this.secrets.kind} secret store`, {
-          hint: `Store the key again with \`datablast-aws add-connection "${this.name}" --force\`.`,
+          hint: `Store the key again with \`datablast-aws add-connection ${shellWord(this.name)} --force\`.`,
         }),
       );
     }
@@ -411,7 +413,7 @@ class Rotation {
           cause: error,
           awsCode: error.awsCode,
           requestId: error.requestId,
-          hint: `Run \`datablast-aws test "${this.name}"\` for a diagnosis. If the key was deleted or deactivated, store a working one with \`datablast-aws add-connection "${this.name}" --force\`.`,
+          hint: `Run \`datablast-aws test ${shellWord(this.name)}\` for a diagnosis. If the key was deleted or deactivated, store a working one with \`datablast-aws add-connection ${shellWord(this.name)} --force\`.`,
         });
       }
       throw error;

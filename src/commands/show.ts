@@ -1,13 +1,61 @@
-import { Command } from 'commander';
-import type { Context } from '../context.js';
-import { show, showAction, type ShowOptions, type ShowResult } from './show-work.js';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
+import type { Context, IO } from '../context.js';
+import { requireConnection } from './require-connection.js';
+import { maskAccessKeyId } from '../domain/access-key.js';
+import { present, type Style } from '../ui/output.js';
+import { ageText, day, listEntry, statusText, storedSecrets, type ListEntry } from './list.js';
 
-/** The work, its types and requireConnection; main.ts imports them from show-work.ts to skip Commander. */
-export * from './show-work.js';
+// Commander is never imported here (../commander.js loads it when the wiring at the end is built):
+// main.ts runs `show` called without options straight from this module, and Commander with
+// program.ts costs about 24 ms of every run.
+
+/** The options of `show NAME`. */
+export interface ShowOptions {
+  name: string;
+}
+
+/** One connection in full: list's fields plus the services and buckets it was onboarded with. */
+export type ShowResult = ListEntry & { services: string[]; buckets: string[] };
+
+/** Reads one connection's metadata and whether its secret is stored. */
+export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
+  const connection = await requireConnection(await ctx.connections(), opts.name);
+  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx, connection.name));
+  return { ...entry, services: connection.services ?? [], buckets: connection.buckets ?? [] };
+}
+
+/** Human text for `show`: one field per line. */
+export function renderShow(result: ShowResult, io: IO, style: Style): void {
+  const fields: Array<[string, string]> = [
+    ['name', result.name],
+    ['access key id', maskAccessKeyId(result.accessKeyId)],
+    ['account', result.accountId ?? '-'],
+    ['user', result.userName ?? '-'],
+    ['arn', result.arn ?? '-'],
+    ['region', result.region],
+    ['description', result.description ?? '-'],
+    ['services', result.services.length ? result.services.join(', ') : '-'],
+    ...(result.buckets.length ? ([['buckets', result.buckets.join(', ')]] as Array<[string, string]>) : []),
+    ['added', day(result.createdAt)],
+    ['key created', day(result.keyCreatedAt).replace('never', 'unknown')],
+    ['key age (days)', ageText(result)],
+    ['last tested', day(result.lastTestedAt)],
+    ['last rotated', day(result.lastRotatedAt)],
+    ['status', statusText(result.status, style)],
+  ];
+  const width = Math.max(...fields.map(([label]) => label.length));
+  for (const [label, value] of fields) io.out(`${style.dim(label.padEnd(width))}  ${value}\n`);
+}
+
+/** What `show NAME` does once its options are known: the Commander action, and main's shortcut. */
+export async function showAction(ctx: Context, opts: ShowOptions, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Promise<void> {
+  present(ctx, await run(ctx, opts), renderShow);
+}
 
 /** Commander wiring of `show`. */
 export function showCommand(ctx: Context, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Command {
-  return new Command('show')
+  return createCommand('show')
     .description('Show one connection: key id (masked), account, user, ARN, region, description, services, dates and status. Reads no secret.')
     .argument('<name>', 'the connection')
     .addHelpText(

@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
+import { createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../context.js';
 import { classify } from '../aws/errors.js';
 import { CliError, ConfigError, UsageError } from '../errors.js';
@@ -28,12 +29,11 @@ import {
   type ProbeOutcome,
   type ProbeService,
 } from '../domain/diagnosis.js';
-import { rememberSecret } from '../domain/redact.js';
 import { nextDelay, VERIFY_POLICY, worstExitCode } from '../domain/rotation.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
 import { shellWord } from './add-connection.js';
 import { collect } from './create-user.js';
-import { requireConnection } from './show.js';
+import { requireConnection, requireKeyPair } from './require-connection.js';
 import { mapConcurrently } from '../domain/concurrency.js';
 
 /** What `test` is asked to do. */
@@ -96,7 +96,7 @@ const ALL_CONCURRENCY = 4;
 
 /** Wires `test [NAME]`. */
 export function testCommand(ctx: Context, run: (ctx: Context, opts: TestOptions) => Promise<TestOutcome> = test): Command {
-  return new Command('test')
+  return createCommand('test')
     .description(
       "Test a connection's key with AWS and print the troubleshooting checklist: each item passed, failed or not checked, " +
         'then the likely cause and fix. By default exactly one AWS call (sts:GetCallerIdentity).',
@@ -192,13 +192,7 @@ export async function testConnection(ctx: Context, name: string, opts: Omit<Test
   const store = await ctx.connections();
   const connection = await requireConnection(store, name);
   const nameArg = shellWord(connection.name);
-  const pair = await (await ctx.secrets()).get(connection.name);
-  if (!pair) {
-    throw new ConfigError(`connection ${JSON.stringify(connection.name)} has no secret in the secret store`, {
-      hint: `Store its key again: \`datablast-aws add-connection ${nameArg} --force\`.`,
-    });
-  }
-  rememberSecret(pair.secretAccessKey);
+  const pair = await requireKeyPair(await ctx.secrets(), connection);
   const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region, '--region') : connection.region;
   const services = opts.services ?? (connection.services ?? []).filter((s): s is ProbeService => (PROBE_SERVICES as readonly string[]).includes(s));
   const facts: DiagnosisFacts = { nameArg, accessKeyId: pair.accessKeyId, region, format: checkFormat(pair, nameArg), services, probes: [] };

@@ -56,7 +56,7 @@ function bundled(chunk: string): string[] {
 }
 
 /** The command modules in the bundle's core chunk (scripts/bundle.mjs), which every run loads: main's shortcuts run from it. */
-const SHORTCUTS = ['dist/commands/credential-process-work.js', 'dist/commands/env-work.js', 'dist/commands/list-work.js', 'dist/commands/require-connection.js', 'dist/commands/show-work.js'];
+const SHORTCUTS = ['dist/commands/credential-process.js', 'dist/commands/env.js', 'dist/commands/list.js', 'dist/commands/require-connection.js', 'dist/commands/show.js'];
 /** The command modules a run loads beyond the core chunk. */
 const beyondCore = (modules: string[]) => modules.filter((m) => m.startsWith('dist/commands/') && !SHORTCUTS.includes(m));
 
@@ -85,17 +85,23 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
     },
   );
 
-  it.each([
-    [['--json', 'list'], ['dist/commands/list.js']],
-    [['--json', 'show', 'prod'], ['dist/commands/show.js']],
-    [['--json', 'env', 'prod'], ['dist/commands/env.js']],
-    [['--json', 'credential-process', 'prod'], ['dist/commands/credential-process.js']],
-  ])('%j (through Commander) loads its own command module only, and neither the AWS SDK, the prompt library nor conf', (args, own) => {
-    const run = loaded(args);
-    expect(run.code).toBe(0);
-    expect(run.modules).toContain('commander');
+  it.each([[['--json', 'list']], [['--json', 'show', 'prod']], [['--json', 'env', 'prod']], [['--json', 'credential-process', 'prod']]])(
+    '%j (through Commander) loads Commander and no command module beyond the core, and neither the AWS SDK, the prompt library nor conf',
+    (args) => {
+      const run = loaded(args);
+      expect(run.code).toBe(0);
+      expect(run.modules).toContain('commander');
+      expect(run.modules).toContain('dist/program.js');
+      expect(heavy(run.modules)).toEqual([]);
+      expect(beyondCore(run.modules)).toEqual([]);
+    },
+  );
+
+  it('a command outside the core loads its own module only: `remove` with no such connection', () => {
+    const run = loaded(['remove', 'nobody', '--no-input']);
+    expect(run.code).toBe(3);
     expect(heavy(run.modules)).toEqual([]);
-    expect(beyondCore(run.modules)).toEqual(own);
+    expect(beyondCore(run.modules)).toEqual(['dist/commands/remove.js']);
   });
 
   it('--help loads every command module, and still neither the AWS SDK, the prompt library nor conf', () => {

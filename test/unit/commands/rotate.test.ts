@@ -228,7 +228,7 @@ describe('rotate: permissions and credentials', () => {
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(4);
     expect(run.stderr).toContain('does not work');
-    expect(run.stderr).toContain('datablast-aws test "prod"');
+    expect(run.stderr).toContain('datablast-aws test prod');
     expect(world.aws.keysOf(USER)).toHaveLength(1);
   });
 

@@ -393,7 +393,7 @@ describe('the stored key and the stores', () => {
     w.secrets.entries.clear();
     const run = await runCli(['test', 'prod'], w);
     expect(run.exitCode).toBe(3);
-    expect(run.stderr).toContain('has no secret in the secret store');
+    expect(run.stderr).toContain('no secret is stored for connection');
   });
 
   it('exits 6 when the secret store fails', async () => {
@@ -437,7 +437,7 @@ describe('test --all', () => {
       ['c-denied', false],
       ['d-no-secret', false],
     ]);
-    expect(json[3]).toMatchObject({ identity: null, cause: 'connection "d-no-secret" has no secret in the secret store' });
+    expect(json[3]).toMatchObject({ identity: null, cause: 'no secret is stored for connection "d-no-secret" in the secret store' });
     expect(json[3]!.checks.every((c) => c.status === 'skip')).toBe(true);
     for (const r of json) expect(Object.keys(r)).toEqual(['name', 'ok', 'identity', 'checks', 'cause', 'fix']);
   });
