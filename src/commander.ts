@@ -29,3 +29,8 @@ export function createArgument(name: string, description?: string): Commander.Ar
 export function createHelp(): Commander.Help {
   return new (commander().Help)();
 }
+
+/** The accumulator of a repeatable option (no default, so help shows none). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createCommand } from '../commander.js';
+import { collect, createCommand } from '../commander.js';
 import type { Context, IamUser, IO } from '../context.js';
 import { AwsError, UsageError } from '../errors.js';
 import {
@@ -26,7 +26,7 @@ import {
 import { present, type Style } from '../ui/output.js';
 import { step } from '../ui/progress.js';
 import { openAdmin, type AdminSession } from './admin-session.js';
-import { collect, lookUpUser } from './create-user.js';
+import { lookUpUser } from './create-user.js';
 
 /** What `attach-policy` is asked to grant. */
 export interface AttachPolicyOptions {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createCommand } from '../commander.js';
+import { collect, createCommand } from '../commander.js';
 import type { Context, IamUser, IO } from '../context.js';
 import type { AccessKeyPair } from '../domain/connection.js';
 import { CancelledError, ConfigError, AwsError, CredentialsRejectedError, UsageError } from '../errors.js';
@@ -339,9 +339,4 @@ export function renderCreateUser(result: CreateUserResult, io: IO, style: Style)
         : `connection ${style.bold(c.name)} already holds its working key ${maskAccessKeyId(c.accessKeyId)}: already set up\n`,
     );
   }
-}
-
-/** Commander's accumulator for a repeatable option (no default, so help shows none; shared by the onboarding commands). */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }

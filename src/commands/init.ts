@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createCommand, createOption } from '../commander.js';
+import { collect, createCommand, createOption } from '../commander.js';
 import type { Context, IO, Prompter } from '../context.js';
 import { CancelledError, UsageError } from '../errors.js';
 import { connectionJson, validateConnectionName, type ConnectionJson } from '../domain/connection.js';
@@ -8,7 +8,7 @@ import { MANAGED_BY_TAG, SERVICES, SERVICE_POLICIES, parseService, validateBucke
 import { present, type Style } from '../ui/output.js';
 import { note } from '../ui/progress.js';
 import { openAdmin } from './admin-session.js';
-import { assertRoomForKey, collect, createKeyAndSave, ensureUser, inspectConnection, lookUpUser } from './create-user.js';
+import { assertRoomForKey, createKeyAndSave, ensureUser, inspectConnection, lookUpUser } from './create-user.js';
 import { defaultRegion } from './add-connection.js';
 import { shellWord } from '../domain/shell-word.js';
 import { applyAttachPolicy, desiredPolicies, planAttachPolicy, shortArn } from './attach-policy.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createCommand } from '../commander.js';
+import { collect, createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../context.js';
 import { classify } from '../aws/errors.js';
 import { CliError, ConfigError, UsageError } from '../errors.js';
@@ -31,8 +31,7 @@ import {
 } from '../domain/diagnosis.js';
 import { nextDelay, VERIFY_POLICY, worstExitCode } from '../domain/rotation.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
-import { shellWord } from './add-connection.js';
-import { collect } from './create-user.js';
+import { shellWord } from '../domain/shell-word.js';
 import { requireConnection, requireKeyPair } from './require-connection.js';
 import { mapConcurrently } from '../domain/concurrency.js';
 
