@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { AccessKeyInfo, Aws, AwsSession, ConnectionStore, Context, Iam, IO, SecretStore } from '../context.js';
-import { ageInDays, validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
+import { ageInDays, quotedName, validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import {
@@ -203,7 +203,7 @@ function failureEntry(name: string, error: unknown): RotateFailure {
 export async function rotateConnection(ctx: Context, name: string, opts: Omit<RotateOptions, 'name' | 'all' | 'concurrency'>): Promise<RotateResult> {
   const store = await ctx.connections();
   if (!(await store.get(name))) {
-    throw new ConfigError(`no connection named "${name}"`, { hint: 'Run `datablast-aws list` to see the connections, or add one with `datablast-aws add-connection`.' });
+    throw new ConfigError(`no connection named ${quotedName(name)}`, { hint: 'Run `datablast-aws list` to see the connections, or add one with `datablast-aws add-connection`.' });
   }
   const run = new Rotation(ctx, name, opts, store, await ctx.secrets(), await ctx.aws(), journalStore(store.dir, name));
   // A dry run changes nothing, so it takes no lock and never waits for one.

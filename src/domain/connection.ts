@@ -66,6 +66,15 @@ export function connectionJson(connection: Connection): ConnectionJson {
 
 export const MAX_CONNECTION_NAME_LENGTH = 64;
 
+/**
+ * A connection name as messages quote it: JSON-quoted, and cut after the longest name a connection
+ * can have, so that a 10 kB argument is not echoed back whole.
+ */
+export function quotedName(name: string): string {
+  const characters = [...name];
+  return JSON.stringify(characters.length > MAX_CONNECTION_NAME_LENGTH ? `${characters.slice(0, MAX_CONNECTION_NAME_LENGTH).join('')}…` : name);
+}
+
 /** Checks a connection name: 1–64 printable characters, spaces allowed (CLI.md). */
 export function validateConnectionName(name: string): string {
   if (name.length === 0) {

@@ -47,6 +47,15 @@ describe('show', () => {
     expect(json).toMatchObject({ name: 'prod', accessKeyId: pair.accessKeyId, services: ['lambda'], buckets: [], status: 'ok', keyAgeKnown: false, lastRotatedAt: null });
   });
 
+  it('does not echo a 10 kB name back whole: it is cut after the longest name a connection can have', async () => {
+    const world = fakeWorld();
+    const long = 'x'.repeat(10_240);
+    const result = await runCli(['show', long], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain(`no connection named "${'x'.repeat(64)}…"`);
+    expect(result.stderr.length).toBeLessThan(400);
+  });
+
   it('says when the secret is missing', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
