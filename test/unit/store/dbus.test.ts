@@ -82,4 +82,12 @@ describe('D-Bus messages', () => {
     expect(() => encodeMessage(MessageType.MethodCall, 1, [], 's', [42])).toThrow(/as D-Bus type s/);
     expect(() => encodeMessage(MessageType.MethodCall, 1, [], '(ss)', [['one']])).toThrow(/as D-Bus type \(ss\)/);
   });
+
+  it('refuses a byte or uint32 out of its range, and a signature over 255 bytes, instead of writing it truncated', () => {
+    for (const [type, value] of [['y', 256], ['y', -1], ['y', 1.5], ['u', 2 ** 32], ['u', -1], ['h', 0.5]] as const) {
+      expect(() => encodeMessage(MessageType.MethodCall, 1, [], type, [value])).toThrow(new RegExp(`as D-Bus type ${type}`));
+    }
+    expect(() => encodeMessage(MessageType.MethodCall, 1, [], 'g', ['s'.repeat(256)])).toThrow(/longer than 255 bytes/);
+    expect(decodeMessage(encodeMessage(MessageType.MethodCall, 1, [], 'g', ['s'.repeat(255)])).body).toEqual(['s'.repeat(255)]);
+  });
 });
