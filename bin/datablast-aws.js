@@ -26,8 +26,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   };
   process.on('SIGINT', early).on('SIGTERM', early);
   // The bundle of dist/ (scripts/bundle.mjs): CommonJS, so no ES module loader is set up, and one
-  // file holds all that main's shortcuts run.
-  const { installSignalHandlers, main } = require('../dist/cli/cli.cjs');
+  // chunk holds all that main's shortcuts run, compiled from V8's code cache the build made of it.
+  const { join } = require('node:path');
+  const dist = join(__dirname, '..', 'dist', 'cli');
+  const { installSignalHandlers, main } = require(join(dist, 'code-cache.cjs')).requireWithCodeCache(join(dist, 'core.cjs'), join(dist, 'core.v8cache'));
   Promise.resolve().then(async () => {
     process.off('SIGINT', early).off('SIGTERM', early);
     installSignalHandlers(

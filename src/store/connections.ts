@@ -213,7 +213,7 @@ class ConfConnectionStore implements ConnectionStore {
   }
 
   private async conf(): Promise<Conf<Record<string, unknown>>> {
-    const { default: ConfClass } = await loadConf();
+    const { default: ConfClass } = await (await import('./load-conf.js')).loadConf();
     return new ConfClass<Record<string, unknown>>({
       projectName: PROJECT_NAME,
       projectSuffix: '',
@@ -244,13 +244,6 @@ class ConfConnectionStore implements ConnectionStore {
       cause: error,
     });
   }
-}
-
-let confModule: Promise<typeof import('conf')> | undefined;
-/** conf pulls in ajv (about 100 ms), so it is loaded on the first write only. */
-function loadConf(): Promise<typeof import('conf')> {
-  confModule ??= import('conf');
-  return confModule;
 }
 
 function damaged(path: string, what: string, cause?: unknown): ConfigError {
