@@ -43,6 +43,8 @@ export interface Prompter {
 export interface SecretStore {
   readonly kind: 'keychain' | 'file' | 'memory';
   get(account: string): Promise<AccessKeyPair | undefined>;
+  /** Whether the account holds an entry, found without reading its secret where the store allows (show). */
+  has(account: string): Promise<boolean>;
   set(account: string, pair: AccessKeyPair): Promise<void>;
   /** True when something was deleted. */
   delete(account: string): Promise<boolean>;

@@ -4,7 +4,6 @@ import type { Context, IO } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { isPendingAccount } from '../domain/rotation.js';
 import { DamagedConnectionFileError } from '../store/connections.js';
-import { isUndecodableEntry } from '../store/secret-store.js';
 import { ageInDays, connectionJson, ROTATION_PERIOD_DAYS, type Connection, type ConnectionJson } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, table, warn, type Style } from '../ui/output.js';
@@ -69,7 +68,7 @@ async function readableConnections(ctx: Context): Promise<Connection[]> {
 
 /**
  * The names that hold a secret, read with one list() call rather than a get() per connection; with
- * `only`, whether that one name holds one.
+ * `only`, whether that one name holds one (has(): the Secret Service answers it without the secret).
  * Undefined (with a warning and the store's repair step) when the secret store cannot be read: the
  * metadata is still worth listing.
  */
@@ -77,12 +76,7 @@ export async function storedSecrets(ctx: Context, only?: string): Promise<Set<st
   try {
     const secrets = await ctx.secrets();
     if (only === undefined) return new Set(await secrets.list());
-    // One connection (show): one get(). A keychain's list() reads the secret of every connection.
-    const found = await secrets.get(only).catch((error: unknown) => {
-      if (isUndecodableEntry(error)) return 'an entry that is not a key pair';
-      throw error;
-    });
-    return new Set(found === undefined ? [] : [only]);
+    return new Set((await secrets.has(only)) ? [only] : []);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     warn(ctx, `could not read the secret store (${error.message}); missing secrets are not reported${error.hint ? `\n${error.hint}` : ''}`);

@@ -84,6 +84,10 @@ class EncryptedFileStore implements RawSecretStore {
     return Object.hasOwn(document.entries, account) ? document.entries[account] : undefined;
   }
 
+  async has(account: string): Promise<boolean> {
+    return Object.hasOwn((await this.load()).document.entries, account);
+  }
+
   async list(): Promise<string[]> {
     return Object.keys((await this.load()).document.entries).sort();
   }

@@ -75,6 +75,11 @@ class KeychainStore implements RawSecretStore {
     return value ?? undefined;
   }
 
+  /** The library has no lookup without the secret: a read. */
+  async has(account: string): Promise<boolean> {
+    return (await this.get(account)) !== undefined;
+  }
+
   async set(account: string, value: string): Promise<void> {
     await this.call('store', account, (signal) => this.entry(account).setPassword(value, signal));
   }

@@ -56,6 +56,16 @@ export class SecretServiceStore implements RawSecretStore {
     });
   }
 
+  /** A search only: no session is opened and no secret crosses the bus. */
+  async has(account: string): Promise<boolean> {
+    return this.call('read', account, async ({ bus }) => {
+      const found = await this.search(bus, { service: this.service, username: account });
+      if (found.unlocked.length > 0) return true;
+      if (found.locked.length > 0) throw lockedError();
+      return false;
+    });
+  }
+
   async set(account: string, value: string): Promise<void> {
     await this.call('store', account, async (link) => {
       const { bus } = link;

@@ -12,6 +12,8 @@ export interface RawSecretStore {
   /** Where the secrets live, for messages ("the keychain", a file path). */
   readonly location: string;
   get(account: string): Promise<string | undefined>;
+  /** Whether the account holds an entry (of any content), without reading it where the store allows. */
+  has(account: string): Promise<boolean>;
   set(account: string, value: string): Promise<void>;
   /** True when something was deleted. */
   delete(account: string): Promise<boolean>;
@@ -76,6 +78,7 @@ export function typedSecretStore(raw: RawSecretStore): SecretStore {
       rememberSecret(pair.secretAccessKey);
       await raw.set(account, encodeAccessKeyPair(pair));
     },
+    has: (account) => raw.has(account),
     delete: (account) => raw.delete(account),
     list: () => raw.list(),
   };

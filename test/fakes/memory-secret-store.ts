@@ -2,18 +2,20 @@ import type { SecretStore } from '../../src/context.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 import { SecretStoreError } from '../../src/errors.js';
 
+type Operation = 'get' | 'has' | 'set' | 'delete' | 'list';
+
 /** An in-memory secret store; `failNext` makes the next call of a kind fail like a locked keychain. */
 export class MemorySecretStore implements SecretStore {
   readonly kind = 'memory' as const;
   readonly entries = new Map<string, AccessKeyPair>();
-  private failures: Array<'get' | 'set' | 'delete' | 'list'> = [];
+  private failures: Operation[] = [];
 
   /** The next call of this kind throws a SecretStoreError (exit 6). */
-  failNext(operation: 'get' | 'set' | 'delete' | 'list'): void {
+  failNext(operation: Operation): void {
     this.failures.push(operation);
   }
 
-  private maybeFail(operation: 'get' | 'set' | 'delete' | 'list'): void {
+  private maybeFail(operation: Operation): void {
     const index = this.failures.indexOf(operation);
     if (index >= 0) {
       this.failures.splice(index, 1);
@@ -25,6 +27,11 @@ export class MemorySecretStore implements SecretStore {
     this.maybeFail('get');
     const pair = this.entries.get(account);
     return pair ? { ...pair } : undefined;
+  }
+
+  async has(account: string): Promise<boolean> {
+    this.maybeFail('has');
+    return this.entries.has(account);
   }
 
   async set(account: string, pair: AccessKeyPair): Promise<void> {

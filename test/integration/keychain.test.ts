@@ -84,6 +84,8 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     // Pinned to the Secret Service (not the kernel keyring): libsecret sees the very entry.
     expect(JSON.parse(secretToolLookup('AWS Production'))).toEqual({ ...pair, accessKeyId: 'AKIAIOSFODNN7EXAMP00' });
     expect(await secrets.list()).toEqual([...accounts].sort());
+    for (const account of accounts) expect(await secrets.has(account)).toBe(true);
+    expect(await secrets.has('never stored')).toBe(false);
 
     await secrets.set('AWS Production', { ...pair, secretAccessKey: 'x'.repeat(40) });
     expect((await secrets.get('AWS Production'))?.secretAccessKey).toBe('x'.repeat(40));
@@ -93,6 +95,7 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     for (const account of accounts) expect(await secrets.delete(account)).toBe(true);
     expect(await secrets.delete('AWS Production')).toBe(false);
     expect(await secrets.get('AWS Production')).toBeUndefined();
+    expect(await secrets.has('AWS Production')).toBe(false);
     expect(secretToolLookup('AWS Production')).toBe('');
     expect(await secrets.list()).toEqual([]);
   });
@@ -101,7 +104,12 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     const napi = createRequire(import.meta.url)('@napi-rs/keyring') as typeof import('@napi-rs/keyring');
     const theirs = (account: string) => new napi.Entry('datablast-aws', account, { linux: { store: 'secret-service' } });
     theirs('written before').setPassword(JSON.stringify(pair));
+    theirs('not a key pair').setPassword('hunter2');
     const secrets = await open();
+    // An entry is there, whatever it holds: show reports it stored, and only a read says what is wrong with it.
+    expect(await secrets.has('not a key pair')).toBe(true);
+    await expect(secrets.get('not a key pair')).rejects.toThrow(/is not a datablast-aws access key/);
+    expect(await secrets.delete('not a key pair')).toBe(true);
     expect(await secrets.get('written before')).toEqual(pair);
     expect(await secrets.list()).toEqual(['written before']);
     await secrets.set('written before', { ...pair, secretAccessKey: 'y'.repeat(40) });
@@ -262,7 +270,7 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     const secrets = await open();
     await secrets.set('AWS Production', pair);
     await keyring.lock();
-    for (const call of [() => secrets.get('AWS Production'), () => secrets.list(), () => secrets.delete('AWS Production'), () => secrets.set('AWS Production', pair)]) {
+    for (const call of [() => secrets.get('AWS Production'), () => secrets.has('AWS Production'), () => secrets.list(), () => secrets.delete('AWS Production'), () => secrets.set('AWS Production', pair)]) {
       const { error, elapsed } = await failure(call(), /the keychain is locked/);
       expect(error.hint).toMatch(/Unlock it/);
       expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);

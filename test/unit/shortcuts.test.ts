@@ -58,7 +58,7 @@ describe('a shortcut answers as Commander does', () => {
     { what: 'show', args: ['show', 'prod'] },
     { what: 'show, old key', args: ['show', 'AWS Production'] },
     { what: 'show, no secret', args: ['show', 'no secret'] },
-    { what: 'show, store fails', args: ['show', 'prod'], setup: (w) => w.secrets.failNext('get') },
+    { what: 'show, store fails', args: ['show', 'prod'], setup: (w) => w.secrets.failNext('has') },
     { what: 'list', args: ['list'] },
     { what: 'list, store fails', args: ['list'], setup: (w) => w.secrets.failNext('list') },
     {

@@ -63,11 +63,12 @@ describe('show', () => {
     expect((await runCli(['show', 'prod', '--no-color'], world)).stdout).toContain('status          secret missing');
   });
 
-  it('reads only its own secret: one get, never a list of every secret (a keychain reads them all)', async () => {
+  it('reads no secret: it asks the store whether its own entry exists, never for the secret nor the list of every entry', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     await seedConnection(world, 'other');
     world.secrets.failNext('list');
+    world.secrets.failNext('get');
     const result = await runCli(['show', 'prod', '--json'], world);
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout).status).toBe('ok');
@@ -76,7 +77,7 @@ describe('show', () => {
   it('still shows the connection when its secret cannot be read, with a warning and no secret status', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    world.secrets.failNext('get');
+    world.secrets.failNext('has');
     const result = await runCli(['show', 'prod', '--json'], world);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain('could not read the secret store');

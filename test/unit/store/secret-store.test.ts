@@ -11,6 +11,7 @@ function rawStore(): RawSecretStore & { entries: Map<string, string> } {
     location: 'the keychain',
     entries,
     get: async (account) => entries.get(account),
+    has: async (account) => entries.has(account),
     set: async (account, value) => void entries.set(account, value),
     delete: async (account) => entries.delete(account),
     list: async () => [...entries.keys()],
