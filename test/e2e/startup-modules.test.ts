@@ -9,7 +9,8 @@ import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 // What a run of the built binary loads, recorded by a module hook (no timing here: `npm run bench`
 // measures). The commands people and SDKs run most must not load the AWS SDK, the prompt library or
 // conf; `--version` and main's shortcuts (credential-process, env, show with a name, list, without
-// options) not even Commander: they run from the bundle's core chunk alone. Our modules are named by
+// options) not even Commander: they run from the bundle's core chunk alone, compiled from the code
+// cache the build made of it. Our modules are named by
 // the "// dist/…js" line the bundler heads each with; a command through Commander loads its own
 // module beyond the core, and only that.
 
@@ -31,8 +32,11 @@ afterAll(async () => {
   await keyring?.stop();
 });
 
-/** Runs the binary with the module hook; returns its exit code and the modules it loaded (package names and dist/ paths). */
-function loaded(args: string[]): { code: number | null; modules: string[] } {
+/**
+ * Runs the binary with the module hook; returns its exit code, the modules it loaded (package names
+ * and dist/ paths), and the bundle chunks Node's loader compiled from source (not from a code cache).
+ */
+function loaded(args: string[]): { code: number | null; modules: string[]; compiledChunks: string[] } {
   const log = join(mkdtempSync(join(tmpdir(), 'dbaws-modlog-')), 'modules.txt');
   const child = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', ...env, DBAWS_MODULE_LOG: log },
@@ -40,14 +44,19 @@ function loaded(args: string[]): { code: number | null; modules: string[] } {
     timeout: 30_000,
   });
   const names = new Set<string>();
+  const compiledChunks: string[] = [];
   for (const line of readFileSync(log, 'utf8').split('\n')) {
+    if (line.startsWith('compiled ')) {
+      if (line.includes('/dist/cli/')) compiledChunks.push(line.slice(line.lastIndexOf('/') + 1));
+      continue;
+    }
     const path = line.replace(/^file:\/\//, '');
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
     if (pkg) names.add(pkg[1]!);
     else if (path.includes('/dist/cli/')) for (const module of bundled(path)) names.add(module);
     else if (path.includes('/dist/')) names.add(path.slice(path.lastIndexOf('/dist/') + 1));
   }
-  return { code: child.status, modules: [...names].sort() };
+  return { code: child.status, modules: [...names].sort(), compiledChunks: compiledChunks.sort() };
 }
 
 /** The modules of ours a chunk of the bundle holds: the bundler heads each with a "// dist/…js" line. */
@@ -82,6 +91,10 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
       expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
       expect(run.modules).not.toContain('dist/program.js');
       expect(run.modules.filter((m) => m.startsWith('dist/commands/'))).toEqual(SHORTCUTS);
+      // The core chunk comes from the code cache `npm run build` made; Node compiles only the small rest.
+      expect(run.modules).toContain('dist/main.js');
+      expect(run.compiledChunks).not.toContain('core.cjs');
+      expect(run.compiledChunks.filter((chunk) => !chunk.startsWith('rolldown-runtime-'))).toEqual(['code-cache.cjs']);
     },
   );
 
