@@ -44,17 +44,18 @@ await build({
 });
 
 const chunk = join(OUT, 'core.cjs');
+const cache = join(OUT, 'core.v8cache');
 // The binary compiles the core chunk with vm.Script, where import() works only behind an experimental
 // flag or warning: ES-module packages are imported from other chunks (src/store/load-conf.ts).
 const dynamicImport = /\bimport\(\s*["'`]([^"'`]+)/.exec(readFileSync(chunk, 'utf8'));
 if (dynamicImport) throw new Error(`the core chunk imports ${dynamicImport[1]} with import(): move that import() to a module outside the core (scripts/bundle.mjs, CORE)`);
 
-// In a process of its own: writing the cache turns a V8 flag off and on (src/code-cache.ts).
-const cache = join(OUT, 'core.v8cache');
+// In a process of its own, which runs the commands people and SDKs run most through the chunk
+// first, so that the cache holds what they compile (scripts/lib/rehearse-core.mjs).
+const written = spawnSync(process.execPath, [join(ROOT, 'scripts', 'lib', 'rehearse-core.mjs'), chunk, cache], { encoding: 'utf8' });
+if (written.status !== 0) throw new Error(`could not write the code cache of ${chunk}:\n${written.stderr}`);
 const codeCache = join(OUT, 'code-cache.cjs');
 const node = (/** @type {string} */ script) => spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-const written = node(`require(${JSON.stringify(codeCache)}).writeCodeCache(${JSON.stringify(chunk)}, ${JSON.stringify(cache)}, require('node:v8').setFlagsFromString)`);
-if (written.status !== 0) throw new Error(`could not write the code cache of ${chunk}:\n${written.stderr}`);
 // And whether a fresh process takes it: if this Node will not, the binary only runs without it.
 const state = node(`process.stdout.write(require(${JSON.stringify(codeCache)}).codeCacheState(${JSON.stringify(chunk)}, ${JSON.stringify(cache)}))`);
 if (state.stdout !== 'accepted') {

@@ -440,6 +440,10 @@ class Reader {
 export interface Message {
   type: MessageType;
   serial: number;
+  /** What a call names (a reply names none of them). */
+  path?: string;
+  interface?: string;
+  member?: string;
   replySerial?: number;
   errorName?: string;
   signature: string;
@@ -476,6 +480,9 @@ export function decodeMessage(buffer: Buffer): Message {
     if (code === Field.ReplySerial) message.replySerial = value as number;
     else if (code === Field.ErrorName) message.errorName = value as string;
     else if (code === Field.Signature) message.signature = value as string;
+    else if (code === Field.Path) message.path = value as string;
+    else if (code === Field.Interface) message.interface = value as string;
+    else if (code === Field.Member) message.member = value as string;
   }
   reader.align(8);
   const bodyEnd = reader.offset + bodyLength;

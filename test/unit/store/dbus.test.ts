@@ -12,7 +12,8 @@ function roundTrip(signature: string, body: DbusValue[]): DbusValue[] {
   const bytes = encodeMessage(MessageType.MethodCall, 7, [[PATH, 'o', '/org/freedesktop/secrets'], [MEMBER, 's', 'Call']], signature, body);
   expect(messageLength(bytes)).toBe(bytes.length);
   const message = decodeMessage(bytes);
-  expect(message).toMatchObject({ type: MessageType.MethodCall, serial: 7, signature });
+  expect(message).toMatchObject({ type: MessageType.MethodCall, serial: 7, signature, path: '/org/freedesktop/secrets', member: 'Call' });
+  expect(message.interface).toBeUndefined();
   return message.body;
 }
 
