@@ -16,7 +16,15 @@ export default defineConfig({
     maxWorkers: 4,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...TIMED], sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: {
+          name: 'suite',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...TIMED],
+          sequence: { groupOrder: 0 },
+        },
+      },
       { extends: true, test: { name: 'timed', include: TIMED, sequence: { groupOrder: 1 } } },
     ],
   },

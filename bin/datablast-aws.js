@@ -29,7 +29,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // chunk holds all that main's shortcuts run, compiled from V8's code cache the build made of it.
   const { join } = require('node:path');
   const dist = join(__dirname, '..', 'dist', 'cli');
-  const { installSignalHandlers, main } = require(join(dist, 'code-cache.cjs')).requireWithCodeCache(join(dist, 'core.cjs'), join(dist, 'core.v8cache'));
+  const { installSignalHandlers, main } = require(join(dist, 'code-cache.cjs')).requireWithCodeCache(
+    join(dist, 'core.cjs'),
+    join(dist, 'core.v8cache'),
+  );
   Promise.resolve().then(async () => {
     process.off('SIGINT', early).off('SIGTERM', early);
     installSignalHandlers(

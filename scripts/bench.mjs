@@ -49,7 +49,10 @@ const rows = [];
 const pushRow = rows.push.bind(rows);
 /** Records a row and says so on stderr, so a long run shows where it is. */
 rows.push = (/** @type {Row[]} */ ...added) => {
-  for (const r of added) console.error(`  ${r.command}: ${r.ms === undefined ? '-' : `${r.ms.toFixed(0)} ms`}${r.ratio === undefined ? '' : ` (${r.ratio.toFixed(2)}x)`}, ${r.requests} AWS requests, ${r.result}`);
+  for (const r of added)
+    console.error(
+      `  ${r.command}: ${r.ms === undefined ? '-' : `${r.ms.toFixed(0)} ms`}${r.ratio === undefined ? '' : ` (${r.ratio.toFixed(2)}x)`}, ${r.requests} AWS requests, ${r.result}`,
+    );
   return pushRow(...added);
 };
 /** @type {Array<() => Promise<void>>} */
@@ -75,7 +78,8 @@ function run(argv, env) {
     child.on('close', (code, signal) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (code === 0) resolvePromise({ ms, stdout });
-      else reject(new Error(`datablast-aws ${argv.slice(1).join(' ')} exited ${code ?? signal}:\n${stderr.slice(-3000)}`));
+      else
+        reject(new Error(`datablast-aws ${argv.slice(1).join(' ')} exited ${code ?? signal}:\n${stderr.slice(-3000)}`));
     });
   });
 }
@@ -84,7 +88,8 @@ function run(argv, env) {
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? /** @type {number} */ (sorted[mid]) : (/** @type {number} */ (sorted[mid - 1]) + /** @type {number} */ (sorted[mid])) / 2;
+  const upper = sorted[mid] ?? NaN;
+  return sorted.length % 2 ? upper : ((sorted[mid - 1] ?? NaN) + upper) / 2;
 }
 
 /**
@@ -123,7 +128,8 @@ function benchEnv(value) {
   process.exit(2);
 }
 /** Variables that change what a command does (or what node loads), never passed on. */
-const STEERING = /^(AWS_|DATABLAST_|DBUS_|XDG_|NODE_OPTIONS$|NODE_DEBUG$|FORCE_COLOR$|NO_COLOR$|CI$|(HTTPS?|ALL|NO)_PROXY$)/i;
+const STEERING =
+  /^(AWS_|DATABLAST_|DBUS_|XDG_|NODE_OPTIONS$|NODE_DEBUG$|FORCE_COLOR$|NO_COLOR$|CI$|(HTTPS?|ALL|NO)_PROXY$)/i;
 
 /**
  * Measures `args` against bare node, interleaved, and returns the medians and the requests per run.
@@ -152,7 +158,14 @@ async function measure(proxy, args, env, runs, mode = ENV_MODE) {
   }
   const low = Math.min(...counts);
   const high = Math.max(...counts);
-  return { ms: median(cli), nodeMs: median(bare), ratio: median(ratios), requests: low === high ? String(low) : `${low}–${high}`, low, high };
+  return {
+    ms: median(cli),
+    nodeMs: median(bare),
+    ratio: median(ratios),
+    requests: low === high ? String(low) : `${low}–${high}`,
+    low,
+    high,
+  };
 }
 
 /**
@@ -202,12 +215,28 @@ async function seed(env, entries) {
  */
 async function motoUsers(endpoint, names) {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const { IAMClient, CreateUserCommand, PutUserPolicyCommand, CreateAccessKeyCommand } = await import('@aws-sdk/client-iam');
-  const iam = new IAMClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' } });
+  const { IAMClient, CreateUserCommand, PutUserPolicyCommand, CreateAccessKeyCommand } =
+    await import('@aws-sdk/client-iam');
+  const iam = new IAMClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+  });
   const policy = JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed', 'iam:GetUser'], Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: [
+          'iam:CreateAccessKey',
+          'iam:DeleteAccessKey',
+          'iam:UpdateAccessKey',
+          'iam:ListAccessKeys',
+          'iam:GetAccessKeyLastUsed',
+          'iam:GetUser',
+        ],
+        Resource: '*',
+      },
       { Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' },
     ],
   });
@@ -215,9 +244,14 @@ async function motoUsers(endpoint, names) {
   for (const name of ['bench-admin', ...names]) {
     const userName = `bench-${name}`;
     await iam.send(new CreateUserCommand({ UserName: userName }));
-    const document = name === 'bench-admin' ? JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }) : policy;
+    const document =
+      name === 'bench-admin'
+        ? JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] })
+        : policy;
     await iam.send(new PutUserPolicyCommand({ UserName: userName, PolicyName: 'bench', PolicyDocument: document }));
-    const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ ((await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey);
+    const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ (
+      (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey
+    );
     made.push({ name, userName, accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey });
   }
   const [admin, ...users] = made;
@@ -230,7 +264,16 @@ function fmtMs(ms) {
 }
 
 function printTable() {
-  const header = ['command', 'median ms', 'node -e 0 ms', 'ratio', 'AWS requests', 'target', 'result', `${OTHER_MODE} env: ms / node / ratio`];
+  const header = [
+    'command',
+    'median ms',
+    'node -e 0 ms',
+    'ratio',
+    'AWS requests',
+    'target',
+    'result',
+    `${OTHER_MODE} env: ms / node / ratio`,
+  ];
   const body = rows.map((r) => [
     r.command,
     fmtMs(r.ms),
@@ -239,10 +282,13 @@ function printTable() {
     r.requests,
     r.target,
     r.result,
-    r.other ? `${fmtMs(r.other.ms)} / ${fmtMs(r.other.nodeMs)} / ${r.other.ratio.toFixed(2)}${r.other.result === 'info' ? '' : ` (${r.other.result})`}` : '',
+    r.other
+      ? `${fmtMs(r.other.ms)} / ${fmtMs(r.other.nodeMs)} / ${r.other.ratio.toFixed(2)}${r.other.result === 'info' ? '' : ` (${r.other.result})`}`
+      : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => String(row[i]).length)));
-  const line = (/** @type {string[]} */ cells) => `| ${cells.map((c, i) => String(c).padEnd(/** @type {number} */ (widths[i]))).join(' | ')} |`;
+  const line = (/** @type {string[]} */ cells) =>
+    `| ${cells.map((c, i) => String(c).padEnd(/** @type {number} */ (widths[i]))).join(' | ')} |`;
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const row of body) console.log(line(row));
@@ -256,7 +302,8 @@ function printTable() {
  * @param {{ ms: number, nodeMs: number, ratio: number }} [other] the same command measured in the other environment
  */
 function ratioRow(command, m, maxRatio, targetText, other) {
-  const verdict = (/** @type {number} */ ratio) => (maxRatio === undefined ? 'info' : ratio <= maxRatio ? 'pass' : 'FAIL');
+  const verdict = (/** @type {number} */ ratio) =>
+    maxRatio === undefined ? 'info' : ratio <= maxRatio ? 'pass' : 'FAIL';
   rows.push({
     command,
     ms: m.ms,
@@ -265,7 +312,9 @@ function ratioRow(command, m, maxRatio, targetText, other) {
     requests: m.requests,
     target: maxRatio === undefined ? (targetText ?? '-') : `ratio ≤ ${maxRatio}`,
     result: verdict(m.ratio),
-    ...(other ? { other: { ms: other.ms, nodeMs: other.nodeMs, ratio: other.ratio, result: verdict(other.ratio) } } : {}),
+    ...(other
+      ? { other: { ms: other.ms, nodeMs: other.nodeMs, ratio: other.ratio, result: verdict(other.ratio) } }
+      : {}),
   });
 }
 
@@ -275,7 +324,10 @@ function ratioRow(command, m, maxRatio, targetText, other) {
  * @param {string} oldKey
  */
 function callList(requests, oldKey) {
-  return requests.map((r) => `${r.service}:${r.action} (${r.accessKeyId === oldKey ? 'old key' : r.accessKeyId.startsWith('AKIAIOSF') || r.accessKeyId === adminKeyId ? 'admin' : 'new key'})`);
+  return requests.map(
+    (r) =>
+      `${r.service}:${r.action} (${r.accessKeyId === oldKey ? 'old key' : r.accessKeyId.startsWith('AKIAIOSF') || r.accessKeyId === adminKeyId ? 'admin' : 'new key'})`,
+  );
 }
 let adminKeyId = '';
 
@@ -283,7 +335,9 @@ async function main() {
   const started = Date.now();
   const startVariables = Object.keys(childEnv({}, 'machine')).filter((key) => /^NODE_|^UV_/.test(key));
   const machine = `machine${startVariables.length ? ` (with ${startVariables.join(', ')})` : ''}`;
-  console.log(`benchmark: ${RUNS} runs per command after a warm-up, ${ALL_RUNS} rounds of rotate --all; node ${process.version}, ${process.platform}, ${cpus().length} CPUs; targets judged in the ${ENV_MODE === 'machine' ? machine : 'clean'} environment, start-up rows also in the ${OTHER_MODE === 'machine' ? machine : 'clean'} one`);
+  console.log(
+    `benchmark: ${RUNS} runs per command after a warm-up, ${ALL_RUNS} rounds of rotate --all; node ${process.version}, ${process.platform}, ${cpus().length} CPUs; targets judged in the ${ENV_MODE === 'machine' ? machine : 'clean'} environment, start-up rows also in the ${OTHER_MODE === 'machine' ? machine : 'clean'} one`,
+  );
   const moto = await startMoto();
   cleanups.push(() => moto.stop());
   const keyring = await startKeyring();
@@ -304,7 +358,10 @@ async function main() {
   const fileEnv = childEnv({ ...keyring.env, ...aws, DATABLAST_AWS_CONFIG_DIR: fileDir, ...fileStore });
 
   // 50 connections with fake keys: list, show, env and credential-process read them without AWS.
-  const fakes = Array.from({ length: LIST_SIZE }, (_, i) => ({ ...fakePair(i), name: `conn-${String(i + 1).padStart(2, '0')}` }));
+  const fakes = Array.from({ length: LIST_SIZE }, (_, i) => ({
+    ...fakePair(i),
+    name: `conn-${String(i + 1).padStart(2, '0')}`,
+  }));
   await seed({ DATABLAST_AWS_CONFIG_DIR: listDir }, fakes);
   await seed({ DATABLAST_AWS_CONFIG_DIR: fileDir, ...fileStore }, fakes);
   const one = 'conn-07';
@@ -323,7 +380,12 @@ async function main() {
   await startUp('env', ['env', one], 1.6);
   const scrypt = 'info: scrypt cost by design';
   ratioRow(`list, file store`, await measure(proxy, ['list'], fileEnv, RUNS), undefined, scrypt);
-  ratioRow('credential-process, file store', await measure(proxy, ['credential-process', one], fileEnv, RUNS), undefined, scrypt);
+  ratioRow(
+    'credential-process, file store',
+    await measure(proxy, ['credential-process', one], fileEnv, RUNS),
+    undefined,
+    scrypt,
+  );
   ratioRow('env, file store', await measure(proxy, ['env', one], fileEnv, RUNS), undefined, scrypt);
 
   // Real IAM users in moto (signature and key checks on) for test and rotate.
@@ -337,11 +399,27 @@ async function main() {
   // test: exactly one STS request when no service probe is asked.
   const tested = await measure(proxy, ['test', 'rot-01'], rotateEnv, RUNS);
   const testCalls = proxy.requests.slice(-tested.high).map((r) => `${r.service}:${r.action}`);
-  rows.push({ command: 'test', ms: tested.ms, nodeMs: tested.nodeMs, ratio: tested.ratio, requests: tested.requests, target: '1 request (STS)', result: tested.low === 1 && tested.high === 1 && testCalls.join() === 'sts:GetCallerIdentity' ? 'pass' : 'FAIL' });
+  rows.push({
+    command: 'test',
+    ms: tested.ms,
+    nodeMs: tested.nodeMs,
+    ratio: tested.ratio,
+    requests: tested.requests,
+    target: '1 request (STS)',
+    result: tested.low === 1 && tested.high === 1 && testCalls.join() === 'sts:GetCallerIdentity' ? 'pass' : 'FAIL',
+  });
 
   // rotate: the protocol's minimum, 9 requests (one connection, its own key signing).
   const rotated = await measure(proxy, ['rotate', 'rot-01'], rotateEnv, RUNS);
-  rows.push({ command: 'rotate', ms: rotated.ms, nodeMs: rotated.nodeMs, ratio: rotated.ratio, requests: rotated.requests, target: '9 requests', result: rotated.low === 9 && rotated.high === 9 ? 'pass' : 'FAIL' });
+  rows.push({
+    command: 'rotate',
+    ms: rotated.ms,
+    nodeMs: rotated.nodeMs,
+    ratio: rotated.ratio,
+    requests: rotated.requests,
+    target: '9 requests',
+    result: rotated.low === 9 && rotated.high === 9 ? 'pass' : 'FAIL',
+  });
 
   // The call list of one rotation, and the --keep-old and --admin variants.
   /** @param {string[]} args @param {Record<string, string>} env */
@@ -355,18 +433,34 @@ async function main() {
   const plain = await calls(['rotate', 'rot-02'], rotateEnv);
   const keepOld = await calls(['rotate', 'rot-02', '--keep-old'], rotateEnv);
   const afterKeepOld = await calls(['rotate', 'rot-02'], rotateEnv);
-  const adminEnv = childEnv({ ...keyring.env, ...aws, DATABLAST_AWS_CONFIG_DIR: rotateDir, AWS_ACCESS_KEY_ID: admin.accessKeyId, AWS_SECRET_ACCESS_KEY: admin.secretAccessKey });
+  const adminEnv = childEnv({
+    ...keyring.env,
+    ...aws,
+    DATABLAST_AWS_CONFIG_DIR: rotateDir,
+    AWS_ACCESS_KEY_ID: admin.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: admin.secretAccessKey,
+  });
   const withAdmin = await calls(['rotate', 'rot-02', '--admin'], adminEnv);
   for (const [label, outcome, expected] of /** @type {const} */ ([
     ['rotate --keep-old', keepOld, 8],
     ['rotate after --keep-old', afterKeepOld, 10],
     ['rotate --admin', withAdmin, 8],
   ])) {
-    rows.push({ command: label, ms: outcome.ms, nodeMs: undefined, ratio: undefined, requests: String(outcome.calls.length), target: `${expected} requests`, result: outcome.calls.length === expected ? 'pass' : 'FAIL' });
+    rows.push({
+      command: label,
+      ms: outcome.ms,
+      nodeMs: undefined,
+      ratio: undefined,
+      requests: String(outcome.calls.length),
+      target: `${expected} requests`,
+      result: outcome.calls.length === expected ? 'pass' : 'FAIL',
+    });
   }
   notes.push(`rotate (own key), in order:\n  ${plain.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
   notes.push(`rotate --keep-old:\n  ${keepOld.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
-  notes.push(`rotate after --keep-old (the inactive old key is deleted first):\n  ${afterKeepOld.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
+  notes.push(
+    `rotate after --keep-old (the inactive old key is deleted first):\n  ${afterKeepOld.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`,
+  );
   notes.push(`rotate --admin:\n  ${withAdmin.calls.map((c, i) => `${i + 1}. ${c}`).join('\n  ')}`);
 
   // rotate --all over 20 connections (concurrency 4) vs 20 sequential single rotations.
@@ -394,17 +488,27 @@ async function main() {
     target: '≤ 1/3 of sequential',
     result: share <= 1 / 3 ? 'pass' : 'FAIL',
   });
-  rows.push({ command: `${ROTATE_SIZE} sequential rotate NAME`, ms: median(seqMs), nodeMs: undefined, ratio: undefined, requests: String(median(seqCounts)), target: `--all / sequential = ${share.toFixed(2)}`, result: 'info' });
+  rows.push({
+    command: `${ROTATE_SIZE} sequential rotate NAME`,
+    ms: median(seqMs),
+    nodeMs: undefined,
+    ratio: undefined,
+    requests: String(median(seqCounts)),
+    target: `--all / sequential = ${share.toFixed(2)}`,
+    result: 'info',
+  });
 
   printTable();
-  console.log(`\nmedians of ${RUNS} runs (rotate --all: ${ALL_RUNS} rounds); ratio = median of (command ÷ node -e 0) over interleaved pairs; took ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(
+    `\nmedians of ${RUNS} runs (rotate --all: ${ALL_RUNS} rounds); ratio = median of (command ÷ node -e 0) over interleaved pairs; took ${Math.round((Date.now() - started) / 1000)} s`,
+  );
 }
 
 let exitCode = 0;
 try {
   await main();
 } catch (error) {
-  console.error(`benchmark crashed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  console.error(`benchmark crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   if (rows.length) printTable();
   exitCode = 1;
 } finally {

@@ -35,7 +35,13 @@ function runAsModule(compiled: Script, chunkPath: string): unknown {
   module.paths = internals._nodeModulePaths(dirname(chunkPath));
   internals._cache[chunkPath] = module;
   try {
-    const wrapper = compiled.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: Module, filename: string, dirname: string) => void;
+    const wrapper = compiled.runInThisContext() as (
+      exports: unknown,
+      require: NodeJS.Require,
+      module: Module,
+      filename: string,
+      dirname: string,
+    ) => void;
     wrapper.call(module.exports, module.exports, createRequire(chunkPath), module, chunkPath, dirname(chunkPath));
   } catch (error) {
     delete internals._cache[chunkPath];
@@ -46,7 +52,10 @@ function runAsModule(compiled: Script, chunkPath: string): unknown {
 }
 
 /** Whether `cachePath` is used when `chunkPath` is loaded: for the build's own check, and the tests. */
-export function codeCacheState(chunkPath: string, cachePath: string): 'accepted' | 'rejected by V8' | 'not for this chunk' {
+export function codeCacheState(
+  chunkPath: string,
+  cachePath: string,
+): 'accepted' | 'rejected by V8' | 'not for this chunk' {
   const compiled = compileWithCache(chunkPath, cachePath);
   if (compiled === undefined) return 'not for this chunk';
   return compiled.cachedDataRejected ? 'rejected by V8' : 'accepted';
@@ -85,7 +94,11 @@ function matchingCache(chunkPath: string, cachePath: string): { source: string; 
  * first call) and bought nothing measurable. Run it in a process of its own: the chunk is registered
  * in this process's require cache. Returns the size of V8's data.
  */
-export async function writeCodeCache(chunkPath: string, cachePath: string, rehearse: (exports: unknown) => Promise<void>): Promise<number> {
+export async function writeCodeCache(
+  chunkPath: string,
+  cachePath: string,
+  rehearse: (exports: unknown) => Promise<void>,
+): Promise<number> {
   const chunk = readFileSync(chunkPath);
   const script = new Script(Module.wrap(chunk.toString('utf8')), { filename: chunkPath });
   await rehearse(runAsModule(script, chunkPath));

@@ -1,4 +1,5 @@
-import { createContext, type Context, type ContextParts, type GlobalOptions, type IO } from './context.js';
+import type { Context, ContextParts, GlobalOptions, IO } from './ports.js';
+import { createContext } from './context.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { redact } from './domain/redact.js';
 import { processIO } from './ui/io.js';
@@ -32,7 +33,15 @@ export async function main(argv: string[], parts: Partial<ContextParts> = {}): P
     return ExitCode.ok;
   }
   const env = parts.env ?? { ...process.env };
-  const globals: GlobalOptions = { json: argv.includes('--json'), input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
+  const globals: GlobalOptions = {
+    json: argv.includes('--json'),
+    input: false,
+    color: false,
+    profile: undefined,
+    region: undefined,
+    endpointUrl: undefined,
+    debug: false,
+  };
   // stderr is scrubbed of every secret the process has seen; stdout carries results only.
   const io: IO = { ...rawIO, out: (t) => rawIO.out(t), err: (t) => rawIO.err(redact(t)) };
   const ctx = createContext(globals, { ...parts, io, env });
@@ -109,7 +118,8 @@ const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<Shortc
 /** The shortcut `args` calls for, if it is exactly a shortcut command and its operands. */
 export function shortcutFor(args: readonly string[]): (() => Promise<ShortcutAction>) | undefined {
   const shortcut = args[0] === undefined ? undefined : SHORTCUTS.get(args[0]);
-  if (!shortcut || args.length !== 1 + shortcut.operands || args.slice(1).some((arg) => arg.startsWith('-'))) return undefined;
+  if (!shortcut || args.length !== 1 + shortcut.operands || args.slice(1).some((arg) => arg.startsWith('-')))
+    return undefined;
   return shortcut.load;
 }
 
@@ -118,9 +128,18 @@ export function shortcutFor(args: readonly string[]): (() => Promise<ShortcutAct
  * alone (no flag was given), as the preAction hook does; then the command's own action. Errors reach
  * main's report() as from Commander's path.
  */
-async function runShortcut(ctx: Context, load: () => Promise<ShortcutAction>, operands: string[], globals: GlobalOptions, env: Record<string, string | undefined>, rawIO: IO): Promise<number> {
+async function runShortcut(
+  ctx: Context,
+  load: () => Promise<ShortcutAction>,
+  operands: string[],
+  globals: GlobalOptions,
+  env: Record<string, string | undefined>,
+  rawIO: IO,
+): Promise<number> {
   Object.assign(globals, resolveGlobals({}, env, rawIO));
-  await (await load())(ctx, operands);
+  await (
+    await load()
+  )(ctx, operands);
   return ctx.exitCode;
 }
 
@@ -147,10 +166,20 @@ export function resolveGlobals(raw: RawGlobals, env: Record<string, string | und
 }
 
 /** Writes the error to stderr in our words and returns its exit code. */
-function report(error: unknown, io: IO, globals: GlobalOptions, CommanderError?: typeof import('commander').CommanderError): number {
+function report(
+  error: unknown,
+  io: IO,
+  globals: GlobalOptions,
+  CommanderError?: typeof import('commander').CommanderError,
+): number {
   if (CommanderError && error instanceof CommanderError) {
     // Commander has already printed its message and our usage line.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    if (
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.code === 'commander.help'
+    )
+      return ExitCode.ok;
     return ExitCode.usage;
   }
   if (error instanceof CliError) {

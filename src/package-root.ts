@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 export function packageRoot(from: string = fileURLToPath(import.meta.url)): string {
   for (let dir = dirname(from); ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'datablast-aws.js'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`datablast-aws: no package.json with bin/datablast-aws.js above ${from}; reinstall it`);
+    if (dirname(dir) === dir)
+      throw new Error(`datablast-aws: no package.json with bin/datablast-aws.js above ${from}; reinstall it`);
   }
 }

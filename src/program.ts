@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { Context } from './context.js';
+import type { Context } from './ports.js';
 import { version } from './version.js';
 
 /** main.ts tells Commander's own errors (usage, help, version) from ours with this class. */
@@ -33,7 +33,10 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'list', load: async () => (await import('./commands/list.js')).listCommand },
   { name: 'show', load: async () => (await import('./commands/show.js')).showCommand },
   { name: 'remove', load: async () => (await import('./commands/remove.js')).removeCommand },
-  { name: 'credential-process', load: async () => (await import('./commands/credential-process.js')).credentialProcessCommand },
+  {
+    name: 'credential-process',
+    load: async () => (await import('./commands/credential-process.js')).credentialProcessCommand,
+  },
   { name: 'env', load: async () => (await import('./commands/env.js')).envCommand },
   { name: 'export-profile', load: async () => (await import('./commands/export-profile.js')).exportProfileCommand },
   { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand, tree: true },
@@ -68,10 +71,13 @@ export function commandToLoad(args: readonly string[]): CommandEntry | undefined
 function addGlobalOptions(command: Command): Command {
   return command
     .option('--json', 'print one JSON document on stdout (the result); progress and errors stay on stderr')
-    .option('--no-input', 'never prompt; a missing value is an error naming its flag (implied without a TTY or with CI=true)')
+    .option(
+      '--no-input',
+      'never prompt; a missing value is an error naming its flag (implied without a TTY or with CI=true)',
+    )
     .option('--no-color', 'no colour (also NO_COLOR; FORCE_COLOR forces it)')
     .option('--profile <name>', 'admin credentials for IAM work: a profile of the standard AWS config')
-    .option('--region <region>', 'default region (else the connection\'s, AWS_REGION, then us-east-1)')
+    .option('--region <region>', "default region (else the connection's, AWS_REGION, then us-east-1)")
     .option('--endpoint-url <url>', 'send every AWS call there (also AWS_ENDPOINT_URL)')
     .addOption(new Option('--debug', 'stack traces and AWS request ids on stderr (never secrets)'));
 }
@@ -82,7 +88,9 @@ function addGlobalOptions(command: Command): Command {
  */
 export async function buildProgram(ctx: Context, args: readonly string[] = []): Promise<Command> {
   const program = addGlobalOptions(new Command('datablast-aws'))
-    .description('Give Datablast a least-privilege IAM user whose access key lives in the OS keychain, tested and rotated on schedule.')
+    .description(
+      'Give Datablast a least-privilege IAM user whose access key lives in the OS keychain, tested and rotated on schedule.',
+    )
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)

@@ -92,15 +92,19 @@ export function installSignalHandlers(exit: (code: number) => void, write: (text
         return;
       }
       received = signal;
-      write(`\n${signal}: undoing the step under way so that no key is left behind (press Ctrl-C again to stop at once)\n`);
+      write(
+        `\n${signal}: undoing the step under way so that no key is left behind (press Ctrl-C again to stop at once)\n`,
+      );
       for (const wake of [...sleepers]) wake(cancelled(signal));
       sleepers.clear();
     });
   }
 }
 
-const HINT = 'If a rotation was under way, run the same command again: it finishes or undoes it first. Anything else can simply be run again.';
-const CUT_HINT = 'Stopped while a new access key was being created and saved: if `aws iam list-access-keys` shows a key no connection holds, delete it, then run the command again.';
+const HINT =
+  'If a rotation was under way, run the same command again: it finishes or undoes it first. Anything else can simply be run again.';
+const CUT_HINT =
+  'Stopped while a new access key was being created and saved: if `aws iam list-access-keys` shows a key no connection holds, delete it, then run the command again.';
 
 function cancelled(signal: NodeJS.Signals): CancelledError {
   return new CancelledError(`cancelled (${signal})`, { hint: HINT });

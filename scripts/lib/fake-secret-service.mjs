@@ -33,7 +33,8 @@ export async function startFakeSecretService(socketPath) {
   const sockets = new Set();
 
   /** @param {Array<[string, string]>} wanted @param {Array<[string, string]>} attributes */
-  const matches = (wanted, attributes) => wanted.every(([key, value]) => attributes.some(([k, v]) => k === key && v === value));
+  const matches = (wanted, attributes) =>
+    wanted.every(([key, value]) => attributes.some(([k, v]) => k === key && v === value));
 
   /**
    * The reply to one call, as [signature, body], or an error name.
@@ -51,8 +52,13 @@ export async function startFakeSecretService(socketPath) {
         return ['o', [COLLECTION]];
       case 'CreateItem': {
         const [properties, [, , secret], replace] = body;
-        const attributes = /** @type {Array<[string, string]>} */ (properties.find((/** @type {[string, any]} */ [name]) => name === 'org.freedesktop.Secret.Item.Attributes')[1].value);
-        const existing = [...items].find(([, item]) => matches(attributes, item.attributes) && item.attributes.length === attributes.length);
+        const attributes = /** @type {Array<[string, string]>} */ (
+          properties.find((/** @type {[string, any]} */ [name]) => name === 'org.freedesktop.Secret.Item.Attributes')[1]
+            .value
+        );
+        const existing = [...items].find(
+          ([, item]) => matches(attributes, item.attributes) && item.attributes.length === attributes.length,
+        );
         const path = replace && existing ? existing[0] : `${COLLECTION}/${nextItem++}`;
         items.set(path, { attributes, secret: Buffer.from(secret) });
         return ['oo', [path, '/']];
@@ -60,7 +66,17 @@ export async function startFakeSecretService(socketPath) {
       case 'SearchItems':
         return ['aoao', [[...items].filter(([, item]) => matches(body[0], item.attributes)).map(([path]) => path), []]];
       case 'GetSecrets':
-        return ['a{o(oayays)}', [body[0].filter((/** @type {string} */ path) => items.has(path)).map((/** @type {string} */ path) => [path, [SESSION, Buffer.alloc(0), items.get(path)?.secret ?? Buffer.alloc(0), 'text/plain']])]];
+        return [
+          'a{o(oayays)}',
+          [
+            body[0]
+              .filter((/** @type {string} */ path) => items.has(path))
+              .map((/** @type {string} */ path) => [
+                path,
+                [SESSION, Buffer.alloc(0), items.get(path)?.secret ?? Buffer.alloc(0), 'text/plain'],
+              ]),
+          ],
+        ];
       case 'Get': {
         const item = call.path === undefined ? undefined : items.get(call.path);
         if (!item || body[1] !== 'Attributes') return 'org.freedesktop.DBus.Error.UnknownObject';
@@ -101,7 +117,16 @@ export async function startFakeSecretService(socketPath) {
         const reply = answer(call);
         socket.write(
           typeof reply === 'string'
-            ? encodeMessage(MessageType.Error, ++serial, [[REPLY_SERIAL, 'u', call.serial], [ERROR_NAME, 's', reply]], 's', [`${call.member} is not served here`])
+            ? encodeMessage(
+                MessageType.Error,
+                ++serial,
+                [
+                  [REPLY_SERIAL, 'u', call.serial],
+                  [ERROR_NAME, 's', reply],
+                ],
+                's',
+                [`${call.member} is not served here`],
+              )
             : encodeMessage(MessageType.MethodReturn, ++serial, [[REPLY_SERIAL, 'u', call.serial]], reply[0], reply[1]),
         );
       }

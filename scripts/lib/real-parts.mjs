@@ -31,7 +31,9 @@ export async function freePort() {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -51,7 +53,9 @@ export async function startMoto() {
   child.stderr?.on('data', (/** @type {Buffer} */ d) => (stderr += d.toString()));
   /** @type {Promise<never>} */
   const exited = new Promise((_, reject) => {
-    child.once('error', (e) => reject(new Error(`moto_server could not start: ${e.message} (is moto installed? pip install 'moto[server]')`)));
+    child.once('error', (e) =>
+      reject(new Error(`moto_server could not start: ${e.message} (is moto installed? pip install 'moto[server]')`)),
+    );
     child.once('exit', (code) => reject(new Error(`moto_server exited with ${code}: ${stderr.slice(-2000)}`)));
   });
   const deadline = Date.now() + 30_000;
@@ -111,7 +115,8 @@ const KEYRING_PASSWORD = 'test-password';
  */
 export async function startKeyring(options = {}) {
   for (const tool of ['dbus-daemon', 'gnome-keyring-daemon']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed: apt-get install dbus gnome-keyring`);
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      throw new Error(`${tool} is not installed: apt-get install dbus gnome-keyring`);
   }
   const home = mkdtempSync(join(tmpdir(), 'dbaws-keyring-'));
   const runtime = join(home, 'run');
@@ -126,7 +131,10 @@ export async function startKeyring(options = {}) {
     `#!/bin/sh\nexport DBUS_SESSION_BUS_ADDRESS="$DBUS_STARTER_ADDRESS"\n${options.locked ? '' : `printf %s '${KEYRING_PASSWORD}' | `}exec gnome-keyring-daemon ${daemonArgs.join(' ')}\n`,
     { mode: 0o700 },
   );
-  writeFileSync(join(services, 'org.freedesktop.secrets.service'), `[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/sh ${starter}\n`);
+  writeFileSync(
+    join(services, 'org.freedesktop.secrets.service'),
+    `[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/sh ${starter}\n`,
+  );
   // The session bus's own policy, with only our service directory: the system's would start a locked keyring.
   const config = join(home, 'bus.conf');
   writeFileSync(
@@ -145,7 +153,10 @@ export async function startKeyring(options = {}) {
   /** @type {'ignore' | number} */
   const log = process.env.DBAWS_KEYRING_LOG ? openSync(process.env.DBAWS_KEYRING_LOG, 'a') : 'ignore';
   const baseEnv = { ...process.env, XDG_DATA_HOME: join(home, 'data'), XDG_RUNTIME_DIR: runtime, HOME: home };
-  const bus = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--nopidfile', '--print-address=1'], { env: baseEnv, stdio: ['ignore', 'pipe', log] });
+  const bus = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--nopidfile', '--print-address=1'], {
+    env: baseEnv,
+    stdio: ['ignore', 'pipe', log],
+  });
   /** @type {string} */
   const address = await new Promise((resolve, reject) => {
     let out = '';
@@ -167,7 +178,12 @@ export async function startKeyring(options = {}) {
   // The daemon is ready once it owns org.freedesktop.secrets on our private bus.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const probe = busCall('--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets');
+    const probe = busCall(
+      '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus.NameHasOwner',
+      'string:org.freedesktop.secrets',
+    );
     if (probe.stdout?.toString().includes('boolean true')) break;
     if (daemon.exitCode !== null || Date.now() > deadline) {
       bus.kill('SIGKILL');
@@ -177,7 +193,12 @@ export async function startKeyring(options = {}) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const ownerPid = () => {
-    const reply = busCall('--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.GetConnectionUnixProcessID', 'string:org.freedesktop.secrets');
+    const reply = busCall(
+      '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus.GetConnectionUnixProcessID',
+      'string:org.freedesktop.secrets',
+    );
     const pid = /uint32 (\d+)/.exec(reply.stdout?.toString() ?? '')?.[1];
     return pid === undefined ? undefined : Number(pid);
   };
@@ -186,7 +207,12 @@ export async function startKeyring(options = {}) {
     pid: /** @type {number} */ (daemon.pid),
     ownerPid,
     lock: async () => {
-      const result = busCall('--dest=org.freedesktop.secrets', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', 'array:objpath:/org/freedesktop/secrets/collection/login');
+      const result = busCall(
+        '--dest=org.freedesktop.secrets',
+        '/org/freedesktop/secrets',
+        'org.freedesktop.Secret.Service.Lock',
+        'array:objpath:/org/freedesktop/secrets/collection/login',
+      );
       if (result.status !== 0) throw new Error(`locking the keyring failed: ${result.stderr?.toString()}`);
     },
     stop: async () => {
@@ -271,18 +297,21 @@ export async function startAwsProxy(target) {
       res.end(answer.body);
       return;
     }
-    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
-      /** @type {Buffer[]} */
-      const parts = [];
-      reply.on('data', (d) => parts.push(d));
-      reply.on('end', () => {
-        const replyBody = Buffer.concat(parts);
-        seen.status = reply.statusCode ?? 502;
-        proxy.observe(seen, replyBody.toString());
-        res.writeHead(seen.status, reply.headers);
-        res.end(replyBody);
-      });
-    });
+    const forward = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (reply) => {
+        /** @type {Buffer[]} */
+        const parts = [];
+        reply.on('data', (d) => parts.push(d));
+        reply.on('end', () => {
+          const replyBody = Buffer.concat(parts);
+          seen.status = reply.statusCode ?? 502;
+          proxy.observe(seen, replyBody.toString());
+          res.writeHead(seen.status, reply.headers);
+          res.end(replyBody);
+        });
+      },
+    );
     forward.on('error', () => req.socket.destroy());
     forward.end(body);
   });

@@ -27,11 +27,27 @@ const env = {
   AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
 };
 let errors = '';
-/** @type {import('../../src/context.js').IO} */
-const io = { out: () => undefined, err: (text) => void (errors += text), stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false, readStdin: async () => '' };
+/** @type {import('../../src/ports.js').IO} */
+const io = {
+  out: () => undefined,
+  err: (text) => void (errors += text),
+  stdinIsTTY: false,
+  stdoutIsTTY: false,
+  stderrIsTTY: false,
+  readStdin: async () => '',
+};
 
 const runs = [
-  ['add-connection', 'rehearsal', '--access-key-id', 'AKIAIOSFODNN7EXAMPLE', '--no-test', '--region', 'eu-west-1', '--no-input'],
+  [
+    'add-connection',
+    'rehearsal',
+    '--access-key-id',
+    'AKIAIOSFODNN7EXAMPLE',
+    '--no-test',
+    '--region',
+    'eu-west-1',
+    '--no-input',
+  ],
   ['add-connection', 'second one', '--access-key-id', 'AKIAI44QH2DHBEXAMPLE', '--no-test', '--no-input'],
   ['credential-process', 'rehearsal'],
   ['env', 'rehearsal'],
@@ -47,7 +63,8 @@ try {
       errors = '';
       const code = await core.main(['node', 'datablast-aws', ...args], { io, env });
       const expected = args[1] === 'not there' ? 3 : 0;
-      if (code !== expected) throw new Error(`rehearsal: datablast-aws ${args.join(' ')} exited ${code}, not ${expected}:\n${errors}`);
+      if (code !== expected)
+        throw new Error(`rehearsal: datablast-aws ${args.join(' ')} exited ${code}, not ${expected}:\n${errors}`);
     }
   });
   process.stdout.write(String(bytes));

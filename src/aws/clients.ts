@@ -1,4 +1,4 @@
-import type { Context } from '../context.js';
+import type { Context } from '../ports.js';
 import { translateAwsError, type CallFacts } from './errors.js';
 
 /**
@@ -23,11 +23,18 @@ export const DEFAULT_REGION = 'us-east-1';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const set = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
+const set = (value: string | undefined): string | undefined =>
+  value === undefined || value.trim() === '' ? undefined : value.trim();
 
 /** The region of a call: --region, then the connection's, then AWS_REGION, AWS_DEFAULT_REGION, us-east-1. */
 export function resolveRegion(ctx: Pick<Context, 'globals' | 'env'>, connectionRegion?: string): string {
-  return set(ctx.globals.region) ?? set(connectionRegion) ?? set(ctx.env.AWS_REGION) ?? set(ctx.env.AWS_DEFAULT_REGION) ?? DEFAULT_REGION;
+  return (
+    set(ctx.globals.region) ??
+    set(connectionRegion) ??
+    set(ctx.env.AWS_REGION) ??
+    set(ctx.env.AWS_DEFAULT_REGION) ??
+    DEFAULT_REGION
+  );
 }
 
 /**
@@ -59,14 +66,23 @@ export function proxyFor(env: Env, endpoint: string): string | undefined {
   const host = url.hostname.toLowerCase();
   for (const entry of noProxy) {
     if (entry === '*') return undefined;
-    const bare = entry.toLowerCase().replace(/^\*?\./, '').replace(/:\d+$/, '');
+    const bare = entry
+      .toLowerCase()
+      .replace(/^\*?\./, '')
+      .replace(/:\d+$/, '');
     if (host === bare || host.endsWith(`.${bare}`)) return undefined;
   }
   return proxy;
 }
 
 /** A logger for the SDK's internals: silent, except for warnings under --debug. */
-export function sdkLogger(ctx: Context): { debug(...a: unknown[]): void; info(...a: unknown[]): void; warn(...a: unknown[]): void; error(...a: unknown[]): void; trace(...a: unknown[]): void } {
+export function sdkLogger(ctx: Context): {
+  debug(...a: unknown[]): void;
+  info(...a: unknown[]): void;
+  warn(...a: unknown[]): void;
+  error(...a: unknown[]): void;
+  trace(...a: unknown[]): void;
+} {
   const warn = (...a: unknown[]) => {
     if (ctx.globals.debug) ctx.io.err(`aws sdk: ${a.map(String).join(' ').split('\n')[0]}\n`);
   };
@@ -77,7 +93,10 @@ export function sdkLogger(ctx: Context): { debug(...a: unknown[]): void; info(..
 /** The minimal shape of the SDK's HTTP handler that we wrap. */
 interface HttpHandlerLike {
   metadata?: unknown;
-  handle(request: unknown, options?: unknown): Promise<{ response: { statusCode: number; headers: Record<string, string | undefined> } }>;
+  handle(
+    request: unknown,
+    options?: unknown,
+  ): Promise<{ response: { statusCode: number; headers: Record<string, string | undefined> } }>;
   updateHttpClientConfig?(key: unknown, value: unknown): void;
   httpHandlerConfigs?(): unknown;
   destroy?(): void;
@@ -96,7 +115,10 @@ export class SkewObserver implements HttpHandlerLike {
     this.metadata = inner.metadata;
   }
 
-  async handle(request: unknown, options?: unknown): Promise<{ response: { statusCode: number; headers: Record<string, string | undefined> } }> {
+  async handle(
+    request: unknown,
+    options?: unknown,
+  ): Promise<{ response: { statusCode: number; headers: Record<string, string | undefined> } }> {
     const sent = Date.now();
     const result = await this.inner.handle(request, options);
     const received = Date.now();
@@ -151,7 +173,11 @@ interface MiddlewareStackLike {
 }
 
 /** Logs each AWS call under --debug: service, operation, HTTP status, request id. Never a request or response body. */
-export function addDebugLogging(ctx: Context, client: { middlewareStack: MiddlewareStackLike }, service: Service): void {
+export function addDebugLogging(
+  ctx: Context,
+  client: { middlewareStack: MiddlewareStackLike },
+  service: Service,
+): void {
   const middleware =
     (next: (args: unknown) => Promise<{ output?: { $metadata?: Metadata } }>, context: { commandName?: string }) =>
     async (args: unknown) => {
@@ -184,13 +210,21 @@ function callLine(service: Service, operation: string, m: Metadata | undefined, 
 }
 
 /** Runs one SDK call under the overall deadline and translates any failure through the one error table. */
-export async function call<T>(action: string, facts: CallFacts, work: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+export async function call<T>(
+  action: string,
+  facts: CallFacts,
+  work: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const deadline = AbortSignal.timeout(CALL_DEADLINE_MS);
   try {
     return await work(deadline);
   } catch (error) {
     if (deadline.aborted) {
-      const timedOut = Object.assign(new Error(`no answer within ${CALL_DEADLINE_MS / 1000} s`), { name: 'TimeoutError', code: 'ETIMEDOUT', cause: error });
+      const timedOut = Object.assign(new Error(`no answer within ${CALL_DEADLINE_MS / 1000} s`), {
+        name: 'TimeoutError',
+        code: 'ETIMEDOUT',
+        cause: error,
+      });
       throw translateAwsError(timedOut, action, facts);
     }
     throw translateAwsError(error, action, facts);

@@ -1,4 +1,12 @@
-import { AwsError, CliError, ConfigError, CredentialsRejectedError, ExitCode, UsageError, type CliErrorOptions } from '../errors.js';
+import {
+  AwsError,
+  CliError,
+  ConfigError,
+  CredentialsRejectedError,
+  ExitCode,
+  UsageError,
+  type CliErrorOptions,
+} from '../errors.js';
 import type { CheckId } from '../domain/diagnosis.js';
 import { redact } from '../domain/redact.js';
 
@@ -94,13 +102,15 @@ const wrongSecret: Row = {
   exitCode: 4,
   diagnosis: 'credentials',
   message: (f) => `the secret access key of ${subject(f)} does not match its access key id (${f.code}) on ${f.action}`,
-  hint: () => 'Enter the secret access key exactly as AWS showed it (40 characters, no spaces or quotes); if it is lost, create a new key.',
+  hint: () =>
+    'Enter the secret access key exactly as AWS showed it (40 characters, no spaces or quotes); if it is lost, create a new key.',
 };
 
 const clock: Row = {
   exitCode: 4,
   diagnosis: 'clock',
-  message: (f) => `AWS rejected the request time of ${f.action} (${f.code}): this machine's clock is probably off by more than 5 minutes`,
+  message: (f) =>
+    `AWS rejected the request time of ${f.action} (${f.code}): this machine's clock is probably off by more than 5 minutes`,
   hint: () => 'Set the system clock right (turn on NTP, e.g. `timedatectl set-ntp true`) and try again.',
 };
 
@@ -127,8 +137,10 @@ const denied: Row = {
 const ipRestricted: Row = {
   exitCode: 5,
   diagnosis: 'ip-restriction',
-  message: (f) => `AWS denied ${deniedAction(f)}: an explicit deny with a source-IP condition blocks this machine${policyOf(f)}`,
-  hint: () => "Run from an allowed network, or ask the administrator to add this machine's public IP address to the policy's aws:SourceIp list.",
+  message: (f) =>
+    `AWS denied ${deniedAction(f)}: an explicit deny with a source-IP condition blocks this machine${policyOf(f)}`,
+  hint: () =>
+    "Run from an allowed network, or ask the administrator to add this machine's public IP address to the policy's aws:SourceIp list.",
 };
 
 const limit: Row = {
@@ -161,7 +173,8 @@ const serviceFailure: Row = {
 const regionDisabled: Row = {
   exitCode: 5,
   diagnosis: 'region',
-  message: (f) => `the region ${f.region ?? ''}${f.region ? ' ' : ''}is not enabled for this account or service (${f.code} on ${f.action})`,
+  message: (f) =>
+    `the region ${f.region ?? ''}${f.region ? ' ' : ''}is not enabled for this account or service (${f.code} on ${f.action})`,
   hint: () => 'Enable the region in the AWS console (Account, AWS Regions), or choose an enabled one with --region.',
 };
 
@@ -176,7 +189,10 @@ const noSuchEntity: Row = {
   exitCode: 5,
   diagnosis: (f) => (/polic/i.test(f.awsMessage) || /Polic/.test(f.action) ? 'permissions' : 'key-status'),
   message: (f) => `AWS found no such entity on ${f.action}${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
-  hint: (f) => (isKeyAction(f) ? `The key was deleted or rotated elsewhere. ${testHint}` : 'Check the name: it does not exist in this account, or was deleted.'),
+  hint: (f) =>
+    isKeyAction(f)
+      ? `The key was deleted or rotated elsewhere. ${testHint}`
+      : 'Check the name: it does not exist in this account, or was deleted.',
 };
 
 const alreadyExists: Row = {
@@ -189,7 +205,8 @@ const alreadyExists: Row = {
 const malformedPolicy: Row = {
   exitCode: 5,
   diagnosis: 'permissions',
-  message: (f) => `AWS refused the policy document on ${f.action} (${f.code})${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
+  message: (f) =>
+    `AWS refused the policy document on ${f.action} (${f.code})${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
   hint: () => 'Fix the policy JSON (Version "2012-10-17", Statement with Effect, Action, Resource) and retry.',
 };
 
@@ -204,14 +221,16 @@ const dns: Row = {
   exitCode: 5,
   diagnosis: 'network',
   message: (f) => `could not resolve ${f.target ?? 'the AWS endpoint'} (DNS, ${f.code}) for ${f.action}`,
-  hint: () => 'Check the internet connection and DNS (`nslookup` the host); a mistyped --endpoint-url or --region gives this too. Behind a proxy, set HTTPS_PROXY.',
+  hint: () =>
+    'Check the internet connection and DNS (`nslookup` the host); a mistyped --endpoint-url or --region gives this too. Behind a proxy, set HTTPS_PROXY.',
 };
 
 const tcp: Row = {
   exitCode: 5,
   diagnosis: 'network',
   message: (f) => `could not connect to ${f.target ?? 'the AWS endpoint'} (${f.code}) for ${f.action}`,
-  hint: () => 'Check that the network and firewall allow HTTPS (port 443) to AWS, and --endpoint-url if you gave one. Behind a proxy, set HTTPS_PROXY.',
+  hint: () =>
+    'Check that the network and firewall allow HTTPS (port 443) to AWS, and --endpoint-url if you gave one. Behind a proxy, set HTTPS_PROXY.',
 };
 
 const timeout: Row = {
@@ -246,48 +265,113 @@ const notAws: Row = {
   exitCode: 5,
   diagnosis: 'network',
   message: (f) => `something other than AWS answered ${f.action}${f.status ? ` (HTTP ${f.status})` : ''}`,
-  hint: () => 'A captive portal, a proxy or a wrong --endpoint-url answered instead of AWS: check the network and --endpoint-url.',
+  hint: () =>
+    'A captive portal, a proxy or a wrong --endpoint-url answered instead of AWS: check the network and --endpoint-url.',
 };
 
 const noAdminCredentials: Row = {
   exitCode: 3,
   diagnosis: 'credentials',
   message: (f) => {
-    if (/sso/i.test(f.awsMessage) && /expired|invalid|refresh/i.test(f.awsMessage)) return `the SSO session${f.profile ? ` of profile ${f.profile}` : ''} has expired (${f.action})`;
-    if (f.profile) return `no admin credentials from the AWS profile "${f.profile}": it was not found or has no usable credentials (${f.action})`;
+    if (/sso/i.test(f.awsMessage) && /expired|invalid|refresh/i.test(f.awsMessage))
+      return `the SSO session${f.profile ? ` of profile ${f.profile}` : ''} has expired (${f.action})`;
+    if (f.profile)
+      return `no admin credentials from the AWS profile "${f.profile}": it was not found or has no usable credentials (${f.action})`;
     return `no admin credentials found for ${f.action}`;
   },
-  hint: (f) => (/sso/i.test(f.awsMessage) ? `Run \`aws sso login${f.profile ? ` --profile ${f.profile}` : ''}\`, then retry.` : adminHint),
+  hint: (f) =>
+    /sso/i.test(f.awsMessage)
+      ? `Run \`aws sso login${f.profile ? ` --profile ${f.profile}` : ''}\`, then retry.`
+      : adminHint,
 };
 
 const generic: Row = {
   exitCode: 5,
   diagnosis: 'permissions',
-  message: (f) => `AWS refused ${f.action} (${f.code}${f.status ? `, HTTP ${f.status}` : ''})${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
+  message: (f) =>
+    `AWS refused ${f.action} (${f.code}${f.status ? `, HTTP ${f.status}` : ''})${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
   hint: () => 'Re-run with --debug for the AWS request id.',
 };
 
 const unreached: Row = {
   exitCode: 5,
   diagnosis: 'network',
-  message: (f) => `the call ${f.action} failed before AWS answered (${f.code})${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
+  message: (f) =>
+    `the call ${f.action} failed before AWS answered (${f.code})${f.awsMessage ? `: ${f.awsMessage}` : ''}`,
   hint: () => 'Check the network and --endpoint-url; re-run with --debug for details.',
 };
 
 /** Node's TLS failure codes: an intercepting proxy, a missing CA, a wrong clock. */
-const TLS_CODES = ['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO'];
+const TLS_CODES = [
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
+];
 
 /** The table: every known AWS error name or Node error code → its row. */
 const TABLE: ReadonlyMap<string, Row> = new Map<string, Row>([
-  ...rows(['InvalidClientTokenId', 'UnrecognizedClientException', 'InvalidAccessKeyId', 'AuthFailure', 'InvalidToken'], unknownKeyId),
-  ...rows(['SignatureDoesNotMatch', 'InvalidSignatureException', 'IncompleteSignature', 'MissingAuthenticationToken', 'MissingAuthenticationTokenException'], wrongSecret),
+  ...rows(
+    ['InvalidClientTokenId', 'UnrecognizedClientException', 'InvalidAccessKeyId', 'AuthFailure', 'InvalidToken'],
+    unknownKeyId,
+  ),
+  ...rows(
+    [
+      'SignatureDoesNotMatch',
+      'InvalidSignatureException',
+      'IncompleteSignature',
+      'MissingAuthenticationToken',
+      'MissingAuthenticationTokenException',
+    ],
+    wrongSecret,
+  ),
   ...rows(['ExpiredToken', 'ExpiredTokenException', 'TokenRefreshRequired'], expired),
   ...rows(['RequestExpired', 'RequestTimeTooSkewed', 'RequestInTheFuture', 'SignatureExpired'], clock),
-  ...rows(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'UnauthorizedAccess', 'NotAuthorized'], denied),
+  ...rows(
+    ['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'UnauthorizedAccess', 'NotAuthorized'],
+    denied,
+  ),
   ...rows(['SourceIpDenied'], ipRestricted),
   ...rows(['LimitExceeded', 'LimitExceededException', 'QuotaExceeded', 'ServiceQuotaExceededException'], limit),
-  ...rows(['Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'TooManyRequests', 'RequestLimitExceeded', 'RequestThrottled', 'RequestThrottledException', 'SlowDown', 'PriorRequestNotComplete'], throttled),
-  ...rows(['ServiceUnavailable', 'ServiceUnavailableException', 'InternalFailure', 'InternalError', 'InternalServerError', 'InternalServiceError', 'ServiceFailure', 'ServiceFailureException', 'BadGateway', 'GatewayTimeout'], serviceFailure),
+  ...rows(
+    [
+      'Throttling',
+      'ThrottlingException',
+      'ThrottledException',
+      'TooManyRequestsException',
+      'TooManyRequests',
+      'RequestLimitExceeded',
+      'RequestThrottled',
+      'RequestThrottledException',
+      'SlowDown',
+      'PriorRequestNotComplete',
+    ],
+    throttled,
+  ),
+  ...rows(
+    [
+      'ServiceUnavailable',
+      'ServiceUnavailableException',
+      'InternalFailure',
+      'InternalError',
+      'InternalServerError',
+      'InternalServiceError',
+      'ServiceFailure',
+      'ServiceFailureException',
+      'BadGateway',
+      'GatewayTimeout',
+    ],
+    serviceFailure,
+  ),
   ...rows(['OptInRequired', 'RegionDisabledException', 'RegionDisabled', 'InvalidRegion'], regionDisabled),
   ...rows(['InvalidRegionName'], invalidRegion),
   ...rows(['NoSuchEntity', 'NoSuchEntityException'], noSuchEntity),
@@ -295,7 +379,20 @@ const TABLE: ReadonlyMap<string, Row> = new Map<string, Row>([
   ...rows(['MalformedPolicyDocument', 'MalformedPolicyDocumentException'], malformedPolicy),
   ...rows(['InvalidInput', 'ValidationError', 'InvalidParameterValue', 'InvalidParameterCombination'], invalidInput),
   ...rows(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA'], dns),
-  ...rows(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL'], tcp),
+  ...rows(
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'EHOSTUNREACH',
+      'ENETUNREACH',
+      'ENETDOWN',
+      'EHOSTDOWN',
+      'EPIPE',
+      'ECONNABORTED',
+      'EADDRNOTAVAIL',
+    ],
+    tcp,
+  ),
   ...rows(['TimeoutError', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'RequestTimeout', 'RequestTimeoutException'], timeout),
   ...rows(TLS_CODES, tls),
   ...rows(['ProxyAuthenticationRequired', 'ProxyError'], proxy),
@@ -313,7 +410,8 @@ export function knownCodes(): string[] {
 }
 
 /** Node's network error codes, which win over the error's name (the SDK renames ECONNRESET to TimeoutError). */
-const NODE_CODE = /^(E[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+)$/;
+const NODE_CODE =
+  /^(E[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+)$/;
 
 /**
  * Classifies any failure of an AWS call: the exit code, the checklist item, our message and the next step.
@@ -325,7 +423,13 @@ export function classify(error: unknown, action = 'the AWS call', facts: CallFac
   const f = factsOf(e, action, facts);
   const row = rowFor(f, e);
   const diagnosis = typeof row.diagnosis === 'function' ? row.diagnosis(f) : row.diagnosis;
-  const result: Classification = { code: f.code, exitCode: row.exitCode, diagnosis, message: scrub(row.message(f)), hint: row.hint(f) };
+  const result: Classification = {
+    code: f.code,
+    exitCode: row.exitCode,
+    diagnosis,
+    message: scrub(row.message(f)),
+    hint: row.hint(f),
+  };
   const requestId = e.$metadata?.requestId;
   if (requestId) result.requestId = requestId;
   if (f.status) result.httpStatusCode = f.status;
@@ -355,8 +459,15 @@ export function translateAwsError(error: unknown, action: string, facts: CallFac
 
 function fromCliError(error: CliError): Classification {
   const exitCode = [2, 3, 4, 5].includes(error.exitCode) ? (error.exitCode as 2 | 3 | 4 | 5) : 5;
-  const fallback: CheckId = exitCode === 4 ? 'credentials' : exitCode === 2 ? 'format' : exitCode === 5 ? 'permissions' : 'credentials';
-  const result: Classification = { code: error.awsCode ?? error.name, exitCode, diagnosis: error.diagnosis ?? fallback, message: error.message, hint: error.hint ?? '' };
+  const fallback: CheckId =
+    exitCode === 4 ? 'credentials' : exitCode === 2 ? 'format' : exitCode === 5 ? 'permissions' : 'credentials';
+  const result: Classification = {
+    code: error.awsCode ?? error.name,
+    exitCode,
+    diagnosis: error.diagnosis ?? fallback,
+    message: error.message,
+    hint: error.hint ?? '',
+  };
   if (error.requestId) result.requestId = error.requestId;
   return result;
 }
@@ -369,7 +480,8 @@ function sdkFields(error: unknown): SdkErrorLike {
   if (typeof error !== 'object' || error === null) return {};
   const e = error as Record<string, unknown>;
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const meta = typeof e.$metadata === 'object' && e.$metadata !== null ? (e.$metadata as Record<string, unknown>) : undefined;
+  const meta =
+    typeof e.$metadata === 'object' && e.$metadata !== null ? (e.$metadata as Record<string, unknown>) : undefined;
   const fields: SdkErrorLike = {
     name: text(e.name),
     code: text(e.code),
@@ -383,7 +495,11 @@ function sdkFields(error: unknown): SdkErrorLike {
     $fault: e.$fault === 'client' || e.$fault === 'server' ? e.$fault : undefined,
     $proxy: text(e.$proxy),
   };
-  if (meta) fields.$metadata = { httpStatusCode: typeof meta.httpStatusCode === 'number' ? meta.httpStatusCode : undefined, requestId: text(meta.requestId) };
+  if (meta)
+    fields.$metadata = {
+      httpStatusCode: typeof meta.httpStatusCode === 'number' ? meta.httpStatusCode : undefined,
+      requestId: text(meta.requestId),
+    };
   return fields;
 }
 
@@ -397,16 +513,35 @@ function factsOf(e: SdkErrorLike, action: string, facts: CallFacts): Facts {
   const proxyUrl = e.$proxy ?? node?.$proxy;
   if (status === 407 || code === 'ProxyAuthenticationRequired') code = 'ProxyAuthenticationRequired';
   else if (proxyUrl && !TABLE.has(code)) code = 'ProxyError';
-  if (/^Deserialization error/i.test(awsMessage) || (code === 'UnknownError' && status !== undefined && status < 300)) code = 'NotAwsResponse';
+  if (/^Deserialization error/i.test(awsMessage) || (code === 'UnknownError' && status !== undefined && status < 300))
+    code = 'NotAwsResponse';
   if (/Invalid region in client config/i.test(awsMessage)) code = 'InvalidRegionName';
   const target = node?.hostname ?? (node?.address ? `${node.address}${node.port ? `:${node.port}` : ''}` : undefined);
-  return { ...facts, code, action, awsMessage, status, target, proxy: proxyUrl ? maskUrl(proxyUrl) : undefined, region: facts.region };
+  return {
+    ...facts,
+    code,
+    action,
+    awsMessage,
+    status,
+    target,
+    proxy: proxyUrl ? maskUrl(proxyUrl) : undefined,
+    region: facts.region,
+  };
 }
 
 function rowFor(f: Facts, e: SdkErrorLike): Row {
   // A signature rejected as expired is the clock, not the secret (AWS says "Signature expired").
-  if ((f.code === 'SignatureDoesNotMatch' || f.code === 'InvalidSignatureException' || f.code === 'AuthFailure') && /signature (has )?expired|request has expired|earlier than|later than|time ?stamp|too skewed/i.test(f.awsMessage)) return clock;
-  if (TABLE.get(f.code) === denied && /explicit deny/i.test(f.awsMessage) && /(aws:)?(Vpc)?Source(Ip|Vpce?)\b/i.test(f.awsMessage)) return ipRestricted;
+  if (
+    (f.code === 'SignatureDoesNotMatch' || f.code === 'InvalidSignatureException' || f.code === 'AuthFailure') &&
+    /signature (has )?expired|request has expired|earlier than|later than|time ?stamp|too skewed/i.test(f.awsMessage)
+  )
+    return clock;
+  if (
+    TABLE.get(f.code) === denied &&
+    /explicit deny/i.test(f.awsMessage) &&
+    /(aws:)?(Vpc)?Source(Ip|Vpce?)\b/i.test(f.awsMessage)
+  )
+    return ipRestricted;
   // A network failure on the way to the proxy is the proxy's, not AWS's.
   if (f.proxy && (f.code === 'ProxyError' || TABLE.get(f.code)?.diagnosis === 'network')) return proxy;
   const row = TABLE.get(f.code);
@@ -444,7 +579,8 @@ function deniedReason(f: Facts): string {
   const explicit = /with an explicit deny in (?:an? )?([a-z -]+? policy)(?::\s*(\S+))?/i.exec(f.awsMessage);
   const none = /because no ([a-z -]+? policy|permissions boundary) allows/i.exec(f.awsMessage);
   const where = on ? ` on ${on}` : '';
-  if (explicit) return `${where}: an explicit deny in ${/^[aeiou]/i.test(explicit[1]!) ? 'an' : 'a'} ${explicit[1]}${explicit[2] ? ` (${explicit[2].replace(/[.,]$/, '')})` : ''}`;
+  if (explicit)
+    return `${where}: an explicit deny in ${/^[aeiou]/i.test(explicit[1]!) ? 'an' : 'a'} ${explicit[1]}${explicit[2] ? ` (${explicit[2].replace(/[.,]$/, '')})` : ''}`;
   if (none) return `${where}: no ${none[1]} allows it`;
   return where ? `${where}` : '';
 }

@@ -1,8 +1,20 @@
-import { lazy, type Aws, type AwsSession, type Context } from '../context.js';
+import type { Aws, AwsSession, Context } from '../ports.js';
+import { lazy } from '../lazy.js';
 import type { Credentials } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
 import { translateAwsError, type CallFacts } from './errors.js';
-import { addDebugLogging, buildHttpHandler, MAX_ATTEMPTS, proxyFor, quietSdkNotices, resolveEndpoint, resolveRegion, sdkLogger, SkewObserver, type Service } from './clients.js';
+import {
+  addDebugLogging,
+  buildHttpHandler,
+  MAX_ATTEMPTS,
+  proxyFor,
+  quietSdkNotices,
+  resolveEndpoint,
+  resolveRegion,
+  sdkLogger,
+  SkewObserver,
+  type Service,
+} from './clients.js';
 import { iamGateway, type IamParts } from './iam.js';
 import { diagnosticGateways } from './probes.js';
 import { stsGateway, type StsParts } from './sts.js';
@@ -52,13 +64,22 @@ export function sdkAws(ctx: Context): Aws {
 }
 
 /** The admin credential chain; a failure to find any surfaces on the first call, through the error table. */
-async function adminCredentials(ctx: Context, profile: string | undefined, region: string, http: () => Promise<unknown>): Promise<CredentialSource> {
+async function adminCredentials(
+  ctx: Context,
+  profile: string | undefined,
+  region: string,
+  http: () => Promise<unknown>,
+): Promise<CredentialSource> {
   const env = ctx.env;
   // The SDK's environment provider reads process.env; the context's environment is what this run was given.
   if (!profile && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
     rememberSecret(env.AWS_SECRET_ACCESS_KEY);
     rememberSecret(env.AWS_SESSION_TOKEN);
-    return { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+    return {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
   }
   const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
   const stsEndpoint = resolveEndpoint(ctx, 'sts');
@@ -68,7 +89,12 @@ async function adminCredentials(ctx: Context, profile: string | undefined, regio
     ...(env.AWS_CONFIG_FILE ? { configFilepath: env.AWS_CONFIG_FILE } : {}),
     logger: sdkLogger(ctx),
     // The STS client that role profiles assume roles with: same bounds, region and endpoint as ours.
-    clientConfig: { region, maxAttempts: MAX_ATTEMPTS, requestHandler: (await http()) as never, ...(stsEndpoint ? { endpoint: stsEndpoint } : {}) },
+    clientConfig: {
+      region,
+      maxAttempts: MAX_ATTEMPTS,
+      requestHandler: (await http()) as never,
+      ...(stsEndpoint ? { endpoint: stsEndpoint } : {}),
+    },
   });
   return async (props) => {
     const identity = await provider(props);
@@ -79,7 +105,13 @@ async function adminCredentials(ctx: Context, profile: string | undefined, regio
 }
 
 /** One pair of gateways signed by one set of credentials; each service's SDK client is built on its first call. */
-function session(ctx: Context, http: () => Promise<unknown>, credentials: CredentialSource, region: string, facts: CallFacts): AwsSession {
+function session(
+  ctx: Context,
+  http: () => Promise<unknown>,
+  credentials: CredentialSource,
+  region: string,
+  facts: CallFacts,
+): AwsSession {
   const config = async (service: Service, observer?: SkewObserver) => {
     const endpoint = resolveEndpoint(ctx, service);
     return {

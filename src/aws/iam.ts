@@ -1,5 +1,6 @@
 import type { IAMClient, Tag } from '@aws-sdk/client-iam';
-import type { AccessKeyInfo, Iam, IamUser } from '../context.js';
+import type { Iam } from '../ports.js';
+import type { AccessKeyInfo, IamUser } from '../domain/iam.js';
 import type { AccessKeyPair } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
 import { CliError } from '../errors.js';
@@ -18,10 +19,22 @@ export interface IamParts {
 }
 
 /** Error codes after which a CreateAccessKey surely created nothing, so retrying is safe. */
-const SAFE_TO_RETRY = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+const SAFE_TO_RETRY = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** The domain-shaped IAM gateway over the SDK; every error goes through the one error table. */
-export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sleep: (ms: number) => Promise<void>): Iam {
+export function iamGateway(
+  parts: () => Promise<IamParts>,
+  facts: CallFacts,
+  sleep: (ms: number) => Promise<void>,
+): Iam {
   const send = async <T>(action: string, work: (p: IamParts, abortSignal: AbortSignal) => Promise<T>): Promise<T> => {
     const p = await parts();
     return call(action, facts, (abortSignal) => work(p, abortSignal));
@@ -30,7 +43,9 @@ export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sle
   return {
     async getUser(userName) {
       try {
-        const out = await send('iam:GetUser', (p, abortSignal) => p.client.send(new p.sdk.GetUserCommand(userName ? { UserName: userName } : {}), { abortSignal }));
+        const out = await send('iam:GetUser', (p, abortSignal) =>
+          p.client.send(new p.sdk.GetUserCommand(userName ? { UserName: userName } : {}), { abortSignal }),
+        );
         return out.User ? toUser(out.User) : undefined;
       } catch (error) {
         if (error instanceof CliError && error.awsCode === 'NoSuchEntity') return undefined;
@@ -40,23 +55,39 @@ export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sle
 
     async createUser(userName, options) {
       const out = await send('iam:CreateUser', (p, abortSignal) =>
-        p.client.send(new p.sdk.CreateUserCommand({ UserName: userName, ...(options.path ? { Path: options.path } : {}), Tags: toTags(options.tags) }), { abortSignal }),
+        p.client.send(
+          new p.sdk.CreateUserCommand({
+            UserName: userName,
+            ...(options.path ? { Path: options.path } : {}),
+            Tags: toTags(options.tags),
+          }),
+          { abortSignal },
+        ),
       );
       if (!out.User) throw new CliError(`AWS answered iam:CreateUser for ${userName} without a user`, 5);
       return toUser(out.User);
     },
 
     async tagUser(userName, tags) {
-      await send('iam:TagUser', (p, abortSignal) => p.client.send(new p.sdk.TagUserCommand({ UserName: userName, Tags: toTags(tags) }), { abortSignal }));
+      await send('iam:TagUser', (p, abortSignal) =>
+        p.client.send(new p.sdk.TagUserCommand({ UserName: userName, Tags: toTags(tags) }), { abortSignal }),
+      );
     },
 
     async listAccessKeys(userName) {
       const keys: AccessKeyInfo[] = [];
       let marker: string | undefined;
       do {
-        const out = await send('iam:ListAccessKeys', (p, abortSignal) => p.client.send(new p.sdk.ListAccessKeysCommand({ UserName: userName, Marker: marker }), { abortSignal }));
+        const out = await send('iam:ListAccessKeys', (p, abortSignal) =>
+          p.client.send(new p.sdk.ListAccessKeysCommand({ UserName: userName, Marker: marker }), { abortSignal }),
+        );
         for (const k of out.AccessKeyMetadata ?? []) {
-          if (k.AccessKeyId) keys.push({ accessKeyId: k.AccessKeyId, status: k.Status === 'Inactive' ? 'Inactive' : 'Active', createDate: iso(k.CreateDate) });
+          if (k.AccessKeyId)
+            keys.push({
+              accessKeyId: k.AccessKeyId,
+              status: k.Status === 'Inactive' ? 'Inactive' : 'Active',
+              createDate: iso(k.CreateDate),
+            });
         }
         marker = out.IsTruncated ? out.Marker : undefined;
       } while (marker);
@@ -66,42 +97,73 @@ export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sle
     async createAccessKey(userName) {
       for (let attempt = 1; ; attempt += 1) {
         try {
-          const out = await send('iam:CreateAccessKey', (p, abortSignal) => p.once.send(new p.sdk.CreateAccessKeyCommand({ UserName: userName }), { abortSignal }));
+          const out = await send('iam:CreateAccessKey', (p, abortSignal) =>
+            p.once.send(new p.sdk.CreateAccessKeyCommand({ UserName: userName }), { abortSignal }),
+          );
           const key = out.AccessKey;
-          if (!key?.AccessKeyId || !key.SecretAccessKey) throw new CliError('AWS answered iam:CreateAccessKey without a key', 5);
+          if (!key?.AccessKeyId || !key.SecretAccessKey)
+            throw new CliError('AWS answered iam:CreateAccessKey without a key', 5);
           rememberSecret(key.SecretAccessKey);
-          const pair: AccessKeyPair & { createDate: string | undefined } = { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey, createDate: iso(key.CreateDate) };
+          const pair: AccessKeyPair & { createDate: string | undefined } = {
+            accessKeyId: key.AccessKeyId,
+            secretAccessKey: key.SecretAccessKey,
+            createDate: iso(key.CreateDate),
+          };
           return pair;
         } catch (error) {
-          if (attempt >= MAX_ATTEMPTS || !(error instanceof CliError) || !SAFE_TO_RETRY.has(error.awsCode ?? '')) throw error;
+          if (attempt >= MAX_ATTEMPTS || !(error instanceof CliError) || !SAFE_TO_RETRY.has(error.awsCode ?? ''))
+            throw error;
           await sleep(200 * 2 ** attempt);
         }
       }
     },
 
     async updateAccessKey(userName, accessKeyId, status) {
-      await send('iam:UpdateAccessKey', (p, abortSignal) => p.client.send(new p.sdk.UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }), { abortSignal }));
+      await send('iam:UpdateAccessKey', (p, abortSignal) =>
+        p.client.send(
+          new p.sdk.UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }),
+          { abortSignal },
+        ),
+      );
     },
 
     async deleteAccessKey(userName, accessKeyId) {
-      await send('iam:DeleteAccessKey', (p, abortSignal) => p.client.send(new p.sdk.DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }), { abortSignal }));
+      await send('iam:DeleteAccessKey', (p, abortSignal) =>
+        p.client.send(new p.sdk.DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }), {
+          abortSignal,
+        }),
+      );
     },
 
     async getAccessKeyLastUsed(accessKeyId) {
-      const out = await send('iam:GetAccessKeyLastUsed', (p, abortSignal) => p.client.send(new p.sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }), { abortSignal }));
+      const out = await send('iam:GetAccessKeyLastUsed', (p, abortSignal) =>
+        p.client.send(new p.sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }), { abortSignal }),
+      );
       const used = out.AccessKeyLastUsed;
       // IAM says "N/A" for a key never used.
       const known = (value: string | undefined) => (value && value !== 'N/A' ? value : undefined);
-      return { lastUsedDate: iso(used?.LastUsedDate), serviceName: known(used?.ServiceName), region: known(used?.Region) };
+      return {
+        lastUsedDate: iso(used?.LastUsedDate),
+        serviceName: known(used?.ServiceName),
+        region: known(used?.Region),
+      };
     },
 
     async listAttachedUserPolicies(userName) {
       const policies: Array<{ policyArn: string; policyName: string }> = [];
       let marker: string | undefined;
       do {
-        const out = await send('iam:ListAttachedUserPolicies', (p, abortSignal) => p.client.send(new p.sdk.ListAttachedUserPoliciesCommand({ UserName: userName, Marker: marker }), { abortSignal }));
+        const out = await send('iam:ListAttachedUserPolicies', (p, abortSignal) =>
+          p.client.send(new p.sdk.ListAttachedUserPoliciesCommand({ UserName: userName, Marker: marker }), {
+            abortSignal,
+          }),
+        );
         for (const policy of out.AttachedPolicies ?? []) {
-          if (policy.PolicyArn) policies.push({ policyArn: policy.PolicyArn, policyName: policy.PolicyName ?? policy.PolicyArn.split('/').pop() ?? policy.PolicyArn });
+          if (policy.PolicyArn)
+            policies.push({
+              policyArn: policy.PolicyArn,
+              policyName: policy.PolicyName ?? policy.PolicyArn.split('/').pop() ?? policy.PolicyArn,
+            });
         }
         marker = out.IsTruncated ? out.Marker : undefined;
       } while (marker);
@@ -109,14 +171,18 @@ export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sle
     },
 
     async attachUserPolicy(userName, policyArn) {
-      await send('iam:AttachUserPolicy', (p, abortSignal) => p.client.send(new p.sdk.AttachUserPolicyCommand({ UserName: userName, PolicyArn: policyArn }), { abortSignal }));
+      await send('iam:AttachUserPolicy', (p, abortSignal) =>
+        p.client.send(new p.sdk.AttachUserPolicyCommand({ UserName: userName, PolicyArn: policyArn }), { abortSignal }),
+      );
     },
 
     async listUserPolicies(userName) {
       const names: string[] = [];
       let marker: string | undefined;
       do {
-        const out = await send('iam:ListUserPolicies', (p, abortSignal) => p.client.send(new p.sdk.ListUserPoliciesCommand({ UserName: userName, Marker: marker }), { abortSignal }));
+        const out = await send('iam:ListUserPolicies', (p, abortSignal) =>
+          p.client.send(new p.sdk.ListUserPoliciesCommand({ UserName: userName, Marker: marker }), { abortSignal }),
+        );
         names.push(...(out.PolicyNames ?? []));
         marker = out.IsTruncated ? out.Marker : undefined;
       } while (marker);
@@ -125,7 +191,11 @@ export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sle
 
     async getUserPolicy(userName, policyName) {
       try {
-        const out = await send('iam:GetUserPolicy', (p, abortSignal) => p.client.send(new p.sdk.GetUserPolicyCommand({ UserName: userName, PolicyName: policyName }), { abortSignal }));
+        const out = await send('iam:GetUserPolicy', (p, abortSignal) =>
+          p.client.send(new p.sdk.GetUserPolicyCommand({ UserName: userName, PolicyName: policyName }), {
+            abortSignal,
+          }),
+        );
         return out.PolicyDocument === undefined ? undefined : decodePolicy(out.PolicyDocument);
       } catch (error) {
         if (error instanceof CliError && error.awsCode === 'NoSuchEntity') return undefined;
@@ -134,7 +204,12 @@ export function iamGateway(parts: () => Promise<IamParts>, facts: CallFacts, sle
     },
 
     async putUserPolicy(userName, policyName, document) {
-      await send('iam:PutUserPolicy', (p, abortSignal) => p.client.send(new p.sdk.PutUserPolicyCommand({ UserName: userName, PolicyName: policyName, PolicyDocument: document }), { abortSignal }));
+      await send('iam:PutUserPolicy', (p, abortSignal) =>
+        p.client.send(
+          new p.sdk.PutUserPolicyCommand({ UserName: userName, PolicyName: policyName, PolicyDocument: document }),
+          { abortSignal },
+        ),
+      );
     },
   };
 }
@@ -152,10 +227,24 @@ function toTags(tags: Record<string, string>): Tag[] {
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 
-function toUser(user: { UserName?: string; Arn?: string; UserId?: string; Path?: string; CreateDate?: Date; Tags?: Tag[] }): IamUser {
+function toUser(user: {
+  UserName?: string;
+  Arn?: string;
+  UserId?: string;
+  Path?: string;
+  CreateDate?: Date;
+  Tags?: Tag[];
+}): IamUser {
   const tags: Record<string, string> = {};
   for (const tag of user.Tags ?? []) if (tag.Key) tags[tag.Key] = tag.Value ?? '';
-  return { userName: user.UserName ?? '', arn: user.Arn ?? '', userId: user.UserId ?? '', path: user.Path ?? '/', createDate: iso(user.CreateDate), tags };
+  return {
+    userName: user.UserName ?? '',
+    arn: user.Arn ?? '',
+    userId: user.UserId ?? '',
+    path: user.Path ?? '/',
+    createDate: iso(user.CreateDate),
+    tags,
+  };
 }
 
 function iso(date: Date | undefined): string | undefined {

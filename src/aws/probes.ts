@@ -1,5 +1,5 @@
-import type { Context, ProbeCount, Probes, Sts } from '../context.js';
-import { lazy } from '../context.js';
+import type { Context, ProbeCount, Probes, Sts } from '../ports.js';
+import { lazy } from '../lazy.js';
 import { BUCKET_PROBE_ACTION, GLOBAL_STS_REGION, PROBE_ACTIONS } from '../domain/diagnosis.js';
 import { addDebugLogging, call, resolveEndpoint, SkewObserver, type Service } from './clients.js';
 import type { CallFacts } from './errors.js';
@@ -25,17 +25,29 @@ export type SessionConfig = (service: Service, observer?: SkewObserver) => Promi
 export type SharedHandler = () => Promise<unknown>;
 
 /** The global STS gateway and the service probes of one session. */
-export function diagnosticGateways(ctx: Context, http: SharedHandler, config: SessionConfig, facts: CallFacts): { globalSts: Sts; probes: Probes } {
+export function diagnosticGateways(
+  ctx: Context,
+  http: SharedHandler,
+  config: SessionConfig,
+  facts: CallFacts,
+): { globalSts: Sts; probes: Probes } {
   const globalParts = lazy(async (): Promise<StsParts> => {
     const sdk = await import('@aws-sdk/client-sts');
     const observer = new SkewObserver((await http()) as never);
     const base = await config('sts', observer);
     // Signed for us-east-1, which is never an opt-in region; the override endpoint keeps local endpoints working.
-    const client = new sdk.STSClient({ ...base, region: GLOBAL_STS_REGION, endpoint: resolveEndpoint(ctx, 'sts') ?? GLOBAL_STS_ENDPOINT });
+    const client = new sdk.STSClient({
+      ...base,
+      region: GLOBAL_STS_REGION,
+      endpoint: resolveEndpoint(ctx, 'sts') ?? GLOBAL_STS_ENDPOINT,
+    });
     addDebugLogging(ctx, client, 'sts');
     return { client, sdk, observer };
   });
-  return { globalSts: stsGateway(globalParts, { ...facts, region: GLOBAL_STS_REGION }), probes: probesGateway(ctx, config, facts) };
+  return {
+    globalSts: stsGateway(globalParts, { ...facts, region: GLOBAL_STS_REGION }),
+    probes: probesGateway(ctx, config, facts),
+  };
 }
 
 /** The read-only probes of `test --service`; every failure goes through the one error table, naming the IAM action. */
@@ -44,7 +56,11 @@ export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFa
     const sdk = await import('@aws-sdk/client-s3');
     const base = await config('s3');
     // A custom endpoint (moto, MinIO, a VPC endpoint) has no per-bucket DNS names; AWS itself prefers virtual hosts.
-    const client = new sdk.S3Client({ ...base, forcePathStyle: base.endpoint !== undefined, followRegionRedirects: true });
+    const client = new sdk.S3Client({
+      ...base,
+      forcePathStyle: base.endpoint !== undefined,
+      followRegionRedirects: true,
+    });
     addDebugLogging(ctx, client, 's3');
     return { client, sdk };
   });
@@ -64,7 +80,9 @@ export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFa
   return {
     async listBuckets(): Promise<ProbeCount> {
       const { client, sdk } = await s3();
-      const out = await call(PROBE_ACTIONS.s3, facts, (abortSignal) => client.send(new sdk.ListBucketsCommand({}), { abortSignal }));
+      const out = await call(PROBE_ACTIONS.s3, facts, (abortSignal) =>
+        client.send(new sdk.ListBucketsCommand({}), { abortSignal }),
+      );
       return { count: out.Buckets?.length ?? 0, more: Boolean(out.ContinuationToken) };
     },
 
@@ -81,13 +99,17 @@ export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFa
 
     async describeDbInstances(): Promise<ProbeCount> {
       const { client, sdk } = await rds();
-      const out = await call(PROBE_ACTIONS.rds, facts, (abortSignal) => client.send(new sdk.DescribeDBInstancesCommand({ MaxRecords: PAGE }), { abortSignal }));
+      const out = await call(PROBE_ACTIONS.rds, facts, (abortSignal) =>
+        client.send(new sdk.DescribeDBInstancesCommand({ MaxRecords: PAGE }), { abortSignal }),
+      );
       return { count: out.DBInstances?.length ?? 0, more: Boolean(out.Marker) };
     },
 
     async listFunctions(): Promise<ProbeCount> {
       const { client, sdk } = await lambda();
-      const out = await call(PROBE_ACTIONS.lambda, facts, (abortSignal) => client.send(new sdk.ListFunctionsCommand({ MaxItems: PAGE }), { abortSignal }));
+      const out = await call(PROBE_ACTIONS.lambda, facts, (abortSignal) =>
+        client.send(new sdk.ListFunctionsCommand({ MaxItems: PAGE }), { abortSignal }),
+      );
       return { count: out.Functions?.length ?? 0, more: Boolean(out.NextMarker) };
     },
   };
@@ -100,7 +122,17 @@ export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFa
 function headBucketError(error: unknown, bucket: string): unknown {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string } } | undefined;
   const status = e?.$metadata?.httpStatusCode;
-  if (status === 403) return Object.assign(new Error(`Access Denied to bucket ${bucket}`), { name: 'AccessDenied', $metadata: e!.$metadata, cause: error });
-  if (status === 404) return Object.assign(new Error(`The bucket ${bucket} does not exist`), { name: 'NoSuchBucket', $metadata: e!.$metadata, cause: error });
+  if (status === 403)
+    return Object.assign(new Error(`Access Denied to bucket ${bucket}`), {
+      name: 'AccessDenied',
+      $metadata: e!.$metadata,
+      cause: error,
+    });
+  if (status === 404)
+    return Object.assign(new Error(`The bucket ${bucket} does not exist`), {
+      name: 'NoSuchBucket',
+      $metadata: e!.$metadata,
+      cause: error,
+    });
   return error;
 }

@@ -23,13 +23,24 @@ export class ProxyAgent extends Agent {
     this.shownAs = `${this.proxy.protocol}//${this.proxy.host}`;
   }
 
-  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     const host = String(options.hostname ?? options.host ?? '');
     const port = Number(options.port ?? 443);
     if (!proxyFor(this.env, `https://${host}`)) return super.createConnection(options, callback);
     // Returning nothing tells the Agent to wait for the callback.
     this.tunnel(host, port).then(
-      (socket) => callback?.(null, tlsConnect({ ...(options as object), socket, servername: (options as { servername?: string }).servername ?? host })),
+      (socket) =>
+        callback?.(
+          null,
+          tlsConnect({
+            ...(options as object),
+            socket,
+            servername: (options as { servername?: string }).servername ?? host,
+          }),
+        ),
       (error: Error) => callback?.(error, undefined as never),
     );
     return undefined;
@@ -48,7 +59,16 @@ export class ProxyAgent extends Agent {
         socket.destroy();
         reject(Object.assign(error, { $proxy: this.shownAs }));
       };
-      const timer = setTimeout(() => fail(Object.assign(new Error(`the proxy did not answer within ${CONNECT_TIMEOUT_MS} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(
+        () =>
+          fail(
+            Object.assign(new Error(`the proxy did not answer within ${CONNECT_TIMEOUT_MS} ms`), {
+              name: 'TimeoutError',
+              code: 'ETIMEDOUT',
+            }),
+          ),
+        CONNECT_TIMEOUT_MS,
+      );
       socket.once('error', fail);
       socket.once(this.proxy.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
         const auth = this.proxy.username
@@ -61,7 +81,8 @@ export class ProxyAgent extends Agent {
         head = Buffer.concat([head, chunk]);
         const end = head.indexOf('\r\n\r\n');
         if (end < 0) {
-          if (head.length > 16_384) fail(Object.assign(new Error('the proxy sent an oversized answer to CONNECT'), { name: 'ProxyError' }));
+          if (head.length > 16_384)
+            fail(Object.assign(new Error('the proxy sent an oversized answer to CONNECT'), { name: 'ProxyError' }));
           return;
         }
         socket.off('data', onData);
@@ -75,9 +96,18 @@ export class ProxyAgent extends Agent {
           if (rest.length > 0) socket.unshift(rest);
           resolve(socket);
         } else if (status === 407) {
-          fail(Object.assign(new Error('the proxy requires authentication (HTTP 407)'), { name: 'ProxyAuthenticationRequired', $metadata: { httpStatusCode: 407 } }));
+          fail(
+            Object.assign(new Error('the proxy requires authentication (HTTP 407)'), {
+              name: 'ProxyAuthenticationRequired',
+              $metadata: { httpStatusCode: 407 },
+            }),
+          );
         } else {
-          fail(Object.assign(new Error(`the proxy refused the tunnel (HTTP ${status || 'garbled'})`), { name: 'ProxyError' }));
+          fail(
+            Object.assign(new Error(`the proxy refused the tunnel (HTTP ${status || 'garbled'})`), {
+              name: 'ProxyError',
+            }),
+          );
         }
       };
       socket.on('data', onData);

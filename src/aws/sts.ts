@@ -1,5 +1,6 @@
 import type { STSClient } from '@aws-sdk/client-sts';
-import type { Identity, Sts } from '../context.js';
+import type { Sts } from '../ports.js';
+import type { Identity } from '../domain/iam.js';
 import type { CallFacts } from './errors.js';
 import { call, type SkewObserver } from './clients.js';
 
@@ -16,7 +17,9 @@ export function stsGateway(parts: () => Promise<StsParts>, facts: CallFacts): St
   return {
     async getCallerIdentity(): Promise<Identity> {
       const { client, sdk, observer } = await parts();
-      const out = await call('sts:GetCallerIdentity', facts, (abortSignal) => client.send(new sdk.GetCallerIdentityCommand({}), { abortSignal }));
+      const out = await call('sts:GetCallerIdentity', facts, (abortSignal) =>
+        client.send(new sdk.GetCallerIdentityCommand({}), { abortSignal }),
+      );
       const identity: Identity = { account: out.Account ?? '', arn: out.Arn ?? '', userId: out.UserId ?? '' };
       if (observer?.skewMs !== undefined) identity.clockSkewMs = observer.skewMs;
       return identity;

@@ -1,10 +1,18 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createCommand, createOption } from '../commander.js';
-import type { Context, Identity, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
+import type { Identity } from '../domain/iam.js';
 import { AwsError, CliError, ConfigError, CredentialsRejectedError, UsageError } from '../errors.js';
 import { isUndecodableEntry } from '../store/secret-store.js';
-import { connectionJson, validateConnectionName, validateDescription, type AccessKeyPair, type Connection, type ConnectionJson } from '../domain/connection.js';
+import {
+  connectionJson,
+  validateConnectionName,
+  validateDescription,
+  type AccessKeyPair,
+  type Connection,
+  type ConnectionJson,
+} from '../domain/connection.js';
 import {
   accountIdFromAccessKeyId,
   isRootArn,
@@ -18,7 +26,7 @@ import {
 } from '../domain/access-key.js';
 import { parseCredentialsCsv } from '../domain/credentials-csv.js';
 import { rememberSecret } from '../domain/redact.js';
-import { present, progress, warn, type Style } from '../ui/output.js';
+import { present, progress, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
 
 /** The options of `add-connection NAME`, as gathered from flags. */
@@ -87,22 +95,28 @@ const MAX_CSV_BYTES = 64 * 1024;
 
 /** Commander wiring of `add-connection`; `run` is swappable so tests can capture the parsed options. */
 export function addConnectionCommand(ctx: Context, run: AddConnectionRun = addConnection): Command {
-  return createCommand('add-connection')
-    .description('Store an existing access key as a connection: the secret goes to the secret store, and the key is tested with AWS first.')
-    .argument('<name>', 'connection name: 1–64 printable characters, spaces allowed ("AWS Production")')
-    .option('--access-key-id <id>', 'the access key id (AKIA…); the secret then comes from --secret-stdin, AWS_SECRET_ACCESS_KEY or a hidden prompt')
-    .option('--secret-stdin', 'read the secret access key from standard input (one trailing newline is ignored)')
-    .option('--from-env', 'take the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
-    .option('--from-csv <file>', 'take the key from the CSV file the AWS console downloads (either layout)')
-    .option('--description <text>', 'a note shown by show and list --json')
-    .option('--force', 'replace an existing connection of the same name')
-    .option('--no-test', 'store without calling AWS (by default STS GetCallerIdentity proves the key first)')
-    // Not offered, but explained: a secret in argv is visible in `ps` and kept in shell history.
-    .addOption(createOption('--secret-access-key [secret]').hideHelp())
-    .addOption(createOption('--secret [secret]').hideHelp())
-    .addHelpText(
-      'after',
-      `
+  return (
+    createCommand('add-connection')
+      .description(
+        'Store an existing access key as a connection: the secret goes to the secret store, and the key is tested with AWS first.',
+      )
+      .argument('<name>', 'connection name: 1–64 printable characters, spaces allowed ("AWS Production")')
+      .option(
+        '--access-key-id <id>',
+        'the access key id (AKIA…); the secret then comes from --secret-stdin, AWS_SECRET_ACCESS_KEY or a hidden prompt',
+      )
+      .option('--secret-stdin', 'read the secret access key from standard input (one trailing newline is ignored)')
+      .option('--from-env', 'take the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+      .option('--from-csv <file>', 'take the key from the CSV file the AWS console downloads (either layout)')
+      .option('--description <text>', 'a note shown by show and list --json')
+      .option('--force', 'replace an existing connection of the same name')
+      .option('--no-test', 'store without calling AWS (by default STS GetCallerIdentity proves the key first)')
+      // Not offered, but explained: a secret in argv is visible in `ps` and kept in shell history.
+      .addOption(createOption('--secret-access-key [secret]').hideHelp())
+      .addOption(createOption('--secret [secret]').hideHelp())
+      .addHelpText(
+        'after',
+        `
 The region is --region, else AWS_REGION, else us-east-1. Secrets are never accepted as flags.
 
 Examples:
@@ -111,25 +125,41 @@ Examples:
   $ datablast-aws add-connection prod --from-csv ~/Downloads/datablast_accessKeys.csv
   $ AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… datablast-aws add-connection prod --from-env --no-input
 `,
-    )
-    .action(async (name: string, flags: RawFlags) => {
-      present(ctx, await run(ctx, addConnectionOptions(name, flags)), renderAddConnection);
-    });
+      )
+      .action(async (name: string, flags: RawFlags) => {
+        present(ctx, await run(ctx, addConnectionOptions(name, flags)), renderAddConnection);
+      })
+  );
 }
 
 /** Turns parsed flags into options, refusing combinations that cannot work. */
 function addConnectionOptions(name: string, flags: RawFlags): AddConnectionOptions {
-  for (const [value, flag] of [[flags.secretAccessKey, '--secret-access-key'], [flags.secret, '--secret']] as const) {
+  for (const [value, flag] of [
+    [flags.secretAccessKey, '--secret-access-key'],
+    [flags.secret, '--secret'],
+  ] as const) {
     if (value === undefined) continue;
     if (typeof value === 'string') rememberSecret(value);
-    throw new UsageError(`${flag} is not accepted: a secret on the command line is visible to other users in \`ps\` and stays in your shell history`, {
-      hint: 'Pipe it instead: `datablast-aws add-connection NAME --access-key-id ID --secret-stdin`, or set AWS_SECRET_ACCESS_KEY, or leave it out to be asked. If you typed it already, remove it from your shell history.',
-    });
+    throw new UsageError(
+      `${flag} is not accepted: a secret on the command line is visible to other users in \`ps\` and stays in your shell history`,
+      {
+        hint: 'Pipe it instead: `datablast-aws add-connection NAME --access-key-id ID --secret-stdin`, or set AWS_SECRET_ACCESS_KEY, or leave it out to be asked. If you typed it already, remove it from your shell history.',
+      },
+    );
   }
-  const sources = [flags.accessKeyId !== undefined && '--access-key-id', flags.fromEnv && '--from-env', flags.fromCsv !== undefined && '--from-csv'].filter(Boolean);
-  if (sources.length > 1) throw new UsageError(`${sources.join(' and ')} cannot be combined: give the key one way`, { hint: 'Use one of --access-key-id, --from-env or --from-csv.' });
+  const sources = [
+    flags.accessKeyId !== undefined && '--access-key-id',
+    flags.fromEnv && '--from-env',
+    flags.fromCsv !== undefined && '--from-csv',
+  ].filter(Boolean);
+  if (sources.length > 1)
+    throw new UsageError(`${sources.join(' and ')} cannot be combined: give the key one way`, {
+      hint: 'Use one of --access-key-id, --from-env or --from-csv.',
+    });
   if (flags.secretStdin && flags.accessKeyId === undefined) {
-    throw new UsageError('--secret-stdin needs --access-key-id', { hint: 'Give the key id with --access-key-id and pipe only the secret into standard input.' });
+    throw new UsageError('--secret-stdin needs --access-key-id', {
+      hint: 'Give the key id with --access-key-id and pipe only the secret into standard input.',
+    });
   }
   return {
     name,
@@ -161,7 +191,12 @@ export async function addConnection(ctx: Context, opts: AddConnectionOptions): P
     userName: gathered.userName,
     sources: gathered.sources,
   });
-  return { ...saved.connection, tested: saved.tested, replaced: saved.replaced, notes: [...gathered.notes, ...saved.notes] };
+  return {
+    ...saved.connection,
+    tested: saved.tested,
+    replaced: saved.replaced,
+    notes: [...gathered.notes, ...saved.notes],
+  };
 }
 
 /** The region for a new connection: --region, else AWS_REGION, else us-east-1 (CLI.md). */
@@ -185,9 +220,12 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
   const { pair, notes } = normalizeKeyPair(input.pair, input.sources);
   rememberSecret(pair.secretAccessKey);
   if (pair.accessKeyId.startsWith('ASIA')) {
-    throw new UsageError(`${maskAccessKeyId(pair.accessKeyId)} is a temporary access key (ASIA…): it needs a session token and expires, so it cannot be stored for Datablast`, {
-      hint: 'Use a long-term access key of an IAM user (AKIA…), e.g. from `datablast-aws create-user USER --create-key --connection NAME`.',
-    });
+    throw new UsageError(
+      `${maskAccessKeyId(pair.accessKeyId)} is a temporary access key (ASIA…): it needs a session token and expires, so it cannot be stored for Datablast`,
+      {
+        hint: 'Use a long-term access key of an IAM user (AKIA…), e.g. from `datablast-aws create-user USER --create-key --connection NAME`.',
+      },
+    );
   }
   const connections = await ctx.connections();
   const existing = await connections.get(name);
@@ -200,9 +238,12 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
     identity = await proveKey(ctx, pair, region);
     userName = userNameFromArn(identity.arn);
     if (isRootArn(identity.arn)) {
-      notes.push(`this is a root user key of account ${identity.account}: AWS advises against root access keys; give Datablast its own IAM user with \`datablast-aws create-user\``);
+      notes.push(
+        `this is a root user key of account ${identity.account}: AWS advises against root access keys; give Datablast its own IAM user with \`datablast-aws create-user\``,
+      );
     }
-    if (keyCreatedAt === undefined && userName !== undefined) keyCreatedAt = await keyCreationDate(ctx, pair, region, userName);
+    if (keyCreatedAt === undefined && userName !== undefined)
+      keyCreatedAt = await keyCreationDate(ctx, pair, region, userName);
   }
   let accountId = identity?.account;
   if (accountId === undefined) {
@@ -236,21 +277,38 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
     const undoFailed = await restoreSecret(ctx, name, previous);
     if (undoFailed && error instanceof CliError) {
       // The metadata error says "nothing was changed"; with the secret left behind, that is no longer true.
-      throw new CliError(`${error.message.replace(/; nothing was changed$/, '')}; the secret of ${JSON.stringify(name)} was stored and could not be taken back (${undoFailed.message.replace(/; nothing was changed$/, '')})`, error.exitCode, {
-        hint: `${error.hint ?? ''} Then run \`datablast-aws remove ${shellWord(name)}\` to remove that secret, or add the connection again${previous ? ' with --force' : ''}.`.trim(),
-        cause: error,
-      });
+      throw new CliError(
+        `${error.message.replace(/; nothing was changed$/, '')}; the secret of ${JSON.stringify(name)} was stored and could not be taken back (${undoFailed.message.replace(/; nothing was changed$/, '')})`,
+        error.exitCode,
+        {
+          hint: `${error.hint ?? ''} Then run \`datablast-aws remove ${shellWord(name)}\` to remove that secret, or add the connection again${previous ? ' with --force' : ''}.`.trim(),
+          cause: error,
+        },
+      );
     }
     throw error;
   }
-  return { connection: connectionJson(connection), tested: identity !== undefined, replaced: existing !== undefined, notes };
+  return {
+    connection: connectionJson(connection),
+    tested: identity !== undefined,
+    replaced: existing !== undefined,
+    notes,
+  };
 }
 
 /** Human text for `add-connection`: notes on stderr, the outcome on stdout. */
 export function renderAddConnection(result: AddConnectionResult, io: IO, style: Style): void {
   for (const note of result.notes) io.err(`${style.dim('note:')} ${note}\n`);
-  const who = [result.userName ? `user ${result.userName}` : undefined, result.accountId ? `account ${result.accountId}` : undefined, `region ${result.region}`].filter(Boolean).join(', ');
-  io.out(`${result.replaced ? 'Replaced' : 'Saved'} connection ${style.bold(JSON.stringify(result.name))}: ${maskAccessKeyId(result.accessKeyId)} (${who}).\n`);
+  const who = [
+    result.userName ? `user ${result.userName}` : undefined,
+    result.accountId ? `account ${result.accountId}` : undefined,
+    `region ${result.region}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  io.out(
+    `${result.replaced ? 'Replaced' : 'Saved'} connection ${style.bold(JSON.stringify(result.name))}: ${maskAccessKeyId(result.accessKeyId)} (${who}).\n`,
+  );
   if (result.tested) io.out(`${style.green('✓')} AWS accepted the key${result.arn ? ` as ${result.arn}` : ''}.\n`);
   else io.out(`Not tested with AWS: run \`datablast-aws test ${shellWord(result.name)}\` to check it.\n`);
 }
@@ -280,7 +338,9 @@ async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<Gath
       });
     }
     const prompter = await ctx.prompter();
-    accessKeyId = (await prompter.input('Access key ID (AKIA…):', { validate: (v) => accepts(validateAccessKeyId, v.trim()) })).trim();
+    accessKeyId = (
+      await prompter.input('Access key ID (AKIA…):', { validate: (v) => accepts(validateAccessKeyId, v.trim()) })
+    ).trim();
     return { pair: { accessKeyId, secretAccessKey: await promptSecret(ctx) }, notes };
   }
   if (opts.secretStdin) {
@@ -288,13 +348,20 @@ async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<Gath
     const text = await ctx.io.readStdin();
     rememberSecret(text.trim());
     const secretAccessKey = text.replace(/\r?\n$/, '');
-    if (secretAccessKey.trim() === '') throw new UsageError('--secret-stdin: standard input was empty', { hint: 'Pipe the secret access key into the command, e.g. `pbpaste | datablast-aws add-connection NAME --access-key-id ID --secret-stdin`.' });
+    if (secretAccessKey.trim() === '')
+      throw new UsageError('--secret-stdin: standard input was empty', {
+        hint: 'Pipe the secret access key into the command, e.g. `pbpaste | datablast-aws add-connection NAME --access-key-id ID --secret-stdin`.',
+      });
     return { pair: { accessKeyId, secretAccessKey }, notes, sources: { secretAccessKey: '--secret-stdin' } };
   }
   const fromEnv = ctx.env.AWS_SECRET_ACCESS_KEY;
   if (fromEnv) {
     notes.push('the secret access key was taken from AWS_SECRET_ACCESS_KEY');
-    return { pair: { accessKeyId, secretAccessKey: fromEnv }, notes, sources: { secretAccessKey: 'AWS_SECRET_ACCESS_KEY' } };
+    return {
+      pair: { accessKeyId, secretAccessKey: fromEnv },
+      notes,
+      sources: { secretAccessKey: 'AWS_SECRET_ACCESS_KEY' },
+    };
   }
   if (!ctx.globals.input) {
     throw new UsageError('no secret access key given for --access-key-id', {
@@ -306,7 +373,9 @@ async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<Gath
 
 async function promptSecret(ctx: Context): Promise<string> {
   const prompter = await ctx.prompter();
-  const secret = await prompter.password('Secret access key (hidden):', { validate: (v) => accepts(validateSecretAccessKey, v.trim()) });
+  const secret = await prompter.password('Secret access key (hidden):', {
+    validate: (v) => accepts(validateSecretAccessKey, v.trim()),
+  });
   rememberSecret(secret.trim());
   return secret;
 }
@@ -326,35 +395,58 @@ function keyFromEnv(ctx: Context): GatheredKey {
   const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret, AWS_SESSION_TOKEN: token } = ctx.env;
   rememberSecret(secret);
   if (token) {
-    throw new UsageError('--from-env: AWS_SESSION_TOKEN is set, so these are temporary credentials: they expire and cannot be stored for Datablast', {
-      hint: 'Use a long-term access key of an IAM user (AKIA…) without a session token, e.g. from `datablast-aws create-user USER --create-key --connection NAME`.',
-    });
+    throw new UsageError(
+      '--from-env: AWS_SESSION_TOKEN is set, so these are temporary credentials: they expire and cannot be stored for Datablast',
+      {
+        hint: 'Use a long-term access key of an IAM user (AKIA…) without a session token, e.g. from `datablast-aws create-user USER --create-key --connection NAME`.',
+      },
+    );
   }
   const missing = [!id && 'AWS_ACCESS_KEY_ID', !secret && 'AWS_SECRET_ACCESS_KEY'].filter(Boolean);
   if (missing.length > 0) {
-    throw new UsageError(`--from-env: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`, { hint: 'Set both variables, or give the key with --access-key-id and --secret-stdin.' });
+    throw new UsageError(`--from-env: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`, {
+      hint: 'Set both variables, or give the key with --access-key-id and --secret-stdin.',
+    });
   }
-  return { pair: { accessKeyId: id!, secretAccessKey: secret! }, notes: [], sources: { accessKeyId: 'AWS_ACCESS_KEY_ID', secretAccessKey: 'AWS_SECRET_ACCESS_KEY' } };
+  return {
+    pair: { accessKeyId: id!, secretAccessKey: secret! },
+    notes: [],
+    sources: { accessKeyId: 'AWS_ACCESS_KEY_ID', secretAccessKey: 'AWS_SECRET_ACCESS_KEY' },
+  };
 }
 
 async function keyFromCsv(file: string): Promise<GatheredKey> {
   let bytes: Buffer;
   try {
     const info = await stat(file);
-    if (info.isDirectory()) throw new UsageError(`--from-csv ${file}: this is a directory`, { hint: 'Give the path of the .csv file.' });
-    if (info.size > MAX_CSV_BYTES) throw new UsageError(`--from-csv ${file}: the file is ${info.size} bytes, far too big for a credentials CSV`, { hint: 'Give the .csv file the AWS console downloaded for this key.' });
+    if (info.isDirectory())
+      throw new UsageError(`--from-csv ${file}: this is a directory`, { hint: 'Give the path of the .csv file.' });
+    if (info.size > MAX_CSV_BYTES)
+      throw new UsageError(`--from-csv ${file}: the file is ${info.size} bytes, far too big for a credentials CSV`, {
+        hint: 'Give the .csv file the AWS console downloaded for this key.',
+      });
     bytes = await readFile(file);
   } catch (error) {
     if (error instanceof CliError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (error as Error).message;
-    throw new UsageError(`--from-csv ${file}: cannot read the file (${why})`, { hint: 'Check the path; the console names the file like USER_accessKeys.csv.' });
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : (error as Error).message;
+    throw new UsageError(`--from-csv ${file}: cannot read the file (${why})`, {
+      hint: 'Check the path; the console names the file like USER_accessKeys.csv.',
+    });
   }
   const parsed = parseCredentialsCsv(bytes, file);
   rememberSecret(parsed.secretAccessKey.trim());
   const notes = [`${file} still holds the secret in plain text: delete it once the connection works`];
   const pair = { accessKeyId: parsed.accessKeyId, secretAccessKey: parsed.secretAccessKey };
-  const sources = { accessKeyId: `--from-csv ${file}: the "Access key ID" column`, secretAccessKey: `--from-csv ${file}: the "Secret access key" column` };
+  const sources = {
+    accessKeyId: `--from-csv ${file}: the "Access key ID" column`,
+    secretAccessKey: `--from-csv ${file}: the "Secret access key" column`,
+  };
   return parsed.userName ? { pair, userName: parsed.userName, notes, sources } : { pair, notes, sources };
 }
 
@@ -367,8 +459,17 @@ async function proveKey(ctx: Context, pair: AccessKeyPair, region: string): Prom
     if (!(error instanceof CredentialsRejectedError || error instanceof AwsError)) throw error;
     const Kind = error instanceof CredentialsRejectedError ? CredentialsRejectedError : AwsError;
     // A rejected key must not be stored, so --no-test is offered only when AWS could not answer.
-    const hint = error instanceof AwsError ? `${error.hint ?? 'Check the network and --endpoint-url, then try again.'} Or add --no-test to store the key without checking it.` : error.hint;
-    throw new Kind(`${error.message}; nothing was stored`, { hint, awsCode: error.awsCode, requestId: error.requestId, diagnosis: error.diagnosis, cause: error });
+    const hint =
+      error instanceof AwsError
+        ? `${error.hint ?? 'Check the network and --endpoint-url, then try again.'} Or add --no-test to store the key without checking it.`
+        : error.hint;
+    throw new Kind(`${error.message}; nothing was stored`, {
+      hint,
+      awsCode: error.awsCode,
+      requestId: error.requestId,
+      diagnosis: error.diagnosis,
+      cause: error,
+    });
   }
 }
 
@@ -377,7 +478,12 @@ async function proveKey(ctx: Context, pair: AccessKeyPair, region: string): Prom
  * self-rotation policy allows it, other users may be denied, and a missing date only means
  * `list` counts the key's age from when it was added.
  */
-async function keyCreationDate(ctx: Context, pair: AccessKeyPair, region: string, userName: string): Promise<string | undefined> {
+async function keyCreationDate(
+  ctx: Context,
+  pair: AccessKeyPair,
+  region: string,
+  userName: string,
+): Promise<string | undefined> {
   try {
     const keys = await (await (await ctx.aws()).as(pair, region)).iam.listAccessKeys(userName);
     return keys.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
@@ -394,7 +500,11 @@ function unlessUndecodable(error: unknown): undefined {
 }
 
 /** Puts the secret store back as it was before a failed save; returns the failure when it could not. */
-async function restoreSecret(ctx: Context, name: string, previous: AccessKeyPair | undefined): Promise<Error | undefined> {
+async function restoreSecret(
+  ctx: Context,
+  name: string,
+  previous: AccessKeyPair | undefined,
+): Promise<Error | undefined> {
   try {
     if (previous) await (await ctx.secrets()).set(name, previous);
     else await (await ctx.secrets()).delete(name);

@@ -1,4 +1,5 @@
-import type { AwsSession, Context, Identity } from '../context.js';
+import type { AwsSession, Context } from '../ports.js';
+import type { Identity } from '../domain/iam.js';
 import { assertNotRoot } from '../domain/admin.js';
 import { note, step } from '../ui/progress.js';
 
@@ -14,7 +15,9 @@ export interface AdminSession extends AwsSession {
  */
 export async function openAdmin(ctx: Context): Promise<AdminSession> {
   const session = await (await ctx.aws()).admin();
-  const identity = await step(ctx, 'checking who you are (sts:GetCallerIdentity)', () => session.sts.getCallerIdentity());
+  const identity = await step(ctx, 'checking who you are (sts:GetCallerIdentity)', () =>
+    session.sts.getCallerIdentity(),
+  );
   note(ctx, `working in account ${identity.account} as ${identity.arn}`);
   assertNotRoot(identity);
   return { ...session, identity };

@@ -1,6 +1,6 @@
 import type { Command, Option } from 'commander';
 import { createCommand, createArgument, createHelp } from '../commander.js';
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 import { UsageError } from '../errors.js';
 import { SERVICES } from '../domain/policies.js';
 import { present } from '../ui/output.js';
@@ -24,7 +24,8 @@ export interface CompletionResult {
 }
 
 /** What a flag's value completes to. */
-export type ValueKind = { kind: 'none' } | { kind: 'words'; words: string[] } | { kind: 'connection' } | { kind: 'file' };
+export type ValueKind =
+  { kind: 'none' } | { kind: 'words'; words: string[] } | { kind: 'connection' } | { kind: 'file' };
 
 /** A visible flag, as the completion scripts need it. */
 export interface FlagSpec {
@@ -76,12 +77,20 @@ export function programSpec(program: Command): ProgramSpec {
     globalFlags,
     commands: help.visibleCommands(program).map((command) => {
       const first = command.registeredArguments[0];
-      const firstArgument: ValueKind = first?.name() === 'name' ? { kind: 'connection' } : first?.argChoices ? { kind: 'words', words: [...first.argChoices] } : { kind: 'none' };
+      const firstArgument: ValueKind =
+        first?.name() === 'name'
+          ? { kind: 'connection' }
+          : first?.argChoices
+            ? { kind: 'words', words: [...first.argChoices] }
+            : { kind: 'none' };
       return {
         name: command.name(),
         description: command.description(),
         // -h, --help is every command's and already among the global flags.
-        flags: help.visibleOptions(command).map(flagSpec).filter((f) => !f.names.every((n) => isGlobal.has(n))),
+        flags: help
+          .visibleOptions(command)
+          .map(flagSpec)
+          .filter((f) => !f.names.every((n) => isGlobal.has(n))),
         args: command.registeredArguments.map((a) => ({ name: a.name(), required: a.required })),
         firstArgument,
       };
@@ -99,7 +108,10 @@ function valueKind(option: Option): ValueKind {
 }
 
 /** Commander wiring of `completion`. */
-export function completionCommand(ctx: Context, run: (ctx: Context, opts: CompletionOptions) => Promise<CompletionResult> = completion): Command {
+export function completionCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: CompletionOptions) => Promise<CompletionResult> = completion,
+): Command {
   return createCommand('completion')
     .description('Print a completion script for bash, zsh or fish: commands, flags and connection names.')
     .addArgument(createArgument('<shell>', 'the shell').choices(SHELLS))
@@ -125,11 +137,15 @@ Examples:
 export async function completion(_ctx: Context, opts: CompletionOptions): Promise<CompletionResult> {
   const shell = opts.shell.toLowerCase();
   if (!(SHELLS as readonly string[]).includes(shell)) {
-    throw new UsageError(`unknown shell ${JSON.stringify(opts.shell)}: completion scripts exist for bash, zsh and fish`, {
-      hint: 'Run `datablast-aws completion bash`, `datablast-aws completion zsh` or `datablast-aws completion fish`.',
-    });
+    throw new UsageError(
+      `unknown shell ${JSON.stringify(opts.shell)}: completion scripts exist for bash, zsh and fish`,
+      {
+        hint: 'Run `datablast-aws completion bash`, `datablast-aws completion zsh` or `datablast-aws completion fish`.',
+      },
+    );
   }
-  const script = shell === 'bash' ? bashScript(opts.program) : shell === 'zsh' ? zshScript(opts.program) : fishScript(opts.program);
+  const script =
+    shell === 'bash' ? bashScript(opts.program) : shell === 'zsh' ? zshScript(opts.program) : fishScript(opts.program);
   return { shell: shell as Shell, script };
 }
 
@@ -147,7 +163,10 @@ export interface CompleteOptions {
  * Hidden: `__complete connections` prints the connection names, one a line (names never hold a line
  * break). Reads the metadata only, so Tab never touches the keychain or AWS.
  */
-export function completeCommand(ctx: Context, run: (ctx: Context, opts: CompleteOptions) => Promise<string[]> = complete): Command {
+export function completeCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: CompleteOptions) => Promise<string[]> = complete,
+): Command {
   return createCommand('__complete')
     .description('print completion candidates (used by the completion scripts)')
     .argument('<what>', 'connections')
@@ -158,7 +177,10 @@ export function completeCommand(ctx: Context, run: (ctx: Context, opts: Complete
 
 /** The candidates of `__complete`. */
 export async function complete(ctx: Context, opts: CompleteOptions): Promise<string[]> {
-  if (opts.what !== 'connections') throw new UsageError(`__complete: unknown list ${JSON.stringify(opts.what)}`, { hint: 'Only `connections` exists.' });
+  if (opts.what !== 'connections')
+    throw new UsageError(`__complete: unknown list ${JSON.stringify(opts.what)}`, {
+      hint: 'Only `connections` exists.',
+    });
   return (await (await ctx.connections()).list()).map((c) => c.name).sort();
 }
 
@@ -208,7 +230,9 @@ function bashScript(spec: ProgramSpec): string {
     `${f}_takes_value() { # COMMAND FLAG: true when FLAG is followed by its value`,
     `  case "$2" in ${pattern(valueFlags(globals))}) return 0 ;; esac`,
     '  case "$1" in',
-    ...spec.commands.filter((c) => valueFlags(c.flags).length).map((c) => `    ${c.name}) case "$2" in ${pattern(valueFlags(c.flags))}) return 0 ;; esac ;;`),
+    ...spec.commands
+      .filter((c) => valueFlags(c.flags).length)
+      .map((c) => `    ${c.name}) case "$2" in ${pattern(valueFlags(c.flags))}) return 0 ;; esac ;;`),
     '  esac',
     '  return 1',
     '}',
@@ -247,7 +271,10 @@ function bashScript(spec: ProgramSpec): string {
     '  fi',
     '  if [[ "$cur" == -* ]]; then',
     '    case "$cmd" in',
-    ...spec.commands.map((c) => `      ${c.name}) COMPREPLY=($(compgen -W ${sq(flagNames([...c.flags, ...globals]).join(' '))} -- "$cur")) ;;`),
+    ...spec.commands.map(
+      (c) =>
+        `      ${c.name}) COMPREPLY=($(compgen -W ${sq(flagNames([...c.flags, ...globals]).join(' '))} -- "$cur")) ;;`,
+    ),
     `      *) COMPREPLY=($(compgen -W ${sq(flagNames(globals).join(' '))} -- "$cur")) ;;`,
     '    esac',
     '    return 0',
@@ -303,7 +330,9 @@ function argumentCases(spec: ProgramSpec, shell: 'bash' | 'zsh'): string[] {
     const body = valueBody(spec, command.firstArgument, shell);
     groups.set(body, [...(groups.get(body) ?? []), command.name]);
   }
-  return [...groups].map(([body, names]) => (shell === 'bash' ? `    ${names.join('|')}) ${body} ;;` : `    (${names.join('|')}) ${body} ;;`));
+  return [...groups].map(([body, names]) =>
+    shell === 'bash' ? `    ${names.join('|')}) ${body} ;;` : `    (${names.join('|')}) ${body} ;;`,
+  );
 }
 
 /** zsh `_describe` entries: `name:description`, with colons in names escaped. */
@@ -314,7 +343,8 @@ function describeEntries(items: Array<{ name: string; description: string }>): s
 function zshScript(spec: ProgramSpec): string {
   const f = fn(spec);
   const globals = spec.globalFlags;
-  const flagEntries = (flags: FlagSpec[]) => describeEntries(flags.flatMap((fl) => fl.names.map((name) => ({ name, description: fl.description }))));
+  const flagEntries = (flags: FlagSpec[]) =>
+    describeEntries(flags.flatMap((fl) => fl.names.map((name) => ({ name, description: fl.description }))));
   const lines: string[] = [];
   lines.push(
     `#compdef ${spec.name}`,
@@ -325,7 +355,9 @@ function zshScript(spec: ProgramSpec): string {
     `${f}_takes_value() { # COMMAND FLAG: true when FLAG is followed by its value`,
     `  case "$2" in (${pattern(valueFlags(globals))}) return 0 ;; esac`,
     '  case "$1" in',
-    ...spec.commands.filter((c) => valueFlags(c.flags).length).map((c) => `    (${c.name}) case "$2" in (${pattern(valueFlags(c.flags))}) return 0 ;; esac ;;`),
+    ...spec.commands
+      .filter((c) => valueFlags(c.flags).length)
+      .map((c) => `    (${c.name}) case "$2" in (${pattern(valueFlags(c.flags))}) return 0 ;; esac ;;`),
     '  esac',
     '  return 1',
     '}',
@@ -408,8 +440,10 @@ function fishFlag(spec: ProgramSpec, flag: FlagSpec, condition: string): string 
 
 function fishArgument(spec: ProgramSpec, command: CommandSpec): string[] {
   const condition = `-n ${fq(`${fn(spec)}_wants_argument ${command.name}`)}`;
-  if (command.firstArgument.kind === 'connection') return [`complete -c ${spec.name} ${condition} -a ${fq(`(${fn(spec)}_connections)`)}`];
-  if (command.firstArgument.kind === 'words') return [`complete -c ${spec.name} ${condition} -a ${fq(command.firstArgument.words.join(' '))}`];
+  if (command.firstArgument.kind === 'connection')
+    return [`complete -c ${spec.name} ${condition} -a ${fq(`(${fn(spec)}_connections)`)}`];
+  if (command.firstArgument.kind === 'words')
+    return [`complete -c ${spec.name} ${condition} -a ${fq(command.firstArgument.words.join(' '))}`];
   return [];
 }
 
@@ -429,7 +463,12 @@ function fishScript(spec: ProgramSpec): string {
     `function ${f}_takes_value --argument-names command flag`,
     `    contains -- $flag ${valueFlags(globals).join(' ')}; and return 0`,
     '    switch $command',
-    ...spec.commands.filter((x) => valueFlags(x.flags).length).flatMap((x) => [`        case ${x.name}`, `            contains -- $flag ${valueFlags(x.flags).join(' ')}; and return 0`]),
+    ...spec.commands
+      .filter((x) => valueFlags(x.flags).length)
+      .flatMap((x) => [
+        `        case ${x.name}`,
+        `            contains -- $flag ${valueFlags(x.flags).join(' ')}; and return 0`,
+      ]),
     '    end',
     '    return 1',
     'end',
@@ -476,7 +515,9 @@ function fishScript(spec: ProgramSpec): string {
     'end',
     '',
     '# Commands',
-    ...spec.commands.map((x) => `complete -c ${c} -n ${fq(`${f}_needs_command`)} -a ${x.name} -d ${fq(oneLine(x.description))}`),
+    ...spec.commands.map(
+      (x) => `complete -c ${c} -n ${fq(`${f}_needs_command`)} -a ${x.name} -d ${fq(oneLine(x.description))}`,
+    ),
     '',
     '# Global flags (before or after the command)',
     ...globals.map((g) => fishFlag(spec, g, '')),

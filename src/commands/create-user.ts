@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { collect, createCommand } from '../commander.js';
-import type { Context, IamUser, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
+import type { IamUser } from '../domain/iam.js';
 import type { AccessKeyPair } from '../domain/connection.js';
 import { CancelledError, ConfigError, AwsError, CredentialsRejectedError, UsageError } from '../errors.js';
 import { connectionJson, validateConnectionName, type Connection, type ConnectionJson } from '../domain/connection.js';
@@ -53,31 +54,47 @@ const AWS_KEYS_PER_USER = 2;
 /** Wires `create-user USER`. */
 export function createUserCommand(ctx: Context): Command {
   return createCommand('create-user')
-    .description('Create a dedicated IAM user for Datablast (tagged managed-by=datablast-aws); with --create-key, also its access key, saved straight into the secret store.')
+    .description(
+      'Create a dedicated IAM user for Datablast (tagged managed-by=datablast-aws); with --create-key, also its access key, saved straight into the secret store.',
+    )
     .argument('<user>', 'IAM user name (1–64 of A–Z a–z 0–9 + = , . @ _ -)')
     .option('--path <path>', 'IAM path for a new user, e.g. /integrations/')
     .option('--tag <key=value>', 'tag the new user (repeatable)', collect)
     .option('--create-key', 'also create an access key and save it as a connection (the secret is never printed)')
     .option('--connection <name>', 'with --create-key: the connection to save the key as')
-    .option('--description <text>', 'with --create-key: the connection\'s description (also the key\'s description tag on the user, as the console does)')
-    .addHelpText('after', '\nExamples:\n  datablast-aws create-user datablast-integration\n  datablast-aws create-user datablast-integration --create-key --connection "AWS Production" --region eu-west-1\n')
-    .action(async (userName: string, flags: { path?: string; tag?: string[]; createKey?: boolean; connection?: string; description?: string }) => {
-      if (!flags.createKey && (flags.connection !== undefined || flags.description !== undefined)) {
-        throw new UsageError(`${flags.connection !== undefined ? '--connection' : '--description'} needs --create-key`, {
-          hint: 'Add --create-key to create the user\'s access key and save it as that connection.',
-        });
-      }
-      const opts: CreateUserOptions = {
-        userName,
-        path: flags.path,
-        tags: parseTags(flags.tag ?? []),
-        createKey: flags.createKey === true,
-        connection: flags.connection,
-        region: ctx.globals.region,
-        description: flags.description,
-      };
-      present(ctx, await createUser(ctx, opts), renderCreateUser);
-    });
+    .option(
+      '--description <text>',
+      "with --create-key: the connection's description (also the key's description tag on the user, as the console does)",
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  datablast-aws create-user datablast-integration\n  datablast-aws create-user datablast-integration --create-key --connection "AWS Production" --region eu-west-1\n',
+    )
+    .action(
+      async (
+        userName: string,
+        flags: { path?: string; tag?: string[]; createKey?: boolean; connection?: string; description?: string },
+      ) => {
+        if (!flags.createKey && (flags.connection !== undefined || flags.description !== undefined)) {
+          throw new UsageError(
+            `${flags.connection !== undefined ? '--connection' : '--description'} needs --create-key`,
+            {
+              hint: "Add --create-key to create the user's access key and save it as that connection.",
+            },
+          );
+        }
+        const opts: CreateUserOptions = {
+          userName,
+          path: flags.path,
+          tags: parseTags(flags.tag ?? []),
+          createKey: flags.createKey === true,
+          connection: flags.connection,
+          region: ctx.globals.region,
+          description: flags.description,
+        };
+        present(ctx, await createUser(ctx, opts), renderCreateUser);
+      },
+    );
 }
 
 /** Checks every input before any call, so that a typo never leaves half a setup behind. */
@@ -86,11 +103,14 @@ export function validateCreateUserOptions(opts: CreateUserOptions): CreateUserOp
   if (opts.path !== undefined) validatePath(opts.path);
   if (opts.createKey) {
     if (opts.connection === undefined) {
-      throw new UsageError('--create-key needs --connection NAME', { hint: 'Name the connection the key is saved as, e.g. --connection "AWS Production".' });
+      throw new UsageError('--create-key needs --connection NAME', {
+        hint: 'Name the connection the key is saved as, e.g. --connection "AWS Production".',
+      });
     }
     validateConnectionName(opts.connection);
     if (opts.region !== undefined) validateRegion(opts.region);
-    if (opts.description !== undefined) validateTagValue(opts.description, 'the description (stored as a tag on the user, as the console does)');
+    if (opts.description !== undefined)
+      validateTagValue(opts.description, 'the description (stored as a tag on the user, as the console does)');
   }
   return opts;
 }
@@ -101,9 +121,17 @@ export async function createUser(ctx: Context, opts: CreateUserOptions): Promise
   const admin = await openAdmin(ctx);
   const existing = opts.createKey ? await inspectConnection(ctx, opts.connection!, opts.userName) : undefined;
   const ensured = await ensureUser(ctx, admin, opts);
-  const result: CreateUserResult = { userName: ensured.user.userName, arn: ensured.user.arn, created: ensured.created, managed: ensured.managed };
+  const result: CreateUserResult = {
+    userName: ensured.user.userName,
+    arn: ensured.user.arn,
+    created: ensured.created,
+    managed: ensured.managed,
+  };
   if (existing?.state === 'ready') {
-    note(ctx, `connection ${existing.connection.name} already holds a working key of ${opts.userName}: already set up, no new key created`);
+    note(
+      ctx,
+      `connection ${existing.connection.name} already holds a working key of ${opts.userName}: already set up, no new key created`,
+    );
     return { ...result, connection: connectionJson(existing.connection), keyCreated: false };
   }
   if (opts.createKey) {
@@ -135,8 +163,14 @@ export async function ensureUser(
   const found = known ? known.user : await lookUpUser(ctx, admin, userName);
   if (!found) {
     try {
-      const user = await step(ctx, `creating IAM user ${userName}`, () =>
-        admin.iam.createUser(userName, { path: opts.path, tags: { ...tags, [MANAGED_BY_TAG.key]: MANAGED_BY_TAG.value } }),
+      const user = await step(
+        ctx,
+        `creating IAM user ${userName}`,
+        () =>
+          admin.iam.createUser(userName, {
+            path: opts.path,
+            tags: { ...tags, [MANAGED_BY_TAG.key]: MANAGED_BY_TAG.value },
+          }),
         () => 'created',
       );
       return { user, created: true, managed: true };
@@ -153,21 +187,40 @@ export async function ensureUser(
 
 /** GetUser as a step: undefined when there is no such user. */
 export function lookUpUser(ctx: Context, admin: AdminSession, userName: string): Promise<IamUser | undefined> {
-  return step(ctx, `looking up IAM user ${userName}`, () => admin.iam.getUser(userName), (u) => (u ? 'exists' : 'not found'));
+  return step(
+    ctx,
+    `looking up IAM user ${userName}`,
+    () => admin.iam.getUser(userName),
+    (u) => (u ? 'exists' : 'not found'),
+  );
 }
 
-async function describeExisting(ctx: Context, admin: AdminSession, user: IamUser, opts: Pick<CreateUserOptions, 'path'>, tags: Record<string, string>): Promise<EnsuredUser> {
+async function describeExisting(
+  ctx: Context,
+  admin: AdminSession,
+  user: IamUser,
+  opts: Pick<CreateUserOptions, 'path'>,
+  tags: Record<string, string>,
+): Promise<EnsuredUser> {
   const managed = user.tags[MANAGED_BY_TAG.key] === MANAGED_BY_TAG.value;
   if (opts.path !== undefined && opts.path !== user.path) {
-    warn(ctx, `user ${user.userName} already exists under path ${user.path}, not ${opts.path}; datablast-aws does not move users`);
+    warn(
+      ctx,
+      `user ${user.userName} already exists under path ${user.path}, not ${opts.path}; datablast-aws does not move users`,
+    );
   }
   if (!managed) {
-    warn(ctx, `user ${user.userName} exists but was not created by datablast-aws (no ${MANAGED_BY_TAG.key}=${MANAGED_BY_TAG.value} tag); its tags are left as they are`);
+    warn(
+      ctx,
+      `user ${user.userName} exists but was not created by datablast-aws (no ${MANAGED_BY_TAG.key}=${MANAGED_BY_TAG.value} tag); its tags are left as they are`,
+    );
     return { user, created: false, managed };
   }
   const changed = Object.fromEntries(Object.entries(tags).filter(([k, v]) => user.tags[k] !== v));
   if (Object.keys(changed).length) {
-    await step(ctx, `tagging IAM user ${user.userName} (${Object.keys(changed).join(', ')})`, () => admin.iam.tagUser(user.userName, changed));
+    await step(ctx, `tagging IAM user ${user.userName} (${Object.keys(changed).join(', ')})`, () =>
+      admin.iam.tagUser(user.userName, changed),
+    );
     user = { ...user, tags: { ...user.tags, ...changed } };
   }
   return { user, created: false, managed };
@@ -183,12 +236,20 @@ export async function inspectConnection(ctx: Context, name: string, userName: st
   if (!connection) return { state: 'absent' };
   const hint = `Choose another connection name, or remove it first: datablast-aws remove "${name}".`;
   const pair = await (await ctx.secrets()).get(name);
-  if (!pair) throw new ConfigError(`connection ${name} exists but its secret is missing from the secret store`, { hint });
+  if (!pair)
+    throw new ConfigError(`connection ${name} exists but its secret is missing from the secret store`, { hint });
   rememberSecret(pair.secretAccessKey);
   let arn: string;
   try {
     const session = await (await ctx.aws()).as(pair, connection.region);
-    arn = (await step(ctx, `checking the key of connection ${name}`, () => session.sts.getCallerIdentity(), () => 'works')).arn;
+    arn = (
+      await step(
+        ctx,
+        `checking the key of connection ${name}`,
+        () => session.sts.getCallerIdentity(),
+        () => 'works',
+      )
+    ).arn;
   } catch (error) {
     if (error instanceof CredentialsRejectedError) {
       throw new ConfigError(`connection ${name} exists but AWS rejects its key (${error.awsCode ?? 'rejected'})`, {
@@ -201,14 +262,21 @@ export async function inspectConnection(ctx: Context, name: string, userName: st
   }
   const holder = userNameFromArn(arn);
   if (holder !== userName) {
-    throw new ConfigError(`connection ${name} already exists and holds a key of ${arn}, not of user ${userName}`, { hint });
+    throw new ConfigError(`connection ${name} already exists and holds a key of ${arn}, not of user ${userName}`, {
+      hint,
+    });
   }
   return { state: 'ready', connection };
 }
 
 /** Lists the user's keys and refuses to create a third: AWS allows two per user, and we never delete a key here. */
 export async function assertRoomForKey(ctx: Context, admin: AdminSession, userName: string): Promise<void> {
-  const keys = await step(ctx, `listing access keys of ${userName}`, () => admin.iam.listAccessKeys(userName), (k) => `${k.length} of ${AWS_KEYS_PER_USER}`);
+  const keys = await step(
+    ctx,
+    `listing access keys of ${userName}`,
+    () => admin.iam.listAccessKeys(userName),
+    (k) => `${k.length} of ${AWS_KEYS_PER_USER}`,
+  );
   if (keys.length < AWS_KEYS_PER_USER) return;
   const list = keys.map((k) => `${k.accessKeyId} (${k.status.toLowerCase()})`).join(', ');
   throw new AwsError(`user ${userName} already holds two access keys: ${list}; AWS allows two per user`, {
@@ -227,7 +295,14 @@ export async function assertRoomForKey(ctx: Context, admin: AdminSession, userNa
 export async function createKeyAndSave(
   ctx: Context,
   admin: AdminSession,
-  input: { userName: string; connection: string; region: string; description?: string; services?: string[]; buckets?: string[] },
+  input: {
+    userName: string;
+    connection: string;
+    region: string;
+    description?: string;
+    services?: string[];
+    buckets?: string[];
+  },
 ): Promise<ConnectionJson> {
   const { userName } = input;
   await assertRoomForKey(ctx, admin, userName);
@@ -238,7 +313,9 @@ export async function createKeyAndSave(
     // The console keeps a key's description as a user tag keyed by the key id. Cosmetic: a failure here
     // must not undo a saved, working key, so it is a warning.
     try {
-      await step(ctx, `describing key ${maskAccessKeyId(key.accessKeyId)} on user ${userName}`, () => admin.iam.tagUser(userName, { [key.accessKeyId]: input.description! }));
+      await step(ctx, `describing key ${maskAccessKeyId(key.accessKeyId)} on user ${userName}`, () =>
+        admin.iam.tagUser(userName, { [key.accessKeyId]: input.description! }),
+      );
     } catch (error) {
       warn(ctx, `could not tag user ${userName} with the key's description: ${(error as Error).message}`);
     }
@@ -250,14 +327,31 @@ export async function createKeyAndSave(
 async function createAndSave(
   ctx: Context,
   admin: AdminSession,
-  input: { userName: string; connection: string; region: string; description?: string; services?: string[]; buckets?: string[] },
+  input: {
+    userName: string;
+    connection: string;
+    region: string;
+    description?: string;
+    services?: string[];
+    buckets?: string[];
+  },
 ): Promise<{ key: { accessKeyId: string }; saved: Awaited<ReturnType<typeof saveConnection>> }> {
   const { userName } = input;
-  const key = await step(ctx, `creating an access key for ${userName}`, () => admin.iam.createAccessKey(userName), (k) => maskAccessKeyId(k.accessKeyId));
+  const key = await step(
+    ctx,
+    `creating an access key for ${userName}`,
+    () => admin.iam.createAccessKey(userName),
+    (k) => maskAccessKeyId(k.accessKeyId),
+  );
   rememberSecret(key.secretAccessKey);
   const pair: AccessKeyPair = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
   try {
-    await step(ctx, `waiting for AWS to accept the new key ${maskAccessKeyId(key.accessKeyId)}`, () => waitUntilAccepted(ctx, pair, input.region), (n) => `accepted after ${n} call${n === 1 ? '' : 's'}`);
+    await step(
+      ctx,
+      `waiting for AWS to accept the new key ${maskAccessKeyId(key.accessKeyId)}`,
+      () => waitUntilAccepted(ctx, pair, input.region),
+      (n) => `accepted after ${n} call${n === 1 ? '' : 's'}`,
+    );
     const saved = await saveConnection(ctx, {
       name: input.connection,
       pair,
@@ -302,11 +396,14 @@ async function waitUntilAccepted(ctx: Context, pair: AccessKeyPair, region: stri
       if (!(error instanceof CredentialsRejectedError)) throw error;
       inARow = 0;
       if (ctx.clock.now().getTime() >= deadline) {
-        throw new AwsError(`AWS still rejects the new key after ${PROPAGATION_TIMEOUT_MS / 1000} s (${error.awsCode ?? 'rejected'})`, {
-          awsCode: error.awsCode,
-          hint: 'IAM may be slow right now: run the same command again in a few minutes.',
-          cause: error,
-        });
+        throw new AwsError(
+          `AWS still rejects the new key after ${PROPAGATION_TIMEOUT_MS / 1000} s (${error.awsCode ?? 'rejected'})`,
+          {
+            awsCode: error.awsCode,
+            hint: 'IAM may be slow right now: run the same command again in a few minutes.',
+            cause: error,
+          },
+        );
       }
     }
     delay = delay === 0 ? 250 : Math.min(2_000, delay * 2);
@@ -314,10 +411,20 @@ async function waitUntilAccepted(ctx: Context, pair: AccessKeyPair, region: stri
   }
 }
 
-async function deleteUnsavedKey(ctx: Context, admin: AdminSession, userName: string, accessKeyId: string, why: unknown): Promise<void> {
+async function deleteUnsavedKey(
+  ctx: Context,
+  admin: AdminSession,
+  userName: string,
+  accessKeyId: string,
+  why: unknown,
+): Promise<void> {
   const reason = why instanceof CancelledError ? 'cancelled' : 'saving it failed';
   try {
-    await step(ctx, `deleting the new key ${maskAccessKeyId(accessKeyId)} again (${reason}), so no key is left whose secret nobody holds`, () => admin.iam.deleteAccessKey(userName, accessKeyId));
+    await step(
+      ctx,
+      `deleting the new key ${maskAccessKeyId(accessKeyId)} again (${reason}), so no key is left whose secret nobody holds`,
+      () => admin.iam.deleteAccessKey(userName, accessKeyId),
+    );
   } catch (error) {
     warn(
       ctx,
@@ -330,7 +437,11 @@ async function deleteUnsavedKey(ctx: Context, admin: AdminSession, userName: str
 /** Human text for `create-user`. */
 export function renderCreateUser(result: CreateUserResult, io: IO, style: Style): void {
   const who = `${style.bold(result.userName)} (${result.arn})`;
-  io.out(result.created ? `${style.green('created')} IAM user ${who}\n` : `IAM user ${who} already exists${result.managed ? '' : ', not managed by datablast-aws'}\n`);
+  io.out(
+    result.created
+      ? `${style.green('created')} IAM user ${who}\n`
+      : `IAM user ${who} already exists${result.managed ? '' : ', not managed by datablast-aws'}\n`,
+  );
   if (result.connection) {
     const c = result.connection;
     io.out(

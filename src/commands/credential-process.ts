@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 import { requireConnection, requireKeyPair } from './require-connection.js';
 
 // Commander is never imported here (../commander.js loads it when the wiring at the end is built):
@@ -23,7 +23,10 @@ export interface CredentialProcessResult {
  * Reads the connection's metadata and its one secret; touches nothing else (no AWS SDK, no prompt),
  * because SDKs run it before every credential refresh.
  */
-export async function credentialProcess(ctx: Context, opts: CredentialProcessOptions): Promise<CredentialProcessResult> {
+export async function credentialProcess(
+  ctx: Context,
+  opts: CredentialProcessOptions,
+): Promise<CredentialProcessResult> {
   const connection = await requireConnection(await ctx.connections(), opts.name);
   const pair = await requireKeyPair(await ctx.secrets(), connection);
   // The stored pair is written as one unit, so its key id always matches its secret, even while a
@@ -33,19 +36,30 @@ export async function credentialProcess(ctx: Context, opts: CredentialProcessOpt
 
 /** Writes exactly the credential_process JSON and a newline. */
 export function renderCredentialProcess(result: CredentialProcessResult, io: IO): void {
-  io.out(`${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey })}\n`);
+  io.out(
+    `${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey })}\n`,
+  );
 }
 
 /** What `credential-process NAME` does once its options are known: the Commander action, and main's shortcut. */
-export async function credentialProcessAction(ctx: Context, opts: CredentialProcessOptions, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Promise<void> {
+export async function credentialProcessAction(
+  ctx: Context,
+  opts: CredentialProcessOptions,
+  run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess,
+): Promise<void> {
   // The format is fixed by the AWS SDKs: the same compact document with or without --json.
   renderCredentialProcess(await run(ctx, opts), ctx.io);
 }
 
 /** Commander wiring of `credential-process`. */
-export function credentialProcessCommand(ctx: Context, run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess): Command {
+export function credentialProcessCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: CredentialProcessOptions) => Promise<CredentialProcessResult> = credentialProcess,
+): Command {
   return createCommand('credential-process')
-    .description('Print the connection\'s key as the JSON the AWS credential_process setting expects. Never prompts; nothing else on stdout.')
+    .description(
+      "Print the connection's key as the JSON the AWS credential_process setting expects. Never prompts; nothing else on stdout.",
+    )
     .argument('<name>', 'the connection')
     .addHelpText(
       'after',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 import { validateRegion } from '../domain/access-key.js';
 import { present, warn, type Style } from '../ui/output.js';
 import { requireConnection, requireKeyPair } from './require-connection.js';
@@ -42,15 +42,22 @@ export function renderEnv(result: EnvResult, io: IO, _style: Style): void {
 }
 
 /** What `env NAME` does once its options are known: the Commander action, and main's shortcut. */
-export async function envAction(ctx: Context, opts: EnvOptions, run: (ctx: Context, opts: EnvOptions) => Promise<EnvResult> = env): Promise<void> {
-  if (ctx.io.stdoutIsTTY && !ctx.globals.json) warn(ctx, 'this prints the secret access key on the terminal; use it as eval "$(datablast-aws env NAME)"');
+export async function envAction(
+  ctx: Context,
+  opts: EnvOptions,
+  run: (ctx: Context, opts: EnvOptions) => Promise<EnvResult> = env,
+): Promise<void> {
+  if (ctx.io.stdoutIsTTY && !ctx.globals.json)
+    warn(ctx, 'this prints the secret access key on the terminal; use it as eval "$(datablast-aws env NAME)"');
   present(ctx, await run(ctx, opts), renderEnv);
 }
 
 /** Commander wiring of `env`. */
 export function envCommand(ctx: Context, run: (ctx: Context, opts: EnvOptions) => Promise<EnvResult> = env): Command {
   return createCommand('env')
-    .description('Print shell lines that export the connection\'s key and region, for eval. This prints the secret: its whole purpose.')
+    .description(
+      "Print shell lines that export the connection's key and region, for eval. This prints the secret: its whole purpose.",
+    )
     .argument('<name>', 'the connection')
     .addHelpText(
       'after',

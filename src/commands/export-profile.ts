@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { packageRoot } from '../package-root.js';
 import type { Command } from 'commander';
 import { createCommand, createOption } from '../commander.js';
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 import { ConfigError } from '../errors.js';
 import { validateRegion } from '../domain/access-key.js';
 import {
@@ -64,11 +64,21 @@ interface RawFlags {
 }
 
 /** Commander wiring of `export-profile`. */
-export function exportProfileCommand(ctx: Context, run: (ctx: Context, opts: ExportProfileOptions) => Promise<ExportProfileResult> = exportProfile): Command {
+export function exportProfileCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: ExportProfileOptions) => Promise<ExportProfileResult> = exportProfile,
+): Command {
   return createCommand('export-profile')
-    .description('Write an AWS profile whose credential_process serves this connection\'s key, so the AWS CLI and every AWS SDK can use it.')
+    .description(
+      "Write an AWS profile whose credential_process serves this connection's key, so the AWS CLI and every AWS SDK can use it.",
+    )
     .argument('<name>', 'the connection')
-    .addOption(createOption('--profile-name <profile>', 'the AWS profile to write (default: datablast- and the connection name in lower case, e.g. datablast-aws-production)'))
+    .addOption(
+      createOption(
+        '--profile-name <profile>',
+        'the AWS profile to write (default: datablast- and the connection name in lower case, e.g. datablast-aws-production)',
+      ),
+    )
     .option('--print', 'print the profile block on stdout instead of writing the file')
     .option('--force', 'replace a different block of the same profile (the old file is backed up first)')
     .addHelpText(
@@ -91,7 +101,16 @@ Examples:
 `,
     )
     .action(async (name: string, flags: RawFlags) => {
-      present(ctx, await run(ctx, { name, profileName: flags.profileName, print: flags.print === true, force: flags.force === true }), renderExportProfile);
+      present(
+        ctx,
+        await run(ctx, {
+          name,
+          profileName: flags.profileName,
+          print: flags.print === true,
+          force: flags.force === true,
+        }),
+        renderExportProfile,
+      );
     });
 }
 
@@ -101,14 +120,26 @@ Examples:
  */
 export async function exportProfile(ctx: Context, opts: ExportProfileOptions): Promise<ExportProfileResult> {
   const connection = await requireConnection(await ctx.connections(), opts.name);
-  const profile = opts.profileName !== undefined ? validateProfileName(opts.profileName) : defaultProfileName(connection.name);
+  const profile =
+    opts.profileName !== undefined ? validateProfileName(opts.profileName) : defaultProfileName(connection.name);
   const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region) : connection.region;
   const flavour: CommandLineFlavour = process.platform === 'win32' ? 'win32' : 'posix';
   const { program, notes } = ourProgram(flavour);
   const credentialProcess = credentialProcessLine(program, connection.name, flavour);
-  const entries = [['credential_process', credentialProcess], ['region', region]] as const;
+  const entries = [
+    ['credential_process', credentialProcess],
+    ['region', region],
+  ] as const;
   const path = awsConfigPath(ctx.env);
-  const base = { profile, path, connection: connection.name, region, credentialProcess, block: renderProfileBlock(profile, entries), notes };
+  const base = {
+    profile,
+    path,
+    connection: connection.name,
+    region,
+    credentialProcess,
+    block: renderProfileBlock(profile, entries),
+    notes,
+  };
   if (opts.print) return { ...base, written: false, backup: null, status: 'printed' };
 
   const target = await realpath(path).catch(() => path);
@@ -130,7 +161,9 @@ export async function exportProfile(ctx: Context, opts: ExportProfileOptions): P
   const backup = before === undefined ? null : await backUp(target, ctx.clock.now());
   // Another program (aws configure, an editor) may have changed the file since we read it.
   if ((await readConfig(target)) !== before) {
-    throw new ConfigError(`${target} changed while the profile was being written; nothing was written`, { hint: 'Run the same command again.' });
+    throw new ConfigError(`${target} changed while the profile was being written; nothing was written`, {
+      hint: 'Run the same command again.',
+    });
   }
   const mode = before === undefined ? 0o600 : (await stat(target)).mode & 0o777;
   await writeFileAtomic(target, after, mode);
@@ -153,9 +186,11 @@ export function awsConfigPath(env: Readonly<Record<string, string | undefined>>)
 function ourProgram(flavour: CommandLineFlavour): { program: string[]; notes: string[] } {
   const notes: string[] = [];
   const beside = join(packageRoot(), 'bin', 'datablast-aws.js');
-  const script = realpathSync(existsSync(beside) ? beside : process.argv[1] ?? beside);
+  const script = realpathSync(existsSync(beside) ? beside : (process.argv[1] ?? beside));
   if (/[\\/]_npx[\\/]/.test(script)) {
-    notes.push(`this copy of datablast-aws runs from npx's cache (${dirname(script)}), which npm may delete: install it (npm install -g datablast-aws) and export the profile again`);
+    notes.push(
+      `this copy of datablast-aws runs from npx's cache (${dirname(script)}), which npm may delete: install it (npm install -g datablast-aws) and export the profile again`,
+    );
   }
   return { program: flavour === 'win32' ? [process.execPath, script] : [script], notes };
 }
@@ -183,11 +218,18 @@ function sameProfile(entries: Map<string, string>, credentialProcess: string, re
  * else the default profile) while it holds other credentials: afterwards every admin call would be
  * signed by the connection's own key, and the admin credentials would be gone from the file.
  */
-function guardAdminProfile(ctx: Context, profile: string, entries: Map<string, string> | undefined, path: string): void {
+function guardAdminProfile(
+  ctx: Context,
+  profile: string,
+  entries: Map<string, string> | undefined,
+  path: string,
+): void {
   const source = ctx.globals.profile !== undefined ? '--profile' : ctx.env.AWS_PROFILE ? 'AWS_PROFILE' : undefined;
   const admin = ctx.globals.profile ?? (ctx.env.AWS_PROFILE || 'default');
   if (profile !== admin || !entries) return;
-  const other = CREDENTIAL_KEYS.filter((key) => entries.has(key) && !(key === 'credential_process' && isOurCredentialProcess(entries.get(key))));
+  const other = CREDENTIAL_KEYS.filter(
+    (key) => entries.has(key) && !(key === 'credential_process' && isOurCredentialProcess(entries.get(key))),
+  );
   if (other.length === 0) return;
   throw new ConfigError(
     `profile ${JSON.stringify(profile)} in ${path} is the one datablast-aws uses for admin credentials${source ? ` (${source})` : ' (the default profile)'} and holds ${other.join(', ')}; it will not be replaced`,
@@ -198,18 +240,25 @@ function guardAdminProfile(ctx: Context, profile: string, entries: Map<string, s
 /** A note when the shared credentials file also defines the profile: its keys win over credential_process. */
 async function shadowingNotes(env: Readonly<Record<string, string | undefined>>, profile: string): Promise<string[]> {
   const home = env.HOME || env.USERPROFILE || homedir();
-  const file = env.AWS_SHARED_CREDENTIALS_FILE ? resolve(env.AWS_SHARED_CREDENTIALS_FILE.replace(/^~(?=\/)/, home)) : join(home, '.aws', 'credentials');
+  const file = env.AWS_SHARED_CREDENTIALS_FILE
+    ? resolve(env.AWS_SHARED_CREDENTIALS_FILE.replace(/^~(?=\/)/, home))
+    : join(home, '.aws', 'credentials');
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return [];
   const keys = profileSections(parseAwsIni(text, 'credentials'), profile).flatMap((s) => [...s.entries.keys()]);
   return keys.some((k) => k === 'aws_access_key_id' || k === 'credential_process')
-    ? [`${file} also defines profile ${JSON.stringify(profile)} with its own keys, which AWS tools use before credential_process: remove that block there`]
+    ? [
+        `${file} also defines profile ${JSON.stringify(profile)} with its own keys, which AWS tools use before credential_process: remove that block there`,
+      ]
     : [];
 }
 
 /** Copies the file beside itself before it is changed; never overwrites an earlier backup. */
 async function backUp(path: string, now: Date): Promise<string> {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   for (let n = 0; ; n++) {
     const backup = `${path}.${stamp}${n ? `-${n}` : ''}.bak`;
     try {
@@ -231,7 +280,9 @@ export function renderExportProfile(result: ExportProfileResult, io: IO, style: 
   if (result.status === 'unchanged') {
     io.out(`Profile ${style.bold(result.profile)} is already there in ${result.path}; nothing written.\n`);
   } else {
-    io.out(`${result.status === 'replaced' ? 'Replaced' : 'Added'} profile ${style.bold(result.profile)} in ${result.path}${result.backup ? ` (previous file: ${result.backup})` : ''}.\n`);
+    io.out(
+      `${result.status === 'replaced' ? 'Replaced' : 'Added'} profile ${style.bold(result.profile)} in ${result.path}${result.backup ? ` (previous file: ${result.backup})` : ''}.\n`,
+    );
   }
   io.out(`Try it: aws sts get-caller-identity --profile ${result.profile}\n`);
 }

@@ -1,10 +1,20 @@
 import type { Command } from 'commander';
 import { collect, createCommand, createOption } from '../commander.js';
-import type { Context, IO, Prompter } from '../context.js';
+import type { Context, IO, Prompter } from '../ports.js';
 import { CancelledError, UsageError } from '../errors.js';
 import { connectionJson, validateConnectionName, type ConnectionJson } from '../domain/connection.js';
 import { maskAccessKeyId, validateRegion } from '../domain/access-key.js';
-import { MANAGED_BY_TAG, SERVICES, SERVICE_POLICIES, parseService, validateBucketName, validatePrefix, validateTagValue, validateUserName, type ServiceName } from '../domain/policies.js';
+import {
+  MANAGED_BY_TAG,
+  SERVICES,
+  SERVICE_POLICIES,
+  parseService,
+  validateBucketName,
+  validatePrefix,
+  validateTagValue,
+  validateUserName,
+  type ServiceName,
+} from '../domain/policies.js';
 import { present, type Style } from '../ui/output.js';
 import { note } from '../ui/progress.js';
 import { openAdmin } from './admin-session.js';
@@ -53,7 +63,9 @@ export const DEFAULT_USER_NAME = 'datablast-integration';
 /** Wires `init`. */
 export function initCommand(ctx: Context): Command {
   return createCommand('init')
-    .description('The onboarding wizard: check who you are, create the IAM user, grant read access, create its key into the secret store and test it. Every question has a flag.')
+    .description(
+      'The onboarding wizard: check who you are, create the IAM user, grant read access, create its key into the secret store and test it. Every question has a flag.',
+    )
     .option('--user <name>', `IAM user name (default ${DEFAULT_USER_NAME})`)
     .option('--service <service>', 'grant the read-only policy of s3|rds|lambda (repeatable)', collect)
     .option('--bucket <name>', 'grant only these S3 buckets, through a generated inline policy (repeatable)', collect)
@@ -61,27 +73,38 @@ export function initCommand(ctx: Context): Command {
     .option('--self-rotation', 'let the user rotate its own key, so `rotate` needs no admin (the default)')
     .addOption(createOption('--no-self-rotation', 'do not let the user rotate its own key (rotate then needs --admin)'))
     .option('--connection <name>', 'name of the connection to save the key as')
-    .option('--description <text>', 'the connection\'s description (also the key\'s description in IAM)')
+    .option('--description <text>', "the connection's description (also the key's description in IAM)")
     .option('-y, --yes', 'do not ask for confirmation before changing anything')
     .addHelpText(
       'after',
       '\nExamples:\n  datablast-aws init\n' +
         '  datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production" --region eu-west-1\n',
     )
-    .action(async (flags: { user?: string; service?: string[]; bucket?: string[]; prefix?: string; selfRotation?: boolean; connection?: string; description?: string; yes?: boolean }) => {
-      const opts: InitOptions = {
-        user: flags.user,
-        services: flags.service?.map(parseService),
-        buckets: flags.bucket,
-        prefix: flags.prefix,
-        selfRotation: flags.selfRotation,
-        connection: flags.connection,
-        region: ctx.globals.region,
-        description: flags.description,
-        yes: flags.yes === true,
-      };
-      present(ctx, await init(ctx, opts), renderInit);
-    });
+    .action(
+      async (flags: {
+        user?: string;
+        service?: string[];
+        bucket?: string[];
+        prefix?: string;
+        selfRotation?: boolean;
+        connection?: string;
+        description?: string;
+        yes?: boolean;
+      }) => {
+        const opts: InitOptions = {
+          user: flags.user,
+          services: flags.service?.map(parseService),
+          buckets: flags.bucket,
+          prefix: flags.prefix,
+          selfRotation: flags.selfRotation,
+          connection: flags.connection,
+          region: ctx.globals.region,
+          description: flags.description,
+          yes: flags.yes === true,
+        };
+        present(ctx, await init(ctx, opts), renderInit);
+      },
+    );
 }
 
 /** Checks the answers given as flags before anything is asked or called. */
@@ -90,11 +113,15 @@ function validateFlags(opts: InitOptions): void {
   opts.buckets?.forEach(validateBucketName);
   if (opts.prefix !== undefined) {
     validatePrefix(opts.prefix);
-    if (!opts.buckets?.length) throw new UsageError('--prefix needs --bucket', { hint: 'The prefix narrows the generated bucket policy: give --bucket NAME too.' });
+    if (!opts.buckets?.length)
+      throw new UsageError('--prefix needs --bucket', {
+        hint: 'The prefix narrows the generated bucket policy: give --bucket NAME too.',
+      });
   }
   if (opts.connection !== undefined) validateConnectionName(opts.connection);
   if (opts.region !== undefined) validateRegion(opts.region);
-  if (opts.description !== undefined) validateTagValue(opts.description, '--description (stored as a tag on the user, as the console does)');
+  if (opts.description !== undefined)
+    validateTagValue(opts.description, '--description (stored as a tag on the user, as the console does)');
 }
 
 /**
@@ -106,7 +133,8 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
   validateFlags(opts);
   // Under --no-input the answers without a default must all be flags: say so before any call.
   if (!ctx.globals.input) {
-    if (!opts.services?.length && !opts.buckets?.length) missing('--service s3|rds|lambda (repeatable) or --bucket NAME', 'what Datablast may read');
+    if (!opts.services?.length && !opts.buckets?.length)
+      missing('--service s3|rds|lambda (repeatable) or --bucket NAME', 'what Datablast may read');
     if (opts.connection === undefined) missing('--connection NAME', 'the name the key is saved under');
   }
   const prompter = ctx.globals.input ? await ctx.prompter() : undefined;
@@ -115,7 +143,14 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
   const admin = await openAdmin(ctx);
 
   // 2. The user.
-  const userName = opts.user ?? (prompter ? await prompter.input('Name of the IAM user for Datablast', { default: DEFAULT_USER_NAME, validate: check(validateUserName) }) : defaulted(ctx, 'IAM user', DEFAULT_USER_NAME, DEFAULT_USER_NAME, '--user'));
+  const userName =
+    opts.user ??
+    (prompter
+      ? await prompter.input('Name of the IAM user for Datablast', {
+          default: DEFAULT_USER_NAME,
+          validate: check(validateUserName),
+        })
+      : defaulted(ctx, 'IAM user', DEFAULT_USER_NAME, DEFAULT_USER_NAME, '--user'));
   const existingUser = await lookUpUser(ctx, admin, userName);
 
   // 3. What Datablast may read.
@@ -125,25 +160,48 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
   const selfRotation =
     opts.selfRotation ??
     (prompter
-      ? await prompter.confirm('Allow the user to rotate its own access key (so scheduled `rotate` needs no admin credentials)?', { default: true })
+      ? await prompter.confirm(
+          'Allow the user to rotate its own access key (so scheduled `rotate` needs no admin credentials)?',
+          { default: true },
+        )
       : defaulted(ctx, 'self-rotation', true, 'on', '--no-self-rotation'));
 
   // 5. The connection: name first; an existing one that already works for this user means no new key.
-  const connectionName = opts.connection ?? (await prompter!.input('Name for the connection (how you will refer to this key)', { validate: check(validateConnectionName) }));
+  const connectionName =
+    opts.connection ??
+    (await prompter!.input('Name for the connection (how you will refer to this key)', {
+      validate: check(validateConnectionName),
+    }));
   const state = await inspectConnection(ctx, connectionName, userName);
   let region: string | undefined;
   let description: string | undefined;
   if (state.state === 'absent') {
-    region = opts.region ?? (prompter ? await prompter.input('AWS region for this connection', { default: defaultRegion(ctx), validate: check((r) => validateRegion(r)) }) : defaultRegion(ctx));
+    region =
+      opts.region ??
+      (prompter
+        ? await prompter.input('AWS region for this connection', {
+            default: defaultRegion(ctx),
+            validate: check((r) => validateRegion(r)),
+          })
+        : defaultRegion(ctx));
     description =
       opts.description ??
-      ((prompter ? await prompter.input('Description (optional, Enter to skip)', { default: '', validate: check((d) => d === '' || validateTagValue(d, 'the description')) }) : '') || undefined);
+      ((prompter
+        ? await prompter.input('Description (optional, Enter to skip)', {
+            default: '',
+            validate: check((d) => d === '' || validateTagValue(d, 'the description')),
+          })
+        : '') ||
+        undefined);
   } else {
     note(ctx, `connection ${connectionName} already holds a working key of ${userName}`);
   }
 
   // Everything that could refuse is checked now, before the first change.
-  const desired = desiredPolicies({ userName, services: grants.services, buckets: grants.buckets, prefix: grants.prefix, selfRotation }, existingUser?.path ?? '/');
+  const desired = desiredPolicies(
+    { userName, services: grants.services, buckets: grants.buckets, prefix: grants.prefix, selfRotation },
+    existingUser?.path ?? '/',
+  );
   const plan = await planAttachPolicy(ctx, admin, userName, existingUser, desired);
   if (existingUser && state.state === 'absent') {
     // Two keys already: stop now rather than after the user and policies changed (createKeyAndSave checks again).
@@ -153,11 +211,14 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
     ...(existingUser ? [] : [`create IAM user ${userName} (tagged ${MANAGED_BY_TAG.key}=${MANAGED_BY_TAG.value})`]),
     ...plan.toAttach.map((arn) => `attach ${arn}`),
     ...Object.keys(plan.toPut).map((name) => `write inline policy ${name}`),
-    ...(state.state === 'absent' ? [`create an access key for ${userName}, save it as connection "${connectionName}" (${region}) and test it`] : []),
+    ...(state.state === 'absent'
+      ? [`create an access key for ${userName}, save it as connection "${connectionName}" (${region}) and test it`]
+      : []),
   ];
   if (changes.length && prompter && !opts.yes) {
     ctx.io.err(`\nAbout to change account ${admin.identity.account}:\n${changes.map((c) => `  • ${c}\n`).join('')}\n`);
-    if (!(await prompter.confirm('Go ahead?', { default: true }))) throw new CancelledError('cancelled; nothing was changed');
+    if (!(await prompter.confirm('Go ahead?', { default: true })))
+      throw new CancelledError('cancelled; nothing was changed');
   }
 
   // Now the changes, each a step on stderr.
@@ -166,7 +227,14 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
   const connection =
     state.state === 'ready'
       ? connectionJson(state.connection)
-      : await createKeyAndSave(ctx, admin, { userName, connection: connectionName, region: region!, description, services: grants.services, buckets: grants.buckets });
+      : await createKeyAndSave(ctx, admin, {
+          userName,
+          connection: connectionName,
+          region: region!,
+          description,
+          services: grants.services,
+          buckets: grants.buckets,
+        });
 
   return {
     account: admin.identity.account,
@@ -194,13 +262,21 @@ function defaulted<T>(ctx: Context, what: string, value: T, shown: string, flag:
 }
 
 /** The services and buckets to grant: from the flags, else a multi-select (and the buckets if chosen). */
-async function chooseGrants(ctx: Context, opts: InitOptions, prompter: Prompter): Promise<{ services: ServiceName[]; buckets: string[]; prefix?: string }> {
-  if (opts.services?.length || opts.buckets?.length) return { services: opts.services ?? [], buckets: opts.buckets ?? [], prefix: opts.prefix };
+async function chooseGrants(
+  ctx: Context,
+  opts: InitOptions,
+  prompter: Prompter,
+): Promise<{ services: ServiceName[]; buckets: string[]; prefix?: string }> {
+  if (opts.services?.length || opts.buckets?.length)
+    return { services: opts.services ?? [], buckets: opts.buckets ?? [], prefix: opts.prefix };
   type Choice = ServiceName | 'buckets';
   const choices: Array<{ value: Choice; name: string }> = [
     { value: 's3', name: `S3, all buckets (${shortArn(SERVICE_POLICIES.s3.policyArn)})` },
     { value: 'buckets', name: 'S3, only buckets I name (a generated least-privilege policy)' },
-    ...SERVICES.filter((s) => s !== 's3').map((s) => ({ value: s as Choice, name: `${s === 'rds' ? 'RDS' : 'Lambda'} (${shortArn(SERVICE_POLICIES[s].policyArn)})` })),
+    ...SERVICES.filter((s) => s !== 's3').map((s) => ({
+      value: s as Choice,
+      name: `${s === 'rds' ? 'RDS' : 'Lambda'} (${shortArn(SERVICE_POLICIES[s].policyArn)})`,
+    })),
   ];
   let chosen: Choice[] = [];
   while (chosen.length === 0) {
@@ -216,7 +292,10 @@ async function chooseGrants(ctx: Context, opts: InitOptions, prompter: Prompter)
       names.forEach(validateBucketName);
     }),
   });
-  const prefix = await prompter.input('Only objects under this key prefix (Enter for whole buckets)', { default: '', validate: check((p) => p === '' || validatePrefix(p)) });
+  const prefix = await prompter.input('Only objects under this key prefix (Enter for whole buckets)', {
+    default: '',
+    validate: check((p) => p === '' || validatePrefix(p)),
+  });
   return { services, buckets: splitList(bucketText), prefix: prefix || undefined };
 }
 
@@ -247,15 +326,25 @@ function check(validate: (value: string) => unknown): (value: string) => string 
 export function renderInit(result: InitResult, io: IO, style: Style): void {
   const c = result.connection;
   const name = shellWord(c.name);
-  const grants = [...result.attached, ...result.alreadyAttached].map(shortArn).concat(result.inline, result.alreadyInline);
-  io.out(result.alreadySetUp ? `${style.green('already set up')}: nothing to change in account ${result.account}\n` : `${style.green('done')}: Datablast is set up in account ${result.account}\n`);
+  const grants = [...result.attached, ...result.alreadyAttached]
+    .map(shortArn)
+    .concat(result.inline, result.alreadyInline);
+  io.out(
+    result.alreadySetUp
+      ? `${style.green('already set up')}: nothing to change in account ${result.account}\n`
+      : `${style.green('done')}: Datablast is set up in account ${result.account}\n`,
+  );
   io.out(`  user        ${result.userName} (${result.userCreated ? 'created' : 'already existed'})\n`);
   io.out(`  policies    ${grants.join(', ')}\n`);
-  io.out(`  connection  ${c.name}, key ${maskAccessKeyId(c.accessKeyId)} (${result.keyCreated ? 'created and tested' : 'already there, works'}), region ${c.region}\n`);
+  io.out(
+    `  connection  ${c.name}, key ${maskAccessKeyId(c.accessKeyId)} (${result.keyCreated ? 'created and tested' : 'already there, works'}), region ${c.region}\n`,
+  );
   io.out(`\nNext steps\n`);
   io.out(`  check it any time     datablast-aws test ${name}\n`);
   io.out(`  rotate the key        datablast-aws rotate ${name}${result.selfRotation ? '' : ' --admin'}\n`);
   io.out(`  rotate on schedule    cron: datablast-aws rotate --all --older-than 90 --json\n`);
   io.out(`  use it from AWS tools datablast-aws export-profile ${name}   (a profile with credential_process)\n`);
-  io.out(`                        or in ~/.aws/config: credential_process = datablast-aws credential-process ${name}\n`);
+  io.out(
+    `                        or in ~/.aws/config: credential_process = datablast-aws credential-process ${name}\n`,
+  );
 }

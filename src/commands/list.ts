@@ -1,10 +1,16 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 import { CliError, ExitCode } from '../errors.js';
 import { isPendingAccount } from '../domain/rotation.js';
 import { DamagedConnectionFileError } from '../store/connections.js';
-import { ageInDays, connectionJson, ROTATION_PERIOD_DAYS, type Connection, type ConnectionJson } from '../domain/connection.js';
+import {
+  ageInDays,
+  connectionJson,
+  ROTATION_PERIOD_DAYS,
+  type Connection,
+  type ConnectionJson,
+} from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, table, warn, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
@@ -44,11 +50,17 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   const names = new Set(connections.map((c) => c.name));
   for (const account of stored ?? []) {
     if (names.has(account) || isPendingAccount(account)) continue;
-    warn(ctx, `the secret store holds a secret for ${JSON.stringify(account)}, but no connection of that name exists; remove it with \`datablast-aws remove ${shellWord(account)}\`, or add the connection again with \`datablast-aws add-connection ${shellWord(account)}\``);
+    warn(
+      ctx,
+      `the secret store holds a secret for ${JSON.stringify(account)}, but no connection of that name exists; remove it with \`datablast-aws remove ${shellWord(account)}\`, or add the connection again with \`datablast-aws add-connection ${shellWord(account)}\``,
+    );
   }
   for (const entry of entries) {
     if (entry.keyAgeDays !== null && entry.keyAgeDays > ROTATION_PERIOD_DAYS) {
-      warn(ctx, `the key of ${JSON.stringify(entry.name)} is ${entry.keyAgeKnown ? '' : 'at least '}${entry.keyAgeDays} days old; rotate it: datablast-aws rotate ${shellWord(entry.name)}`);
+      warn(
+        ctx,
+        `the key of ${JSON.stringify(entry.name)} is ${entry.keyAgeKnown ? '' : 'at least '}${entry.keyAgeDays} days old; rotate it: datablast-aws rotate ${shellWord(entry.name)}`,
+      );
     }
   }
   return entries;
@@ -60,7 +72,10 @@ async function readableConnections(ctx: Context): Promise<Connection[]> {
     return await (await ctx.connections()).list();
   } catch (error) {
     if (!(error instanceof DamagedConnectionFileError) || error.readable.length === 0) throw error;
-    warn(ctx, `${error.message}; listing the ${error.readable.length} connection${error.readable.length === 1 ? '' : 's'} that could be read\n${error.hint ?? ''}`);
+    warn(
+      ctx,
+      `${error.message}; listing the ${error.readable.length} connection${error.readable.length === 1 ? '' : 's'} that could be read\n${error.hint ?? ''}`,
+    );
     ctx.exitCode = ExitCode.config;
     return error.readable;
   }
@@ -79,7 +94,10 @@ export async function storedSecrets(ctx: Context, only?: string): Promise<Set<st
     return new Set((await secrets.has(only)) ? [only] : []);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    warn(ctx, `could not read the secret store (${error.message}); missing secrets are not reported${error.hint ? `\n${error.hint}` : ''}`);
+    warn(
+      ctx,
+      `could not read the secret store (${error.message}); missing secrets are not reported${error.hint ? `\n${error.hint}` : ''}`,
+    );
     return undefined;
   }
 }
@@ -116,20 +134,47 @@ export function renderList(result: ListResult, io: IO, style: Style): void {
     io.err('No connections yet. Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.\n');
     return;
   }
-  const rows = result.map((e) => [e.name, maskAccessKeyId(e.accessKeyId), e.accountId ?? '-', e.region, ageText(e), day(e.lastTestedAt), day(e.lastRotatedAt), statusText(e.status, style)]);
-  const header = ['NAME', 'ACCESS KEY ID', 'ACCOUNT', 'REGION', 'AGE (DAYS)', 'LAST TESTED', 'LAST ROTATED', 'STATUS'].map((h) => style.bold(h));
+  const rows = result.map((e) => [
+    e.name,
+    maskAccessKeyId(e.accessKeyId),
+    e.accountId ?? '-',
+    e.region,
+    ageText(e),
+    day(e.lastTestedAt),
+    day(e.lastRotatedAt),
+    statusText(e.status, style),
+  ]);
+  const header = [
+    'NAME',
+    'ACCESS KEY ID',
+    'ACCOUNT',
+    'REGION',
+    'AGE (DAYS)',
+    'LAST TESTED',
+    'LAST ROTATED',
+    'STATUS',
+  ].map((h) => style.bold(h));
   io.out(table(io.stdoutIsTTY ? [header, ...rows] : rows, io));
 }
 
 /** What `list` does once its options are known: the Commander action, and main's shortcut. */
-export async function listAction(ctx: Context, opts: ListOptions = {}, run: (ctx: Context, opts: ListOptions) => Promise<ListResult> = list): Promise<void> {
+export async function listAction(
+  ctx: Context,
+  opts: ListOptions = {},
+  run: (ctx: Context, opts: ListOptions) => Promise<ListResult> = list,
+): Promise<void> {
   present(ctx, await run(ctx, opts), renderList);
 }
 
 /** Commander wiring of `list`. */
-export function listCommand(ctx: Context, run: (ctx: Context, opts: ListOptions) => Promise<ListResult> = list): Command {
+export function listCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: ListOptions) => Promise<ListResult> = list,
+): Command {
   return createCommand('list')
-    .description('List every connection: masked key id, account, region, key age, last test and rotation, status. Reads no secret and calls no AWS API.')
+    .description(
+      'List every connection: masked key id, account, region, key age, last test and rotation, status. Reads no secret and calls no AWS API.',
+    )
     .addHelpText(
       'after',
       `

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
-import type { AwsSession, Context, IO } from '../context.js';
-import { AwsError, CancelledError, CliError, ConfigError, CredentialsRejectedError, SecretStoreError } from '../errors.js';
+import type { AwsSession, Context, IO } from '../ports.js';
+import {
+  AwsError,
+  CancelledError,
+  CliError,
+  ConfigError,
+  CredentialsRejectedError,
+  SecretStoreError,
+} from '../errors.js';
 import type { Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
@@ -33,11 +40,14 @@ export interface RemoveResult {
 }
 
 /** Commander wiring of `remove`. */
-export function removeCommand(ctx: Context, run: (ctx: Context, opts: RemoveOptions) => Promise<RemoveResult> = remove): Command {
+export function removeCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: RemoveOptions) => Promise<RemoveResult> = remove,
+): Command {
   return createCommand('remove')
     .description('Delete a connection and its secret. With --delete-key, first delete the access key in AWS too.')
     .argument('<name>', 'the connection')
-    .option('--delete-key', 'also delete the access key in AWS (signed by the connection\'s own key, unless --admin)')
+    .option('--delete-key', "also delete the access key in AWS (signed by the connection's own key, unless --admin)")
     .option('--admin', 'sign the deletion with the admin credentials of --profile / the standard AWS chain')
     .option('-y, --yes', 'do not ask for confirmation (there is no question without a terminal anyway)')
     .addHelpText(
@@ -53,7 +63,16 @@ Examples:
 `,
     )
     .action(async (name: string, flags: { deleteKey?: boolean; admin?: boolean; yes?: boolean }) => {
-      present(ctx, await run(ctx, { name, deleteKey: flags.deleteKey === true, admin: flags.admin === true, yes: flags.yes === true }), renderRemove);
+      present(
+        ctx,
+        await run(ctx, {
+          name,
+          deleteKey: flags.deleteKey === true,
+          admin: flags.admin === true,
+          yes: flags.yes === true,
+        }),
+        renderRemove,
+      );
     });
 }
 
@@ -63,17 +82,25 @@ Examples:
  */
 export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveResult> {
   const connections = await ctx.connections();
-  const connection = (await connections.get(opts.name)) ?? (await orphanSecret(ctx, opts.name)) ?? (await requireConnection(connections, opts.name));
+  const connection =
+    (await connections.get(opts.name)) ??
+    (await orphanSecret(ctx, opts.name)) ??
+    (await requireConnection(connections, opts.name));
   const { name, accessKeyId } = connection;
   const journal = await journalStore(connections.dir, name).read();
   if (journal) {
     // Removing now would forget the journal's new key: a key in AWS whose secret nobody could find again.
-    throw new ConfigError(`a rotation of ${JSON.stringify(name)} was interrupted (${journal.phase}); nothing was removed`, {
-      hint: `Run \`datablast-aws rotate ${shellWord(name)}\` to finish or undo it, then remove the connection.`,
-    });
+    throw new ConfigError(
+      `a rotation of ${JSON.stringify(name)} was interrupted (${journal.phase}); nothing was removed`,
+      {
+        hint: `Run \`datablast-aws rotate ${shellWord(name)}\` to finish or undo it, then remove the connection.`,
+      },
+    );
   }
   if (!opts.yes && ctx.globals.input) {
-    const what = opts.deleteKey ? `connection ${JSON.stringify(name)} and delete access key ${maskAccessKeyId(accessKeyId)} in AWS` : `connection ${JSON.stringify(name)} and its stored secret`;
+    const what = opts.deleteKey
+      ? `connection ${JSON.stringify(name)} and delete access key ${maskAccessKeyId(accessKeyId)} in AWS`
+      : `connection ${JSON.stringify(name)} and its stored secret`;
     const confirmed = await (await ctx.prompter()).confirm(`Remove ${what}?`, { default: false });
     if (!confirmed) throw new CancelledError('nothing was removed');
   }
@@ -85,10 +112,13 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
     secretDeleted = await secrets.delete(name);
   } catch (error) {
     if (error instanceof SecretStoreError && key !== 'kept') {
-      throw new SecretStoreError(`${error.message}; the access key was already deleted in AWS, the connection is still listed`, {
-        hint: `Run \`datablast-aws remove ${shellWord(name)}\` (without --delete-key) once the secret store is available.`,
-        cause: error,
-      });
+      throw new SecretStoreError(
+        `${error.message}; the access key was already deleted in AWS, the connection is still listed`,
+        {
+          hint: `Run \`datablast-aws remove ${shellWord(name)}\` (without --delete-key) once the secret store is available.`,
+          cause: error,
+        },
+      );
     }
     throw error;
   }
@@ -112,10 +142,19 @@ async function orphanSecret(ctx: Context, name: string): Promise<Connection | un
   }
   if (!pair) return undefined;
   rememberSecret(pair.secretAccessKey);
-  return { name, accessKeyId: pair.accessKeyId, region: ctx.globals.region ?? ctx.env.AWS_REGION ?? 'us-east-1', createdAt: '' };
+  return {
+    name,
+    accessKeyId: pair.accessKeyId,
+    region: ctx.globals.region ?? ctx.env.AWS_REGION ?? 'us-east-1',
+    createdAt: '',
+  };
 }
 
-async function deleteKeyInAws(ctx: Context, connection: Connection, admin: boolean): Promise<'deleted' | 'already gone'> {
+async function deleteKeyInAws(
+  ctx: Context,
+  connection: Connection,
+  admin: boolean,
+): Promise<'deleted' | 'already gone'> {
   const { name, accessKeyId, region } = connection;
   const masked = maskAccessKeyId(accessKeyId);
   const aws = await ctx.aws();
@@ -125,9 +164,12 @@ async function deleteKeyInAws(ctx: Context, connection: Connection, admin: boole
   } else {
     const pair = await (await ctx.secrets()).get(name);
     if (!pair) {
-      throw new ConfigError(`no secret is stored for ${JSON.stringify(name)}, so its own key cannot sign the deletion of ${masked}`, {
-        hint: `Add --admin (with --profile) to delete it with admin credentials, or remove the connection without --delete-key.`,
-      });
+      throw new ConfigError(
+        `no secret is stored for ${JSON.stringify(name)}, so its own key cannot sign the deletion of ${masked}`,
+        {
+          hint: `Add --admin (with --profile) to delete it with admin credentials, or remove the connection without --delete-key.`,
+        },
+      );
     }
     rememberSecret(pair.secretAccessKey);
     session = await aws.as(pair, region);
@@ -146,20 +188,26 @@ async function deleteKeyInAws(ctx: Context, connection: Connection, admin: boole
   } catch (error) {
     if (error instanceof CliError && error.awsCode === 'NoSuchEntity') return 'already gone';
     if (!admin && error instanceof CredentialsRejectedError) {
-      throw new CredentialsRejectedError(`AWS rejected the connection's own key ${masked} (${error.awsCode ?? 'rejected'}): it may already be deleted or inactive; nothing was removed`, {
-        hint: `Add --admin (with --profile) to delete it with admin credentials, or run \`datablast-aws remove ${shellWord(name)}\` without --delete-key.`,
-        awsCode: error.awsCode,
-        requestId: error.requestId,
-        cause: error,
-      });
+      throw new CredentialsRejectedError(
+        `AWS rejected the connection's own key ${masked} (${error.awsCode ?? 'rejected'}): it may already be deleted or inactive; nothing was removed`,
+        {
+          hint: `Add --admin (with --profile) to delete it with admin credentials, or run \`datablast-aws remove ${shellWord(name)}\` without --delete-key.`,
+          awsCode: error.awsCode,
+          requestId: error.requestId,
+          cause: error,
+        },
+      );
     }
     if (!admin && error instanceof AwsError && error.awsCode === 'AccessDenied') {
-      throw new AwsError(`IAM user ${userName} may not delete its own key ${masked} (AccessDenied); nothing was removed`, {
-        hint: `Give it the self-rotation policy (\`datablast-aws attach-policy ${shellWord(userName)} --self-rotation\`), or add --admin to delete it with admin credentials.`,
-        awsCode: error.awsCode,
-        requestId: error.requestId,
-        cause: error,
-      });
+      throw new AwsError(
+        `IAM user ${userName} may not delete its own key ${masked} (AccessDenied); nothing was removed`,
+        {
+          hint: `Give it the self-rotation policy (\`datablast-aws attach-policy ${shellWord(userName)} --self-rotation\`), or add --admin to delete it with admin credentials.`,
+          awsCode: error.awsCode,
+          requestId: error.requestId,
+          cause: error,
+        },
+      );
     }
     throw error;
   }
@@ -173,6 +221,11 @@ export function renderRemove(result: RemoveResult, io: IO, style: Style): void {
       : result.key === 'already gone'
         ? `; access key ${maskAccessKeyId(result.accessKeyId)} was already gone from AWS`
         : '';
-  io.out(`${style.green('✓')} Removed connection ${JSON.stringify(result.name)}${result.secretDeleted ? ' and its secret' : ' (no secret was stored)'}${key}.\n`);
-  if (result.key === 'kept') io.out(`The access key ${maskAccessKeyId(result.accessKeyId)} still exists in AWS; deactivate or delete it if nothing else uses it.\n`);
+  io.out(
+    `${style.green('✓')} Removed connection ${JSON.stringify(result.name)}${result.secretDeleted ? ' and its secret' : ' (no secret was stored)'}${key}.\n`,
+  );
+  if (result.key === 'kept')
+    io.out(
+      `The access key ${maskAccessKeyId(result.accessKeyId)} still exists in AWS; deactivate or delete it if nothing else uses it.\n`,
+    );
 }

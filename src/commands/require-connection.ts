@@ -1,4 +1,4 @@
-import type { ConnectionStore, SecretStore } from '../context.js';
+import type { ConnectionStore, SecretStore } from '../ports.js';
 import { quotedName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { ConfigError } from '../errors.js';
 import { rememberSecret } from '../domain/redact.js';
@@ -10,9 +10,13 @@ import { shellWord } from '../domain/shell-word.js';
 export async function requireConnection(store: ConnectionStore, name: string): Promise<Connection> {
   const connection = await store.get(name);
   if (connection) return connection;
-  const near = (await store.list()).find((c) => c.name.toLowerCase() === name.toLowerCase() || c.name.trim() === name.trim());
+  const near = (await store.list()).find(
+    (c) => c.name.toLowerCase() === name.toLowerCase() || c.name.trim() === name.trim(),
+  );
   throw new ConfigError(`no connection named ${quotedName(name)}`, {
-    hint: near ? `Did you mean ${JSON.stringify(near.name)}? Names are case-sensitive.` : '`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.',
+    hint: near
+      ? `Did you mean ${JSON.stringify(near.name)}? Names are case-sensitive.`
+      : '`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.',
   });
 }
 

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
-import type { AccessKeyInfo, Aws, AwsSession, ConnectionStore, Context, Iam, IO, SecretStore } from '../context.js';
-import { ageInDays, quotedName, validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
+import type { Aws, AwsSession, ConnectionStore, Context, Iam, IO, SecretStore } from '../ports.js';
+import type { AccessKeyInfo } from '../domain/iam.js';
+import {
+  ageInDays,
+  quotedName,
+  validateConnectionName,
+  type AccessKeyPair,
+  type Connection,
+} from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import {
@@ -18,7 +25,17 @@ import {
   type ResumeAction,
   type RotationJournal,
 } from '../domain/rotation.js';
-import { AwsError, CliError, ConfigError, CredentialsRejectedError, ExitCode, LockHeldError, RotationInterruptedError, SecretStoreError, UsageError } from '../errors.js';
+import {
+  AwsError,
+  CliError,
+  ConfigError,
+  CredentialsRejectedError,
+  ExitCode,
+  LockHeldError,
+  RotationInterruptedError,
+  SecretStoreError,
+  UsageError,
+} from '../errors.js';
 import { journalStore, rotationLockPath, type JournalStore } from '../store/journal.js';
 import { acquireLock } from '../store/lock.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
@@ -92,7 +109,7 @@ interface RotateFlags {
 export function rotateCommand(ctx: Context): Command {
   return createCommand('rotate')
     .description(
-      'replace a connection\'s access key: create a new key, store it, prove AWS accepts it, switch the connection, retire the old key. ' +
+      "replace a connection's access key: create a new key, store it, prove AWS accepts it, switch the connection, retire the old key. " +
         'Crash-safe: a run that finds an interrupted rotation finishes or undoes it first. Never prompts.',
     )
     .argument('[name]', 'the connection to rotate')
@@ -100,7 +117,7 @@ export function rotateCommand(ctx: Context): Command {
     .option('--concurrency <n>', `with --all: how many connections rotate at once (default ${DEFAULT_CONCURRENCY})`)
     .option('--older-than <days>', 'skip keys younger than DAYS days (status "skipped", exit 0), so cron can run daily')
     .option('--keep-old', 'deactivate the old key instead of deleting it')
-    .option('--admin', 'sign IAM calls with the --profile admin credentials instead of the connection\'s own key')
+    .option('--admin', "sign IAM calls with the --profile admin credentials instead of the connection's own key")
     .option('--dry-run', 'print the plan; change nothing (read calls only)')
     .addHelpText(
       'after',
@@ -121,8 +138,14 @@ export function rotateCommand(ctx: Context): Command {
 /** Checks the flags (exit 2 on a bad value) and builds the options. */
 export function parseRotateOptions(name: string | undefined, flags: RotateFlags): RotateOptions {
   const all = flags.all === true;
-  if (all && name !== undefined) throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws rotate --all --older-than 90`.' });
-  if (!all && name === undefined) throw new UsageError('which connection? give its NAME, or --all', { hint: 'Run `datablast-aws list` to see the connections.' });
+  if (all && name !== undefined)
+    throw new UsageError('give a connection NAME or --all, not both', {
+      hint: 'e.g. `datablast-aws rotate --all --older-than 90`.',
+    });
+  if (!all && name === undefined)
+    throw new UsageError('which connection? give its NAME, or --all', {
+      hint: 'Run `datablast-aws list` to see the connections.',
+    });
   if (name !== undefined) validateConnectionName(name);
   const opts: RotateOptions = {
     all,
@@ -134,13 +157,23 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
   if (name !== undefined) opts.name = name;
   if (flags.olderThan !== undefined) {
     if (!/^\d{1,6}$/.test(flags.olderThan.trim())) {
-      throw new UsageError(`--older-than needs a whole number of days, 0 or more; got ${JSON.stringify(flags.olderThan)}`, { hint: 'e.g. --older-than 90' });
+      throw new UsageError(
+        `--older-than needs a whole number of days, 0 or more; got ${JSON.stringify(flags.olderThan)}`,
+        { hint: 'e.g. --older-than 90' },
+      );
     }
     opts.olderThan = Number(flags.olderThan.trim());
   }
   if (flags.concurrency !== undefined) {
-    if (!/^\d{1,3}$/.test(flags.concurrency.trim()) || Number(flags.concurrency) < 1 || Number(flags.concurrency) > 64) {
-      throw new UsageError(`--concurrency needs a whole number from 1 to 64; got ${JSON.stringify(flags.concurrency)}`, { hint: `The default is ${DEFAULT_CONCURRENCY}.` });
+    if (
+      !/^\d{1,3}$/.test(flags.concurrency.trim()) ||
+      Number(flags.concurrency) < 1 ||
+      Number(flags.concurrency) > 64
+    ) {
+      throw new UsageError(
+        `--concurrency needs a whole number from 1 to 64; got ${JSON.stringify(flags.concurrency)}`,
+        { hint: `The default is ${DEFAULT_CONCURRENCY}.` },
+      );
     }
     if (!all) throw new UsageError('--concurrency applies to --all only');
     opts.concurrency = Number(flags.concurrency.trim());
@@ -159,15 +192,22 @@ export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateO
     return result;
   }
   const connections = await (await ctx.connections()).list();
-  const entries = await mapConcurrently(connections, opts.concurrency, async (connection): Promise<RotateResult | RotateFailure> => {
-    try {
-      return await rotateConnection(ctx, connection.name, opts);
-    } catch (error) {
-      const failure = failureEntry(connection.name, error);
-      warn(ctx, `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`);
-      return failure;
-    }
-  });
+  const entries = await mapConcurrently(
+    connections,
+    opts.concurrency,
+    async (connection): Promise<RotateResult | RotateFailure> => {
+      try {
+        return await rotateConnection(ctx, connection.name, opts);
+      } catch (error) {
+        const failure = failureEntry(connection.name, error);
+        warn(
+          ctx,
+          `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`,
+        );
+        return failure;
+      }
+    },
+  );
   ctx.exitCode = worstExitCode(entries.map(entryExitCode));
   return entries;
 }
@@ -188,8 +228,11 @@ function failureEntry(name: string, error: unknown): RotateFailure {
     oldKey: null,
     recovered: null,
     error: {
-      message: cli ? cli.message : `unexpected internal error: ${error instanceof Error ? error.message : String(error)}`,
-      hint: cli?.hint ?? (cli ? null : 'This is a bug in datablast-aws. Re-run with --debug for details and report it.'),
+      message: cli
+        ? cli.message
+        : `unexpected internal error: ${error instanceof Error ? error.message : String(error)}`,
+      hint:
+        cli?.hint ?? (cli ? null : 'This is a bug in datablast-aws. Re-run with --debug for details and report it.'),
       exitCode: cli ? cli.exitCode : ExitCode.internal,
       awsCode: cli?.awsCode ?? null,
     },
@@ -200,10 +243,16 @@ function failureEntry(name: string, error: unknown): RotateFailure {
  * Rotates one connection under its lock: first finishes or undoes an interrupted rotation, then
  * (unless that finished it, or the key is young enough) rotates. Exported for `init` and tests.
  */
-export async function rotateConnection(ctx: Context, name: string, opts: Omit<RotateOptions, 'name' | 'all' | 'concurrency'>): Promise<RotateResult> {
+export async function rotateConnection(
+  ctx: Context,
+  name: string,
+  opts: Omit<RotateOptions, 'name' | 'all' | 'concurrency'>,
+): Promise<RotateResult> {
   const store = await ctx.connections();
   if (!(await store.get(name))) {
-    throw new ConfigError(`no connection named ${quotedName(name)}`, { hint: 'Run `datablast-aws list` to see the connections, or add one with `datablast-aws add-connection`.' });
+    throw new ConfigError(`no connection named ${quotedName(name)}`, {
+      hint: 'Run `datablast-aws list` to see the connections, or add one with `datablast-aws add-connection`.',
+    });
   }
   const run = new Rotation(ctx, name, opts, store, await ctx.secrets(), await ctx.aws(), journalStore(store.dir, name));
   // A dry run changes nothing, so it takes no lock and never waits for one.
@@ -218,7 +267,9 @@ export async function rotateConnection(ctx: Context, name: string, opts: Omit<Ro
   try {
     return await run.run();
   } finally {
-    await lock.release().catch((error: unknown) => warn(ctx, `could not remove the lock ${lockPath}: ${(error as Error).message}`));
+    await lock
+      .release()
+      .catch((error: unknown) => warn(ctx, `could not remove the lock ${lockPath}: ${(error as Error).message}`));
   }
 }
 
@@ -235,7 +286,16 @@ function final<E extends Error>(error: E): E {
  * so only refusals that every attempt would get count: not LimitExceeded (our first attempt may have
  * made the second key) nor throttling (it may have come on a retry).
  */
-const CREATE_REFUSED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'NoSuchEntity', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'CredentialsProviderError']);
+const CREATE_REFUSED = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'NoSuchEntity',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'CredentialsProviderError',
+]);
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation']);
 
 /** Which credentials sign an IAM call: the connection's current key, the new key, or the admin's. */
@@ -275,7 +335,8 @@ class Rotation {
 
   /** A failure that leaves a journal is reported as resumable (exit 8), whatever it was. */
   private async interruptedIfJournalLeft(error: unknown): Promise<unknown> {
-    if (error instanceof RotationInterruptedError || (error instanceof Object && FINAL.has(error)) || this.opts.dryRun) return error;
+    if (error instanceof RotationInterruptedError || (error instanceof Object && FINAL.has(error)) || this.opts.dryRun)
+      return error;
     let left: boolean;
     try {
       left = (await this.journal.read()) !== undefined;
@@ -303,7 +364,12 @@ class Rotation {
 
   private async connection(): Promise<Connection> {
     const connection = await this.store.get(this.name);
-    if (!connection) throw final(new ConfigError(`no connection named "${this.name}"`, { hint: 'It was removed while the rotation ran. Run `datablast-aws list`.' }));
+    if (!connection)
+      throw final(
+        new ConfigError(`no connection named "${this.name}"`, {
+          hint: 'It was removed while the rotation ran. Run `datablast-aws list`.',
+        }),
+      );
     this.region = connection.region;
     return connection;
   }
@@ -336,7 +402,13 @@ class Rotation {
         return await call();
       } catch (error) {
         const code = error instanceof CliError ? error.awsCode : undefined;
-        if (code !== undefined && ACCESS_DENIED.has(code)) throw this.permissionError(action, signer === 'admin' || this.opts.admin ? 'admin' : 'own', userName, error as CliError);
+        if (code !== undefined && ACCESS_DENIED.has(code))
+          throw this.permissionError(
+            action,
+            signer === 'admin' || this.opts.admin ? 'admin' : 'own',
+            userName,
+            error as CliError,
+          );
         const retry = signer === 'new' && !this.opts.admin && error instanceof CredentialsRejectedError;
         if (!retry || this.ctx.clock.now().getTime() - started >= RETIRE_POLICY.timeoutMs) throw error;
         delay = nextDelay(delay, RETIRE_POLICY);
@@ -372,7 +444,14 @@ class Rotation {
 
   private skipped(connection: Connection, age: number, olderThan: number): RotateResult {
     this.say(`its key is ${age} day${age === 1 ? '' : 's'} old, younger than ${olderThan}: skipped`);
-    return { name: this.name, status: 'skipped', oldAccessKeyId: connection.accessKeyId, newAccessKeyId: null, oldKey: null, recovered: null };
+    return {
+      name: this.name,
+      status: 'skipped',
+      oldAccessKeyId: connection.accessKeyId,
+      newAccessKeyId: null,
+      oldKey: null,
+      recovered: null,
+    };
   }
 
   /** Steps 2 to 8 of a fresh rotation. */
@@ -387,17 +466,25 @@ class Rotation {
     const current = await this.storedPair(this.name);
     if (!current) {
       throw final(
-        new ConfigError(`the secret of connection "${this.name}" is missing from the ${this.secrets.kind} secret store`, {
-          hint: `Store the key again with \`datablast-aws add-connection ${shellWord(this.name)} --force\`.`,
-        }),
+        new ConfigError(
+          `the secret of connection "${this.name}" is missing from the ${this.secrets.kind} secret store`,
+          {
+            hint: `Store the key again with \`datablast-aws add-connection ${shellWord(this.name)} --force\`.`,
+          },
+        ),
       );
     }
-    const sharing = (await this.store.list()).filter((c) => c.name !== this.name && c.accessKeyId === current.accessKeyId).map((c) => c.name);
+    const sharing = (await this.store.list())
+      .filter((c) => c.name !== this.name && c.accessKeyId === current.accessKeyId)
+      .map((c) => c.name);
     if (sharing.length > 0) {
       throw final(
-        new ConfigError(`connection "${this.name}" shares its key ${current.accessKeyId} with ${sharing.map((n) => `"${n}"`).join(', ')}; rotating it would break them`, {
-          hint: 'Remove the duplicate connections (`datablast-aws remove NAME`) and keep one per key.',
-        }),
+        new ConfigError(
+          `connection "${this.name}" shares its key ${current.accessKeyId} with ${sharing.map((n) => `"${n}"`).join(', ')}; rotating it would break them`,
+          {
+            hint: 'Remove the duplicate connections (`datablast-aws remove NAME`) and keep one per key.',
+          },
+        ),
       );
     }
 
@@ -409,20 +496,26 @@ class Rotation {
       identity = await own.sts.getCallerIdentity();
     } catch (error) {
       if (error instanceof CredentialsRejectedError) {
-        throw new CredentialsRejectedError(`the current key of "${this.name}" does not work (${error.awsCode ?? 'rejected'}), so it cannot be rotated`, {
-          cause: error,
-          awsCode: error.awsCode,
-          requestId: error.requestId,
-          hint: `Run \`datablast-aws test ${shellWord(this.name)}\` for a diagnosis. If the key was deleted or deactivated, store a working one with \`datablast-aws add-connection ${shellWord(this.name)} --force\`.`,
-        });
+        throw new CredentialsRejectedError(
+          `the current key of "${this.name}" does not work (${error.awsCode ?? 'rejected'}), so it cannot be rotated`,
+          {
+            cause: error,
+            awsCode: error.awsCode,
+            requestId: error.requestId,
+            hint: `Run \`datablast-aws test ${shellWord(this.name)}\` for a diagnosis. If the key was deleted or deactivated, store a working one with \`datablast-aws add-connection ${shellWord(this.name)} --force\`.`,
+          },
+        );
       }
       throw error;
     }
     const user = userFromArn(identity.arn);
     if (!user) {
-      throw new ConfigError(`the key of "${this.name}" belongs to ${identity.arn}, not an IAM user; only an IAM user's access key can be rotated`, {
-        hint: 'Store the access key of a dedicated IAM user (`datablast-aws create-user USER --create-key --connection NAME`).',
-      });
+      throw new ConfigError(
+        `the key of "${this.name}" belongs to ${identity.arn}, not an IAM user; only an IAM user's access key can be rotated`,
+        {
+          hint: 'Store the access key of a dedicated IAM user (`datablast-aws create-user USER --create-key --connection NAME`).',
+        },
+      );
     }
     const userName = user.userName;
 
@@ -435,34 +528,52 @@ class Rotation {
     }
     const holders = await this.holders(current.accessKeyId);
     const pending = await this.storedPair(pendingAccount(this.name));
-    const stalePending = pending !== undefined && (pending.accessKeyId === current.accessKeyId || !keys.some((k) => k.accessKeyId === pending.accessKeyId));
-    if (pending !== undefined && !stalePending) holders.set(pending.accessKeyId, `an unfinished rotation of "${this.name}" (its journal is missing)`);
+    const stalePending =
+      pending !== undefined &&
+      (pending.accessKeyId === current.accessKeyId || !keys.some((k) => k.accessKeyId === pending.accessKeyId));
+    if (pending !== undefined && !stalePending)
+      holders.set(pending.accessKeyId, `an unfinished rotation of "${this.name}" (its journal is missing)`);
     const decision = decideOtherKey(keys, current.accessKeyId, holders);
     if (decision.kind === 'current-missing') {
-      throw new AwsError(`IAM does not list the key ${current.accessKeyId} of "${this.name}" among user ${userName}'s keys`, {
-        hint: 'IAM may not be consistent yet after a recent change: wait a minute and run the command again.',
-      });
+      throw new AwsError(
+        `IAM does not list the key ${current.accessKeyId} of "${this.name}" among user ${userName}'s keys`,
+        {
+          hint: 'IAM may not be consistent yet after a recent change: wait a minute and run the command again.',
+        },
+      );
     }
     if (decision.kind === 'blocked-foreign') {
       const id = decision.key.accessKeyId;
       throw final(
-        new AwsError(`user ${userName} already has two access keys, and the other one, ${id}, is active and held by no datablast-aws connection; it is never touched`, {
-          hint:
-            `Find out what uses ${id} (\`aws iam get-access-key-last-used --access-key-id ${id}\`). If nothing does, deactivate it ` +
-            `(\`aws iam update-access-key --user-name ${userName} --access-key-id ${id} --status Inactive\`) and run rotate again: ` +
-            'an inactive key that no connection holds is deleted to make room. If something does, keep it and rotate that key instead.',
-        }),
+        new AwsError(
+          `user ${userName} already has two access keys, and the other one, ${id}, is active and held by no datablast-aws connection; it is never touched`,
+          {
+            hint:
+              `Find out what uses ${id} (\`aws iam get-access-key-last-used --access-key-id ${id}\`). If nothing does, deactivate it ` +
+              `(\`aws iam update-access-key --user-name ${userName} --access-key-id ${id} --status Inactive\`) and run rotate again: ` +
+              'an inactive key that no connection holds is deleted to make room. If something does, keep it and rotate that key instead.',
+          },
+        ),
       );
     }
     if (decision.kind === 'blocked-held') {
       throw final(
-        new AwsError(`user ${userName} already has two access keys, and the other one, ${decision.key.accessKeyId}, is held by ${decision.holder.startsWith('an unfinished') ? decision.holder : `connection "${decision.holder}"`}`, {
-          hint: 'Two connections share one IAM user, which has room for two keys only: give each connection its own user, or remove one (`datablast-aws remove NAME`).',
-        }),
+        new AwsError(
+          `user ${userName} already has two access keys, and the other one, ${decision.key.accessKeyId}, is held by ${decision.holder.startsWith('an unfinished') ? decision.holder : `connection "${decision.holder}"`}`,
+          {
+            hint: 'Two connections share one IAM user, which has room for two keys only: give each connection its own user, or remove one (`datablast-aws remove NAME`).',
+          },
+        ),
       );
     }
 
-    if (this.opts.dryRun) return this.plan(current.accessKeyId, userName, decision.kind === 'delete-stale' ? decision.key : undefined, stalePending);
+    if (this.opts.dryRun)
+      return this.plan(
+        current.accessKeyId,
+        userName,
+        decision.kind === 'delete-stale' ? decision.key : undefined,
+        stalePending,
+      );
 
     if (stalePending) {
       this.say('removing a leftover pending entry of an earlier rotation');
@@ -470,7 +581,9 @@ class Rotation {
     }
     if (decision.kind === 'delete-stale') {
       const stale = decision.key.accessKeyId;
-      this.say(`deleting the inactive key ${maskAccessKeyId(stale)} of ${userName}, which no connection holds, to make room (AWS allows two keys per user)`);
+      this.say(
+        `deleting the inactive key ${maskAccessKeyId(stale)} of ${userName}, which no connection holds, to make room (AWS allows two keys per user)`,
+      );
       await this.deleteKey(iam, 'own', userName, stale);
       keys = keys.filter((k) => k.accessKeyId !== stale);
     }
@@ -497,7 +610,8 @@ class Rotation {
     } catch (error) {
       // A refusal we are sure of made no key: forget the journal and report the refusal itself.
       // Anything else (network, 5xx) may have made one: the journal stays, and the next run finds it.
-      if (error instanceof CliError && error.awsCode !== undefined && CREATE_REFUSED.has(error.awsCode)) await this.journal.clear();
+      if (error instanceof CliError && error.awsCode !== undefined && CREATE_REFUSED.has(error.awsCode))
+        await this.journal.clear();
       throw error;
     }
     rememberSecret(created.secretAccessKey);
@@ -515,17 +629,29 @@ class Rotation {
         await this.secrets.delete(pendingAccount(this.name)).catch(() => false);
         await this.journal.clear();
       } catch (undoError) {
-        throw new RotationInterruptedError(`could not store the new key of "${this.name}" (${cli?.message ?? String(error)}), nor delete it again (${(undoError as Error).message})`, {
-          cause: error,
-          hint: `Run the same command again: it deletes the new key first (journal: ${this.journal.path}). The connection keeps its current key, which works.${cli?.hint ? ` ${cli.hint}` : ''}`,
-        });
+        throw new RotationInterruptedError(
+          `could not store the new key of "${this.name}" (${cli?.message ?? String(error)}), nor delete it again (${(undoError as Error).message})`,
+          {
+            cause: error,
+            hint: `Run the same command again: it deletes the new key first (journal: ${this.journal.path}). The connection keeps its current key, which works.${cli?.hint ? ` ${cli.hint}` : ''}`,
+          },
+        );
       }
-      throw new SecretStoreError(`could not store the new key of "${this.name}" (${cli?.message ?? String(error)}); the new key was deleted again and the connection keeps its current key, which works`, {
-        cause: error,
-        hint: cli?.hint ?? 'Check that the secret store is unlocked and reachable, then run rotate again.',
-      });
+      throw new SecretStoreError(
+        `could not store the new key of "${this.name}" (${cli?.message ?? String(error)}); the new key was deleted again and the connection keeps its current key, which works`,
+        {
+          cause: error,
+          hint: cli?.hint ?? 'Check that the secret store is unlocked and reachable, then run rotate again.',
+        },
+      );
     }
-    journal = { ...journal, phase: 'created', newAccessKeyId: fresh.accessKeyId, newKeyCreatedAt: created.createDate ?? this.now(), updatedAt: this.now() };
+    journal = {
+      ...journal,
+      phase: 'created',
+      newAccessKeyId: fresh.accessKeyId,
+      newKeyCreatedAt: created.createDate ?? this.now(),
+      updatedAt: this.now(),
+    };
     await this.writeJournal(journal);
     return this.proveAndSwitch(journal, current, fresh, iam, 'rotated');
   }
@@ -553,7 +679,13 @@ class Rotation {
   }
 
   /** Steps 6 to 8: prove the new key, then switch and retire the old, or roll back when AWS never accepts it. */
-  private async proveAndSwitch(journal: RotationJournal, current: AccessKeyPair, fresh: AccessKeyPair, oldIam: Iam, status: 'rotated' | 'resumed'): Promise<RotateResult> {
+  private async proveAndSwitch(
+    journal: RotationJournal,
+    current: AccessKeyPair,
+    fresh: AccessKeyPair,
+    oldIam: Iam,
+    status: 'rotated' | 'resumed',
+  ): Promise<RotateResult> {
     const proven = await this.prove(fresh, journal.userName);
     if (!proven) return this.rollBack(journal, fresh, oldIam);
     return this.switchAndRetire(journal, fresh, status);
@@ -578,7 +710,8 @@ class Rotation {
       await clock.sleep(delay);
       try {
         const identity = await session.sts.getCallerIdentity();
-        if (userFromArn(identity.arn)?.userName !== userName) throw new AwsError(`the new key answers as ${identity.arn}, not as user ${userName}`);
+        if (userFromArn(identity.arn)?.userName !== userName)
+          throw new AwsError(`the new key answers as ${identity.arn}, not as user ${userName}`);
         streak += 1;
         if (streak >= PROOF_POLICY.requiredSuccesses && !iamChecked) {
           await session.iam.listAccessKeys(userName);
@@ -601,22 +734,42 @@ class Rotation {
 
   /** AWS never accepted the new key: delete it (signed as before the rotation), keep the old one. */
   private async rollBack(journal: RotationJournal, fresh: AccessKeyPair, oldIam: Iam): Promise<RotateResult> {
-    this.say(`AWS did not accept the new key ${maskAccessKeyId(fresh.accessKeyId)} within ${PROOF_POLICY.timeoutMs / 1000} s; deleting it and keeping ${maskAccessKeyId(journal.oldAccessKeyId)}`);
+    this.say(
+      `AWS did not accept the new key ${maskAccessKeyId(fresh.accessKeyId)} within ${PROOF_POLICY.timeoutMs / 1000} s; deleting it and keeping ${maskAccessKeyId(journal.oldAccessKeyId)}`,
+    );
     await this.deleteKey(oldIam, 'own', journal.userName, fresh.accessKeyId);
     await this.secrets.delete(pendingAccount(this.name));
     await this.journal.clear();
-    warn(this.ctx, `${this.name}: rotation rolled back: AWS never accepted the new key. The connection keeps its current key, which works. Run rotate again later.`);
-    return { name: this.name, status: 'rolled-back', oldAccessKeyId: journal.oldAccessKeyId, newAccessKeyId: fresh.accessKeyId, oldKey: null, recovered: null };
+    warn(
+      this.ctx,
+      `${this.name}: rotation rolled back: AWS never accepted the new key. The connection keeps its current key, which works. Run rotate again later.`,
+    );
+    return {
+      name: this.name,
+      status: 'rolled-back',
+      oldAccessKeyId: journal.oldAccessKeyId,
+      newAccessKeyId: fresh.accessKeyId,
+      oldKey: null,
+      recovered: null,
+    };
   }
 
   /** Step 7 then 8: the new secret becomes the connection's, the metadata records it, the old key retires. */
-  private async switchAndRetire(journal: RotationJournal, fresh: AccessKeyPair, status: 'rotated' | 'resumed'): Promise<RotateResult> {
+  private async switchAndRetire(
+    journal: RotationJournal,
+    fresh: AccessKeyPair,
+    status: 'rotated' | 'resumed',
+  ): Promise<RotateResult> {
     this.say(`switching "${this.name}" to the new key ${maskAccessKeyId(fresh.accessKeyId)}`);
     await this.secrets.set(this.name, fresh);
     return this.recordAndRetire(journal, fresh, status);
   }
 
-  private async recordAndRetire(journal: RotationJournal, fresh: AccessKeyPair, status: 'rotated' | 'resumed'): Promise<RotateResult> {
+  private async recordAndRetire(
+    journal: RotationJournal,
+    fresh: AccessKeyPair,
+    status: 'rotated' | 'resumed',
+  ): Promise<RotateResult> {
     const connection = await this.connection();
     const previous = connection.previousAccessKeyIds ?? [];
     const now = this.now();
@@ -628,7 +781,9 @@ class Rotation {
       lastTestedAt: now,
       userName: journal.userName,
       accountId: journal.accountId ?? connection.accountId,
-      previousAccessKeyIds: previous.includes(journal.oldAccessKeyId) ? previous : [...previous, journal.oldAccessKeyId],
+      previousAccessKeyIds: previous.includes(journal.oldAccessKeyId)
+        ? previous
+        : [...previous, journal.oldAccessKeyId],
     });
     const switched: RotationJournal = { ...journal, phase: 'switched', updatedAt: now };
     await this.writeJournal(switched);
@@ -636,7 +791,11 @@ class Rotation {
   }
 
   /** Step 8: deactivate, then delete (or keep inactive), signed by the new key; then forget the pending entry and the journal. */
-  private async retire(journal: RotationJournal, fresh: AccessKeyPair, status: 'rotated' | 'resumed'): Promise<RotateResult> {
+  private async retire(
+    journal: RotationJournal,
+    fresh: AccessKeyPair,
+    status: 'rotated' | 'resumed',
+  ): Promise<RotateResult> {
     const iam = await this.iamAs(fresh);
     const old = journal.oldAccessKeyId;
     const user = journal.userName;
@@ -656,7 +815,14 @@ class Rotation {
     await this.journal.clear();
     const oldKey = journal.keepOld && !gone ? 'inactive' : 'deleted';
     this.say(`rotated: ${maskAccessKeyId(fresh.accessKeyId)} replaces ${maskAccessKeyId(old)} (${oldKey})`);
-    return { name: this.name, status, oldAccessKeyId: old, newAccessKeyId: fresh.accessKeyId, oldKey, recovered: status === 'resumed' ? 'finished' : null };
+    return {
+      name: this.name,
+      status,
+      oldAccessKeyId: old,
+      newAccessKeyId: fresh.accessKeyId,
+      oldKey,
+      recovered: status === 'resumed' ? 'finished' : null,
+    };
   }
 
   /**
@@ -664,19 +830,35 @@ class Rotation {
    * the new key is never accepted), or undo it ('undone': the caller then rotates afresh).
    */
   private async resume(journal: RotationJournal): Promise<RotateResult | 'undone'> {
-    this.say(`found an interrupted rotation (phase "${journal.phase}", started ${journal.startedAt}); finishing or undoing it first`);
+    this.say(
+      `found an interrupted rotation (phase "${journal.phase}", started ${journal.startedAt}); finishing or undoing it first`,
+    );
     await this.connection();
     const current = await this.storedPair(this.name);
     const pending = await this.storedPair(pendingAccount(this.name));
     let action: ResumeAction;
     let iam: Iam | undefined;
     if (!current) {
-      action = decideResume({ journal, currentKeyId: undefined, pendingKeyId: pending?.accessKeyId, iamKeys: [], holders: new Map() });
+      action = decideResume({
+        journal,
+        currentKeyId: undefined,
+        pendingKeyId: pending?.accessKeyId,
+        iamKeys: [],
+        holders: new Map(),
+      });
     } else {
       iam = await this.iamAs(current);
       const signer: Signer = current.accessKeyId === journal.newAccessKeyId ? 'new' : 'own';
-      const keys = await this.iamCall('iam:ListAccessKeys', signer, journal.userName, () => iam!.listAccessKeys(journal.userName));
-      action = decideResume({ journal, currentKeyId: current.accessKeyId, pendingKeyId: pending?.accessKeyId, iamKeys: keys, holders: await this.holders(current.accessKeyId) });
+      const keys = await this.iamCall('iam:ListAccessKeys', signer, journal.userName, () =>
+        iam!.listAccessKeys(journal.userName),
+      );
+      action = decideResume({
+        journal,
+        currentKeyId: current.accessKeyId,
+        pendingKeyId: pending?.accessKeyId,
+        iamKeys: keys,
+        holders: await this.holders(current.accessKeyId),
+      });
     }
     if (action.kind === 'refuse') {
       throw final(
@@ -698,14 +880,22 @@ class Rotation {
         await this.journal.clear();
         return 'undone';
       case 'delete-orphan':
-        this.say(`undoing it: deleting the new key ${maskAccessKeyId(action.accessKeyId)}, whose secret was never stored`);
+        this.say(
+          `undoing it: deleting the new key ${maskAccessKeyId(action.accessKeyId)}, whose secret was never stored`,
+        );
         await this.deleteKey(iam!, 'own', journal.userName, action.accessKeyId);
         if (action.deletePending) await this.secrets.delete(pendingAccount(this.name));
         await this.journal.clear();
         return 'undone';
       case 'adopt-pending': {
         this.say(`the new key ${maskAccessKeyId(action.accessKeyId)} is stored; finishing the rotation`);
-        const adopted: RotationJournal = { ...journal, phase: 'created', newAccessKeyId: action.accessKeyId, newKeyCreatedAt: action.createDate ?? this.now(), updatedAt: this.now() };
+        const adopted: RotationJournal = {
+          ...journal,
+          phase: 'created',
+          newAccessKeyId: action.accessKeyId,
+          newKeyCreatedAt: action.createDate ?? this.now(),
+          updatedAt: this.now(),
+        };
         await this.writeJournal(adopted);
         return this.proveAndSwitch(adopted, cur, pending!, iam!, 'resumed');
       }
@@ -713,7 +903,9 @@ class Rotation {
         this.say(`the new key ${maskAccessKeyId(pending!.accessKeyId)} is stored; finishing the rotation`);
         return this.proveAndSwitch(journal, cur, pending!, iam!, 'resumed');
       case 'finish-switch':
-        this.say(`the connection already holds the new key ${maskAccessKeyId(cur.accessKeyId)}; finishing the rotation`);
+        this.say(
+          `the connection already holds the new key ${maskAccessKeyId(cur.accessKeyId)}; finishing the rotation`,
+        );
         return this.recordAndRetire(journal, cur, 'resumed');
       case 'retire':
         this.say(`the connection holds the new key ${maskAccessKeyId(cur.accessKeyId)}; retiring the old one`);
@@ -722,40 +914,95 @@ class Rotation {
   }
 
   /** The --dry-run plan of a fresh rotation. */
-  private plan(currentId: string, userName: string, stale: AccessKeyInfo | undefined, stalePending: boolean): RotateResult {
-    const signer = this.opts.admin ? 'the admin credentials (--profile)' : 'the connection\'s own key';
+  private plan(
+    currentId: string,
+    userName: string,
+    stale: AccessKeyInfo | undefined,
+    stalePending: boolean,
+  ): RotateResult {
+    const signer = this.opts.admin ? 'the admin credentials (--profile)' : "the connection's own key";
     const plan = [
       ...(stalePending ? ['remove a leftover pending secret-store entry of an earlier rotation'] : []),
-      ...(stale ? [`delete the inactive key ${stale.accessKeyId} of ${userName}, which no connection holds (AWS allows two keys per user)`] : []),
+      ...(stale
+        ? [
+            `delete the inactive key ${stale.accessKeyId} of ${userName}, which no connection holds (AWS allows two keys per user)`,
+          ]
+        : []),
       `create a new access key for IAM user ${userName} (IAM calls signed by ${signer})`,
       `store it at once under a pending entry of the ${this.secrets.kind} secret store`,
       `prove AWS accepts it: ${PROOF_POLICY.requiredSuccesses} sts:GetCallerIdentity successes in a row${this.opts.admin ? '' : ' and one iam:ListAccessKeys'}, for up to ${PROOF_POLICY.timeoutMs / 1000} s; else delete it and keep the current key`,
       `switch "${this.name}" to the new key and record ${currentId} in its history`,
-      this.opts.keepOld ? `deactivate the old key ${currentId} and keep it (--keep-old)` : `deactivate, then delete the old key ${currentId}`,
+      this.opts.keepOld
+        ? `deactivate the old key ${currentId} and keep it (--keep-old)`
+        : `deactivate, then delete the old key ${currentId}`,
     ];
     return this.dryResult('rotated', currentId, plan, this.opts.keepOld ? 'inactive' : 'deleted');
   }
 
-  private resumePlan(journal: RotationJournal, action: Exclude<ResumeAction, { kind: 'refuse' }>, currentId: string | null): RotateResult {
+  private resumePlan(
+    journal: RotationJournal,
+    action: Exclude<ResumeAction, { kind: 'refuse' }>,
+    currentId: string | null,
+  ): RotateResult {
     const first = `an interrupted rotation (phase "${journal.phase}", started ${journal.startedAt}) is pending:`;
-    const retireStep = journal.keepOld ? `deactivate the old key ${journal.oldAccessKeyId} and keep it` : `deactivate, then delete the old key ${journal.oldAccessKeyId}`;
+    const retireStep = journal.keepOld
+      ? `deactivate the old key ${journal.oldAccessKeyId} and keep it`
+      : `deactivate, then delete the old key ${journal.oldAccessKeyId}`;
     switch (action.kind) {
       case 'clear':
-        return this.dryResult('rotated', currentId, [first, `forget it (${action.reason})`, 'then rotate afresh (run --dry-run again afterwards for the details)'], null);
+        return this.dryResult(
+          'rotated',
+          currentId,
+          [
+            first,
+            `forget it (${action.reason})`,
+            'then rotate afresh (run --dry-run again afterwards for the details)',
+          ],
+          null,
+        );
       case 'delete-orphan':
-        return this.dryResult('rotated', currentId, [first, `delete the new key ${action.accessKeyId}, whose secret was never stored`, 'then rotate afresh'], null);
+        return this.dryResult(
+          'rotated',
+          currentId,
+          [first, `delete the new key ${action.accessKeyId}, whose secret was never stored`, 'then rotate afresh'],
+          null,
+        );
       case 'adopt-pending':
       case 'verify-and-switch':
-        return this.dryResult('resumed', currentId, [first, 'prove the stored new key works, switch the connection to it', retireStep], journal.keepOld ? 'inactive' : 'deleted');
+        return this.dryResult(
+          'resumed',
+          currentId,
+          [first, 'prove the stored new key works, switch the connection to it', retireStep],
+          journal.keepOld ? 'inactive' : 'deleted',
+        );
       case 'finish-switch':
-        return this.dryResult('resumed', currentId, [first, 'record the new key in the metadata', retireStep], journal.keepOld ? 'inactive' : 'deleted');
+        return this.dryResult(
+          'resumed',
+          currentId,
+          [first, 'record the new key in the metadata', retireStep],
+          journal.keepOld ? 'inactive' : 'deleted',
+        );
       case 'retire':
         return this.dryResult('resumed', currentId, [first, retireStep], journal.keepOld ? 'inactive' : 'deleted');
     }
   }
 
-  private dryResult(status: RotateStatus, currentId: string | null, plan: string[], oldKey: RotateResult['oldKey']): RotateResult {
-    return { name: this.name, status, oldAccessKeyId: currentId, newAccessKeyId: null, oldKey, recovered: null, dryRun: true, plan };
+  private dryResult(
+    status: RotateStatus,
+    currentId: string | null,
+    plan: string[],
+    oldKey: RotateResult['oldKey'],
+  ): RotateResult {
+    return {
+      name: this.name,
+      status,
+      oldAccessKeyId: currentId,
+      newAccessKeyId: null,
+      oldKey,
+      recovered: null,
+      dryRun: true,
+      plan,
+    };
   }
 }
 
@@ -774,7 +1021,8 @@ function describe(entry: RotateResult | RotateFailure, style: Style): string {
     const lines = (entry.plan ?? []).map((step, i) => `  ${i + 1}. ${step}`);
     return [`plan for ${name} (dry run: nothing changed):`, ...lines].join('\n');
   }
-  const earlier = entry.recovered === 'rolled-back' ? ` ${style.dim('(an interrupted earlier rotation was undone first)')}` : '';
+  const earlier =
+    entry.recovered === 'rolled-back' ? ` ${style.dim('(an interrupted earlier rotation was undone first)')}` : '';
   switch (entry.status) {
     case 'rotated':
       return `${style.green('rotated')} ${name}: ${mask(entry.newAccessKeyId)} replaces ${mask(entry.oldAccessKeyId)} (${entry.oldKey === 'inactive' ? 'kept inactive' : 'deleted'})${earlier}`;

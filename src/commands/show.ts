@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 import { requireConnection } from './require-connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, type Style } from '../ui/output.js';
@@ -49,14 +49,23 @@ export function renderShow(result: ShowResult, io: IO, style: Style): void {
 }
 
 /** What `show NAME` does once its options are known: the Commander action, and main's shortcut. */
-export async function showAction(ctx: Context, opts: ShowOptions, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Promise<void> {
+export async function showAction(
+  ctx: Context,
+  opts: ShowOptions,
+  run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show,
+): Promise<void> {
   present(ctx, await run(ctx, opts), renderShow);
 }
 
 /** Commander wiring of `show`. */
-export function showCommand(ctx: Context, run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show): Command {
+export function showCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: ShowOptions) => Promise<ShowResult> = show,
+): Command {
   return createCommand('show')
-    .description('Show one connection: key id (masked), account, user, ARN, region, description, services, dates and status. Reads no secret.')
+    .description(
+      'Show one connection: key id (masked), account, user, ARN, region, description, services, dates and status. Reads no secret.',
+    )
     .argument('<name>', 'the connection')
     .addHelpText(
       'after',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { collect, createCommand } from '../commander.js';
-import type { AwsSession, Context, IO } from '../context.js';
+import type { AwsSession, Context, IO } from '../ports.js';
 import { classify } from '../aws/errors.js';
 import { CliError, ConfigError, UsageError } from '../errors.js';
 import { validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
@@ -76,7 +76,14 @@ export class TestReport implements TestResult {
 
   /** The CLI.md shape, nothing more. */
   toJSON(): TestResult {
-    return { name: this.name, ok: this.ok, identity: this.identity, checks: this.checks, cause: this.cause, fix: this.fix };
+    return {
+      name: this.name,
+      ok: this.ok,
+      identity: this.identity,
+      checks: this.checks,
+      cause: this.cause,
+      fix: this.fix,
+    };
   }
 }
 
@@ -94,7 +101,10 @@ interface TestFlags {
 const ALL_CONCURRENCY = 4;
 
 /** Wires `test [NAME]`. */
-export function testCommand(ctx: Context, run: (ctx: Context, opts: TestOptions) => Promise<TestOutcome> = test): Command {
+export function testCommand(
+  ctx: Context,
+  run: (ctx: Context, opts: TestOptions) => Promise<TestOutcome> = test,
+): Command {
   return createCommand('test')
     .description(
       "Test a connection's key with AWS and print the troubleshooting checklist: each item passed, failed or not checked, " +
@@ -102,8 +112,15 @@ export function testCommand(ctx: Context, run: (ctx: Context, opts: TestOptions)
     )
     .argument('[name]', 'the connection (on a terminal, omit it to pick one)')
     .option('--all', 'test every connection; the exit code is the most urgent failure')
-    .option('--service <service>', "also probe access to s3, rds or lambda (repeatable; default: the connection's onboarded services)", collect)
-    .option('--admin', "with the --profile admin credentials, list the user's keys in IAM: tells an inactive key from a deleted or rotated one")
+    .option(
+      '--service <service>',
+      "also probe access to s3, rds or lambda (repeatable; default: the connection's onboarded services)",
+      collect,
+    )
+    .option(
+      '--admin',
+      "with the --profile admin credentials, list the user's keys in IAM: tells an inactive key from a deleted or rotated one",
+    )
     .option('--last-used', 'also ask IAM when the key was last used (iam:GetAccessKeyLastUsed; one more call)')
     .addHelpText(
       'after',
@@ -131,7 +148,8 @@ Examples:
 /** Checks the flags (exit 2 on a bad value) and builds the options. */
 export function parseTestOptions(name: string | undefined, flags: TestFlags): TestOptions {
   const all = flags.all === true;
-  if (all && name !== undefined) throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
+  if (all && name !== undefined)
+    throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
   if (name !== undefined) validateConnectionName(name);
   const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed === true };
   if (name !== undefined) opts.name = name;
@@ -142,7 +160,9 @@ export function parseTestOptions(name: string | undefined, flags: TestFlags): Te
 function parseService(value: string): ProbeService {
   const service = value.trim().toLowerCase();
   if ((PROBE_SERVICES as readonly string[]).includes(service)) return service as ProbeService;
-  throw new UsageError(`--service: unknown service ${JSON.stringify(value)}`, { hint: `Choose ${PROBE_SERVICES.join(', ')} (repeat --service for several).` });
+  throw new UsageError(`--service: unknown service ${JSON.stringify(value)}`, {
+    hint: `Choose ${PROBE_SERVICES.join(', ')} (repeat --service for several).`,
+  });
 }
 
 /**
@@ -172,12 +192,22 @@ export async function test(ctx: Context, opts: TestOptions): Promise<TestOutcome
 /** Without NAME: on a terminal, pick one; otherwise a usage error naming what to give. */
 async function pickConnection(ctx: Context): Promise<string> {
   const connections = await (await ctx.connections()).list();
-  if (!ctx.globals.input) throw new UsageError('which connection? give its NAME, or --all', { hint: 'Run `datablast-aws list` to see the connections.' });
-  if (connections.length === 0) throw new ConfigError('there are no connections to test', { hint: 'Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.' });
+  if (!ctx.globals.input)
+    throw new UsageError('which connection? give its NAME, or --all', {
+      hint: 'Run `datablast-aws list` to see the connections.',
+    });
+  if (connections.length === 0)
+    throw new ConfigError('there are no connections to test', {
+      hint: 'Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.',
+    });
   const prompter = await ctx.prompter();
   return prompter.select(
     'Which connection?',
-    connections.map((c) => ({ value: c.name, name: c.name, description: `${maskAccessKeyId(c.accessKeyId)}, ${c.region}` })),
+    connections.map((c) => ({
+      value: c.name,
+      name: c.name,
+      description: `${maskAccessKeyId(c.accessKeyId)}, ${c.region}`,
+    })),
   );
 }
 
@@ -187,14 +217,27 @@ async function pickConnection(ctx: Context): Promise<string> {
  * credentials only under --admin, and the service probes asked for. Throws ConfigError (exit 3) for an
  * unknown connection or a missing secret, and the secret store's error (exit 6).
  */
-export async function testConnection(ctx: Context, name: string, opts: Omit<TestOptions, 'name' | 'all'>): Promise<TestReport> {
+export async function testConnection(
+  ctx: Context,
+  name: string,
+  opts: Omit<TestOptions, 'name' | 'all'>,
+): Promise<TestReport> {
   const store = await ctx.connections();
   const connection = await requireConnection(store, name);
   const nameArg = shellWord(connection.name);
   const pair = await requireKeyPair(await ctx.secrets(), connection);
   const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region, '--region') : connection.region;
-  const services = opts.services ?? (connection.services ?? []).filter((s): s is ProbeService => (PROBE_SERVICES as readonly string[]).includes(s));
-  const facts: DiagnosisFacts = { nameArg, accessKeyId: pair.accessKeyId, region, format: checkFormat(pair, nameArg), services, probes: [] };
+  const services =
+    opts.services ??
+    (connection.services ?? []).filter((s): s is ProbeService => (PROBE_SERVICES as readonly string[]).includes(s));
+  const facts: DiagnosisFacts = {
+    nameArg,
+    accessKeyId: pair.accessKeyId,
+    region,
+    format: checkFormat(pair, nameArg),
+    services,
+    probes: [],
+  };
   let lastUsed: LastUsed | undefined;
   let createdAt = connection.keyCreatedAt;
 
@@ -207,25 +250,57 @@ export async function testConnection(ctx: Context, name: string, opts: Omit<Test
       facts.globalSts = await outcome(() => session.globalSts!.getCallerIdentity());
     }
     const identity = facts.sts?.ok ? facts.sts.value : facts.globalSts?.ok ? facts.globalSts.value : undefined;
-    const admin = opts.admin ? await aws.admin().then((s) => ({ ok: true as const, session: s }), (error: unknown) => ({ ok: false as const, failure: failureOf(error) })) : undefined;
+    const admin = opts.admin
+      ? await aws.admin().then(
+          (s) => ({ ok: true as const, session: s }),
+          (error: unknown) => ({ ok: false as const, failure: failureOf(error) }),
+        )
+      : undefined;
     if (admin) {
-      const userName = (identity ? userNameFromArn(identity.arn) : undefined) ?? connection.userName ?? userNameFromArn(connection.arn ?? '');
-      const keys = userName === undefined ? undefined : admin.ok ? await outcome(() => admin.session.iam.listAccessKeys(userName)) : ({ ok: false, failure: admin.failure } as const);
+      const userName =
+        (identity ? userNameFromArn(identity.arn) : undefined) ??
+        connection.userName ??
+        userNameFromArn(connection.arn ?? '');
+      const keys =
+        userName === undefined
+          ? undefined
+          : admin.ok
+            ? await outcome(() => admin.session.iam.listAccessKeys(userName))
+            : ({ ok: false, failure: admin.failure } as const);
       facts.admin = userName === undefined ? { userName: undefined } : ({ userName, keys: keys! } as AdminKeyFacts);
-      if (createdAt === undefined && keys?.ok) createdAt = keys.value.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
+      if (createdAt === undefined && keys?.ok)
+        createdAt = keys.value.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
     }
     // Probes need a key that works in the region.
-    if (facts.sts?.ok && services.length > 0) facts.probes = await runProbes(session, services, connection.buckets ?? []);
+    if (facts.sts?.ok && services.length > 0)
+      facts.probes = await runProbes(session, services, connection.buckets ?? []);
     if (opts.lastUsed || opts.admin) {
       const signer = admin?.ok ? admin.session : identity ? session : undefined;
-      lastUsed = signer ? await lastUsedOf(signer, pair.accessKeyId) : { ok: false, reason: 'the key does not work and no admin credentials were given' };
+      lastUsed = signer
+        ? await lastUsedOf(signer, pair.accessKeyId)
+        : { ok: false, reason: 'the key does not work and no admin credentials were given' };
     }
   }
 
   const diagnosis: Diagnosis = diagnose(facts);
-  const hygiene = keyHygiene({ createdAt, addedAt: connection.createdAt, now: ctx.clock.now(), nameArg, ...(lastUsed ? { lastUsed } : {}) });
+  const hygiene = keyHygiene({
+    createdAt,
+    addedAt: connection.createdAt,
+    now: ctx.clock.now(),
+    nameArg,
+    ...(lastUsed ? { lastUsed } : {}),
+  });
   if (diagnosis.ok) await recordTested(ctx, connection);
-  return new TestReport(connection.name, diagnosis.ok, diagnosis.identity, diagnosis.checks, diagnosis.cause, diagnosis.fix, hygiene, diagnosis.exitCode);
+  return new TestReport(
+    connection.name,
+    diagnosis.ok,
+    diagnosis.identity,
+    diagnosis.checks,
+    diagnosis.cause,
+    diagnosis.fix,
+    hygiene,
+    diagnosis.exitCode,
+  );
 }
 
 /**
@@ -233,7 +308,16 @@ export async function testConnection(ctx: Context, name: string, opts: Omit<Test
  * minutes ago may be rejected for a few seconds, so such a rejection is retried with backoff until the
  * key is two minutes old, saying so on stderr, before the key is called bad.
  */
-async function stsWithRetries(ctx: Context, session: AwsSession, connection: Connection, pair: AccessKeyPair): Promise<{ sts: Outcome<Awaited<ReturnType<AwsSession['sts']['getCallerIdentity']>>>; attempts: number; waitedMs: number }> {
+async function stsWithRetries(
+  ctx: Context,
+  session: AwsSession,
+  connection: Connection,
+  pair: AccessKeyPair,
+): Promise<{
+  sts: Outcome<Awaited<ReturnType<AwsSession['sts']['getCallerIdentity']>>>;
+  attempts: number;
+  waitedMs: number;
+}> {
   const created = connection.keyCreatedAt ? Date.parse(connection.keyCreatedAt) : Number.NaN;
   const deadline = created + YOUNG_KEY_MS;
   let attempts = 0;
@@ -257,18 +341,33 @@ async function stsWithRetries(ctx: Context, session: AwsSession, connection: Con
 }
 
 /** The probes of the services asked for: one listing call per service, plus HeadBucket on the connection's buckets. */
-async function runProbes(session: AwsSession, services: readonly ProbeService[], buckets: readonly string[]): Promise<ProbeOutcome[]> {
+async function runProbes(
+  session: AwsSession,
+  services: readonly ProbeService[],
+  buckets: readonly string[],
+): Promise<ProbeOutcome[]> {
   const probes = session.probes;
   if (!probes) return [];
   const runs: Array<Promise<ProbeOutcome>> = [];
   for (const service of services) {
     if (service === 's3') {
       runs.push(outcome(() => probes.listBuckets()).then((o) => ({ service, action: PROBE_ACTIONS.s3, outcome: o })));
-      for (const bucket of buckets) runs.push(outcome(async () => void (await probes.headBucket(bucket))).then((o) => ({ service, action: `${BUCKET_PROBE_ACTION} on ${bucket}`, outcome: o })));
+      for (const bucket of buckets)
+        runs.push(
+          outcome(async () => void (await probes.headBucket(bucket))).then((o) => ({
+            service,
+            action: `${BUCKET_PROBE_ACTION} on ${bucket}`,
+            outcome: o,
+          })),
+        );
     } else if (service === 'rds') {
-      runs.push(outcome(() => probes.describeDbInstances()).then((o) => ({ service, action: PROBE_ACTIONS.rds, outcome: o })));
+      runs.push(
+        outcome(() => probes.describeDbInstances()).then((o) => ({ service, action: PROBE_ACTIONS.rds, outcome: o })),
+      );
     } else {
-      runs.push(outcome(() => probes.listFunctions()).then((o) => ({ service, action: PROBE_ACTIONS.lambda, outcome: o })));
+      runs.push(
+        outcome(() => probes.listFunctions()).then((o) => ({ service, action: PROBE_ACTIONS.lambda, outcome: o })),
+      );
     }
   }
   return Promise.all(runs);
@@ -276,8 +375,15 @@ async function runProbes(session: AwsSession, services: readonly ProbeService[],
 
 async function lastUsedOf(session: AwsSession, accessKeyId: string): Promise<LastUsed> {
   const used = await outcome(() => session.iam.getAccessKeyLastUsed(accessKeyId));
-  if (used.ok) return { ok: true, date: used.value.lastUsedDate, service: used.value.serviceName, region: used.value.region };
-  return { ok: false, reason: used.failure.diagnosis === 'permissions' ? `iam:GetAccessKeyLastUsed is not permitted (${used.failure.code})` : used.failure.message };
+  if (used.ok)
+    return { ok: true, date: used.value.lastUsedDate, service: used.value.serviceName, region: used.value.region };
+  return {
+    ok: false,
+    reason:
+      used.failure.diagnosis === 'permissions'
+        ? `iam:GetAccessKeyLastUsed is not permitted (${used.failure.code})`
+        : used.failure.message,
+  };
 }
 
 /** Runs one AWS call and keeps its classified failure; anything that is not a CliError is a bug and propagates. */
@@ -299,7 +405,8 @@ async function recordTested(ctx: Context, connection: Connection): Promise<void>
   try {
     const store = await ctx.connections();
     const fresh = await store.get(connection.name);
-    if (fresh && fresh.accessKeyId === connection.accessKeyId) await store.put({ ...fresh, lastTestedAt: ctx.clock.now().toISOString() });
+    if (fresh && fresh.accessKeyId === connection.accessKeyId)
+      await store.put({ ...fresh, lastTestedAt: ctx.clock.now().toISOString() });
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     warn(ctx, `could not record the test time of ${JSON.stringify(connection.name)}: ${error.message}`);
@@ -308,7 +415,12 @@ async function recordTested(ctx: Context, connection: Connection): Promise<void>
 
 /** A report for a connection --all could not test at all (missing secret, secret store failure). */
 function untested(name: string, error: CliError): TestReport {
-  const checks = CHECK_IDS.map((id): Check => ({ id, title: CHECK_TITLES[id], status: 'skip', detail: `not checked — ${error.message}` }));
+  const checks = CHECK_IDS.map((id): Check => ({
+    id,
+    title: CHECK_TITLES[id],
+    status: 'skip',
+    detail: `not checked — ${error.message}`,
+  }));
   return new TestReport(name, false, null, checks, error.message, error.hint ?? null, [], error.exitCode);
 }
 
@@ -327,15 +439,24 @@ export function renderTest(outcome: TestOutcome, io: IO, style: Style): void {
   });
   if (Array.isArray(outcome) && reports.length > 1) {
     const failing = reports.filter((r) => !r.ok).map((r) => r.name);
-    io.out(`\n${reports.length} connections: ${reports.length - failing.length} ok${failing.length ? `, ${failing.length} failing (${failing.join(', ')})` : ''}\n`);
+    io.out(
+      `\n${reports.length} connections: ${reports.length - failing.length} ok${failing.length ? `, ${failing.length} failing (${failing.join(', ')})` : ''}\n`,
+    );
   }
 }
 
 function renderReport(report: TestReport, io: IO, style: Style): void {
   const who = report.identity ? ` as ${report.identity.arn}` : '';
-  io.out(`${style.bold(`Connection ${JSON.stringify(report.name)}`)}${report.ok ? `: ${style.green('ok')}${who}` : `: ${style.red('failing')}`}\n`);
+  io.out(
+    `${style.bold(`Connection ${JSON.stringify(report.name)}`)}${report.ok ? `: ${style.green('ok')}${who}` : `: ${style.red('failing')}`}\n`,
+  );
   for (const check of report.checks) {
-    const mark = check.status === 'pass' ? style.green(MARKS.pass) : check.status === 'fail' ? style.red(MARKS.fail) : style.dim(MARKS.skip);
+    const mark =
+      check.status === 'pass'
+        ? style.green(MARKS.pass)
+        : check.status === 'fail'
+          ? style.red(MARKS.fail)
+          : style.dim(MARKS.skip);
     io.out(`${mark} ${check.title}\n    ${check.status === 'skip' ? style.dim(check.detail) : check.detail}\n`);
   }
   if (report.cause) io.out(`\n${style.red('cause:')} ${report.cause}\n`);

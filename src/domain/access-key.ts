@@ -10,7 +10,8 @@ const KEY_ID = /^(AKIA|ASIA)[A-Z2-7]{16}$/;
 const SECRET_CHARS = /^[A-Za-z0-9/+]*$/;
 const KEY_ID_FLAG = '--access-key-id';
 const KEY_ID_HINT = 'An access key id is 20 characters: AKIA followed by 16 of A–Z and 2–7, e.g. AKIAIOSFODNN7EXAMPLE.';
-const SECRET_HINT = 'A secret access key is 40 characters of letters, digits, / and +. It is shown once, when the key is created; copy it again from the CSV file or create a new key.';
+const SECRET_HINT =
+  'A secret access key is 40 characters of letters, digits, / and +. It is shown once, when the key is created; copy it again from the CSV file or create a new key.';
 
 /** Prefixes of other IAM unique ids that people paste where a key id belongs (IAM "unique identifiers"). */
 const OTHER_ID_PREFIXES: Record<string, string> = {
@@ -47,18 +48,29 @@ export function validateAccessKeyId(raw: string, source: string = KEY_ID_FLAG): 
   if (raw.length === 0) fail('the access key id is empty');
   // A secret pasted into the key id field: never echo any of it.
   if (looksLikeSecret(raw.trim())) {
-    fail('this looks like a secret access key, not an access key id', 'Give the key id (20 characters, starting with AKIA) with --access-key-id, and the secret through --secret-stdin, AWS_SECRET_ACCESS_KEY or the prompt.');
+    fail(
+      'this looks like a secret access key, not an access key id',
+      'Give the key id (20 characters, starting with AKIA) with --access-key-id, and the secret through --secret-stdin, AWS_SECRET_ACCESS_KEY or the prompt.',
+    );
   }
   // Anything much longer than a key id may be something secret: describe it without quoting it.
   const quotable = raw.length <= ACCESS_KEY_ID_LENGTH + 4;
   if (/["'`\u2018\u2019\u201c\u201d]/u.test(raw)) fail('the access key id contains quote characters; remove them');
-  if (raw.trim() !== raw) fail('the access key id starts or ends with whitespace', 'Remove the spaces or line breaks around it.');
+  if (raw.trim() !== raw)
+    fail('the access key id starts or ends with whitespace', 'Remove the spaces or line breaks around it.');
   const embedded = /(?<![A-Z2-7])(AKIA|ASIA)[A-Z2-7]{16}(?![A-Z2-7])/.exec(raw);
   if (embedded) fail('the value has other text around the access key id', `Did you mean ${embedded[0]}?`);
   const space = raw.search(/\s/u);
-  if (space >= 0) fail(`the access key id contains whitespace at character ${space + 1}`, 'Remove the space or line break: key ids have none.');
+  if (space >= 0)
+    fail(
+      `the access key id contains whitespace at character ${space + 1}`,
+      'Remove the space or line break: key ids have none.',
+    );
   if (raw.length === ACCESS_KEY_ID_LENGTH && KEY_ID.test(raw.toUpperCase())) {
-    fail('the access key id contains lower-case letters; key ids are upper-case', quotable ? `Did you mean ${raw.toUpperCase()}?` : KEY_ID_HINT);
+    fail(
+      'the access key id contains lower-case letters; key ids are upper-case',
+      quotable ? `Did you mean ${raw.toUpperCase()}?` : KEY_ID_HINT,
+    );
   }
   const chars = [...raw];
   const digit = chars.findIndex((c) => c in DIGIT_TYPOS);
@@ -69,13 +81,23 @@ export function validateAccessKeyId(raw: string, source: string = KEY_ID_FLAG): 
   if (prefix !== 'AKIA' && prefix !== 'ASIA') {
     const other = OTHER_ID_PREFIXES[prefix];
     if (other) fail(`this is ${other} (it starts with ${prefix}), not an access key id`);
-    fail(quotable ? `the access key id must start with AKIA (or ASIA), not ${JSON.stringify(raw.slice(0, 4))}` : 'the access key id must start with AKIA (or ASIA)');
+    fail(
+      quotable
+        ? `the access key id must start with AKIA (or ASIA), not ${JSON.stringify(raw.slice(0, 4))}`
+        : 'the access key id must start with AKIA (or ASIA)',
+    );
   }
   const lower = chars.findIndex((c) => /[a-z]/.test(c));
   if (quotable && lower >= 0) fail(`character ${lower + 1} is a lower-case letter; key ids are upper-case`);
   const bad = chars.findIndex((c) => !/[A-Z2-7]/.test(c));
-  if (quotable && bad >= 0) fail(`character ${bad + 1} is ${describeChar(chars[bad]!, quotable)}, which cannot appear in an access key id`);
-  fail(`the access key id is ${chars.length} characters long; it should be ${ACCESS_KEY_ID_LENGTH}`, raw.length > ACCESS_KEY_ID_LENGTH ? 'Did you copy something next to it?' : 'Part of it seems missing; copy it again.');
+  if (quotable && bad >= 0)
+    fail(`character ${bad + 1} is ${describeChar(chars[bad]!, quotable)}, which cannot appear in an access key id`);
+  fail(
+    `the access key id is ${chars.length} characters long; it should be ${ACCESS_KEY_ID_LENGTH}`,
+    raw.length > ACCESS_KEY_ID_LENGTH
+      ? 'Did you copy something next to it?'
+      : 'Part of it seems missing; copy it again.',
+  );
   return raw;
 }
 
@@ -91,16 +113,32 @@ export function validateSecretAccessKey(raw: string, source = 'secret access key
   };
   if (raw.length === 0) fail('the secret access key is empty');
   if (KEY_ID.test(raw.trim()) || KEY_ID.test(raw.trim().toUpperCase())) {
-    fail('this is an access key id, not the secret access key', 'Give the key id with --access-key-id; the secret is the other, 40-character value.');
+    fail(
+      'this is an access key id, not the secret access key',
+      'Give the key id with --access-key-id; the secret is the other, 40-character value.',
+    );
   }
   if (/["'`\u2018\u2019\u201c\u201d]/u.test(raw)) fail('the secret access key contains quote characters; remove them');
-  if (raw.trim() !== raw) fail('the secret access key starts or ends with whitespace', 'Remove the spaces or line breaks around it.');
+  if (raw.trim() !== raw)
+    fail('the secret access key starts or ends with whitespace', 'Remove the spaces or line breaks around it.');
   const chars = [...raw];
   const space = chars.findIndex((c) => /\s/u.test(c));
-  if (space >= 0) fail(`the secret access key contains whitespace at character ${space + 1}`, 'Remove the space or line break: secrets have none. A line break often comes from copying a wrapped line.');
+  if (space >= 0)
+    fail(
+      `the secret access key contains whitespace at character ${space + 1}`,
+      'Remove the space or line break: secrets have none. A line break often comes from copying a wrapped line.',
+    );
   const bad = chars.findIndex((c) => !/[A-Za-z0-9/+]/.test(c));
-  if (bad >= 0) fail(`character ${bad + 1} of the secret access key is ${describeChar(chars[bad]!, false)}, which cannot appear in a secret access key`);
-  fail(`the secret access key is ${chars.length} characters long; it should be ${SECRET_ACCESS_KEY_LENGTH}`, chars.length > SECRET_ACCESS_KEY_LENGTH ? 'Did you copy something next to it?' : 'Part of it seems missing; copy it again.');
+  if (bad >= 0)
+    fail(
+      `character ${bad + 1} of the secret access key is ${describeChar(chars[bad]!, false)}, which cannot appear in a secret access key`,
+    );
+  fail(
+    `the secret access key is ${chars.length} characters long; it should be ${SECRET_ACCESS_KEY_LENGTH}`,
+    chars.length > SECRET_ACCESS_KEY_LENGTH
+      ? 'Did you copy something next to it?'
+      : 'Part of it seems missing; copy it again.',
+  );
   return raw;
 }
 
@@ -127,7 +165,10 @@ export function normalizeKeyPair(raw: AccessKeyPair, sources: KeyPairSources = {
   if (accessKeyId !== raw.accessKeyId) notes.push('removed whitespace around the access key id');
   if (secretAccessKey !== raw.secretAccessKey) notes.push('removed whitespace around the secret access key');
   return {
-    pair: { accessKeyId: validateAccessKeyId(accessKeyId, sources.accessKeyId), secretAccessKey: validateSecretAccessKey(secretAccessKey, sources.secretAccessKey) },
+    pair: {
+      accessKeyId: validateAccessKeyId(accessKeyId, sources.accessKeyId),
+      secretAccessKey: validateSecretAccessKey(secretAccessKey, sources.secretAccessKey),
+    },
     notes,
   };
 }
@@ -159,7 +200,8 @@ export function accountIdFromAccessKeyId(id: string): string | undefined {
   return account.toString().padStart(12, '0');
 }
 
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$/;
+const REGION =
+  /^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$/;
 
 /**
  * Checks an AWS region name (us-east-1, eu-central-2, us-gov-west-1, cn-north-1...).
@@ -170,10 +212,14 @@ export function validateRegion(name: string, source = '--region'): string {
   const shown = name.length <= 40 ? JSON.stringify(name) : 'the value';
   const hint = 'Give a region name such as us-east-1, eu-central-1 or ap-southeast-2.';
   if (name.trim() === '') throw new UsageError(`${source}: the region is empty`, { hint });
-  if (REGION.test(name.trim())) throw new UsageError(`${source}: ${shown} has whitespace around it`, { hint: `Did you mean ${name.trim()}?` });
-  if (REGION.test(name.toLowerCase())) throw new UsageError(`${source}: region names are lower-case`, { hint: `Did you mean ${name.toLowerCase()}?` });
+  if (REGION.test(name.trim()))
+    throw new UsageError(`${source}: ${shown} has whitespace around it`, { hint: `Did you mean ${name.trim()}?` });
+  if (REGION.test(name.toLowerCase()))
+    throw new UsageError(`${source}: region names are lower-case`, { hint: `Did you mean ${name.toLowerCase()}?` });
   if (/^[a-z]/.test(name) && REGION.test(name.slice(0, -1)) && /[a-z]$/.test(name)) {
-    throw new UsageError(`${source}: ${shown} is an availability zone, not a region`, { hint: `Did you mean ${name.slice(0, -1)}?` });
+    throw new UsageError(`${source}: ${shown} is an availability zone, not a region`, {
+      hint: `Did you mean ${name.slice(0, -1)}?`,
+    });
   }
   throw new UsageError(`${source}: ${shown} is not an AWS region name`, { hint });
 }
@@ -212,7 +258,7 @@ function describeChar(c: string, quotable: boolean): string {
     '!': 'an exclamation mark',
     '@': 'an at sign',
     '#': 'a hash sign',
-    '$': 'a dollar sign',
+    $: 'a dollar sign',
     '%': 'a percent sign',
     '&': 'an ampersand',
     '*': 'an asterisk',

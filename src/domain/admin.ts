@@ -1,4 +1,4 @@
-import type { Identity } from '../context.js';
+import type { Identity } from '../domain/iam.js';
 import { UsageError } from '../errors.js';
 import { isRootArn } from './access-key.js';
 

@@ -75,7 +75,10 @@ export function parseAwsIni(text: string, file: 'config' | 'credentials' = 'conf
     const equals = line.indexOf('=');
     if (equals <= 0) return;
     const key = line.slice(0, equals).trim();
-    const value = line.slice(equals + 1).split(/(?:^|\s)[;#]/)[0]!.trim();
+    const value = line
+      .slice(equals + 1)
+      .split(/(?:^|\s)[;#]/)[0]!
+      .trim();
     if (!current.entries.has(key)) current.entries.set(key, value);
   });
   return { lines, sections, eol };
@@ -96,7 +99,9 @@ function unquote(text: string): string {
 
 /** Every section that defines this profile: `[profile x]`, and for "default" also `[default]`. */
 export function profileSections(parsed: ParsedIni, profile: string): IniSection[] {
-  return parsed.sections.filter((s) => (s.kind === 'profile' && s.name === profile) || (profile === 'default' && s.kind === 'default'));
+  return parsed.sections.filter(
+    (s) => (s.kind === 'profile' && s.name === profile) || (profile === 'default' && s.kind === 'default'),
+  );
 }
 
 /** The header a profile gets in the config file: `[default]` for the default profile, else `[profile x]`. */
@@ -105,7 +110,11 @@ export function profileHeader(profile: string): string {
 }
 
 /** A profile block: its header and `key = value` lines, each ending with `eol`. */
-export function renderProfileBlock(profile: string, entries: ReadonlyArray<readonly [string, string]>, eol = '\n'): string {
+export function renderProfileBlock(
+  profile: string,
+  entries: ReadonlyArray<readonly [string, string]>,
+  eol = '\n',
+): string {
   return [profileHeader(profile), ...entries.map(([k, v]) => `${k} = ${v}`)].map((l) => l + eol).join('');
 }
 
@@ -114,13 +123,20 @@ export function renderProfileBlock(profile: string, entries: ReadonlyArray<reado
  * last key; comments and blank lines after it stay), or the block appended after a blank line.
  * Everything else is kept byte for byte. Throws when the profile is defined more than once.
  */
-export function upsertProfileBlock(text: string, profile: string, entries: ReadonlyArray<readonly [string, string]>): string {
+export function upsertProfileBlock(
+  text: string,
+  profile: string,
+  entries: ReadonlyArray<readonly [string, string]>,
+): string {
   const parsed = parseAwsIni(text);
   const existing = profileSections(parsed, profile);
   if (existing.length > 1) {
-    throw new UsageError(`profile ${JSON.stringify(profile)} is defined ${existing.length} times in the AWS config file`, {
-      hint: 'Merge its blocks by hand first: AWS tools read them as one profile.',
-    });
+    throw new UsageError(
+      `profile ${JSON.stringify(profile)} is defined ${existing.length} times in the AWS config file`,
+      {
+        hint: 'Merge its blocks by hand first: AWS tools read them as one profile.',
+      },
+    );
   }
   const block = renderProfileBlock(profile, entries, parsed.eol);
   const section = existing[0];
@@ -218,8 +234,16 @@ function unrepresentable(value: string, why: string): UsageError {
 }
 
 /** The credential_process value: the program (already absolute paths), `credential-process`, and the quoted connection name. */
-export function credentialProcessLine(program: readonly string[], connectionName: string, flavour: CommandLineFlavour = 'posix'): string {
-  return [...program.map((p) => commandLineWord(p, flavour)), 'credential-process', commandLineWord(connectionName, flavour)].join(' ');
+export function credentialProcessLine(
+  program: readonly string[],
+  connectionName: string,
+  flavour: CommandLineFlavour = 'posix',
+): string {
+  return [
+    ...program.map((p) => commandLineWord(p, flavour)),
+    'credential-process',
+    commandLineWord(connectionName, flavour),
+  ].join(' ');
 }
 
 /** True when a credential_process value runs our own `credential-process` command. */

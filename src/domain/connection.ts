@@ -72,18 +72,27 @@ export const MAX_CONNECTION_NAME_LENGTH = 64;
  */
 export function quotedName(name: string): string {
   const characters = [...name];
-  return JSON.stringify(characters.length > MAX_CONNECTION_NAME_LENGTH ? `${characters.slice(0, MAX_CONNECTION_NAME_LENGTH).join('')}…` : name);
+  return JSON.stringify(
+    characters.length > MAX_CONNECTION_NAME_LENGTH
+      ? `${characters.slice(0, MAX_CONNECTION_NAME_LENGTH).join('')}…`
+      : name,
+  );
 }
 
 /** Checks a connection name: 1–64 printable characters, spaces allowed (CLI.md). */
 export function validateConnectionName(name: string): string {
   if (name.length === 0) {
-    throw new UsageError('the connection name is empty', { hint: 'Give a name of 1 to 64 printable characters, e.g. "AWS Production".' });
+    throw new UsageError('the connection name is empty', {
+      hint: 'Give a name of 1 to 64 printable characters, e.g. "AWS Production".',
+    });
   }
   if ([...name].length > MAX_CONNECTION_NAME_LENGTH) {
-    throw new UsageError(`the connection name is ${[...name].length} characters long; the limit is ${MAX_CONNECTION_NAME_LENGTH}`, {
-      hint: 'Choose a shorter name.',
-    });
+    throw new UsageError(
+      `the connection name is ${[...name].length} characters long; the limit is ${MAX_CONNECTION_NAME_LENGTH}`,
+      {
+        hint: 'Choose a shorter name.',
+      },
+    );
   }
   // Control characters (C0, DEL, C1) and line/paragraph separators would corrupt tables and keychain UIs.
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(name)) {
@@ -106,10 +115,16 @@ export const MAX_DESCRIPTION_LENGTH = 256;
  */
 export function validateDescription(text: string, source = '--description'): string {
   if ([...text].length > MAX_DESCRIPTION_LENGTH) {
-    throw new UsageError(`${source}: the description is ${[...text].length} characters long; the limit is ${MAX_DESCRIPTION_LENGTH}`, { hint: 'Shorten it.' });
+    throw new UsageError(
+      `${source}: the description is ${[...text].length} characters long; the limit is ${MAX_DESCRIPTION_LENGTH}`,
+      { hint: 'Shorten it.' },
+    );
   }
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(text)) {
-    throw new UsageError(`${source}: the description contains a control character (a newline, tab, escape or similar)`, { hint: 'Use printable characters only; spaces are fine.' });
+    throw new UsageError(
+      `${source}: the description contains a control character (a newline, tab, escape or similar)`,
+      { hint: 'Use printable characters only; spaces are fine.' },
+    );
   }
   return text;
 }

@@ -26,9 +26,16 @@ export function parseCredentialsCsv(bytes: Uint8Array, file: string): CsvCredent
   };
   if (bytes.length === 0) fail('the file is empty');
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-    fail('the file is UTF-16 text', 'Save it as UTF-8 (in Excel: "CSV UTF-8"; in a text editor: encoding UTF-8) and try again.');
+    fail(
+      'the file is UTF-16 text',
+      'Save it as UTF-8 (in Excel: "CSV UTF-8"; in a text editor: encoding UTF-8) and try again.',
+    );
   }
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b) fail('this is a spreadsheet or zip file, not CSV', 'Export it as CSV (UTF-8), or use the .csv file the console downloaded.');
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b)
+    fail(
+      'this is a spreadsheet or zip file, not CSV',
+      'Export it as CSV (UTF-8), or use the .csv file the console downloaded.',
+    );
   if (bytes.includes(0)) fail('this is not a text file');
   let text: string;
   try {
@@ -44,14 +51,21 @@ export function parseCredentialsCsv(bytes: Uint8Array, file: string): CsvCredent
   const userColumn = header.indexOf(USER_HEADER);
   if (keyColumn < 0 || secretColumn < 0) {
     // A file without its header row starts with the key itself: say so without quoting it.
-    if (rows[0]!.some((cell) => /^(AKIA|ASIA)[A-Z2-7]{16}$/.test(cell.trim()))) fail('the first line holds a key, not the column names');
-    const missing = [keyColumn < 0 ? '"Access key ID"' : undefined, secretColumn < 0 ? '"Secret access key"' : undefined].filter(Boolean);
+    if (rows[0]!.some((cell) => /^(AKIA|ASIA)[A-Z2-7]{16}$/.test(cell.trim())))
+      fail('the first line holds a key, not the column names');
+    const missing = [
+      keyColumn < 0 ? '"Access key ID"' : undefined,
+      secretColumn < 0 ? '"Secret access key"' : undefined,
+    ].filter(Boolean);
     fail(`no ${missing.join(' or ')} column in the first line`);
   }
   const data = rows.slice(1);
   if (data.length === 0) fail('the file has column names but no key');
   if (data.length > 1) {
-    fail(`the file holds ${data.length} keys; it must hold exactly one`, 'Keep only the line of the key you want to add (plus the first line of column names), or add the key with --access-key-id and --secret-stdin.');
+    fail(
+      `the file holds ${data.length} keys; it must hold exactly one`,
+      'Keep only the line of the key you want to add (plus the first line of column names), or add the key with --access-key-id and --secret-stdin.',
+    );
   }
   const row = data[0]!;
   const need = Math.max(keyColumn, secretColumn, userColumn) + 1;
@@ -93,7 +107,11 @@ function parseCsv(text: string, fail: (problem: string, hint?: string) => never)
       continue;
     }
     if (c === '"') {
-      if (field.trim() !== '') fail(`a quote in the middle of a field on line ${line}`, 'The file is not valid CSV; download it again from the IAM console.');
+      if (field.trim() !== '')
+        fail(
+          `a quote in the middle of a field on line ${line}`,
+          'The file is not valid CSV; download it again from the IAM console.',
+        );
       field = '';
       quoted = true;
       startedQuote = line;
@@ -111,7 +129,11 @@ function parseCsv(text: string, fail: (problem: string, hint?: string) => never)
       field += c;
     }
   }
-  if (quoted) fail(`a quoted field starting on line ${startedQuote} is never closed`, 'The file is not valid CSV; download it again from the IAM console.');
+  if (quoted)
+    fail(
+      `a quoted field starting on line ${startedQuote} is never closed`,
+      'The file is not valid CSV; download it again from the IAM console.',
+    );
   if (field !== '' || row.length > 0) {
     row.push(field);
     rows.push(row);

@@ -1,4 +1,4 @@
-import type { AccessKeyInfo, Identity } from '../context.js';
+import type { AccessKeyInfo, Identity } from '../domain/iam.js';
 import { CliError } from '../errors.js';
 import { maskAccessKeyId, userNameFromArn, validateAccessKeyId, validateSecretAccessKey } from './access-key.js';
 import type { AccessKeyPair } from './connection.js';
@@ -12,10 +12,20 @@ import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
  */
 
 /** One item of the guide's troubleshooting checklist. */
-export type CheckId = 'format' | 'network' | 'credentials' | 'key-status' | 'clock' | 'region' | 'permissions' | 'ip-restriction';
+export type CheckId =
+  'format' | 'network' | 'credentials' | 'key-status' | 'clock' | 'region' | 'permissions' | 'ip-restriction';
 
 /** Every checklist item, in the order the guide lists them and `test` checks them. */
-export const CHECK_IDS: readonly CheckId[] = ['format', 'network', 'credentials', 'key-status', 'clock', 'region', 'permissions', 'ip-restriction'];
+export const CHECK_IDS: readonly CheckId[] = [
+  'format',
+  'network',
+  'credentials',
+  'key-status',
+  'clock',
+  'region',
+  'permissions',
+  'ip-restriction',
+];
 
 /** Each item's title, in the guide's words. */
 export const CHECK_TITLES: Readonly<Record<CheckId, string>> = {
@@ -137,11 +147,29 @@ export interface Diagnosis {
 export const YOUNG_KEY_MS = 2 * 60_000;
 
 /** Codes of a credentials rejection that a young key may outgrow (and that an opt-in region also gives). */
-const UNKNOWN_KEY_CODES = new Set(['InvalidClientTokenId', 'UnrecognizedClientException', 'InvalidAccessKeyId', 'AuthFailure', 'InvalidToken']);
+const UNKNOWN_KEY_CODES = new Set([
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'InvalidAccessKeyId',
+  'AuthFailure',
+  'InvalidToken',
+]);
 const WRONG_SECRET_CODES = new Set(['SignatureDoesNotMatch', 'InvalidSignatureException']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
-const TIMEOUT_CODES = new Set(['TimeoutError', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'RequestTimeout', 'RequestTimeoutException']);
-const DENIAL_CODES = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'UnauthorizedAccess', 'NotAuthorized']);
+const TIMEOUT_CODES = new Set([
+  'TimeoutError',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+const DENIAL_CODES = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'UnauthorizedAccess',
+  'NotAuthorized',
+]);
 const TLS_CODE = /^(CERT_|ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|EPROTO$)/;
 
 /** True when a rejection of a young key may be IAM's eventual consistency rather than a bad key. */
@@ -175,7 +203,8 @@ export function checkFormat(pair: AccessKeyPair, nameArg: string): FormatOutcome
   if (pair.accessKeyId.startsWith('ASIA')) {
     return {
       ok: false,
-      problem: 'access key id: this is a temporary key (ASIA…), which needs a session token that connections do not store',
+      problem:
+        'access key id: this is a temporary key (ASIA…), which needs a session token that connections do not store',
       fix: `Store a long-term access key of an IAM user (AKIA…). ${again}`,
     };
   }
@@ -193,8 +222,15 @@ interface Item {
 
 const pass = (detail: string): Item => ({ status: 'pass', detail });
 const skip = (reason: string): Item => ({ status: 'skip', detail: `not checked — ${reason}` });
-const fail = (detail: string, cause: string, fix: string, exitCode: number): Item => ({ status: 'fail', detail, cause, fix, exitCode });
-const failWith = (failure: Failure, detail = failure.message): Item => fail(detail, failure.message, failure.hint, failure.exitCode);
+const fail = (detail: string, cause: string, fix: string, exitCode: number): Item => ({
+  status: 'fail',
+  detail,
+  cause,
+  fix,
+  exitCode,
+});
+const failWith = (failure: Failure, detail = failure.message): Item =>
+  fail(detail, failure.message, failure.hint, failure.exitCode);
 
 /**
  * Builds the checklist from what `test` observed. Every item is passed, failed, or explicitly not
@@ -206,8 +242,12 @@ export function diagnose(facts: DiagnosisFacts): Diagnosis {
   let identity: Identity | undefined;
 
   if (!facts.format.ok) {
-    items.set('format', fail(facts.format.problem, `the stored key is malformed: ${facts.format.problem}`, facts.format.fix, 2));
-    for (const id of CHECK_IDS) if (id !== 'format') items.set(id, skip('the stored key is malformed, so AWS was not called'));
+    items.set(
+      'format',
+      fail(facts.format.problem, `the stored key is malformed: ${facts.format.problem}`, facts.format.fix, 2),
+    );
+    for (const id of CHECK_IDS)
+      if (id !== 'format') items.set(id, skip('the stored key is malformed, so AWS was not called'));
     return verdict(items, undefined);
   }
   items.set('format', pass(`${masked}: a well-formed key id and a 40-character secret, no spaces or stray characters`));
@@ -247,7 +287,8 @@ export function diagnose(facts: DiagnosisFacts): Diagnosis {
 
   if (failure.diagnosis === 'network') {
     items.set('network', failWith(failure, `${networkKind(failure)}: ${failure.message}`));
-    for (const id of ['credentials', 'key-status', 'clock', 'region', 'permissions', 'ip-restriction'] as const) items.set(id, skip('AWS could not be reached'));
+    for (const id of ['credentials', 'key-status', 'clock', 'region', 'permissions', 'ip-restriction'] as const)
+      items.set(id, skip('AWS could not be reached'));
     return verdict(items, undefined);
   }
 
@@ -259,9 +300,12 @@ export function diagnose(facts: DiagnosisFacts): Diagnosis {
     for (const id of ['credentials', 'key-status', 'clock', 'region'] as const) items.set(id, skip(refused));
     items.set(failure.diagnosis, failWith(failure));
   }
-  if (!items.has('clock') || items.get('clock')!.status !== 'fail') items.set('clock', skip('AWS accepted no call, so there is no answer to compare times with'));
+  if (!items.has('clock') || items.get('clock')!.status !== 'fail')
+    items.set('clock', skip('AWS accepted no call, so there is no answer to compare times with'));
   if (!items.has('region')) items.set('region', regionWhenRejected(facts, failure));
-  for (const id of ['permissions', 'ip-restriction'] as const) if (!items.has(id) || items.get(id)!.status !== 'fail') items.set(id, skip('the key does not work, so no service was probed'));
+  for (const id of ['permissions', 'ip-restriction'] as const)
+    if (!items.has(id) || items.get(id)!.status !== 'fail')
+      items.set(id, skip('the key does not work, so no service was probed'));
   return verdict(items, undefined);
 }
 
@@ -291,7 +335,12 @@ function credentialItems(facts: DiagnosisFacts, failure: Failure, masked: string
     }
     if (!ours) {
       items.set('credentials', skip(`the key no longer exists in IAM`));
-      const others = keys.map((k) => `${maskAccessKeyId(k.accessKeyId)} (${k.status.toLowerCase()}${k.createDate ? `, created ${k.createDate.slice(0, 10)}` : ''})`).join(', ');
+      const others = keys
+        .map(
+          (k) =>
+            `${maskAccessKeyId(k.accessKeyId)} (${k.status.toLowerCase()}${k.createDate ? `, created ${k.createDate.slice(0, 10)}` : ''})`,
+        )
+        .join(', ');
       if (keys.length > 0) {
         items.set(
           'key-status',
@@ -335,17 +384,37 @@ function credentialItems(facts: DiagnosisFacts, failure: Failure, masked: string
     return;
   }
 
-  items.set('credentials', fail(detail, failure.message, credentialFix(failure, name, admin !== undefined), failure.exitCode));
+  items.set(
+    'credentials',
+    fail(detail, failure.message, credentialFix(failure, name, admin !== undefined), failure.exitCode),
+  );
   if (WRONG_SECRET_CODES.has(failure.code)) {
     items.set('key-status', pass('the key id is known to AWS and active (AWS went on to check the signature)'));
   } else if (!unknownId) {
-    items.set('key-status', skip(/Signature|AuthenticationToken/.test(failure.code) ? 'AWS stopped at the signature' : 'the credentials were refused before AWS looked at the key'));
+    items.set(
+      'key-status',
+      skip(
+        /Signature|AuthenticationToken/.test(failure.code)
+          ? 'AWS stopped at the signature'
+          : 'the credentials were refused before AWS looked at the key',
+      ),
+    );
   } else if (admin === undefined) {
-    items.set('key-status', skip('not fully checkable without admin credentials: AWS answers an unknown, deleted and inactive key alike; add --admin (with --profile) to ask IAM'));
+    items.set(
+      'key-status',
+      skip(
+        'not fully checkable without admin credentials: AWS answers an unknown, deleted and inactive key alike; add --admin (with --profile) to ask IAM',
+      ),
+    );
   } else if (admin.userName === undefined) {
     items.set('key-status', skip('the connection does not know its IAM user, so --admin could not list its keys'));
   } else {
-    items.set('key-status', skip(`the admin credentials could not list the keys of ${admin.userName}: ${(admin.keys as { ok: false; failure: Failure }).failure.message}`));
+    items.set(
+      'key-status',
+      skip(
+        `the admin credentials could not list the keys of ${admin.userName}: ${(admin.keys as { ok: false; failure: Failure }).failure.message}`,
+      ),
+    );
   }
 }
 
@@ -353,7 +422,8 @@ function credentialItems(facts: DiagnosisFacts, failure: Failure, masked: string
 function credentialWords(failure: Failure): string {
   if (UNKNOWN_KEY_CODES.has(failure.code)) return `AWS does not recognise the access key id (${failure.code})`;
   if (WRONG_SECRET_CODES.has(failure.code)) return `the secret access key does not match the key id (${failure.code})`;
-  if (failure.code === 'IncompleteSignature' || /^MissingAuthenticationToken/.test(failure.code)) return `the request signature is incomplete (${failure.code}): the key id or secret is cut short or malformed`;
+  if (failure.code === 'IncompleteSignature' || /^MissingAuthenticationToken/.test(failure.code))
+    return `the request signature is incomplete (${failure.code}): the key id or secret is cut short or malformed`;
   return failure.message;
 }
 
@@ -364,7 +434,8 @@ function credentialFix(failure: Failure, name: string, adminAsked: boolean): str
       ? `Check the key id for typos against the IAM console (Users › Security credentials); if it is right, ${store}.`
       : `Check the key id against the IAM console (Users › Security credentials). If it is listed there as inactive or not at all, the key was deactivated, deleted or rotated elsewhere: \`datablast-aws test ${name} --admin --profile ADMIN\` tells which. Then ${store}.`;
   }
-  if (WRONG_SECRET_CODES.has(failure.code)) return `The secret was mistyped, or belongs to another key. Store the right one: \`datablast-aws add-connection ${name} --force\`; if the secret is lost, create a new key for the user.`;
+  if (WRONG_SECRET_CODES.has(failure.code))
+    return `The secret was mistyped, or belongs to another key. Store the right one: \`datablast-aws add-connection ${name} --force\`; if the secret is lost, create a new key for the user.`;
   return `${failure.hint} Then ${store}.`.replace('. Then', '; then');
 }
 
@@ -381,11 +452,19 @@ function retryNote(facts: DiagnosisFacts, accepted: boolean): string {
 function keyStatusWhenAccepted(facts: DiagnosisFacts, masked: string): Item {
   const admin = facts.admin;
   if (!admin) return pass('active: AWS accepted it');
-  if (admin.userName === undefined) return pass('active: AWS accepted it (the ARN names no IAM user, so --admin listed no keys)');
-  if (!admin.keys.ok) return pass(`active: AWS accepted it (the admin credentials could not list the keys of ${admin.userName}: ${admin.keys.failure.message})`);
+  if (admin.userName === undefined)
+    return pass('active: AWS accepted it (the ARN names no IAM user, so --admin listed no keys)');
+  if (!admin.keys.ok)
+    return pass(
+      `active: AWS accepted it (the admin credentials could not list the keys of ${admin.userName}: ${admin.keys.failure.message})`,
+    );
   const others = admin.keys.value.filter((k) => k.accessKeyId !== facts.accessKeyId);
-  const also = others.length ? `; the user also holds ${others.map((k) => `${maskAccessKeyId(k.accessKeyId)} (${k.status.toLowerCase()})`).join(', ')}` : '';
-  return pass(`active: IAM lists ${masked} as ${admin.keys.value.find((k) => k.accessKeyId === facts.accessKeyId)?.status.toLowerCase() ?? 'accepted'} for user ${admin.userName}${also}`);
+  const also = others.length
+    ? `; the user also holds ${others.map((k) => `${maskAccessKeyId(k.accessKeyId)} (${k.status.toLowerCase()})`).join(', ')}`
+    : '';
+  return pass(
+    `active: IAM lists ${masked} as ${admin.keys.value.find((k) => k.accessKeyId === facts.accessKeyId)?.status.toLowerCase() ?? 'accepted'} for user ${admin.userName}${also}`,
+  );
 }
 
 /** The clock item from an accepted answer's Date header: the SDK corrects skew silently, so we report it. */
@@ -424,15 +503,24 @@ function regionRejects(facts: DiagnosisFacts, failure: Failure): Item {
 
 function regionWhenRejected(facts: DiagnosisFacts, failure: Failure): Item {
   if (facts.region === GLOBAL_STS_REGION) return pass(`${facts.region} is never an opt-in region`);
-  if (facts.globalSts && !facts.globalSts.ok) return skip(`the global STS endpoint refuses the key too (${facts.globalSts.failure.code}), so the region is not the cause`);
+  if (facts.globalSts && !facts.globalSts.ok)
+    return skip(
+      `the global STS endpoint refuses the key too (${facts.globalSts.failure.code}), so the region is not the cause`,
+    );
   return skip(`AWS refused the key (${failure.code}) for a reason the region does not explain`);
 }
 
 /** The permissions, ip-restriction (and, for a service missing in the region, region and network) items from the probes. */
 function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: string | undefined): void {
   if (facts.services.length === 0 || facts.probes.length === 0) {
-    items.set('permissions', skip('no service to probe: add --service s3|rds|lambda (sts:GetCallerIdentity needs no permission)'));
-    items.set('ip-restriction', skip('no service was probed, and policies never deny sts:GetCallerIdentity; add --service to check'));
+    items.set(
+      'permissions',
+      skip('no service to probe: add --service s3|rds|lambda (sts:GetCallerIdentity needs no permission)'),
+    );
+    items.set(
+      'ip-restriction',
+      skip('no service was probed, and policies never deny sts:GetCallerIdentity; add --service to check'),
+    );
     return;
   }
   const allowed: string[] = [];
@@ -451,8 +539,7 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: 
       denied.push(failure);
       deniedActions.push(DENIAL_CODES.has(failure.code) ? probe.action : `${probe.action} (${failure.code})`);
       if (DENIAL_CODES.has(failure.code)) grant ??= grantFix(probe, userName);
-    }
-    else if (failure.diagnosis === 'ip-restriction') ipDenied.push(failure);
+    } else if (failure.diagnosis === 'ip-restriction') ipDenied.push(failure);
     else {
       notProbed.push(probe.action);
       if (DNS_CODES.has(failure.code) || failure.diagnosis === 'region') {
@@ -462,13 +549,18 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: 
             fail(
               `${probe.service} did not answer in ${facts.region}: ${failure.message}`,
               `AWS ${probe.service} is not reachable in ${facts.region}: ${failure.message}`,
-              failure.diagnosis === 'region' ? failure.hint : `Check that ${probe.service} is offered in ${facts.region} (https://aws.amazon.com/about-aws/global-infrastructure/regional-product-services/), or test another region with --region.`,
+              failure.diagnosis === 'region'
+                ? failure.hint
+                : `Check that ${probe.service} is offered in ${facts.region} (https://aws.amazon.com/about-aws/global-infrastructure/regional-product-services/), or test another region with --region.`,
               failure.exitCode,
             ),
           );
         }
       } else if (items.get(failure.diagnosis)?.status !== 'fail') {
-        const prefix = failure.diagnosis === 'network' ? `STS answered, but ${probe.service} did not: ${networkKind(failure)}: ` : '';
+        const prefix =
+          failure.diagnosis === 'network'
+            ? `STS answered, but ${probe.service} did not: ${networkKind(failure)}: `
+            : '';
         items.set(failure.diagnosis, failWith(failure, `${prefix}${failure.message}`));
       }
     }
@@ -484,7 +576,14 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: 
   } else if (allowed.length) {
     items.set('permissions', pass(parts.join('; ')));
   } else if (items.get('permissions')?.status !== 'fail') {
-    items.set('permissions', skip(ipDenied.length ? 'an IP restriction denied every probe first' : `no probe got an answer (${notProbed.join(', ')})`));
+    items.set(
+      'permissions',
+      skip(
+        ipDenied.length
+          ? 'an IP restriction denied every probe first'
+          : `no probe got an answer (${notProbed.join(', ')})`,
+      ),
+    );
   }
 
   if (ipDenied.length) {
@@ -508,7 +607,9 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: 
 
 /** How to grant what a probe was denied: the attach-policy flags that cover it. */
 function grantFix(probe: ProbeOutcome, userName: string | undefined): string {
-  const bucket = probe.action.startsWith(`${BUCKET_PROBE_ACTION} on `) ? probe.action.slice(BUCKET_PROBE_ACTION.length + 4) : undefined;
+  const bucket = probe.action.startsWith(`${BUCKET_PROBE_ACTION} on `)
+    ? probe.action.slice(BUCKET_PROBE_ACTION.length + 4)
+    : undefined;
   const flag = bucket === undefined ? `--service ${probe.service}` : `--bucket ${bucket}`;
   const user = userName ?? 'USER';
   return `Grant ${probe.action} to ${userName ? `user ${userName}` : 'the IAM user'}: \`datablast-aws attach-policy ${user} ${flag}\` with admin credentials (--profile), or ask your AWS administrator.`;
@@ -559,7 +660,9 @@ export function formatDuration(ms: number): string {
 }
 
 /** When IAM says a key was last used, or why we do not know. */
-export type LastUsed = { ok: true; date: string | undefined; service: string | undefined; region: string | undefined } | { ok: false; reason: string };
+export type LastUsed =
+  | { ok: true; date: string | undefined; service: string | undefined; region: string | undefined }
+  | { ok: false; reason: string };
 
 /** One line of key hygiene under the checklist; `warning` lines are highlighted. */
 export interface HygieneLine {
@@ -572,23 +675,36 @@ export interface HygieneLine {
  * asked for, when it was last used. `createdAt` is the key's creation date when known (metadata, or IAM
  * under --admin); `addedAt` (when the connection was added) is a lower bound otherwise.
  */
-export function keyHygiene(input: { createdAt: string | undefined; addedAt: string; now: Date; nameArg: string; lastUsed?: LastUsed }): HygieneLine[] {
+export function keyHygiene(input: {
+  createdAt: string | undefined;
+  addedAt: string;
+  now: Date;
+  nameArg: string;
+  lastUsed?: LastUsed;
+}): HygieneLine[] {
   const lines: HygieneLine[] = [];
   const known = input.createdAt !== undefined;
   const age = ageInDays(input.createdAt ?? input.addedAt, input.now);
   if (age !== undefined) {
     const days = `${known ? '' : 'at least '}${age} day${age === 1 ? '' : 's'}`;
-    const when = known ? ` (created ${input.createdAt!.slice(0, 10)})` : ' (counted from when the connection was added; the key\'s creation date is unknown)';
+    const when = known
+      ? ` (created ${input.createdAt!.slice(0, 10)})`
+      : " (counted from when the connection was added; the key's creation date is unknown)";
     const old = age > ROTATION_PERIOD_DAYS;
     lines.push({
-      text: old ? `key age: ${days}${when}, past the ${ROTATION_PERIOD_DAYS}-day rotation period: rotate it with \`datablast-aws rotate ${input.nameArg}\`` : `key age: ${days}${when}`,
+      text: old
+        ? `key age: ${days}${when}, past the ${ROTATION_PERIOD_DAYS}-day rotation period: rotate it with \`datablast-aws rotate ${input.nameArg}\``
+        : `key age: ${days}${when}`,
       warning: old,
     });
   }
   const used = input.lastUsed;
   if (used?.ok) {
     const where = [used.service, used.region].filter(Boolean).join(' in ');
-    lines.push({ text: `last used: ${used.date ? `${used.date.slice(0, 10)}${where ? ` (${where})` : ''}` : 'never, as far as IAM knows'}`, warning: false });
+    lines.push({
+      text: `last used: ${used.date ? `${used.date.slice(0, 10)}${where ? ` (${where})` : ''}` : 'never, as far as IAM knows'}`,
+      warning: false,
+    });
   } else if (used) {
     lines.push({ text: `last used: unknown — ${used.reason}`, warning: false });
   }

@@ -58,40 +58,63 @@ export function parseService(value: string): ServiceName {
 
 /** Checks an IAM user name: 1–64 of A–Z a–z 0–9 and + = , . @ _ - (IAM's own rule). */
 export function validateUserName(name: string): string {
-  if (name.length === 0) throw new UsageError('the IAM user name is empty', { hint: 'Give a name of 1 to 64 characters, e.g. datablast-integration.' });
+  if (name.length === 0)
+    throw new UsageError('the IAM user name is empty', {
+      hint: 'Give a name of 1 to 64 characters, e.g. datablast-integration.',
+    });
   if (name.length > 64) {
-    throw new UsageError(`the IAM user name is ${name.length} characters long; IAM allows 64`, { hint: 'Choose a shorter name.' });
+    throw new UsageError(`the IAM user name is ${name.length} characters long; IAM allows 64`, {
+      hint: 'Choose a shorter name.',
+    });
   }
   const bad = [...name].filter((c) => !/[A-Za-z0-9+=,.@_-]/.test(c));
   if (bad.length) {
-    throw new UsageError(`the IAM user name ${JSON.stringify(name)} contains ${describeChars(bad)}, which IAM does not allow`, {
-      hint: 'Use only letters, digits and + = , . @ _ - (e.g. datablast-integration).',
-    });
+    throw new UsageError(
+      `the IAM user name ${JSON.stringify(name)} contains ${describeChars(bad)}, which IAM does not allow`,
+      {
+        hint: 'Use only letters, digits and + = , . @ _ - (e.g. datablast-integration).',
+      },
+    );
   }
   return name;
 }
 
 /** Checks an IAM path: "/" or "/a/b/" of printable ASCII, at most 512 characters (IAM's own rule). */
 export function validatePath(path: string): string {
-  if (path.length > 512) throw new UsageError(`the IAM path is ${path.length} characters long; IAM allows 512`, { hint: 'Choose a shorter path, e.g. /integrations/.' });
-  if (path !== '/' && !/^\/[\u0021-\u007e]+\/$/.test(path)) {
-    throw new UsageError(`the IAM path ${JSON.stringify(path)} must start and end with "/" and hold printable characters without spaces`, {
-      hint: 'For example --path /integrations/ (or leave it out for "/").',
+  if (path.length > 512)
+    throw new UsageError(`the IAM path is ${path.length} characters long; IAM allows 512`, {
+      hint: 'Choose a shorter path, e.g. /integrations/.',
     });
+  if (path !== '/' && !/^\/[\u0021-\u007e]+\/$/.test(path)) {
+    throw new UsageError(
+      `the IAM path ${JSON.stringify(path)} must start and end with "/" and hold printable characters without spaces`,
+      {
+        hint: 'For example --path /integrations/ (or leave it out for "/").',
+      },
+    );
   }
-  if (path.includes('//')) throw new UsageError(`the IAM path ${JSON.stringify(path)} has an empty segment ("//")`, { hint: 'For example --path /integrations/datablast/.' });
+  if (path.includes('//'))
+    throw new UsageError(`the IAM path ${JSON.stringify(path)} has an empty segment ("//")`, {
+      hint: 'For example --path /integrations/datablast/.',
+    });
   return path;
 }
 
 /** Parses one `--tag key=value`: IAM's tag rules, and our own managed-by tag is not the caller's to set. */
 export function parseTag(text: string): [string, string] {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw new UsageError(`the tag ${JSON.stringify(text)} is not key=value`, { hint: 'For example --tag team=data --tag env=prod.' });
+  if (eq <= 0)
+    throw new UsageError(`the tag ${JSON.stringify(text)} is not key=value`, {
+      hint: 'For example --tag team=data --tag env=prod.',
+    });
   const key = text.slice(0, eq);
   const value = text.slice(eq + 1);
   validateTagKey(key);
   validateTagValue(value, `the value of tag ${key}`);
-  if (key === MANAGED_BY_TAG.key) throw new UsageError(`the tag ${key} is set by datablast-aws itself`, { hint: 'Leave it out; every user we create carries managed-by=datablast-aws.' });
+  if (key === MANAGED_BY_TAG.key)
+    throw new UsageError(`the tag ${key} is set by datablast-aws itself`, {
+      hint: 'Leave it out; every user we create carries managed-by=datablast-aws.',
+    });
   return [key, value];
 }
 
@@ -100,20 +123,34 @@ export function parseTags(texts: string[]): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const text of texts) {
     const [key, value] = parseTag(text);
-    if (key in tags && tags[key] !== value) throw new UsageError(`the tag ${key} is given twice with different values`, { hint: 'Give each tag key once.' });
+    if (key in tags && tags[key] !== value)
+      throw new UsageError(`the tag ${key} is given twice with different values`, { hint: 'Give each tag key once.' });
     tags[key] = value;
   }
   // IAM allows 50 tags per user; ours and the key-description tag need room too.
-  if (Object.keys(tags).length > 40) throw new UsageError(`${Object.keys(tags).length} tags given; datablast-aws accepts 40 (IAM allows 50 per user)`, { hint: 'Give fewer tags.' });
+  if (Object.keys(tags).length > 40)
+    throw new UsageError(`${Object.keys(tags).length} tags given; datablast-aws accepts 40 (IAM allows 50 per user)`, {
+      hint: 'Give fewer tags.',
+    });
   return tags;
 }
 
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
 function validateTagKey(key: string): void {
-  if (key.length > 128) throw new UsageError(`the tag key ${JSON.stringify(key.slice(0, 20))}… is ${key.length} characters long; IAM allows 128`, { hint: 'Choose a shorter key.' });
-  if (!TAG_CHARS.test(key)) throw new UsageError(`the tag key ${JSON.stringify(key)} holds a character IAM does not allow in tags`, { hint: 'Tags allow letters, digits, spaces and _ . : / = + - @.' });
-  if (key.toLowerCase().startsWith('aws:')) throw new UsageError(`the tag key ${JSON.stringify(key)} uses the prefix aws:, which AWS reserves`, { hint: 'Choose another key.' });
+  if (key.length > 128)
+    throw new UsageError(
+      `the tag key ${JSON.stringify(key.slice(0, 20))}… is ${key.length} characters long; IAM allows 128`,
+      { hint: 'Choose a shorter key.' },
+    );
+  if (!TAG_CHARS.test(key))
+    throw new UsageError(`the tag key ${JSON.stringify(key)} holds a character IAM does not allow in tags`, {
+      hint: 'Tags allow letters, digits, spaces and _ . : / = + - @.',
+    });
+  if (key.toLowerCase().startsWith('aws:'))
+    throw new UsageError(`the tag key ${JSON.stringify(key)} uses the prefix aws:, which AWS reserves`, {
+      hint: 'Choose another key.',
+    });
 }
 
 /**
@@ -121,7 +158,10 @@ function validateTagKey(key: string): void {
  * key description, which the console stores as a tag on the user.
  */
 export function validateTagValue(value: string, what: string): string {
-  if (value.length > 256) throw new UsageError(`${what} is ${value.length} characters long; IAM allows 256 in a tag`, { hint: 'Shorten it.' });
+  if (value.length > 256)
+    throw new UsageError(`${what} is ${value.length} characters long; IAM allows 256 in a tag`, {
+      hint: 'Shorten it.',
+    });
   if (!TAG_CHARS.test(value)) {
     const bad = [...value].filter((c) => !TAG_CHARS.test(c));
     throw new UsageError(`${what} contains ${describeChars(bad)}, which IAM does not allow in a tag`, {
@@ -149,19 +189,34 @@ function bucketNameProblem(name: string): string | undefined {
   if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'it must start and end with a letter or digit';
   if (name.includes('..')) return 'it must not contain two dots in a row';
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'it must not look like an IP address';
-  for (const prefix of ['xn--', 'sthree-', 'amzn-s3-demo-']) if (name.startsWith(prefix)) return `the prefix ${prefix} is reserved`;
-  for (const suffix of ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3']) if (name.endsWith(suffix)) return `the suffix ${suffix} is reserved`;
+  for (const prefix of ['xn--', 'sthree-', 'amzn-s3-demo-'])
+    if (name.startsWith(prefix)) return `the prefix ${prefix} is reserved`;
+  for (const suffix of ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'])
+    if (name.endsWith(suffix)) return `the suffix ${suffix} is reserved`;
   return undefined;
 }
 
 /** Checks a `--prefix`: a key prefix without wildcards (they would widen the grant) and without a leading "/". */
 export function validatePrefix(prefix: string): string {
-  if (prefix.length === 0) throw new UsageError('the prefix is empty', { hint: 'Leave --prefix out to grant whole buckets, or give e.g. --prefix exports/.' });
-  if (prefix.length > 1024) throw new UsageError(`the prefix is ${prefix.length} characters long; S3 keys are at most 1024`, { hint: 'Give a shorter prefix.' });
-  if (/[*?]/.test(prefix)) throw new UsageError(`the prefix ${JSON.stringify(prefix)} contains a wildcard (* or ?)`, { hint: 'Give a literal key prefix such as exports/; the policy adds the wildcard itself.' });
-  if (prefix.startsWith('/')) throw new UsageError(`the prefix ${JSON.stringify(prefix)} starts with "/"; S3 keys usually do not`, { hint: `Did you mean --prefix ${prefix.replace(/^\/+/, '')}?` });
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(prefix)) throw new UsageError('the prefix contains a control character', { hint: 'Give a printable key prefix.' });
+  if (prefix.length === 0)
+    throw new UsageError('the prefix is empty', {
+      hint: 'Leave --prefix out to grant whole buckets, or give e.g. --prefix exports/.',
+    });
+  if (prefix.length > 1024)
+    throw new UsageError(`the prefix is ${prefix.length} characters long; S3 keys are at most 1024`, {
+      hint: 'Give a shorter prefix.',
+    });
+  if (/[*?]/.test(prefix))
+    throw new UsageError(`the prefix ${JSON.stringify(prefix)} contains a wildcard (* or ?)`, {
+      hint: 'Give a literal key prefix such as exports/; the policy adds the wildcard itself.',
+    });
+  if (prefix.startsWith('/'))
+    throw new UsageError(`the prefix ${JSON.stringify(prefix)} starts with "/"; S3 keys usually do not`, {
+      hint: `Did you mean --prefix ${prefix.replace(/^\/+/, '')}?`,
+    });
+
+  if (/[\u0000-\u001f\u007f]/.test(prefix))
+    throw new UsageError('the prefix contains a control character', { hint: 'Give a printable key prefix.' });
   return prefix;
 }
 
@@ -178,10 +233,14 @@ export function validatePolicyArn(arn: string): string {
 /** Checks an inline policy name: 1–128 of letters, digits and + = , . @ _ - (IAM's own rule). */
 export function validatePolicyName(name: string): string {
   if (!/^[\w+=,.@-]{1,128}$/.test(name)) {
-    throw new UsageError(`the policy name ${JSON.stringify(name)} is not valid`, { hint: 'Use 1 to 128 letters, digits and + = , . @ _ -, e.g. datablast-extra.' });
+    throw new UsageError(`the policy name ${JSON.stringify(name)} is not valid`, {
+      hint: 'Use 1 to 128 letters, digits and + = , . @ _ -, e.g. datablast-extra.',
+    });
   }
   if (name === BUCKET_POLICY_NAME || name === SELF_ROTATION_POLICY_NAME) {
-    throw new UsageError(`the policy name ${name} is reserved for the policy datablast-aws generates`, { hint: 'Choose another --policy-name.' });
+    throw new UsageError(`the policy name ${name} is reserved for the policy datablast-aws generates`, {
+      hint: 'Choose another --policy-name.',
+    });
   }
   return name;
 }
@@ -202,13 +261,24 @@ export function bucketPolicy(buckets: string[], prefix?: string): PolicyDocument
     Statement: [
       list,
       { Sid: 'LocateBuckets', Effect: 'Allow', Action: 's3:GetBucketLocation', Resource: bucketArns },
-      { Sid: 'ReadObjects', Effect: 'Allow', Action: 's3:GetObject', Resource: names.map((b) => `arn:aws:s3:::${b}/${prefix ?? ''}*`) },
+      {
+        Sid: 'ReadObjects',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: names.map((b) => `arn:aws:s3:::${b}/${prefix ?? ''}*`),
+      },
     ],
   };
 }
 
 /** The IAM actions a user needs to rotate its own access keys (what `rotate` calls without --admin). */
-export const SELF_ROTATION_ACTIONS = ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'] as const;
+export const SELF_ROTATION_ACTIONS = [
+  'iam:CreateAccessKey',
+  'iam:DeleteAccessKey',
+  'iam:UpdateAccessKey',
+  'iam:ListAccessKeys',
+  'iam:GetAccessKeyLastUsed',
+] as const;
 
 /**
  * The self-rotation policy: the user may manage its own keys and no one else's. `${aws:username}` is
@@ -217,7 +287,14 @@ export const SELF_ROTATION_ACTIONS = ['iam:CreateAccessKey', 'iam:DeleteAccessKe
 export function selfRotationPolicy(path = '/'): PolicyDocument {
   return {
     Version: '2012-10-17',
-    Statement: [{ Sid: 'RotateOwnAccessKeys', Effect: 'Allow', Action: [...SELF_ROTATION_ACTIONS], Resource: `arn:aws:iam::*:user${path}\${aws:username}` }],
+    Statement: [
+      {
+        Sid: 'RotateOwnAccessKeys',
+        Effect: 'Allow',
+        Action: [...SELF_ROTATION_ACTIONS],
+        Resource: `arn:aws:iam::*:user${path}\${aws:username}`,
+      },
+    ],
   };
 }
 
@@ -230,16 +307,20 @@ export function parsePolicyDocument(text: string, source: string): PolicyDocumen
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`, { hint: 'Check the file with a JSON linter; IAM policies are JSON documents.' });
+    throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'Check the file with a JSON linter; IAM policies are JSON documents.',
+    });
   }
   const fail = (what: string) =>
     new UsageError(`${source} is not an IAM policy document: ${what}`, {
       hint: 'A policy looks like {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket/*"}]}.',
     });
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('the top level is not a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw fail('the top level is not a JSON object');
   const doc = value as Record<string, unknown>;
   if (!('Version' in doc)) throw fail('"Version" is missing');
-  if (doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17') throw fail(`"Version" is ${JSON.stringify(doc.Version)}; IAM knows "2012-10-17" (and the old "2008-10-17")`);
+  if (doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17')
+    throw fail(`"Version" is ${JSON.stringify(doc.Version)}; IAM knows "2012-10-17" (and the old "2008-10-17")`);
   if (!('Statement' in doc)) throw fail('"Statement" is missing');
   const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
   if (statements.length === 0) throw fail('"Statement" is empty');
@@ -247,7 +328,8 @@ export function parsePolicyDocument(text: string, source: string): PolicyDocumen
     const where = `statement ${i + 1}`;
     if (typeof s !== 'object' || s === null || Array.isArray(s)) throw fail(`${where} is not an object`);
     const st = s as Record<string, unknown>;
-    if (st.Effect !== 'Allow' && st.Effect !== 'Deny') throw fail(`${where} has "Effect" ${JSON.stringify(st.Effect)}; it must be "Allow" or "Deny"`);
+    if (st.Effect !== 'Allow' && st.Effect !== 'Deny')
+      throw fail(`${where} has "Effect" ${JSON.stringify(st.Effect)}; it must be "Allow" or "Deny"`);
     if (!('Action' in st) && !('NotAction' in st)) throw fail(`${where} has no "Action"`);
     if (!('Resource' in st) && !('NotResource' in st)) throw fail(`${where} has no "Resource"`);
   });
@@ -288,7 +370,9 @@ export function checkManagedPolicyQuota(userName: string, current: string[], toA
   if (total > MAX_MANAGED_POLICIES_PER_USER) {
     throw new UsageError(
       `user ${userName} would have ${total} managed policies attached (${current.length} now, ${toAttach.length} to add); AWS allows ${MAX_MANAGED_POLICIES_PER_USER} per user. Nothing was changed`,
-      { hint: 'Detach policies the user no longer needs, or use --bucket for a small inline policy instead of whole-service policies.' },
+      {
+        hint: 'Detach policies the user no longer needs, or use --bucket for a small inline policy instead of whole-service policies.',
+      },
     );
   }
 }
@@ -297,7 +381,11 @@ export function checkManagedPolicyQuota(userName: string, current: string[], toA
  * Refuses inline policies whose total size (all of the user's inline documents after the change,
  * whitespace not counted, as AWS counts) exceeds the per-user quota, before anything is written.
  */
-export function checkInlinePolicyQuota(userName: string, existing: Record<string, string>, toPut: Record<string, string>): number {
+export function checkInlinePolicyQuota(
+  userName: string,
+  existing: Record<string, string>,
+  toPut: Record<string, string>,
+): number {
   const after = { ...existing, ...toPut };
   const total = Object.values(after).reduce((sum, text) => sum + inlinePolicySize(text), 0);
   if (total > MAX_INLINE_POLICY_CHARS_PER_USER) {
@@ -306,7 +394,9 @@ export function checkInlinePolicyQuota(userName: string, existing: Record<string
       .join(', ');
     throw new UsageError(
       `user ${userName} would have ${total} characters of inline policy (${parts}); AWS allows ${MAX_INLINE_POLICY_CHARS_PER_USER} per user. Nothing was changed`,
-      { hint: 'Use fewer buckets or a shorter custom policy, or create a customer managed policy and attach it with --policy-arn.' },
+      {
+        hint: 'Use fewer buckets or a shorter custom policy, or create a customer managed policy and attach it with --policy-arn.',
+      },
     );
   }
   return total;
@@ -314,6 +404,8 @@ export function checkInlinePolicyQuota(userName: string, existing: Record<string
 
 function describeChars(chars: string[]): string {
   const unique = [...new Set(chars)];
-  const shown = unique.slice(0, 5).map((c) => (c === ' ' ? 'a space' : /\s/.test(c) ? 'a whitespace character' : JSON.stringify(c)));
+  const shown = unique
+    .slice(0, 5)
+    .map((c) => (c === ' ' ? 'a space' : /\s/.test(c) ? 'a whitespace character' : JSON.stringify(c)));
   return unique.length === 1 ? shown[0]! : `the characters ${shown.join(', ')}`;
 }

@@ -1,4 +1,4 @@
-import type { AccessKeyInfo } from '../context.js';
+import type { AccessKeyInfo } from '../domain/iam.js';
 import { ExitCode } from '../errors.js';
 
 /**
@@ -97,7 +97,11 @@ export type OtherKeyDecision =
  * Decides about the user's other keys. `holders` maps key ids to the connection that holds them
  * (every connection's metadata). A key is deleted only when inactive and held by no one.
  */
-export function decideOtherKey(keys: readonly AccessKeyInfo[], currentKeyId: string, holders: ReadonlyMap<string, string>): OtherKeyDecision {
+export function decideOtherKey(
+  keys: readonly AccessKeyInfo[],
+  currentKeyId: string,
+  holders: ReadonlyMap<string, string>,
+): OtherKeyDecision {
   if (!keys.some((k) => k.accessKeyId === currentKeyId)) return { kind: 'current-missing' };
   const others = keys.filter((k) => k.accessKeyId !== currentKeyId);
   // Blockers first: if any other key must not be touched, nothing is deleted.
@@ -154,23 +158,31 @@ export function decideResume(facts: ResumeFacts): ResumeAction {
   const newId = journal.newAccessKeyId;
 
   if (currentKeyId === undefined) {
-    return { kind: 'refuse', reason: `the secret of connection "${journal.connection}" is missing from the secret store` };
+    return {
+      kind: 'refuse',
+      reason: `the secret of connection "${journal.connection}" is missing from the secret store`,
+    };
   }
 
   if (journal.phase === 'switched') {
     if (newId !== undefined && currentKeyId === newId) return { kind: 'retire' };
-    return { kind: 'refuse', reason: `the journal says the connection switched to ${newId ?? '(unknown)'}, but it holds ${currentKeyId}` };
+    return {
+      kind: 'refuse',
+      reason: `the journal says the connection switched to ${newId ?? '(unknown)'}, but it holds ${currentKeyId}`,
+    };
   }
 
   if (journal.phase === 'created') {
-    if (newId === undefined) return { kind: 'refuse', reason: 'the journal is in phase "created" but names no new key' };
+    if (newId === undefined)
+      return { kind: 'refuse', reason: 'the journal is in phase "created" but names no new key' };
     if (currentKeyId === newId) return { kind: 'finish-switch' };
     if (currentKeyId !== journal.oldAccessKeyId) return refuseReplaced(journal, currentKeyId);
     if (pendingKeyId === newId) {
       if (inIam(newId)) return { kind: 'verify-and-switch' };
       return { kind: 'clear', deletePending: true, reason: `the new key ${newId} no longer exists in IAM` };
     }
-    if (pendingKeyId !== undefined) return { kind: 'refuse', reason: `the pending entry holds ${pendingKeyId}, not the journal's new key ${newId}` };
+    if (pendingKeyId !== undefined)
+      return { kind: 'refuse', reason: `the pending entry holds ${pendingKeyId}, not the journal's new key ${newId}` };
     // The pending secret is gone (only a person could have removed it): nobody can use the new key.
     if (inIam(newId) && !holders.has(newId)) return { kind: 'delete-orphan', accessKeyId: newId, deletePending: false };
     return { kind: 'clear', deletePending: false, reason: `the new key ${newId} is not stored and not in IAM` };
@@ -179,9 +191,17 @@ export function decideResume(facts: ResumeFacts): ResumeAction {
   // creating: CreateAccessKey may or may not have happened, and its secret may or may not be stored.
   if (currentKeyId !== journal.oldAccessKeyId) return refuseReplaced(journal, currentKeyId);
   const started = Date.parse(journal.startedAt);
-  const fresh = iamKeys.filter((k) => !journal.keysBefore.includes(k.accessKeyId) && k.accessKeyId !== journal.oldAccessKeyId && !holders.has(k.accessKeyId));
+  const fresh = iamKeys.filter(
+    (k) =>
+      !journal.keysBefore.includes(k.accessKeyId) &&
+      k.accessKeyId !== journal.oldAccessKeyId &&
+      !holders.has(k.accessKeyId),
+  );
   if (fresh.length > 1) {
-    return { kind: 'refuse', reason: `user ${journal.userName} has ${fresh.length} keys created since the rotation started (${fresh.map((k) => k.accessKeyId).join(', ')}); only one can be ours` };
+    return {
+      kind: 'refuse',
+      reason: `user ${journal.userName} has ${fresh.length} keys created since the rotation started (${fresh.map((k) => k.accessKeyId).join(', ')}); only one can be ours`,
+    };
   }
   const candidate = fresh[0];
   if (candidate === undefined) {
@@ -189,10 +209,18 @@ export function decideResume(facts: ResumeFacts): ResumeAction {
   }
   const created = candidate.createDate === undefined ? Number.NaN : Date.parse(candidate.createDate);
   if (!Number.isNaN(created) && !Number.isNaN(started) && created < started - CREATE_DATE_SKEW_MS) {
-    return { kind: 'refuse', reason: `key ${candidate.accessKeyId} is not in the journal's list but was created at ${candidate.createDate}, before the rotation started` };
+    return {
+      kind: 'refuse',
+      reason: `key ${candidate.accessKeyId} is not in the journal's list but was created at ${candidate.createDate}, before the rotation started`,
+    };
   }
-  if (pendingKeyId === candidate.accessKeyId) return { kind: 'adopt-pending', accessKeyId: candidate.accessKeyId, createDate: candidate.createDate };
-  if (pendingKeyId !== undefined) return { kind: 'refuse', reason: `the pending entry holds ${pendingKeyId}, but the new key in IAM is ${candidate.accessKeyId}` };
+  if (pendingKeyId === candidate.accessKeyId)
+    return { kind: 'adopt-pending', accessKeyId: candidate.accessKeyId, createDate: candidate.createDate };
+  if (pendingKeyId !== undefined)
+    return {
+      kind: 'refuse',
+      reason: `the pending entry holds ${pendingKeyId}, but the new key in IAM is ${candidate.accessKeyId}`,
+    };
   return { kind: 'delete-orphan', accessKeyId: candidate.accessKeyId, deletePending: false };
 }
 
@@ -205,7 +233,12 @@ function refuseReplaced(journal: RotationJournal, currentKeyId: string): ResumeA
 
 /** True when a resume action finishes the interrupted rotation (rather than undoing it). */
 export function finishesRotation(action: ResumeAction): boolean {
-  return action.kind === 'adopt-pending' || action.kind === 'verify-and-switch' || action.kind === 'finish-switch' || action.kind === 'retire';
+  return (
+    action.kind === 'adopt-pending' ||
+    action.kind === 'verify-and-switch' ||
+    action.kind === 'finish-switch' ||
+    action.kind === 'retire'
+  );
 }
 
 /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type Conf from 'conf';
-import type { ConnectionStore } from '../context.js';
+import type { ConnectionStore } from '../ports.js';
 import type { Connection } from '../domain/connection.js';
 import { ConfigError } from '../errors.js';
 
@@ -40,7 +40,11 @@ export function configDir(env: Environment): string {
  * computed without constructing conf, because conf's constructor reads the file.
  * test/unit/store/connections.test.ts checks that both agree.
  */
-export function defaultConfigDir(env: Environment, platform: NodeJS.Platform = process.platform, home: string = homedir()): string {
+export function defaultConfigDir(
+  env: Environment,
+  platform: NodeJS.Platform = process.platform,
+  home: string = homedir(),
+): string {
   if (platform === 'darwin') return join(home, 'Library', 'Preferences', PROJECT_NAME);
   if (platform === 'win32') return join(env.APPDATA || join(home, 'AppData', 'Roaming'), PROJECT_NAME, 'Config');
   return join(env.XDG_CONFIG_HOME || join(home, '.config'), PROJECT_NAME);
@@ -70,9 +74,12 @@ export function validateConnectionFile(data: unknown, path: string): ConnectionF
   // conf's own empty document, e.g. from a file created by hand.
   if (Object.keys(data).length === 0) return { version: CONNECTION_FILE_VERSION, connections: {} };
   if (typeof data.version === 'number' && data.version > CONNECTION_FILE_VERSION) {
-    throw new ConfigError(`the connection file ${path} was written by a newer version of datablast-aws (format ${data.version})`, {
-      hint: 'Upgrade datablast-aws; the file was left untouched.',
-    });
+    throw new ConfigError(
+      `the connection file ${path} was written by a newer version of datablast-aws (format ${data.version})`,
+      {
+        hint: 'Upgrade datablast-aws; the file was left untouched.',
+      },
+    );
   }
   if (data.version !== CONNECTION_FILE_VERSION) throw broken('"version" is missing or not 1');
   if (!isRecord(data.connections)) throw broken('"connections" is missing or not an object');
@@ -84,7 +91,9 @@ export function validateConnectionFile(data: unknown, path: string): ConnectionF
     else setOwn(connections, name, entry as Connection);
   }
   if (problems.length > 0) {
-    const { message, hint } = broken(problems.length === 1 ? problems[0]! : `${problems.length} broken entries; ${problems[0]}`);
+    const { message, hint } = broken(
+      problems.length === 1 ? problems[0]! : `${problems.length} broken entries; ${problems[0]}`,
+    );
     const readable = Object.values(connections).sort(byName);
     throw new DamagedConnectionFileError(message, readable, { hint });
   }
@@ -97,12 +106,21 @@ function connectionProblem(name: string, entry: unknown): string | undefined {
   for (const field of ['accessKeyId', 'region', 'createdAt'] as const) {
     if (typeof entry[field] !== 'string') return `"${field}" is missing or not text`;
   }
-  for (const field of ['accountId', 'arn', 'userName', 'description', 'keyCreatedAt', 'lastTestedAt', 'lastRotatedAt'] as const) {
+  for (const field of [
+    'accountId',
+    'arn',
+    'userName',
+    'description',
+    'keyCreatedAt',
+    'lastTestedAt',
+    'lastRotatedAt',
+  ] as const) {
     if (entry[field] !== undefined && typeof entry[field] !== 'string') return `"${field}" is not text`;
   }
   for (const field of ['services', 'buckets', 'previousAccessKeyIds'] as const) {
     const value = entry[field];
-    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) return `"${field}" is not a list of text`;
+    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))
+      return `"${field}" is not a list of text`;
   }
   return undefined;
 }
@@ -188,22 +206,29 @@ class ConfConnectionStore implements ConnectionStore {
   /** Read-modify-write under the lock; nothing is written when the current file does not validate. */
   private async update(change: (file: ConnectionFile) => boolean): Promise<void> {
     // Loaded on the first write: they bring node:crypto, which reads (list, show, credential-process) do not need.
-    const [{ ensurePrivateDir, writeFileAtomic }, { withLock }] = await Promise.all([import('./atomic-file.js'), import('./lock.js')]);
+    const [{ ensurePrivateDir, writeFileAtomic }, { withLock }] = await Promise.all([
+      import('./atomic-file.js'),
+      import('./lock.js'),
+    ]);
     try {
       await ensurePrivateDir(this.dir);
     } catch (error) {
       throw this.unwritable(this.dir, error);
     }
     const busy = (owner: { pid: number; hostname: string } | undefined) =>
-      new ConfigError(`the connection file ${this.path} stayed locked by another datablast-aws process${owner ? ` (pid ${owner.pid} on ${owner.hostname})` : ''}`, {
-        hint: `Wait for it to finish and try again; if no datablast-aws is running, delete ${this.path}.lock.`,
-      });
+      new ConfigError(
+        `the connection file ${this.path} stayed locked by another datablast-aws process${owner ? ` (pid ${owner.pid} on ${owner.hostname})` : ''}`,
+        {
+          hint: `Wait for it to finish and try again; if no datablast-aws is running, delete ${this.path}.lock.`,
+        },
+      );
     await withLock(`${this.path}.lock`, { waitMs: WRITE_LOCK_WAIT_MS }, busy, async () => {
       const current = await this.read();
       const next = structuredClone(current);
       if (!change(next)) return;
       try {
-        if (Object.keys(current.connections).length > 0) await writeFileAtomic(this.backupPath, serialize(current), 0o600);
+        if (Object.keys(current.connections).length > 0)
+          await writeFileAtomic(this.backupPath, serialize(current), 0o600);
         (await this.conf()).store = next as unknown as Record<string, unknown>;
       } catch (error) {
         if (error instanceof ConfigError) throw error;
@@ -225,7 +250,8 @@ class ConfConnectionStore implements ConnectionStore {
       accessPropertiesByDotNotation: false,
       // conf coerces any JSON value into an object (null and [] become {}), which would let a damaged
       // file pass for an empty one and be overwritten: check the shape before conf sees it.
-      deserialize: (text: string) => validateConnectionFile(JSON.parse(text), this.path) as unknown as Record<string, unknown>,
+      deserialize: (text: string) =>
+        validateConnectionFile(JSON.parse(text), this.path) as unknown as Record<string, unknown>,
     });
   }
 
@@ -235,7 +261,10 @@ class ConfConnectionStore implements ConnectionStore {
       code === 'EACCES' || code === 'EPERM'
         ? `Make it readable by you (chmod 600 ${this.path}, and check its owner).`
         : `Check ${this.path}; if it is damaged, restore ${this.backupPath} or move it aside.`;
-    return new ConfigError(`cannot read the connection file ${this.path} (${describeCode(code)})`, { hint, cause: error });
+    return new ConfigError(`cannot read the connection file ${this.path} (${describeCode(code)})`, {
+      hint,
+      cause: error,
+    });
   }
 
   private unwritable(path: string, error: unknown): ConfigError {
@@ -285,5 +314,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
 }

@@ -6,7 +6,8 @@ import { connect, type Socket } from 'node:net';
 // one an entry, and no synchronous connect that can block the event loop on a frozen bus.
 
 /** A D-Bus value as this module passes it: see `marshal` for which JS type each D-Bus type takes. */
-export type DbusValue = number | bigint | boolean | string | Buffer | Variant | DbusValue[] | Array<[DbusValue, DbusValue]>;
+export type DbusValue =
+  number | bigint | boolean | string | Buffer | Variant | DbusValue[] | Array<[DbusValue, DbusValue]>;
 
 /** A variant: its signature and its value. */
 export interface Variant {
@@ -54,12 +55,14 @@ function completeTypeEnd(signature: string, start: number): number {
     const close = code === '(' ? ')' : '}';
     let i = start + 1;
     while (signature[i] !== close) {
-      if (i >= signature.length) throw new DbusError('datablast.BadSignature', `unterminated signature ${JSON.stringify(signature)}`);
+      if (i >= signature.length)
+        throw new DbusError('datablast.BadSignature', `unterminated signature ${JSON.stringify(signature)}`);
       i = completeTypeEnd(signature, i);
     }
     return i + 1;
   }
-  if (code === undefined || !'ybnqiuxtdsogvh'.includes(code)) throw new DbusError('datablast.BadSignature', `unsupported signature ${JSON.stringify(signature)}`);
+  if (code === undefined || !'ybnqiuxtdsogvh'.includes(code))
+    throw new DbusError('datablast.BadSignature', `unsupported signature ${JSON.stringify(signature)}`);
   return start + 1;
 }
 
@@ -77,7 +80,7 @@ export function splitSignature(signature: string): string[] {
 
 function splitUncached(signature: string): string[] {
   const types: string[] = [];
-  for (let i = 0; i < signature.length; ) {
+  for (let i = 0; i < signature.length;) {
     const end = completeTypeEnd(signature, i);
     types.push(signature.slice(i, end));
     i = end;
@@ -282,7 +285,13 @@ function isInteger(value: DbusValue, min: number, max: number): boolean {
 }
 
 /** A message's bytes: header, then body. */
-export function encodeMessage(type: MessageType, serial: number, fields: Array<[number, string, DbusValue]>, signature: string, body: DbusValue[]): Buffer {
+export function encodeMessage(
+  type: MessageType,
+  serial: number,
+  fields: Array<[number, string, DbusValue]>,
+  signature: string,
+  body: DbusValue[],
+): Buffer {
   // One buffer: the header with the body's length left at 0, then the body, then that length.
   const writer = new Writer();
   writer.byte(0x6c); // 'l': little-endian
@@ -336,7 +345,8 @@ class Reader {
   }
 
   need(n: number): void {
-    if (this.offset + n > this.buffer.length) throw new DbusError('datablast.BadMessage', 'a D-Bus message ended early');
+    if (this.offset + n > this.buffer.length)
+      throw new DbusError('datablast.BadMessage', 'a D-Bus message ended early');
   }
 
   uint32(): number {
@@ -346,7 +356,9 @@ class Reader {
     const at = this.offset;
     this.offset = at + 4;
     // By index, as the writer: Node's checked readUInt32 costs several times as much here.
-    return this.littleEndian ? b[at]! + b[at + 1]! * 0x100 + b[at + 2]! * 0x10000 + b[at + 3]! * 0x1000000 : b[at]! * 0x1000000 + b[at + 1]! * 0x10000 + b[at + 2]! * 0x100 + b[at + 3]!;
+    return this.littleEndian
+      ? b[at]! + b[at + 1]! * 0x100 + b[at + 2]! * 0x10000 + b[at + 3]! * 0x1000000
+      : b[at]! * 0x1000000 + b[at + 1]! * 0x10000 + b[at + 2]! * 0x100 + b[at + 3]!;
   }
 
   /** A string of `length` UTF-8 bytes and its NUL. */
@@ -370,7 +382,14 @@ class Reader {
         this.align(2);
         this.need(2);
         const b = this.buffer;
-        const value = type === 'n' ? (le ? b.readInt16LE(this.offset) : b.readInt16BE(this.offset)) : le ? b.readUInt16LE(this.offset) : b.readUInt16BE(this.offset);
+        const value =
+          type === 'n'
+            ? le
+              ? b.readInt16LE(this.offset)
+              : b.readInt16BE(this.offset)
+            : le
+              ? b.readUInt16LE(this.offset)
+              : b.readUInt16BE(this.offset);
         this.offset += 2;
         return value;
       }
@@ -389,7 +408,14 @@ class Reader {
         this.align(8);
         this.need(8);
         const b = this.buffer;
-        const value = type === 'x' ? (le ? b.readBigInt64LE(this.offset) : b.readBigInt64BE(this.offset)) : le ? b.readBigUInt64LE(this.offset) : b.readBigUInt64BE(this.offset);
+        const value =
+          type === 'x'
+            ? le
+              ? b.readBigInt64LE(this.offset)
+              : b.readBigInt64BE(this.offset)
+            : le
+              ? b.readBigUInt64LE(this.offset)
+              : b.readBigUInt64BE(this.offset);
         this.offset += 8;
         return value;
       }
@@ -463,7 +489,8 @@ export function messageLength(buffer: Buffer): number | undefined {
 /** Parses one whole message. */
 export function decodeMessage(buffer: Buffer): Message {
   const endian = buffer[0];
-  if (endian !== 0x6c && endian !== 0x42) throw new DbusError('datablast.BadMessage', 'a D-Bus message with an unknown byte order');
+  if (endian !== 0x6c && endian !== 0x42)
+    throw new DbusError('datablast.BadMessage', 'a D-Bus message with an unknown byte order');
   const reader = new Reader(buffer, endian === 0x6c, 4);
   const type = buffer[1] as MessageType;
   const bodyLength = reader.uint32();
@@ -526,11 +553,20 @@ export class DbusConnection {
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
     this.send(`\0AUTH EXTERNAL ${Buffer.from(String(uid)).toString('hex')}\r\nBEGIN\r\n`);
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
-    const end = (error?: Error) => this.fail(error ?? new DbusError('datablast.Disconnected', 'the message bus closed the connection'));
+    const end = (error?: Error) =>
+      this.fail(error ?? new DbusError('datablast.Disconnected', 'the message bus closed the connection'));
     this.socket.on('error', end);
     this.socket.on('close', () => end());
     // Its failure reaches every call made after it, so nobody needs to await it.
-    this.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' }, timeoutMs).catch(() => undefined);
+    this.call(
+      {
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus',
+        member: 'Hello',
+      },
+      timeoutMs,
+    ).catch(() => undefined);
   }
 
   private readonly socket: Socket;
@@ -549,7 +585,12 @@ export class DbusConnection {
     return new Promise<DbusValue[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(serial);
-        reject(new DbusError('datablast.Timeout', `${method.interface}.${method.member} got no answer within ${timeoutMs} ms`));
+        reject(
+          new DbusError(
+            'datablast.Timeout',
+            `${method.interface}.${method.member} got no answer within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(serial, {
         resolve: (body) => {
@@ -598,7 +639,12 @@ export class DbusConnection {
     for (;;) {
       const length = messageLength(this.inbox);
       if (length !== undefined && length > MAX_MESSAGE_BYTES) {
-        this.fail(new DbusError('datablast.BadMessage', `the message bus announced a message of ${length} bytes, over the protocol's limit`));
+        this.fail(
+          new DbusError(
+            'datablast.BadMessage',
+            `the message bus announced a message of ${length} bytes, over the protocol's limit`,
+          ),
+        );
         this.socket.destroy();
         return;
       }
@@ -637,4 +683,3 @@ export class DbusConnection {
     }
   }
 }
-

@@ -166,10 +166,13 @@ class EncryptedFileStore implements RawSecretStore {
     if (!key) {
       key = this.getPassphrase().then((passphrase) =>
         deriveKey(passphrase, Buffer.from(salt, 'base64'), params).catch((error: unknown) => {
-          throw new SecretStoreError(`cannot derive the key of the secrets file ${this.path} (${errorCode(error) ?? (error as Error).message})`, {
-            hint: `The file's key derivation parameters are unusable: restore it from a backup, or move it aside (mv "${this.path}" "${this.path}.broken") and add your connections again. It was left untouched.`,
-            cause: error,
-          });
+          throw new SecretStoreError(
+            `cannot derive the key of the secrets file ${this.path} (${errorCode(error) ?? (error as Error).message})`,
+            {
+              hint: `The file's key derivation parameters are unusable: restore it from a backup, or move it aside (mv "${this.path}" "${this.path}.broken") and add your connections again. It was left untouched.`,
+              cause: error,
+            },
+          );
         }),
       );
       this.keys.set(id, key);
@@ -187,10 +190,13 @@ class EncryptedFileStore implements RawSecretStore {
   }
 
   private unwritable(error: unknown): SecretStoreError {
-    return new SecretStoreError(`cannot write the secrets file ${this.path} (${describeFsError(errorCode(error))}); nothing was changed`, {
-      hint: 'Check that the configuration directory is writable and the disk is not full, then run the command again.',
-      cause: error,
-    });
+    return new SecretStoreError(
+      `cannot write the secrets file ${this.path} (${describeFsError(errorCode(error))}); nothing was changed`,
+      {
+        hint: 'Check that the configuration directory is writable and the disk is not full, then run the command again.',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -213,7 +219,9 @@ export async function readPassphrase(env: Environment): Promise<string> {
     passphrase = await readPassphraseFile(file);
   } else {
     throw new SecretStoreError(
-      direct === '' ? 'DATABLAST_AWS_PASSPHRASE is empty' : 'the file secret store needs a passphrase: set DATABLAST_AWS_PASSPHRASE_FILE or DATABLAST_AWS_PASSPHRASE',
+      direct === ''
+        ? 'DATABLAST_AWS_PASSPHRASE is empty'
+        : 'the file secret store needs a passphrase: set DATABLAST_AWS_PASSPHRASE_FILE or DATABLAST_AWS_PASSPHRASE',
       {
         hint: 'Put a long random passphrase in a file only you can read (chmod 600) and set DATABLAST_AWS_PASSPHRASE_FILE to its path.',
       },
@@ -229,21 +237,29 @@ async function readPassphraseFile(file: string): Promise<string> {
     const info = await stat(file);
     // POSIX permission bits mean nothing on Windows, where ACLs guard the file.
     if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
-      throw new SecretStoreError(`the passphrase file ${file} can be read or written by other users (mode ${(info.mode & 0o777).toString(8)})`, {
-        hint: `Restrict it to yourself: chmod 600 ${file}`,
-      });
+      throw new SecretStoreError(
+        `the passphrase file ${file} can be read or written by other users (mode ${(info.mode & 0o777).toString(8)})`,
+        {
+          hint: `Restrict it to yourself: chmod 600 ${file}`,
+        },
+      );
     }
     text = await readFile(file, 'utf8');
   } catch (error) {
     if (error instanceof SecretStoreError) throw error;
-    throw new SecretStoreError(`cannot read the passphrase file ${file} named by DATABLAST_AWS_PASSPHRASE_FILE (${describeFsError(errorCode(error))})`, {
-      hint: 'Point DATABLAST_AWS_PASSPHRASE_FILE at an existing file that you can read.',
-      cause: error,
-    });
+    throw new SecretStoreError(
+      `cannot read the passphrase file ${file} named by DATABLAST_AWS_PASSPHRASE_FILE (${describeFsError(errorCode(error))})`,
+      {
+        hint: 'Point DATABLAST_AWS_PASSPHRASE_FILE at an existing file that you can read.',
+        cause: error,
+      },
+    );
   }
   const passphrase = text.replace(/\r?\n$/, '');
   if (passphrase === '') {
-    throw new SecretStoreError(`the passphrase file ${file} is empty`, { hint: 'Write a long random passphrase into it.' });
+    throw new SecretStoreError(`the passphrase file ${file} is empty`, {
+      hint: 'Write a long random passphrase into it.',
+    });
   }
   return passphrase;
 }
@@ -251,20 +267,34 @@ async function readPassphraseFile(file: string): Promise<string> {
 /** Derives the AES key with scrypt, off the main thread so that timers keep running. */
 export function deriveKey(passphrase: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(passphrase.normalize('NFC'), salt, KEY_LENGTH, { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 }, (error, key) =>
-      error ? reject(error) : resolve(key),
+    scrypt(
+      passphrase.normalize('NFC'),
+      salt,
+      KEY_LENGTH,
+      { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 },
+      (error, key) => (error ? reject(error) : resolve(key)),
     );
   });
 }
 
 function encrypt(plaintext: Buffer, key: Buffer, salt: string, params: ScryptParams): SecretsEnvelope {
   const iv = randomBytes(12);
-  const header = { format: FORMAT, version: 1, kdf: { name: 'scrypt', N: params.N, r: params.r, p: params.p, salt }, cipher: 'aes-256-gcm' } as const;
+  const header = {
+    format: FORMAT,
+    version: 1,
+    kdf: { name: 'scrypt', N: params.N, r: params.r, p: params.p, salt },
+    cipher: 'aes-256-gcm',
+  } as const;
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(additionalData(header.kdf, iv.toString('base64')));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   plaintext.fill(0);
-  return { ...header, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ciphertext: ciphertext.toString('base64') };
+  return {
+    ...header,
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    ciphertext: ciphertext.toString('base64'),
+  };
 }
 
 function decrypt(envelope: SecretsEnvelope, key: Buffer, path: string): Buffer {
@@ -274,10 +304,13 @@ function decrypt(envelope: SecretsEnvelope, key: Buffer, path: string): Buffer {
     decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));
     return Buffer.concat([decipher.update(Buffer.from(envelope.ciphertext, 'base64')), decipher.final()]);
   } catch (error) {
-    throw new SecretStoreError(`cannot decrypt the secrets file ${path}: the passphrase is wrong or the file was altered`, {
-      hint: 'Check DATABLAST_AWS_PASSPHRASE or DATABLAST_AWS_PASSPHRASE_FILE; the file was left untouched. If it was damaged, restore it from a backup.',
-      cause: error,
-    });
+    throw new SecretStoreError(
+      `cannot decrypt the secrets file ${path}: the passphrase is wrong or the file was altered`,
+      {
+        hint: 'Check DATABLAST_AWS_PASSPHRASE or DATABLAST_AWS_PASSPHRASE_FILE; the file was left untouched. If it was damaged, restore it from a backup.',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -301,9 +334,12 @@ function parseEnvelope(text: string, path: string): SecretsEnvelope {
   const envelope = value as Partial<SecretsEnvelope>;
   if (envelope.format !== FORMAT) throw damaged('unknown format');
   if (typeof envelope.version === 'number' && envelope.version > 1) {
-    throw new SecretStoreError(`the secrets file ${path} was written by a newer version of datablast-aws (format ${envelope.version})`, {
-      hint: 'Upgrade datablast-aws; the file was left untouched.',
-    });
+    throw new SecretStoreError(
+      `the secrets file ${path} was written by a newer version of datablast-aws (format ${envelope.version})`,
+      {
+        hint: 'Upgrade datablast-aws; the file was left untouched.',
+      },
+    );
   }
   if (envelope.version !== 1 || envelope.cipher !== 'aes-256-gcm') throw damaged('unsupported version or cipher');
   const kdf = envelope.kdf;
@@ -314,11 +350,13 @@ function parseEnvelope(text: string, path: string): SecretsEnvelope {
   }
   // scrypt itself requires N to be a power of two above 1.
   if (kdf.N < 2 || (kdf.N & (kdf.N - 1)) !== 0) throw damaged('scrypt N is not a power of two');
-  if (kdf.N * kdf.r > MAX_SCRYPT_MEMORY_NR || kdf.N * kdf.r * kdf.p > MAX_SCRYPT_WORK_NRP) throw damaged('scrypt cost out of range');
+  if (kdf.N * kdf.r > MAX_SCRYPT_MEMORY_NR || kdf.N * kdf.r * kdf.p > MAX_SCRYPT_WORK_NRP)
+    throw damaged('scrypt cost out of range');
   for (const field of ['iv', 'tag', 'ciphertext'] as const) {
     if (typeof envelope[field] !== 'string') throw damaged(`missing ${field}`);
   }
-  if (Buffer.from(envelope.iv!, 'base64').length !== 12 || Buffer.from(envelope.tag!, 'base64').length !== 16) throw damaged('bad iv or tag length');
+  if (Buffer.from(envelope.iv!, 'base64').length !== 12 || Buffer.from(envelope.tag!, 'base64').length !== 16)
+    throw damaged('bad iv or tag length');
   return envelope as SecretsEnvelope;
 }
 
@@ -331,7 +369,12 @@ function parseDocument(plaintext: Buffer, path: string): SecretsDocument {
   }
   const document = value as Partial<SecretsDocument> | undefined;
   const entries = document?.entries;
-  if (document?.version !== 1 || typeof entries !== 'object' || entries === null || Object.values(entries).some((entry) => typeof entry !== 'string')) {
+  if (
+    document?.version !== 1 ||
+    typeof entries !== 'object' ||
+    entries === null ||
+    Object.values(entries).some((entry) => typeof entry !== 'string')
+  ) {
     throw new SecretStoreError(`the secrets file ${path} decrypted to something datablast-aws does not understand`, {
       hint: 'It was left untouched; upgrade datablast-aws, or restore the file from a backup.',
     });
@@ -340,5 +383,7 @@ function parseDocument(plaintext: Buffer, path: string): SecretsDocument {
 }
 
 function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
 }

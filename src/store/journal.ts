@@ -62,18 +62,27 @@ async function readJournal(path: string, connectionName: string): Promise<Rotati
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`the rotation journal ${path} is corrupt (not JSON)`, { cause: error, hint: repairHint(path) });
+    throw new ConfigError(`the rotation journal ${path} is corrupt (not JSON)`, {
+      cause: error,
+      hint: repairHint(path),
+    });
   }
   const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   const userName = typeof record.userName === 'string' ? record.userName : undefined;
   if (record.version !== JOURNAL_VERSION) {
     const newer = typeof record.version === 'number' && record.version > JOURNAL_VERSION;
-    throw new ConfigError(`the rotation journal ${path} has version ${JSON.stringify(record.version ?? null)}; this datablast-aws understands version ${JOURNAL_VERSION}`, {
-      hint: newer ? `A newer datablast-aws started this rotation: run rotate with that version to finish it. Otherwise: ${repairHint(path, userName)}` : repairHint(path, userName),
-    });
+    throw new ConfigError(
+      `the rotation journal ${path} has version ${JSON.stringify(record.version ?? null)}; this datablast-aws understands version ${JOURNAL_VERSION}`,
+      {
+        hint: newer
+          ? `A newer datablast-aws started this rotation: run rotate with that version to finish it. Otherwise: ${repairHint(path, userName)}`
+          : repairHint(path, userName),
+      },
+    );
   }
   const problem = journalProblem(record, connectionName);
-  if (problem) throw new ConfigError(`the rotation journal ${path} is corrupt: ${problem}`, { hint: repairHint(path, userName) });
+  if (problem)
+    throw new ConfigError(`the rotation journal ${path} is corrupt: ${problem}`, { hint: repairHint(path, userName) });
   return record as unknown as RotationJournal;
 }
 
@@ -81,7 +90,8 @@ async function readJournal(path: string, connectionName: string): Promise<Rotati
 function journalProblem(r: Record<string, unknown>, connectionName: string): string | undefined {
   const isString = (v: unknown) => typeof v === 'string' && v.length > 0;
   const isTime = (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
-  if (r.connection !== connectionName) return `it belongs to connection ${JSON.stringify(r.connection)}, not ${JSON.stringify(connectionName)}`;
+  if (r.connection !== connectionName)
+    return `it belongs to connection ${JSON.stringify(r.connection)}, not ${JSON.stringify(connectionName)}`;
   if (!ROTATION_PHASES.includes(r.phase as never)) return `unknown phase ${JSON.stringify(r.phase)}`;
   if (!isTime(r.startedAt) || !isTime(r.updatedAt)) return 'startedAt or updatedAt is not a time';
   if (!isString(r.userName)) return 'userName is missing';
@@ -100,4 +110,3 @@ async function writeJournal(dir: string, path: string, journal: RotationJournal)
   // The journal is only worth anything if it reaches the disk before the step it announces.
   await writeFileAtomic(path, `${JSON.stringify(journal, null, 2)}\n`, 0o600);
 }
-

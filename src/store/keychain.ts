@@ -5,10 +5,27 @@ import type { AsyncEntry as AsyncEntryType, EntryOptions } from '@napi-rs/keyrin
 import { CliError, SecretStoreError } from '../errors.js';
 import type { RawSecretStore } from './secret-store.js';
 import { withTimeout } from './secret-store.js';
-import { classifyKeychainError, FILE_STORE_HINT, KEYCHAIN_ATTEMPTS, KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, keychainError, keychainFailureKind, type KeychainOperation } from './keychain-errors.js';
+import {
+  classifyKeychainError,
+  FILE_STORE_HINT,
+  KEYCHAIN_ATTEMPTS,
+  KEYCHAIN_SERVICE,
+  KEYCHAIN_TIMEOUT_MS,
+  keychainError,
+  keychainFailureKind,
+  type KeychainOperation,
+} from './keychain-errors.js';
 import { SecretServiceStore } from './secret-service.js';
 
-export { classifyKeychainError, KEYCHAIN_ATTEMPTS, KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, keychainFailureKind, type KeychainFailure, type KeychainOperation } from './keychain-errors.js';
+export {
+  classifyKeychainError,
+  KEYCHAIN_ATTEMPTS,
+  KEYCHAIN_SERVICE,
+  KEYCHAIN_TIMEOUT_MS,
+  keychainFailureKind,
+  type KeychainFailure,
+  type KeychainOperation,
+} from './keychain-errors.js';
 
 /** Upper bound of each D-Bus call to the Secret Service (libdbus, which we used before, waited 2 s too). */
 export const SECRET_SERVICE_TIMEOUT_MS = 2_000;
@@ -40,7 +57,8 @@ export async function openKeychainStore(options: KeychainOptions = {}): Promise<
     const address = 'busAddress' in options ? options.busAddress : process.env.DBUS_SESSION_BUS_ADDRESS;
     const socket = sessionBusSocket(address, process.env);
     // No address and no user bus: the store says so at its first call, as every other keychain failure.
-    if (socket !== undefined || address === undefined) return new SecretServiceStore(socket, service, options.timeoutMs ?? SECRET_SERVICE_TIMEOUT_MS);
+    if (socket !== undefined || address === undefined)
+      return new SecretServiceStore(socket, service, options.timeoutMs ?? SECRET_SERVICE_TIMEOUT_MS);
   }
   const keyring = options.keyring ?? (await loadKeyring());
   return new KeychainStore(keyring, { service, timeoutMs: options.timeoutMs ?? KEYCHAIN_TIMEOUT_MS, platform });
@@ -50,9 +68,13 @@ export async function openKeychainStore(options: KeychainOptions = {}): Promise<
  * The socket of the session bus: the address's Unix socket, or when no address is set (cron, a
  * service), the systemd user bus of this user if one runs. Undefined for other transports (tcp).
  */
-export function sessionBusSocket(address: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
+export function sessionBusSocket(
+  address: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
   if (address !== undefined) return unixSocketPath(address);
-  const runtime = env.XDG_RUNTIME_DIR ?? (typeof process.getuid === 'function' ? `/run/user/${process.getuid()}` : undefined);
+  const runtime =
+    env.XDG_RUNTIME_DIR ?? (typeof process.getuid === 'function' ? `/run/user/${process.getuid()}` : undefined);
   const userBus = runtime === undefined ? undefined : join(runtime, 'bus');
   return userBus !== undefined && existsSync(userBus) ? userBus : undefined;
 }
@@ -94,18 +116,28 @@ class KeychainStore implements RawSecretStore {
       // the process alive): first prove the pinned Secret Service answers, which is bounded.
       await this.call('list', undefined, (signal) => this.entry(PROBE_ACCOUNT).getPassword(signal));
     }
-    const found = await this.call('list', undefined, (signal) => this.keyring.findCredentialsAsync(this.options.service, null, signal));
-    return [...new Set(found.map((credential) => credential.account))].filter((account) => account !== PROBE_ACCOUNT).sort();
+    const found = await this.call('list', undefined, (signal) =>
+      this.keyring.findCredentialsAsync(this.options.service, null, signal),
+    );
+    return [...new Set(found.map((credential) => credential.account))]
+      .filter((account) => account !== PROBE_ACCOUNT)
+      .sort();
   }
 
   private entry(account: string): AsyncEntryType {
     return new this.keyring.AsyncEntry(this.options.service, account, this.entryOptions);
   }
 
-  private async call<T>(operation: KeychainOperation, account: string | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async call<T>(
+    operation: KeychainOperation,
+    account: string | undefined,
+    work: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await withTimeout(work, this.options.timeoutMs, () => keychainError('timeout', operation, account, this.options.timeoutMs));
+        return await withTimeout(work, this.options.timeoutMs, () =>
+          keychainError('timeout', operation, account, this.options.timeoutMs),
+        );
       } catch (error) {
         if (error instanceof CliError) throw error;
         // The Secret Service died mid-call (gnome-keyring can abort under many short-lived clients);
@@ -142,12 +174,10 @@ export function unixSocketPath(address: string): string | undefined {
     const match = /^unix:(.*)$/.exec(candidate.trim());
     if (!match) continue;
     const params = new Map(
-      match[1]!
-        .split(',')
-        .map((pair) => {
-          const equals = pair.indexOf('=');
-          return equals < 0 ? [pair, ''] : [pair.slice(0, equals), unescapeAddressValue(pair.slice(equals + 1))];
-        }),
+      match[1]!.split(',').map((pair) => {
+        const equals = pair.indexOf('=');
+        return equals < 0 ? [pair, ''] : [pair.slice(0, equals), unescapeAddressValue(pair.slice(equals + 1))];
+      }),
     );
     const path = params.get('path');
     if (path) return path;

@@ -61,10 +61,13 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
     return await acquire(lockPath, options);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`cannot use the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`, {
-      hint: 'Check that the configuration directory and its files belong to you and are writable, and that the disk is not full.',
-      cause: error,
-    });
+    throw new ConfigError(
+      `cannot use the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`,
+      {
+        hint: 'Check that the configuration directory and its files belong to you and are writable, and that the disk is not full.',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -124,7 +127,12 @@ export function safeFileName(name: string): string {
 }
 
 async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | undefined> {
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), createdAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
+  const owner: LockOwner = {
+    pid: process.pid,
+    hostname: hostname(),
+    createdAt: new Date().toISOString(),
+    token: randomBytes(12).toString('hex'),
+  };
   let fd: number;
   try {
     // Synchronous on purpose: with an async open, a signal handled after the file exists but before the
@@ -132,10 +140,13 @@ async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | unde
     fd = openSync(lockPath, 'wx', 0o600);
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return undefined;
-    throw new ConfigError(`cannot create the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`, {
-      hint: 'Check that the configuration directory exists and is writable by you, and that the disk is not full.',
-      cause: error,
-    });
+    throw new ConfigError(
+      `cannot create the lock file ${lockPath} (${describeFsError(errorCode(error))}); nothing was changed`,
+      {
+        hint: 'Check that the configuration directory exists and is writable by you, and that the disk is not full.',
+        cause: error,
+      },
+    );
   }
   // Ctrl-C from here on removes the lock file (still empty, or holding our token) as the process exits.
   const forget = onInterrupt(() => {
@@ -157,10 +168,13 @@ async function tryCreate(lockPath: string, staleMs: number): Promise<Lock | unde
 
 function heldLock(lockPath: string, owner: LockOwner, staleMs: number, forget: () => void): Lock {
   // Refresh the mtime so that a long holder (a rotation polling IAM) is never judged abandoned.
-  const heartbeat = setInterval(() => {
-    const now = new Date();
-    utimes(lockPath, now, now).catch(() => undefined);
-  }, Math.max(1_000, Math.floor(staleMs / 3)));
+  const heartbeat = setInterval(
+    () => {
+      const now = new Date();
+      utimes(lockPath, now, now).catch(() => undefined);
+    },
+    Math.max(1_000, Math.floor(staleMs / 3)),
+  );
   heartbeat.unref();
   let released = false;
   return {
@@ -197,7 +211,12 @@ async function observe(lockPath: string): Promise<Observed | undefined> {
 function parseOwner(raw: string): LockOwner | undefined {
   try {
     const value = JSON.parse(raw) as Partial<LockOwner> | null;
-    if (value && typeof value.pid === 'number' && typeof value.hostname === 'string' && typeof value.token === 'string') {
+    if (
+      value &&
+      typeof value.pid === 'number' &&
+      typeof value.hostname === 'string' &&
+      typeof value.token === 'string'
+    ) {
       return { pid: value.pid, hostname: value.hostname, createdAt: String(value.createdAt ?? ''), token: value.token };
     }
   } catch {
@@ -250,7 +269,8 @@ async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
       throw error;
     }
     const moved = await observe(aside);
-    const same = moved !== undefined && moved.dev === judged.dev && moved.ino === judged.ino && moved.raw === judged.raw;
+    const same =
+      moved !== undefined && moved.dev === judged.dev && moved.ino === judged.ino && moved.raw === judged.raw;
     if (!same) await link(aside, lockPath).catch(() => undefined);
     await unlink(aside).catch(() => undefined);
     return true;
@@ -265,5 +285,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
 }

@@ -1,6 +1,11 @@
 import { DbusConnection, DbusError, type DbusValue, type MethodCall, type Variant } from './dbus.js';
 import type { RawSecretStore } from './secret-store.js';
-import { classifyKeychainError, KEYCHAIN_ATTEMPTS, keychainFailureKind, type KeychainOperation } from './keychain-errors.js';
+import {
+  classifyKeychainError,
+  KEYCHAIN_ATTEMPTS,
+  keychainFailureKind,
+  type KeychainOperation,
+} from './keychain-errors.js';
 
 // The freedesktop Secret Service API (gnome-keyring, KeePassXC, KWallet) spoken directly over the
 // session bus. Items carry the attributes keyring-rs gives them ({service, username}), so entries
@@ -44,13 +49,24 @@ export class SecretServiceStore implements RawSecretStore {
   async get(account: string): Promise<string | undefined> {
     return this.call('read', account, async (link) => {
       // The session and the search leave together (one round trip), and the secret comes in a second.
-      const [session, found] = await Promise.all([link.session(), this.search(link.bus, { service: this.service, username: account })]);
+      const [session, found] = await Promise.all([
+        link.session(),
+        this.search(link.bus, { service: this.service, username: account }),
+      ]);
       if (found.unlocked.length === 0) {
         if (found.locked.length > 0) throw lockedError();
         return undefined;
       }
-      if (found.unlocked.length > 1) throw new DbusError('datablast.Ambiguous', `Entry is matched by ${found.unlocked.length} credentials`);
-      const [secrets] = await this.request(link.bus, { destination: BUS_NAME, path: SERVICE_PATH, interface: SERVICE, member: 'GetSecrets', signature: 'aoo', body: [found.unlocked, session] });
+      if (found.unlocked.length > 1)
+        throw new DbusError('datablast.Ambiguous', `Entry is matched by ${found.unlocked.length} credentials`);
+      const [secrets] = await this.request(link.bus, {
+        destination: BUS_NAME,
+        path: SERVICE_PATH,
+        interface: SERVICE,
+        member: 'GetSecrets',
+        signature: 'aoo',
+        body: [found.unlocked, session],
+      });
       const entry = (secrets as Array<[string, DbusValue[]]>).find(([path]) => path === found.unlocked[0]);
       return entry ? (entry[1][2] as Buffer).toString('utf8') : undefined;
     });
@@ -69,11 +85,31 @@ export class SecretServiceStore implements RawSecretStore {
   async set(account: string, value: string): Promise<void> {
     await this.call('store', account, async (link) => {
       const { bus } = link;
-      const [session, [collection]] = await Promise.all([link.session(), this.request(bus, { destination: BUS_NAME, path: SERVICE_PATH, interface: SERVICE, member: 'ReadAlias', signature: 's', body: ['default'] })]);
-      if (collection === NO_OBJECT) throw new DbusError('datablast.Locked', 'no result found: there is no default keyring');
+      const [session, [collection]] = await Promise.all([
+        link.session(),
+        this.request(bus, {
+          destination: BUS_NAME,
+          path: SERVICE_PATH,
+          interface: SERVICE,
+          member: 'ReadAlias',
+          signature: 's',
+          body: ['default'],
+        }),
+      ]);
+      if (collection === NO_OBJECT)
+        throw new DbusError('datablast.Locked', 'no result found: there is no default keyring');
       const properties: Array<[string, Variant]> = [
         ['org.freedesktop.Secret.Item.Label', { signature: 's', value: `keyring:${account}@${this.service}` }],
-        ['org.freedesktop.Secret.Item.Attributes', { signature: 'a{ss}', value: [['service', this.service], ['username', account]] }],
+        [
+          'org.freedesktop.Secret.Item.Attributes',
+          {
+            signature: 'a{ss}',
+            value: [
+              ['service', this.service],
+              ['username', account],
+            ],
+          },
+        ],
       ];
       const [, prompt] = await this.request(bus, {
         destination: BUS_NAME,
@@ -92,7 +128,12 @@ export class SecretServiceStore implements RawSecretStore {
       const found = await this.search(bus, { service: this.service, username: account });
       if (found.locked.length > 0) throw lockedError();
       for (const item of found.unlocked) {
-        const [prompt] = await this.request(bus, { destination: BUS_NAME, path: item, interface: ITEM, member: 'Delete' });
+        const [prompt] = await this.request(bus, {
+          destination: BUS_NAME,
+          path: item,
+          interface: ITEM,
+          member: 'Delete',
+        });
         if (prompt !== NO_OBJECT) throw lockedError();
       }
       return found.unlocked.length > 0;
@@ -106,16 +147,35 @@ export class SecretServiceStore implements RawSecretStore {
       // Only the names: the attributes of every item at once (pipelined), never a secret.
       const attributes = await Promise.all(
         found.unlocked.map((item) =>
-          this.request(bus, { destination: BUS_NAME, path: item, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: [ITEM, 'Attributes'] }),
+          this.request(bus, {
+            destination: BUS_NAME,
+            path: item,
+            interface: 'org.freedesktop.DBus.Properties',
+            member: 'Get',
+            signature: 'ss',
+            body: [ITEM, 'Attributes'],
+          }),
         ),
       );
-      const names = attributes.map(([variant]) => new Map((variant as Variant).value as Array<[string, string]>).get('username'));
+      const names = attributes.map(([variant]) =>
+        new Map((variant as Variant).value as Array<[string, string]>).get('username'),
+      );
       return [...new Set(names.filter((name): name is string => name !== undefined))].sort();
     });
   }
 
-  private async search(bus: DbusConnection, attributes: Record<string, string>): Promise<{ unlocked: string[]; locked: string[] }> {
-    const [unlocked, locked] = await this.request(bus, { destination: BUS_NAME, path: SERVICE_PATH, interface: SERVICE, member: 'SearchItems', signature: 'a{ss}', body: [Object.entries(attributes)] });
+  private async search(
+    bus: DbusConnection,
+    attributes: Record<string, string>,
+  ): Promise<{ unlocked: string[]; locked: string[] }> {
+    const [unlocked, locked] = await this.request(bus, {
+      destination: BUS_NAME,
+      path: SERVICE_PATH,
+      interface: SERVICE,
+      member: 'SearchItems',
+      signature: 'a{ss}',
+      body: [Object.entries(attributes)],
+    });
     return { unlocked: unlocked as string[], locked: locked as string[] };
   }
 
@@ -124,7 +184,11 @@ export class SecretServiceStore implements RawSecretStore {
   }
 
   /** Runs `work` over the process's link, opening it first; a call the service dropped by dying is made once more, over a new link. */
-  private async call<T>(operation: KeychainOperation, account: string | undefined, work: (link: Link) => Promise<T>): Promise<T> {
+  private async call<T>(
+    operation: KeychainOperation,
+    account: string | undefined,
+    work: (link: Link) => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         this.link ??= this.connect();
@@ -142,15 +206,24 @@ export class SecretServiceStore implements RawSecretStore {
   }
 
   private async connect(): Promise<Link> {
-    if (this.socketPath === undefined) throw new DbusError('datablast.NoBus', 'no D-Bus session: DBUS_SESSION_BUS_ADDRESS is not set, and no user bus runs');
+    if (this.socketPath === undefined)
+      throw new DbusError(
+        'datablast.NoBus',
+        'no D-Bus session: DBUS_SESSION_BUS_ADDRESS is not set, and no user bus runs',
+      );
     const bus = new DbusConnection(this.socketPath, this.timeoutMs);
     let session: Promise<string> | undefined;
     return {
       bus,
       session: () =>
-        (session ??= this.request(bus, { destination: BUS_NAME, path: SERVICE_PATH, interface: SERVICE, member: 'OpenSession', signature: 'sv', body: ['plain', { signature: 's', value: '' }] }).then(
-          ([, path]) => path as string,
-        )),
+        (session ??= this.request(bus, {
+          destination: BUS_NAME,
+          path: SERVICE_PATH,
+          interface: SERVICE,
+          member: 'OpenSession',
+          signature: 'sv',
+          body: ['plain', { signature: 's', value: '' }],
+        }).then(([, path]) => path as string)),
     };
   }
 }

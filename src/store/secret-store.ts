@@ -1,4 +1,4 @@
-import type { SecretStore } from '../context.js';
+import type { SecretStore } from '../ports.js';
 import type { AccessKeyPair } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
 import { SecretStoreError, UsageError } from '../errors.js';
@@ -38,16 +38,23 @@ export function secretStoreKind(env: Environment): SecretStoreKind {
   const value = env.DATABLAST_AWS_SECRET_STORE;
   if (value === undefined || value === '' || value === 'keychain') return 'keychain';
   if (value === 'file') return 'file';
-  throw new UsageError(`DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40))}; it must be "keychain" or "file"`, {
-    hint: 'Unset it to use the OS keychain, or set DATABLAST_AWS_SECRET_STORE=file with DATABLAST_AWS_PASSPHRASE_FILE for the encrypted file.',
-  });
+  throw new UsageError(
+    `DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40))}; it must be "keychain" or "file"`,
+    {
+      hint: 'Unset it to use the OS keychain, or set DATABLAST_AWS_SECRET_STORE=file with DATABLAST_AWS_PASSPHRASE_FILE for the encrypted file.',
+    },
+  );
 }
 
 /**
  * Runs `work` with an AbortSignal and a timer: whichever ends first wins, so a wedged keychain
  * fails with `onTimeout()` instead of hanging the command.
  */
-export async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+export async function withTimeout<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+  onTimeout: () => Error,
+): Promise<T> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
@@ -102,9 +109,12 @@ export function decodeAccessKeyPair(value: string, account: string, location: st
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
   const { accessKeyId, secretAccessKey } = record;
   if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string' || !accessKeyId || !secretAccessKey) {
-    const error = new SecretStoreError(`the secret stored for ${JSON.stringify(account)} in ${location} is not a datablast-aws access key`, {
-      hint: `Store the key again: datablast-aws add-connection ${shellQuote(account)} --force (it replaces the entry).`,
-    });
+    const error = new SecretStoreError(
+      `the secret stored for ${JSON.stringify(account)} in ${location} is not a datablast-aws access key`,
+      {
+        hint: `Store the key again: datablast-aws add-connection ${shellQuote(account)} --force (it replaces the entry).`,
+      },
+    );
     UNDECODABLE.add(error);
     throw error;
   }

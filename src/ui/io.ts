@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import type { IO } from '../context.js';
+import type { IO } from '../ports.js';
 
 /**
  * The real process streams. Building process.stdin/stdout/stderr (a pipe's socket, a file's stream)
@@ -11,7 +11,11 @@ import type { IO } from '../context.js';
 export function processIO(): IO {
   return {
     // Windows consoles need the stream's conversion.
-    out: blockingWriter((bytes, offset) => writeSync(1, bytes, offset), (bytes) => void process.stdout.write(bytes), process.platform === 'win32'),
+    out: blockingWriter(
+      (bytes, offset) => writeSync(1, bytes, offset),
+      (bytes) => void process.stdout.write(bytes),
+      process.platform === 'win32',
+    ),
     err: (text) => void process.stderr.write(text),
     stdinIsTTY: isatty(0),
     stdoutIsTTY: isatty(1),
@@ -30,7 +34,11 @@ export function processIO(): IO {
  * after it to `fallback` (a stream that queues), keeping the order. EPIPE (the reader went away, as
  * with `| head`) stops all further output quietly, as SIGPIPE would stop another program.
  */
-export function blockingWriter(write: (bytes: Buffer, offset: number) => number, fallback: (bytes: Buffer) => void, fallbackFirst = false): (text: string) => void {
+export function blockingWriter(
+  write: (bytes: Buffer, offset: number) => number,
+  fallback: (bytes: Buffer) => void,
+  fallbackFirst = false,
+): (text: string) => void {
   let useFallback = fallbackFirst;
   let closed = false;
   return (text) => {

@@ -1,4 +1,4 @@
-import type { Context, IO } from '../context.js';
+import type { Context, IO } from '../ports.js';
 
 /** Renders a command's result as human text. */
 export type Renderer<T> = (result: T, io: IO, style: Style) => void;
@@ -16,7 +16,14 @@ export interface Style {
 /** The style for this run: colour only when asked for and not disabled. */
 export function styleFor(color: boolean): Style {
   if (!color) return PLAIN;
-  return { bold: paint(1, 22), dim: paint(2, 22), green: paint(32, 39), red: paint(31, 39), yellow: paint(33, 39), cyan: paint(36, 39) };
+  return {
+    bold: paint(1, 22),
+    dim: paint(2, 22),
+    green: paint(32, 39),
+    red: paint(31, 39),
+    yellow: paint(33, 39),
+    cyan: paint(36, 39),
+  };
 }
 
 const same = (text: string) => text;
@@ -65,12 +72,17 @@ export function table(rows: string[][], io: IO): string {
   if (!io.stdoutIsTTY) return rows.map((row) => row.join('\t')).join('\n') + (rows.length ? '\n' : '');
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
-  return rows
-    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)))).join('  '))
-    .join('\n') + (rows.length ? '\n' : '');
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell))))
+          .join('  '),
+      )
+      .join('\n') + (rows.length ? '\n' : '')
+  );
 }
 
 function visibleLength(text: string): number {
-  // eslint-disable-next-line no-control-regex
   return [...text.replace(/\u001b\[[0-9;]*m/g, '')].length;
 }

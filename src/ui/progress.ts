@@ -1,4 +1,4 @@
-import type { Context } from '../context.js';
+import type { Context } from '../ports.js';
 import { progress, styleFor } from './output.js';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -9,7 +9,12 @@ const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '
  * `outcome` turns the step's result into a few words ("created", "already exists").
  * Hand-written: a spinner is twenty lines, not worth a dependency loaded on every run.
  */
-export async function step<T>(ctx: Context, label: string, work: () => Promise<T>, outcome?: (result: T) => string | undefined): Promise<T> {
+export async function step<T>(
+  ctx: Context,
+  label: string,
+  work: () => Promise<T>,
+  outcome?: (result: T) => string | undefined,
+): Promise<T> {
   if (!ctx.io.stderrIsTTY) {
     try {
       const result = await work();

@@ -1,4 +1,4 @@
-import type { Context, Prompter } from '../context.js';
+import type { Context, Prompter } from '../ports.js';
 import { CancelledError } from '../errors.js';
 
 type Inquirer = typeof import('@inquirer/prompts');
@@ -13,12 +13,28 @@ export interface PromptStreams {
  * The real prompter: @inquirer/prompts, rendered on stderr so that stdout carries results only.
  * Commands never call it under --no-input (ctx.globals.input false); they raise a UsageError instead.
  */
-export function inquirerPrompter(ctx: Context, streams: PromptStreams = { input: process.stdin, output: process.stderr }): Prompter {
+export function inquirerPrompter(
+  ctx: Context,
+  streams: PromptStreams = { input: process.stdin, output: process.stderr },
+): Prompter {
   let loaded: Promise<Inquirer> | undefined;
   // Loaded on the first question only: commands that never prompt never pay for inquirer.
   const inquirer = () => (loaded ??= import('@inquirer/prompts'));
   const context = { input: streams.input, output: streams.output, clearPromptOnDone: false };
-  const theme = ctx.globals.color ? {} : { prefix: { idle: '?', done: '✔' }, style: { answer: plain, message: plain, error: plain, help: plain, highlight: plain, key: plain, defaultAnswer: plain } };
+  const theme = ctx.globals.color
+    ? {}
+    : {
+        prefix: { idle: '?', done: '✔' },
+        style: {
+          answer: plain,
+          message: plain,
+          error: plain,
+          help: plain,
+          highlight: plain,
+          key: plain,
+          defaultAnswer: plain,
+        },
+      };
 
   return {
     async input(message, options = {}) {
@@ -54,7 +70,8 @@ async function ask<T>(prompt: () => Promise<T>): Promise<T> {
     return await prompt();
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
-    if (name === 'ExitPromptError' || name === 'AbortPromptError' || name === 'CancelPromptError') throw new CancelledError('cancelled at the prompt', { cause: error });
+    if (name === 'ExitPromptError' || name === 'AbortPromptError' || name === 'CancelPromptError')
+      throw new CancelledError('cancelled at the prompt', { cause: error });
     throw error;
   }
 }

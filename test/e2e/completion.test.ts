@@ -26,7 +26,10 @@ beforeAll(async () => {
     DATABLAST_AWS_PASSPHRASE: 'completion test passphrase',
   };
   for (const name of ['AWS Production', 'prod']) {
-    const added = await runBin(['add-connection', name, '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'], { env, stdin: EXAMPLE_SECRET });
+    const added = await runBin(['add-connection', name, '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'], {
+      env,
+      stdin: EXAMPLE_SECRET,
+    });
     expect(added.exitCode, added.stderr).toBe(0);
   }
   for (const shell of ['bash', 'zsh', 'fish']) {
@@ -40,7 +43,9 @@ beforeAll(async () => {
 /** COMPREPLY after the bash function ran on these words (the last one is being completed). */
 function bash(...words: string[]): string[] {
   const program = `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _datablast_aws; printf '%s\\n' "\${COMPREPLY[@]}"`;
-  return lines(execFileSync('bash', ['-c', program, 'bash', scripts.bash!, 'datablast-aws', ...words], { env, encoding: 'utf8' }));
+  return lines(
+    execFileSync('bash', ['-c', program, 'bash', scripts.bash!, 'datablast-aws', ...words], { env, encoding: 'utf8' }),
+  );
 }
 
 /**
@@ -57,12 +62,21 @@ function zsh(...words: string[]): string[] {
     'words=("$@"); CURRENT=${#words}',
     '_datablast_aws',
   ].join('\n');
-  return lines(execFileSync('zsh', ['-f', '-c', program, 'zsh', scripts.zsh!, 'datablast-aws', ...words], { env, encoding: 'utf8' }));
+  return lines(
+    execFileSync('zsh', ['-f', '-c', program, 'zsh', scripts.zsh!, 'datablast-aws', ...words], {
+      env,
+      encoding: 'utf8',
+    }),
+  );
 }
 
 /** What fish itself would offer for this command line (`complete -C`), without descriptions. */
 function fish(line: string): string[] {
-  const out = execFileSync('fish', ['--no-config', '-c', 'source $argv[1]; complete -C $argv[2]', scripts.fish!, line], { env, encoding: 'utf8' });
+  const out = execFileSync(
+    'fish',
+    ['--no-config', '-c', 'source $argv[1]; complete -C $argv[2]', scripts.fish!, line],
+    { env, encoding: 'utf8' },
+  );
   return lines(out).map((l) => l.split('\t')[0]!);
 }
 
@@ -70,7 +84,21 @@ function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
 }
 
-const COMMANDS = ['init', 'create-user', 'attach-policy', 'add-connection', 'test', 'rotate', 'list', 'show', 'remove', 'credential-process', 'env', 'export-profile', 'completion'];
+const COMMANDS = [
+  'init',
+  'create-user',
+  'attach-policy',
+  'add-connection',
+  'test',
+  'rotate',
+  'list',
+  'show',
+  'remove',
+  'credential-process',
+  'env',
+  'export-profile',
+  'completion',
+];
 
 describe('bash completion', () => {
   it('parses', () => {
@@ -82,9 +110,11 @@ describe('bash completion', () => {
     expect(bash('ex')).toEqual(['export-profile']);
   });
 
-  it('completes the command\'s flags and the global ones after `rotate --`', () => {
+  it("completes the command's flags and the global ones after `rotate --`", () => {
     const flags = bash('rotate', '--');
-    expect(flags).toEqual(expect.arrayContaining(['--all', '--older-than', '--keep-old', '--dry-run', '--json', '--no-input', '--profile']));
+    expect(flags).toEqual(
+      expect.arrayContaining(['--all', '--older-than', '--keep-old', '--dry-run', '--json', '--no-input', '--profile']),
+    );
     expect(flags.every((f) => f.startsWith('--'))).toBe(true);
     expect(bash('rotate', '--o')).toEqual(['--older-than']);
   });
@@ -132,7 +162,9 @@ describe('fish completion', () => {
 
   it('completes commands, flags after `rotate --`, and connection names after `show `', () => {
     expect(fish('datablast-aws ').sort()).toEqual([...COMMANDS].sort());
-    expect(fish('datablast-aws rotate --')).toEqual(expect.arrayContaining(['--all', '--older-than', '--keep-old', '--json']));
+    expect(fish('datablast-aws rotate --')).toEqual(
+      expect.arrayContaining(['--all', '--older-than', '--keep-old', '--json']),
+    );
     expect(fish('datablast-aws show ')).toEqual(['AWS Production', 'prod']);
     expect(fish('datablast-aws show prod ')).toEqual([]);
     expect(fish('datablast-aws --region eu-west-1 sh')).toEqual(['show']);

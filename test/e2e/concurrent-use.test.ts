@@ -26,7 +26,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([moto?.stop(), keyring?.stop()]);
-  console.log(`concurrent use: ${processes} processes run, at most 20 at once on one config dir, 0 connections lost, 0 files corrupted`);
+  console.log(
+    `concurrent use: ${processes} processes run, at most 20 at once on one config dir, 0 connections lost, 0 files corrupted`,
+  );
 });
 
 /** A distinct, well-formed key pair per index. */
@@ -49,9 +51,19 @@ async function together<T>(jobs: Array<() => Promise<T>>): Promise<T[]> {
 describe.each(['file', 'keychain'] as const)('add-connection, remove and list at once with the %s store', (store) => {
   it('lose no connection, resurrect none, and leave every file whole', async () => {
     const dir = join(scratchDir('dbaws-concurrent-'), 'config');
-    const env = { ...sweepEnv(dir, scratchDir('dbaws-concurrent-home-')), DATABLAST_AWS_SECRET_STORE: store, ...(store === 'keychain' ? keyring.env : {}) };
-    const add = (name: string, pair: AccessKeyPair, extra: string[] = []) => () =>
-      runIn(env, ['add-connection', name, '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test', ...extra], { stdin: pair.secretAccessKey });
+    const env = {
+      ...sweepEnv(dir, scratchDir('dbaws-concurrent-home-')),
+      DATABLAST_AWS_SECRET_STORE: store,
+      ...(store === 'keychain' ? keyring.env : {}),
+    };
+    const add =
+      (name: string, pair: AccessKeyPair, extra: string[] = []) =>
+      () =>
+        runIn(
+          env,
+          ['add-connection', name, '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test', ...extra],
+          { stdin: pair.secretAccessKey },
+        );
 
     // Seed: one connection to keep (and replace), four to remove.
     processes += 5;
@@ -80,18 +92,28 @@ describe.each(['file', 'keychain'] as const)('add-connection, remove and list at
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).version).toBe(1);
 
     // Every connection holds the very key it was given, in the metadata and in the secret store.
-    const want = new Map<string, AccessKeyPair>([['keep', keyFor(101)], ...Array.from({ length: 12 }, (_, i) => [`new ${i}`, keyFor(i)] as [string, AccessKeyPair])]);
+    const want = new Map<string, AccessKeyPair>([
+      ['keep', keyFor(101)],
+      ...Array.from({ length: 12 }, (_, i) => [`new ${i}`, keyFor(i)] as [string, AccessKeyPair]),
+    ]);
     const printed = await together([...want.keys()].map((name) => () => runIn(env, ['credential-process', name])));
     [...want.entries()].forEach(([name, pair], i) => {
       expectOk(printed[i]!, `credential-process ${name}`);
-      expect(JSON.parse(printed[i]!.stdout)).toEqual({ Version: 1, AccessKeyId: pair.accessKeyId, SecretAccessKey: pair.secretAccessKey });
+      expect(JSON.parse(printed[i]!.stdout)).toEqual({
+        Version: 1,
+        AccessKeyId: pair.accessKeyId,
+        SecretAccessKey: pair.secretAccessKey,
+      });
       expect(entries.find((e) => e.name === name)?.accessKeyId).toBe(pair.accessKeyId);
     });
     if (store === 'file') {
       const raw = await openEncryptedFileStore({ dir, env: { DATABLAST_AWS_PASSPHRASE: SWEEP_PASSPHRASE } });
       expect((await raw.list()).sort()).toEqual(expected);
     }
-    expect(Object.keys(hashTree(dir)).filter((n) => !['config.json', 'config.json.bak', 'secrets.enc'].includes(n)), 'no temp or lock file left').toEqual([]);
+    expect(
+      Object.keys(hashTree(dir)).filter((n) => !['config.json', 'config.json.bak', 'secrets.enc'].includes(n)),
+      'no temp or lock file left',
+    ).toEqual([]);
   }, 120_000);
 });
 
@@ -103,7 +125,13 @@ describe('rotations at once with adds and removes (moto, file store)', () => {
     for (let i = 0; i < 3; i++) originals.push(await world.addUserConnection(`rot ${i}`, `rot-user-${i}`));
     for (let i = 0; i < 3; i++) {
       const pair = keyFor(300 + i);
-      expectOk(await world.cli(['add-connection', `plain ${i}`, '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test'], { stdin: pair.secretAccessKey }), `seed plain ${i}`);
+      expectOk(
+        await world.cli(
+          ['add-connection', `plain ${i}`, '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test'],
+          { stdin: pair.secretAccessKey },
+        ),
+        `seed plain ${i}`,
+      );
     }
     processes += 6;
     // rot 0's key looks 120 days old, so that of two rotations with --older-than 90 one rotates and one skips.
@@ -112,21 +140,37 @@ describe('rotations at once with adds and removes (moto, file store)', () => {
     file.connections['rot 0']!.keyCreatedAt = new Date(Date.now() - 120 * 86_400_000).toISOString();
     writeFileSync(path, JSON.stringify(file, null, '\t'), { mode: 0o600 });
 
-    const rotate = (name: string, extra: string[] = []) => () => world.cli(['rotate', name, '--json', ...extra]);
+    const rotate =
+      (name: string, extra: string[] = []) =>
+      () =>
+        world.cli(['rotate', name, '--json', ...extra]);
     const jobs: Array<[string, () => Promise<ProcessResult>]> = [
       ['rotate rot 0 (a)', rotate('rot 0', ['--older-than', '90'])],
       ['rotate rot 0 (b)', rotate('rot 0', ['--older-than', '90'])],
       ['rotate rot 1', rotate('rot 1')],
       ['rotate rot 2 --keep-old', rotate('rot 2', ['--keep-old'])],
-      ...Array.from({ length: 8 }, (_, i): [string, () => Promise<ProcessResult>] => [`add new ${i}`, () => world.cli(['add-connection', `new ${i}`, '--access-key-id', keyFor(i).accessKeyId, '--secret-stdin', '--no-test'], { stdin: keyFor(i).secretAccessKey })]),
+      ...Array.from({ length: 8 }, (_, i): [string, () => Promise<ProcessResult>] => [
+        `add new ${i}`,
+        () =>
+          world.cli(
+            ['add-connection', `new ${i}`, '--access-key-id', keyFor(i).accessKeyId, '--secret-stdin', '--no-test'],
+            { stdin: keyFor(i).secretAccessKey },
+          ),
+      ]),
       ['remove plain 0', () => world.cli(['remove', 'plain 0', '--yes'])],
       ['remove plain 1', () => world.cli(['remove', 'plain 1', '--yes'])],
       ['list', () => world.cli(['list', '--json'])],
     ];
     const results = await together(jobs.map(([, job]) => job));
-    const outcome = (i: number) => (results[i]!.exitCode === 0 ? (JSON.parse(results[i]!.stdout) as { status: string }).status : `exit ${results[i]!.exitCode}`);
+    const outcome = (i: number) =>
+      results[i]!.exitCode === 0
+        ? (JSON.parse(results[i]!.stdout) as { status: string }).status
+        : `exit ${results[i]!.exitCode}`;
     const rot0 = [outcome(0), outcome(1)];
-    expect(rot0.filter((o) => o === 'rotated'), rot0.join(', ')).toHaveLength(1);
+    expect(
+      rot0.filter((o) => o === 'rotated'),
+      rot0.join(', '),
+    ).toHaveLength(1);
     for (const o of rot0) expect(['rotated', 'skipped', 'exit 7']).toContain(o);
     jobs.forEach(([label], i) => {
       if (i > 1) expectOk(results[i]!, label);

@@ -40,14 +40,28 @@ describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
   it('adds a connection moto issued, lists it, serves it to credential_process and env, and removes it', async () => {
     const key = await motoKey(`e2e-${store}`);
     const configDir = tempConfigDir();
-    const env = { DATABLAST_AWS_CONFIG_DIR: configDir, DATABLAST_AWS_SECRET_STORE: store, AWS_ENDPOINT_URL: moto.url, ...extraEnv() };
+    const env = {
+      DATABLAST_AWS_CONFIG_DIR: configDir,
+      DATABLAST_AWS_SECRET_STORE: store,
+      AWS_ENDPOINT_URL: moto.url,
+      ...extraEnv(),
+    };
     const name = 'AWS Production';
 
-    const added = await runBin(['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'eu-west-1', '--json'], { env, stdin: `${key.secretAccessKey}\n` });
+    const added = await runBin(
+      ['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'eu-west-1', '--json'],
+      { env, stdin: `${key.secretAccessKey}\n` },
+    );
     expect(added.stderr).not.toContain('at ');
     expect(added.exitCode).toBe(0);
     const connection = JSON.parse(added.stdout);
-    expect(connection).toMatchObject({ name, accessKeyId: key.accessKeyId, region: 'eu-west-1', userName: `e2e-${store}`, accountId: '123456789012' });
+    expect(connection).toMatchObject({
+      name,
+      accessKeyId: key.accessKeyId,
+      region: 'eu-west-1',
+      userName: `e2e-${store}`,
+      accountId: '123456789012',
+    });
 
     const listed = await runBin(['list', '--json'], { env });
     expect(listed.exitCode).toBe(0);
@@ -59,7 +73,11 @@ describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
 
     const credentials = await runBin(['credential-process', name], { env });
     expect(credentials.exitCode).toBe(0);
-    expect(JSON.parse(credentials.stdout)).toEqual({ Version: 1, AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey });
+    expect(JSON.parse(credentials.stdout)).toEqual({
+      Version: 1,
+      AccessKeyId: key.accessKeyId,
+      SecretAccessKey: key.secretAccessKey,
+    });
 
     const exported = await runBin(['env', name], { env });
     expect(exported.exitCode).toBe(0);
@@ -83,11 +101,19 @@ describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
   it('rejects a wrong secret with exit 4 and stores nothing', async () => {
     const key = await motoKey(`e2e-wrong-${store}`);
     const configDir = tempConfigDir();
-    const env = { DATABLAST_AWS_CONFIG_DIR: configDir, DATABLAST_AWS_SECRET_STORE: store, AWS_ENDPOINT_URL: moto.url, ...extraEnv() };
+    const env = {
+      DATABLAST_AWS_CONFIG_DIR: configDir,
+      DATABLAST_AWS_SECRET_STORE: store,
+      AWS_ENDPOINT_URL: moto.url,
+      ...extraEnv(),
+    };
     await moto.enforceAuth(0);
     try {
       const wrong = `${key.secretAccessKey.slice(0, 39)}${key.secretAccessKey.endsWith('A') ? 'B' : 'A'}`;
-      const result = await runBin(['add-connection', 'wrong', '--access-key-id', key.accessKeyId, '--secret-stdin'], { env, stdin: wrong });
+      const result = await runBin(['add-connection', 'wrong', '--access-key-id', key.accessKeyId, '--secret-stdin'], {
+        env,
+        stdin: wrong,
+      });
       expect(result.exitCode).toBe(4);
       expect(result.stderr).toMatch(/secret/i);
       expect(result.stderr).not.toContain(wrong);

@@ -1,7 +1,16 @@
 import { cpSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXAMPLE_KEY, SWEEP_PASSPHRASE, hashTree, looksLikeCrash, mapLimit, runIn, scratchDir, sweepEnv } from '../support/sweep.js';
+import {
+  EXAMPLE_KEY,
+  SWEEP_PASSPHRASE,
+  hashTree,
+  looksLikeCrash,
+  mapLimit,
+  runIn,
+  scratchDir,
+  sweepEnv,
+} from '../support/sweep.js';
 import { openEncryptedFileStore } from '../../src/store/encrypted-file.js';
 import { journalPath } from '../../src/store/journal.js';
 import type { ProcessResult } from '../support/cli-process.js';
@@ -25,8 +34,15 @@ beforeAll(async () => {
   home = scratchDir('dbaws-corrupt-home-');
   template = scratchDir('dbaws-corrupt-template-');
   const env = sweepEnv(template, home);
-  for (const [name, pair] of [['prod', EXAMPLE_KEY], ['staging', STAGING]] as const) {
-    const added = await runIn(env, ['add-connection', name, '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test'], { stdin: pair.secretAccessKey });
+  for (const [name, pair] of [
+    ['prod', EXAMPLE_KEY],
+    ['staging', STAGING],
+  ] as const) {
+    const added = await runIn(
+      env,
+      ['add-connection', name, '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test'],
+      { stdin: pair.secretAccessKey },
+    );
     expect(added.exitCode, added.stderr).toBe(0);
   }
 });
@@ -39,14 +55,22 @@ function world() {
   const config = join(dir, 'config.json');
   const secrets = join(dir, 'secrets.enc');
   const raw = () => openEncryptedFileStore({ dir, env: { DATABLAST_AWS_PASSPHRASE: SWEEP_PASSPHRASE } });
-  const run = async (args: string[], options: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<ProcessResult> => {
+  const run = async (
+    args: string[],
+    options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  ): Promise<ProcessResult> => {
     commands += 1;
     const result = await runIn(env, args, options);
     expect(looksLikeCrash(result.stderr), `${args.join(' ')}: ${result.stderr}`).toBe(false);
     return result;
   };
   /** Runs a command and checks its exit code and that stderr names every given text (paths, repair steps). */
-  const expectRun = async (args: string[], code: number, names: string[], options: { stdin?: string; env?: Record<string, string | undefined> } = {}) => {
+  const expectRun = async (
+    args: string[],
+    code: number,
+    names: string[],
+    options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  ) => {
     const result = await run(args, options);
     expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(code);
     for (const text of names) expect(result.stderr, `${args.join(' ')} names ${text}`).toContain(text);
@@ -81,20 +105,25 @@ describe('a damaged connection file', () => {
     ['emptied', () => '', 'is not valid JSON'],
     ['a JSON list', () => '[]', 'is not a datablast-aws connection file'],
     ['null', () => 'null', 'is not a datablast-aws connection file'],
-  ])('%s: every command exits 3 naming the file and the backup to restore, writes nothing, and the restore works', async (_what, damage, problem) => {
-    const w = world();
-    writeFileSync(w.config, damage(readFileSync(w.config, 'utf8')));
-    corrupted += 1;
-    await everyCommandRefuses(w, 3, [w.config, problem, `cp "${w.config}.bak" "${w.config}"`]);
-    // The repair step as printed: the backup holds the file before its last write (prod only), and the
-    // secret of the connection added last is still there, reported by list with its own repair step.
-    cpSync(`${w.config}.bak`, w.config);
-    const listed = await w.expectRun(['list', '--json'], 0, ['"staging"', 'datablast-aws remove staging']);
-    expect((JSON.parse(listed.stdout) as Array<{ name: string; status: string }>).map((c) => [c.name, c.status])).toEqual([['prod', 'ok']]);
-    const cleaned = await w.expectRun(['remove', 'staging', '--yes'], 0, []);
-    expect(cleaned.stdout).toContain('Removed connection "staging" and its secret');
-    expect((await w.expectRun(['list'], 0, [])).stderr).toBe('');
-  });
+  ])(
+    '%s: every command exits 3 naming the file and the backup to restore, writes nothing, and the restore works',
+    async (_what, damage, problem) => {
+      const w = world();
+      writeFileSync(w.config, damage(readFileSync(w.config, 'utf8')));
+      corrupted += 1;
+      await everyCommandRefuses(w, 3, [w.config, problem, `cp "${w.config}.bak" "${w.config}"`]);
+      // The repair step as printed: the backup holds the file before its last write (prod only), and the
+      // secret of the connection added last is still there, reported by list with its own repair step.
+      cpSync(`${w.config}.bak`, w.config);
+      const listed = await w.expectRun(['list', '--json'], 0, ['"staging"', 'datablast-aws remove staging']);
+      expect(
+        (JSON.parse(listed.stdout) as Array<{ name: string; status: string }>).map((c) => [c.name, c.status]),
+      ).toEqual([['prod', 'ok']]);
+      const cleaned = await w.expectRun(['remove', 'staging', '--yes'], 0, []);
+      expect(cleaned.stdout).toContain('Removed connection "staging" and its secret');
+      expect((await w.expectRun(['list'], 0, [])).stderr).toBe('');
+    },
+  );
 
   it('from a newer version: exit 3 asking for an upgrade, and it is never written over', async () => {
     const w = world();
@@ -111,12 +140,19 @@ describe('a damaged connection file', () => {
     writeFileSync(w.config, JSON.stringify(file, null, 2));
     corrupted += 1;
     const before = hashTree(w.dir);
-    const listed = await w.expectRun(['list', '--json'], 3, [w.config, 'connection "staging": "accessKeyId" is missing', 'listing the 1 connection that could be read', `cp "${w.config}.bak"`]);
+    const listed = await w.expectRun(['list', '--json'], 3, [
+      w.config,
+      'connection "staging": "accessKeyId" is missing',
+      'listing the 1 connection that could be read',
+      `cp "${w.config}.bak"`,
+    ]);
     expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['prod']);
     const human = await w.expectRun(['list'], 3, ['"staging"']);
     expect(human.stdout).toMatch(/^prod\t/);
     await w.expectRun(['credential-process', 'prod'], 3, [w.config]);
-    await w.expectRun(['add-connection', 'new', '--access-key-id', ID, '--secret-stdin', '--no-test'], 3, [w.config], { stdin: SECRET });
+    await w.expectRun(['add-connection', 'new', '--access-key-id', ID, '--secret-stdin', '--no-test'], 3, [w.config], {
+      stdin: SECRET,
+    });
     await w.expectRun(['remove', 'staging', '--yes'], 3, [w.config]);
     expect(hashTree(w.dir)).toEqual(before);
   });
@@ -125,59 +161,132 @@ describe('a damaged connection file', () => {
 describe('a damaged rotation journal', () => {
   it.each([
     ['from an older version', (j: Record<string, unknown>) => JSON.stringify({ ...j, version: 0 }), 'has version 0'],
-    ['from a newer version', (j: Record<string, unknown>) => JSON.stringify({ ...j, version: 2 }), 'A newer datablast-aws started this rotation'],
+    [
+      'from a newer version',
+      (j: Record<string, unknown>) => JSON.stringify({ ...j, version: 2 }),
+      'A newer datablast-aws started this rotation',
+    ],
     ['cut short', (j: Record<string, unknown>) => JSON.stringify(j).slice(0, 40), 'is corrupt (not JSON)'],
-    ['of another connection', (j: Record<string, unknown>) => JSON.stringify({ ...j, connection: 'staging' }), 'belongs to connection "staging"'],
-  ])('%s: rotate exits 3 naming the journal and the repair, leaves it as it is, and the other commands still work', async (_what, damage, problem) => {
-    const w = world();
-    const path = journalPath(w.dir, 'prod');
-    const journal = { version: 1, connection: 'prod', phase: 'created', startedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:01.000Z', userName: 'datablast', oldAccessKeyId: ID, keysBefore: [ID], newAccessKeyId: STAGING.accessKeyId, keepOld: false };
-    writeFileSync(path, damage(journal), { mode: 0o600 });
-    corrupted += 1;
-    const before = hashTree(w.dir);
-    await w.expectRun(['rotate', 'prod'], 3, [path, problem, `delete ${path} and run rotate again`]);
-    await w.expectRun(['rotate', 'prod', '--dry-run'], 3, [path]);
-    // staging fails too (AWS is a closed port here): the more urgent exit 5 decides, and prod's entry says 3.
-    const all = await w.expectRun(['rotate', '--all', '--json'], 5, [path]);
-    expect((JSON.parse(all.stdout) as Array<{ name: string; status: string; error: { exitCode: number } }>).find((e) => e.name === 'prod')).toMatchObject({ status: 'failed', error: { exitCode: 3 } });
-    expect(hashTree(w.dir)).toEqual(before);
-    expect((await w.expectRun(['credential-process', 'prod'], 0, [])).stdout).toContain(ID);
-    await w.expectRun(['list'], 0, []);
-  });
+    [
+      'of another connection',
+      (j: Record<string, unknown>) => JSON.stringify({ ...j, connection: 'staging' }),
+      'belongs to connection "staging"',
+    ],
+  ])(
+    '%s: rotate exits 3 naming the journal and the repair, leaves it as it is, and the other commands still work',
+    async (_what, damage, problem) => {
+      const w = world();
+      const path = journalPath(w.dir, 'prod');
+      const journal = {
+        version: 1,
+        connection: 'prod',
+        phase: 'created',
+        startedAt: '2026-01-01T00:00:00.000Z',
+        updatedAt: '2026-01-01T00:00:01.000Z',
+        userName: 'datablast',
+        oldAccessKeyId: ID,
+        keysBefore: [ID],
+        newAccessKeyId: STAGING.accessKeyId,
+        keepOld: false,
+      };
+      writeFileSync(path, damage(journal), { mode: 0o600 });
+      corrupted += 1;
+      const before = hashTree(w.dir);
+      await w.expectRun(['rotate', 'prod'], 3, [path, problem, `delete ${path} and run rotate again`]);
+      await w.expectRun(['rotate', 'prod', '--dry-run'], 3, [path]);
+      // staging fails too (AWS is a closed port here): the more urgent exit 5 decides, and prod's entry says 3.
+      const all = await w.expectRun(['rotate', '--all', '--json'], 5, [path]);
+      expect(
+        (JSON.parse(all.stdout) as Array<{ name: string; status: string; error: { exitCode: number } }>).find(
+          (e) => e.name === 'prod',
+        ),
+      ).toMatchObject({ status: 'failed', error: { exitCode: 3 } });
+      expect(hashTree(w.dir)).toEqual(before);
+      expect((await w.expectRun(['credential-process', 'prod'], 0, [])).stdout).toContain(ID);
+      await w.expectRun(['list'], 0, []);
+    },
+  );
 });
 
 describe('a damaged secret store', () => {
   it.each([
-    ['altered (one byte of ciphertext flipped)', (w: ReturnType<typeof world>) => flipCiphertext(w.secrets), 'the passphrase is wrong or the file was altered'],
-    ['read with the wrong passphrase', () => ({ DATABLAST_AWS_PASSPHRASE: 'wrong passphrase' }), 'the passphrase is wrong or the file was altered'],
-    ['cut short', (w: ReturnType<typeof world>) => writeFileSync(w.secrets, readFileSync(w.secrets, 'utf8').slice(0, 100)), 'not JSON; it may be truncated'],
-    ['with scrypt parameters scrypt refuses', (w: ReturnType<typeof world>) => setKdf(w.secrets, { N: 3 }), 'scrypt N is not a power of two'],
-    ['with scrypt parameters that would take minutes', (w: ReturnType<typeof world>) => setKdf(w.secrets, { N: 2 ** 20, r: 32, p: 16 }), 'scrypt cost out of range'],
-  ])('%s: the commands that need a secret exit 6 naming the file, list still lists, and nothing is written over it', async (_what, damage, problem) => {
-    const w = world();
-    const extraEnv = damage(w) ?? {};
-    corrupted += 1;
-    const before = hashTree(w.dir);
-    const started = Date.now();
-    const options = { env: extraEnv };
-    const runs: string[][] = [['credential-process', 'prod'], ['env', 'prod'], ['test', 'prod'], ['rotate', 'prod'], ['add-connection', 'new', '--access-key-id', ID, '--secret-stdin', '--no-test'], ['remove', 'prod', '--yes']];
-    await mapLimit(runs, 4, (args) => w.expectRun(args, 6, [w.secrets, problem], { ...options, stdin: SECRET }));
-    const listed = await w.expectRun(['list', '--json'], 0, ['could not read the secret store', w.secrets, problem], options);
-    expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['prod', 'staging']);
-    expect(hashTree(w.dir), 'nothing was written over the damaged store').toEqual(before);
-    expect(Date.now() - started, 'a damaged file fails fast, whatever its parameters').toBeLessThan(30_000);
-  });
+    [
+      'altered (one byte of ciphertext flipped)',
+      (w: ReturnType<typeof world>) => flipCiphertext(w.secrets),
+      'the passphrase is wrong or the file was altered',
+    ],
+    [
+      'read with the wrong passphrase',
+      () => ({ DATABLAST_AWS_PASSPHRASE: 'wrong passphrase' }),
+      'the passphrase is wrong or the file was altered',
+    ],
+    [
+      'cut short',
+      (w: ReturnType<typeof world>) => writeFileSync(w.secrets, readFileSync(w.secrets, 'utf8').slice(0, 100)),
+      'not JSON; it may be truncated',
+    ],
+    [
+      'with scrypt parameters scrypt refuses',
+      (w: ReturnType<typeof world>) => setKdf(w.secrets, { N: 3 }),
+      'scrypt N is not a power of two',
+    ],
+    [
+      'with scrypt parameters that would take minutes',
+      (w: ReturnType<typeof world>) => setKdf(w.secrets, { N: 2 ** 20, r: 32, p: 16 }),
+      'scrypt cost out of range',
+    ],
+  ])(
+    '%s: the commands that need a secret exit 6 naming the file, list still lists, and nothing is written over it',
+    async (_what, damage, problem) => {
+      const w = world();
+      const extraEnv = damage(w) ?? {};
+      corrupted += 1;
+      const before = hashTree(w.dir);
+      const started = Date.now();
+      const options = { env: extraEnv };
+      const runs: string[][] = [
+        ['credential-process', 'prod'],
+        ['env', 'prod'],
+        ['test', 'prod'],
+        ['rotate', 'prod'],
+        ['add-connection', 'new', '--access-key-id', ID, '--secret-stdin', '--no-test'],
+        ['remove', 'prod', '--yes'],
+      ];
+      await mapLimit(runs, 4, (args) => w.expectRun(args, 6, [w.secrets, problem], { ...options, stdin: SECRET }));
+      const listed = await w.expectRun(
+        ['list', '--json'],
+        0,
+        ['could not read the secret store', w.secrets, problem],
+        options,
+      );
+      expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['prod', 'staging']);
+      expect(hashTree(w.dir), 'nothing was written over the damaged store').toEqual(before);
+      expect(Date.now() - started, 'a damaged file fails fast, whatever its parameters').toBeLessThan(30_000);
+    },
+  );
 
   it('an entry that is not a key pair: exit 6 with the repair step, which works (add-connection --force replaces it)', async () => {
     const w = world();
     await (await w.raw()).set('prod', 'this is not a key pair');
     corrupted += 1;
-    await w.expectRun(['credential-process', 'prod'], 6, ['the secret stored for "prod"', 'add-connection prod --force']);
+    await w.expectRun(['credential-process', 'prod'], 6, [
+      'the secret stored for "prod"',
+      'add-connection prod --force',
+    ]);
     await w.expectRun(['list'], 0, []);
     const configBefore = readFileSync(w.config);
-    await w.expectRun(['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'], 0, [], { stdin: SECRET });
+    await w.expectRun(
+      ['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'],
+      0,
+      [],
+      { stdin: SECRET },
+    );
     expect(readFileSync(`${w.config}.bak`), 'the metadata was backed up before it was replaced').toEqual(configBefore);
-    expect(JSON.parse((await w.expectRun(['credential-process', 'prod'], 0, [])).stdout)).toEqual({ Version: 1, AccessKeyId: ID, SecretAccessKey: SECRET });
+    expect(JSON.parse((await w.expectRun(['credential-process', 'prod'], 0, [])).stdout)).toEqual({
+      Version: 1,
+      AccessKeyId: ID,
+      SecretAccessKey: SECRET,
+    });
   });
 });
 
@@ -186,16 +295,28 @@ describe('metadata and secrets out of step', () => {
     const w = world();
     await (await w.raw()).delete('prod');
     corrupted += 1;
-    for (const args of [['credential-process', 'prod'], ['env', 'prod'], ['test', 'prod'], ['rotate', 'prod']]) {
+    for (const args of [
+      ['credential-process', 'prod'],
+      ['env', 'prod'],
+      ['test', 'prod'],
+      ['rotate', 'prod'],
+    ]) {
       await w.expectRun(args, 3, ['"prod"', 'add-connection']);
     }
     const listed = await w.expectRun(['list', '--json'], 0, []);
-    expect((JSON.parse(listed.stdout) as Array<{ name: string; status: string }>).map((c) => [c.name, c.status])).toEqual([['prod', 'secret missing'], ['staging', 'ok']]);
+    expect(
+      (JSON.parse(listed.stdout) as Array<{ name: string; status: string }>).map((c) => [c.name, c.status]),
+    ).toEqual([
+      ['prod', 'secret missing'],
+      ['staging', 'ok'],
+    ]);
     const configBefore = readFileSync(w.config);
     const removed = await w.expectRun(['remove', 'prod', '--yes'], 0, []);
     expect(removed.stdout).toContain('(no secret was stored)');
     expect(readFileSync(`${w.config}.bak`)).toEqual(configBefore);
-    expect((JSON.parse((await w.expectRun(['list', '--json'], 0, [])).stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['staging']);
+    expect(
+      (JSON.parse((await w.expectRun(['list', '--json'], 0, [])).stdout) as Array<{ name: string }>).map((c) => c.name),
+    ).toEqual(['staging']);
   });
 
   it('a secret without its connection: list names it and the repair step, which works; nothing else is disturbed', async () => {
@@ -204,12 +325,20 @@ describe('metadata and secrets out of step', () => {
     delete file.connections.staging;
     writeFileSync(w.config, JSON.stringify(file, null, '\t'), { mode: 0o600 });
     corrupted += 1;
-    const listed = await w.expectRun(['list', '--json'], 0, ['holds a secret for "staging"', 'datablast-aws remove staging']);
+    const listed = await w.expectRun(['list', '--json'], 0, [
+      'holds a secret for "staging"',
+      'datablast-aws remove staging',
+    ]);
     expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['prod']);
     await w.expectRun(['credential-process', 'staging'], 3, ['no connection named "staging"']);
     await w.expectRun(['show', 'staging'], 3, ['no connection named "staging"']);
     const removed = await w.expectRun(['remove', 'staging', '--yes', '--json'], 0, []);
-    expect(JSON.parse(removed.stdout)).toMatchObject({ name: 'staging', accessKeyId: STAGING.accessKeyId, secretDeleted: true, key: 'kept' });
+    expect(JSON.parse(removed.stdout)).toMatchObject({
+      name: 'staging',
+      accessKeyId: STAGING.accessKeyId,
+      secretDeleted: true,
+      key: 'kept',
+    });
     expect(await (await w.raw()).list()).toEqual(['prod']);
     expect((await w.expectRun(['list'], 0, [])).stderr).toBe('');
     expect((await w.expectRun(['credential-process', 'prod'], 0, [])).stdout).toContain(ID);
@@ -223,7 +352,9 @@ describe('metadata and secrets out of step', () => {
       utimesSync(lock, old, old);
     }
     corrupted += 1;
-    await w.expectRun(['add-connection', 'new', '--access-key-id', ID, '--secret-stdin', '--no-test'], 0, [], { stdin: SECRET });
+    await w.expectRun(['add-connection', 'new', '--access-key-id', ID, '--secret-stdin', '--no-test'], 0, [], {
+      stdin: SECRET,
+    });
     expect(Object.keys(hashTree(w.dir)).sort()).toEqual(['config.json', 'config.json.bak', 'secrets.enc']);
   });
 });
@@ -231,7 +362,9 @@ describe('metadata and secrets out of step', () => {
 describe('summary', () => {
   it('prints the counts', () => {
     expect(corrupted).toBeGreaterThanOrEqual(18);
-    console.log(`corrupt state: ${corrupted} states corrupted, ${commands} commands run against them, every one exit 3 or 6 naming the file, 0 damaged files written over`);
+    console.log(
+      `corrupt state: ${corrupted} states corrupted, ${commands} commands run against them, every one exit 3 or 6 naming the file, 0 damaged files written over`,
+    );
   });
 });
 

@@ -28,7 +28,9 @@ afterEach(() => {
 
 afterAll(() => {
   while (mounts.length > 0) unmount(mounts.pop()!);
-  console.log(`disk trouble: ${failures} failing writes met (ENOTDIR, EROFS, ENOSPC), each a clear error, 0 partial files left`);
+  console.log(
+    `disk trouble: ${failures} failing writes met (ENOTDIR, EROFS, ENOSPC), each a clear error, 0 partial files left`,
+  );
 });
 
 /** A fresh tmpfs of `size` bytes, mounted for this test only. Fails (never skips) where mounting is not allowed. */
@@ -37,7 +39,9 @@ function tmpfs(size: number): string {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
-    throw new Error(`cannot mount a tmpfs at ${dir} (these tests need root with CAP_SYS_ADMIN): ${(error as { stderr?: Buffer }).stderr?.toString() ?? error}`);
+    throw new Error(
+      `cannot mount a tmpfs at ${dir} (these tests need root with CAP_SYS_ADMIN): ${(error as { stderr?: Buffer }).stderr?.toString() ?? error}`,
+    );
   }
   mounts.push(dir);
   return dir;
@@ -75,7 +79,10 @@ function fill(dir: string): void {
 /** No temp file (atomic writes), lock or takeover guard is left in the directory. */
 function expectNoLeftovers(dir: string, label: string): void {
   const names = readdirSync(dir);
-  expect(names.filter((n) => /\.tmp$|\.lock$|\.takeover$|\.stale-/.test(n)), `${label}: leftovers in ${names.join(', ')}`).toEqual([]);
+  expect(
+    names.filter((n) => /\.tmp$|\.lock$|\.takeover$|\.stale-/.test(n)),
+    `${label}: leftovers in ${names.join(', ')}`,
+  ).toEqual([]);
 }
 
 function expectClear(result: ProcessResult, code: number, names: RegExp, label: string): void {
@@ -93,7 +100,9 @@ describe('a config dir that cannot be created (a file stands in its path)', () =
     writeFileSync(blocker, 'I am a file');
     const env = sweepEnv(join(blocker, 'datablast-aws'), home);
     const before = hashTree(parent);
-    const add = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const add = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     expectClear(add, 3, /not-a-dir\/datablast-aws\/config\.json .*a parent is not a directory/, 'add-connection');
     const list = await runIn(env, ['list']);
     expectClear(list, 3, /a parent is not a directory/, 'list');
@@ -107,14 +116,22 @@ describe('a read-only config dir', () => {
   it('refuses every change with exit 3 or 6 saying the file system is read-only; reading still works; nothing changes', async () => {
     const dir = tmpfs(64 * 1024);
     const env = sweepEnv(dir, home);
-    const seeded = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const seeded = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     expect(seeded.exitCode, seeded.stderr).toBe(0);
     remountReadOnly(dir);
     const before = hashTree(dir);
-    const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     // The first write is the secrets file's lock, in the config dir: exit 3, the directory is the problem.
     expectClear(add, 3, /secrets\.enc\.lock \(the file system is read-only\); nothing was changed/, 'add-connection');
-    const replace = await runIn(env, ['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const replace = await runIn(
+      env,
+      ['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'],
+      { stdin: SECRET },
+    );
     expectClear(replace, 3, /the file system is read-only/, 'add-connection --force');
     const remove = await runIn(env, ['remove', 'prod', '--yes']);
     expectClear(remove, 3, /the file system is read-only/, 'remove');
@@ -128,12 +145,16 @@ describe('a read-only config dir', () => {
   it('a metadata file that is a directory: exit 3 naming it, before any secret is written', async () => {
     const dir = scratchDir('dbaws-eisdir-');
     const env = sweepEnv(dir, home);
-    const seeded = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const seeded = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     expect(seeded.exitCode, seeded.stderr).toBe(0);
     rmSync(join(dir, 'config.json'));
     mkdirSync(join(dir, 'config.json'));
     const secretsBefore = hashTree(dir)['secrets.enc'];
-    const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     expectClear(add, 3, /config\.json .*it is a directory/, 'add-connection over a directory');
     // The secret for staging was never written: the existence check read the metadata first and failed.
     expect(hashTree(dir)['secrets.enc']).toBe(secretsBefore);
@@ -145,12 +166,21 @@ describe('a full config dir', () => {
   it('refuses a change with a clear error, leaves no partial file, and works again once there is room', async () => {
     const dir = tmpfs(64 * 1024);
     const env = sweepEnv(dir, home);
-    const seeded = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const seeded = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     expect(seeded.exitCode, seeded.stderr).toBe(0);
     fill(dir);
     const before = hashTree(dir);
-    const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
-    expectClear(add, 3, /secrets\.enc\.lock \(the disk is full\); nothing was changed/, 'add-connection on a full disk');
+    const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
+    expectClear(
+      add,
+      3,
+      /secrets\.enc\.lock \(the disk is full\); nothing was changed/,
+      'add-connection on a full disk',
+    );
     const remove = await runIn(env, ['remove', 'prod', '--yes']);
     expectClear(remove, 3, /the disk is full/, 'remove on a full disk');
     expect(hashTree(dir)).toEqual(before);
@@ -160,9 +190,15 @@ describe('a full config dir', () => {
     expect(JSON.parse((await runIn(env, ['credential-process', 'prod'])).stdout)).toMatchObject({ AccessKeyId: ID });
 
     rmSync(join(dir, 'filler'));
-    const again = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const again = await runIn(
+      env,
+      ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'],
+      { stdin: SECRET },
+    );
     expect(again.exitCode, again.stderr).toBe(0);
-    expect((JSON.parse((await runIn(env, ['list', '--json'])).stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['prod', 'staging']);
+    expect(
+      (JSON.parse((await runIn(env, ['list', '--json'])).stdout) as Array<{ name: string }>).map((c) => c.name),
+    ).toEqual(['prod', 'staging']);
   });
 
   it('a disk that fills between the secret and the metadata: exit 3 saying the secret was left behind, and the printed repair works', async () => {
@@ -171,8 +207,15 @@ describe('a full config dir', () => {
     // Two free blocks: the secrets file (its lock, then its temp file) fits; the metadata (lock and temp) then does not,
     // and neither does the rewrite of the secrets file that would take the secret back.
     fillExcept(dir, 2);
-    const add = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
-    expectClear(add, 3, /config\.json \(the disk is full\); the secret of "prod" was stored and could not be taken back/, 'add-connection, disk full after the secret');
+    const add = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
+    expectClear(
+      add,
+      3,
+      /config\.json \(the disk is full\); the secret of "prod" was stored and could not be taken back/,
+      'add-connection, disk full after the secret',
+    );
     expect(add.stderr).not.toContain('nothing was changed');
     expect(add.stderr).toContain('datablast-aws remove prod');
     expectNoLeftovers(dir, 'filled between writes');
@@ -184,9 +227,14 @@ describe('a full config dir', () => {
     expect(JSON.parse(listed.stdout)).toEqual([]);
     const removed = await runIn(env, ['remove', 'prod', '--yes']);
     expect(removed.exitCode, removed.stderr).toBe(0);
-    const retried = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], { stdin: SECRET });
+    const retried = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
+      stdin: SECRET,
+    });
     expect(retried.exitCode, retried.stderr).toBe(0);
-    expect(JSON.parse((await runIn(env, ['credential-process', 'prod'])).stdout)).toMatchObject({ AccessKeyId: ID, SecretAccessKey: SECRET });
+    expect(JSON.parse((await runIn(env, ['credential-process', 'prod'])).stdout)).toMatchObject({
+      AccessKeyId: ID,
+      SecretAccessKey: SECRET,
+    });
   });
 });
 

@@ -39,11 +39,29 @@ beforeAll(async () => {
     AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws', 'no-credentials'),
     AWS_EC2_METADATA_DISABLED: 'true',
   };
-  const added = await runBin(['add-connection', NAME, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'eu-west-1', '--endpoint-url', moto.url], { env, stdin: key.secretAccessKey });
+  const added = await runBin(
+    [
+      'add-connection',
+      NAME,
+      '--access-key-id',
+      key.accessKeyId,
+      '--secret-stdin',
+      '--region',
+      'eu-west-1',
+      '--endpoint-url',
+      moto.url,
+    ],
+    { env, stdin: key.secretAccessKey },
+  );
   expect(added.exitCode, added.stderr).toBe(0);
   const exported = await runBin(['export-profile', NAME, '--profile-name', 'p', '--json'], { env });
   expect(exported.exitCode, exported.stderr).toBe(0);
-  expect(JSON.parse(exported.stdout)).toMatchObject({ profile: 'p', path: env.AWS_CONFIG_FILE, written: true, backup: null });
+  expect(JSON.parse(exported.stdout)).toMatchObject({
+    profile: 'p',
+    path: env.AWS_CONFIG_FILE,
+    written: true,
+    backup: null,
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -53,31 +71,63 @@ afterAll(async () => {
 describe('a profile written by export-profile', () => {
   it('names the absolute path of the built bin script and the quoted connection name', () => {
     const config = readFileSync(env.AWS_CONFIG_FILE!, 'utf8');
-    expect(config).toMatch(/^\[profile p\]\ncredential_process = \/\S+\/bin\/datablast-aws\.js credential-process .+\nregion = eu-west-1\n$/);
+    expect(config).toMatch(
+      /^\[profile p\]\ncredential_process = \/\S+\/bin\/datablast-aws\.js credential-process .+\nregion = eu-west-1\n$/,
+    );
   });
 
   it('lets the AWS SDK for JavaScript, configured only by that profile, call STS as the stored key', async () => {
     // AWS_PROFILE=p reaches credential-process too: it never consults the AWS chain, so it cannot call itself.
-    const { stdout } = await run(process.execPath, [SDK_CALLER, moto.url], { env: { ...env, AWS_PROFILE: 'p' }, timeout: 30_000 });
-    expect(JSON.parse(stdout)).toEqual({ arn: 'arn:aws:iam::123456789012:user/datablast-reader', account: '123456789012', accessKeyId: key.accessKeyId, region: 'eu-west-1' });
+    const { stdout } = await run(process.execPath, [SDK_CALLER, moto.url], {
+      env: { ...env, AWS_PROFILE: 'p' },
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      arn: 'arn:aws:iam::123456789012:user/datablast-reader',
+      account: '123456789012',
+      accessKeyId: key.accessKeyId,
+      region: 'eu-west-1',
+    });
   });
 
   it('lets the AWS CLI call STS with --profile p', async () => {
-    const { stdout } = await run('aws', ['sts', 'get-caller-identity', '--profile', 'p', '--endpoint-url', moto.url, '--output', 'json'], {
-      env: { ...env, PATH: `${env.PATH}:${process.env.PATH}` },
-      timeout: 60_000,
+    const { stdout } = await run(
+      'aws',
+      ['sts', 'get-caller-identity', '--profile', 'p', '--endpoint-url', moto.url, '--output', 'json'],
+      {
+        env: { ...env, PATH: `${env.PATH}:${process.env.PATH}` },
+        timeout: 60_000,
+      },
+    );
+    expect(JSON.parse(stdout)).toMatchObject({
+      Arn: 'arn:aws:iam::123456789012:user/datablast-reader',
+      Account: '123456789012',
     });
-    expect(JSON.parse(stdout)).toMatchObject({ Arn: 'arn:aws:iam::123456789012:user/datablast-reader', Account: '123456789012' });
   });
 
   it('is refused by moto when the stored secret is wrong, so the calls above proved the real key', async () => {
     const wrong = { ...env, DATABLAST_AWS_CONFIG_DIR: join(dir, 'wrong') };
     const bad = `${key.secretAccessKey.slice(0, -1)}${key.secretAccessKey.endsWith('A') ? 'B' : 'A'}`;
-    expect((await runBin(['add-connection', NAME, '--access-key-id', key.accessKeyId, '--secret-stdin', '--no-test'], { env: wrong, stdin: bad })).exitCode).toBe(0);
+    expect(
+      (
+        await runBin(['add-connection', NAME, '--access-key-id', key.accessKeyId, '--secret-stdin', '--no-test'], {
+          env: wrong,
+          stdin: bad,
+        })
+      ).exitCode,
+    ).toBe(0);
     const config = join(dir, 'aws', 'wrong-config');
     writeFileSync(config, '');
-    expect((await runBin(['export-profile', NAME, '--profile-name', 'p'], { env: { ...wrong, AWS_CONFIG_FILE: config } })).exitCode).toBe(0);
-    await expect(run(process.execPath, [SDK_CALLER, moto.url], { env: { ...wrong, AWS_CONFIG_FILE: config, AWS_PROFILE: 'p' }, timeout: 30_000 })).rejects.toThrow(/SignatureDoesNotMatch|signature/i);
+    expect(
+      (await runBin(['export-profile', NAME, '--profile-name', 'p'], { env: { ...wrong, AWS_CONFIG_FILE: config } }))
+        .exitCode,
+    ).toBe(0);
+    await expect(
+      run(process.execPath, [SDK_CALLER, moto.url], {
+        env: { ...wrong, AWS_CONFIG_FILE: config, AWS_PROFILE: 'p' },
+        timeout: 30_000,
+      }),
+    ).rejects.toThrow(/SignatureDoesNotMatch|signature/i);
   });
 
   it('is reported as already there when exported again', async () => {

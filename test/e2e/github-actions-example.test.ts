@@ -23,15 +23,26 @@ interface Step {
 }
 
 /** The first ```yaml block that runs datablast-aws: in README.md. */
-function documentedWorkflow(): { source: string; jobs: Record<string, { env?: Record<string, string>; steps: Step[] }> } {
+function documentedWorkflow(): {
+  source: string;
+  jobs: Record<string, { env?: Record<string, string>; steps: Step[] }>;
+} {
   for (const source of ['README.md']) {
     const path = join(ROOT, source);
     if (!existsSync(path)) continue;
-    const block = [...readFileSync(path, 'utf8').matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('datablast-aws'));
+    const block = [...readFileSync(path, 'utf8').matchAll(/```ya?ml\n([\s\S]*?)```/g)]
+      .map((m) => m[1]!)
+      .find((b) => b.includes('datablast-aws'));
     if (!block) continue;
     // PyYAML comes with moto's Python; Node has no YAML parser here.
-    const json = execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: block, encoding: 'utf8' });
-    return { source, ...(JSON.parse(json) as { jobs: Record<string, { env?: Record<string, string>; steps: Step[] }> }) };
+    const json = execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], {
+      input: block,
+      encoding: 'utf8',
+    });
+    return {
+      source,
+      ...(JSON.parse(json) as { jobs: Record<string, { env?: Record<string, string>; steps: Step[] }> }),
+    };
   }
   throw new Error('no GitHub Actions example (a ```yaml block running datablast-aws) in README.md');
 }
@@ -43,7 +54,12 @@ let secrets: Record<string, string>;
 beforeAll(async () => {
   moto = await startMoto();
   const key = await motoUserWithKey(moto.url, 'datablast-ci');
-  const s3 = new S3Client({ endpoint: moto.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: 'datablast-exports' }));
   s3.destroy();
   secrets = {
@@ -93,9 +109,13 @@ describe('the documented GitHub Actions job', () => {
         ...jobEnv,
         ...Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expand(v)])),
       };
-      const result = await run('bash', ['-e', '-c', script], { env, timeout: 60_000 }).catch((error: { code: number; stdout: string; stderr: string }) => {
-        throw new Error(`step "${step.name ?? script}" of ${workflow.source} failed (exit ${error.code}): ${error.stderr}`);
-      });
+      const result = await run('bash', ['-e', '-c', script], { env, timeout: 60_000 }).catch(
+        (error: { code: number; stdout: string; stderr: string }) => {
+          throw new Error(
+            `step "${step.name ?? script}" of ${workflow.source} failed (exit ${error.code}): ${error.stderr}`,
+          );
+        },
+      );
       outputs.push(result.stdout);
     }
     expect(outputs.join('\n')).toContain('datablast-exports');

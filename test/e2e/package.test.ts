@@ -29,12 +29,24 @@ function npmEnv(): Record<string, string> {
 }
 
 /** Runs the installed bin script by its path, with node on PATH and nothing else of this repository. */
-async function installedBin(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function installedBin(
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = execFile(installed, args, { env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, LANG: 'C.UTF-8', ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') return reject(error);
-      resolvePromise({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
-    });
+    const child = execFile(
+      installed,
+      args,
+      {
+        env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, LANG: 'C.UTF-8', ...env },
+        timeout: 30_000,
+      },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') return reject(error);
+        resolvePromise({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(stdin ?? '');
   });
 }
@@ -42,19 +54,48 @@ async function installedBin(args: string[], env: Record<string, string>, stdin?:
 beforeAll(async () => {
   dir = realpathSync(mkdtempSync(join(tmpdir(), 'dbaws-package-')));
   // --ignore-scripts: prepack would rebuild dist/ under the other test files that are running it.
-  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv(), maxBuffer: 16 * 1024 * 1024 });
+  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
+    cwd: ROOT,
+    env: npmEnv(),
+    maxBuffer: 16 * 1024 * 1024,
+  });
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   files = info!.files.map((f) => f.path).sort();
   const tarball = join(dir, info!.filename);
-  await run('npm', ['install', '--prefix', join(dir, 'prefix'), tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env: npmEnv(), timeout: 120_000 });
+  await run(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      join(dir, 'prefix'),
+      tarball,
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+    ],
+    { cwd: dir, env: npmEnv(), timeout: 120_000 },
+  );
   installed = join(dir, 'prefix', 'node_modules', '.bin', 'datablast-aws');
 }, 180_000);
 
 describe('the npm package', () => {
   it('holds only what runs: the bin script, the bundle and its code cache, README, LICENSE, CHANGELOG and package.json', () => {
-    const allowed = /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs|dist\/cli\/core\.v8cache)$/;
+    const allowed =
+      /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs|dist\/cli\/core\.v8cache)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    for (const required of ['bin/datablast-aws.js', 'bin/package.json', 'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/cli/cli.cjs', 'dist/cli/core.cjs', 'dist/cli/code-cache.cjs', 'dist/cli/core.v8cache']) {
+    for (const required of [
+      'bin/datablast-aws.js',
+      'bin/package.json',
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'dist/cli/cli.cjs',
+      'dist/cli/core.cjs',
+      'dist/cli/code-cache.cjs',
+      'dist/cli/core.v8cache',
+    ]) {
       expect(files).toContain(required);
     }
     expect(files.filter((f) => /^dist\/cli\/(program|rotate)-[\w-]+\.cjs$/.test(f))).toHaveLength(2);
@@ -62,12 +103,17 @@ describe('the npm package', () => {
 
   it('compiles the installed core chunk from the code cache the build made (this Node takes it)', async () => {
     const cli = join(dir, 'prefix', 'node_modules', 'datablast-aws', 'dist', 'cli');
-    const { stdout } = await run(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(join(cli, 'code-cache.cjs'))}).codeCacheState(${JSON.stringify(join(cli, 'core.cjs'))}, ${JSON.stringify(join(cli, 'core.v8cache'))}))`]);
+    const { stdout } = await run(process.execPath, [
+      '-e',
+      `process.stdout.write(require(${JSON.stringify(join(cli, 'code-cache.cjs'))}).codeCacheState(${JSON.stringify(join(cli, 'core.cjs'))}, ${JSON.stringify(join(cli, 'core.v8cache'))}))`,
+    ]);
     expect(stdout).toBe('accepted');
   });
 
   it('ships no stale build output: every module in the bundle comes from a source file', () => {
-    const modules = files.filter((f) => f.startsWith('dist/')).flatMap((f) => [...readFileSync(join(ROOT, f), 'utf8').matchAll(/^\/\/ dist\/(\S+)\.js$/gm)].map((m) => m[1]!));
+    const modules = files
+      .filter((f) => f.startsWith('dist/'))
+      .flatMap((f) => [...readFileSync(join(ROOT, f), 'utf8').matchAll(/^\/\/ dist\/(\S+)\.js$/gm)].map((m) => m[1]!));
     expect(modules.length).toBeGreaterThan(40);
     const stale = modules.filter((m) => !existsSync(join(ROOT, 'src', `${m}.ts`)));
     expect(stale, 'rebuild from clean: rm -rf dist && npm run build (npm pack does it through prepack)').toEqual([]);
@@ -86,14 +132,33 @@ describe('the npm package', () => {
   });
 
   it('adds a connection and serves it to credential_process from the installed copy', async () => {
-    const env = { DATABLAST_AWS_CONFIG_DIR: join(dir, 'config'), DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: 'package test passphrase' };
-    const added = await installedBin(['add-connection', 'AWS Production', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test', '--region', 'eu-west-1'], env, EXAMPLE_SECRET);
+    const env = {
+      DATABLAST_AWS_CONFIG_DIR: join(dir, 'config'),
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: 'package test passphrase',
+    };
+    const added = await installedBin(
+      [
+        'add-connection',
+        'AWS Production',
+        '--access-key-id',
+        EXAMPLE_ID,
+        '--secret-stdin',
+        '--no-test',
+        '--region',
+        'eu-west-1',
+      ],
+      env,
+      EXAMPLE_SECRET,
+    );
     expect(added.code, added.stderr).toBe(0);
     const served = await installedBin(['credential-process', 'AWS Production'], env);
     expect(served.code, served.stderr).toBe(0);
     expect(served.stdout).toBe(`{"Version":1,"AccessKeyId":"${EXAMPLE_ID}","SecretAccessKey":"${EXAMPLE_SECRET}"}\n`);
     // The profile it would write names the installed copy, not this repository.
     const printed = await installedBin(['export-profile', 'AWS Production', '--print'], env);
-    expect(printed.stdout).toContain(`credential_process = ${join(dir, 'prefix', 'node_modules', 'datablast-aws', 'bin', 'datablast-aws.js')} credential-process "AWS Production"\n`);
+    expect(printed.stdout).toContain(
+      `credential_process = ${join(dir, 'prefix', 'node_modules', 'datablast-aws', 'bin', 'datablast-aws.js')} credential-process "AWS Production"\n`,
+    );
   });
 });

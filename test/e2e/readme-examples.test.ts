@@ -44,7 +44,10 @@ function blocks(text: string, lang: string): string[] {
 
 /** The non-empty, non-comment lines of a shell block. */
 function commandLines(block: string): string[] {
-  return block.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return block
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 let moto: Moto;
@@ -72,7 +75,10 @@ const motoKey = (userName: string) => motoUserWithKey(moto.url, userName);
 /** A fresh HOME holding the CSV the AWS console downloads, named as the README names it. */
 function freshHome(key: { accessKeyId: string; secretAccessKey: string }): string {
   const home = tempConfigDir('dbaws-readme-home-');
-  writeFileSync(join(home, 'datablast_accessKeys.csv'), `Access key ID,Secret access key\r\n${key.accessKeyId},${key.secretAccessKey}\r\n`);
+  writeFileSync(
+    join(home, 'datablast_accessKeys.csv'),
+    `Access key ID,Secret access key\r\n${key.accessKeyId},${key.secretAccessKey}\r\n`,
+  );
   return home;
 }
 
@@ -89,7 +95,11 @@ function shellEnv(home: string, extra: Record<string, string> = {}): Record<stri
 }
 
 /** Runs a line of the README in `sh`; resolves with the exit code and output (never rejects on exit codes). */
-async function sh(script: string, env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sh(
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run('sh', ['-c', script], { env, cwd, timeout: 30_000 });
     return { code: 0, stdout, stderr };
@@ -112,8 +122,19 @@ describe('README "Scheduling it (the file secret store)"', () => {
   let cronCommand: string;
 
   /** cron's environment: HOME and a minimal PATH (no node on it unless /usr/bin has it), plus moto. */
-  const cronEnv = () => ({ HOME: home, PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', AWS_ENDPOINT_URL: moto.url, AWS_EC2_METADATA_DISABLED: 'true' });
-  const lastRotation = () => JSON.parse(readFileSync(join(home, '.config/datablast-aws/last-rotation.json'), 'utf8')) as Array<{ name: string; status: string; newAccessKeyId: string | null }>;
+  const cronEnv = () => ({
+    HOME: home,
+    PATH: '/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    AWS_ENDPOINT_URL: moto.url,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+  const lastRotation = () =>
+    JSON.parse(readFileSync(join(home, '.config/datablast-aws/last-rotation.json'), 'utf8')) as Array<{
+      name: string;
+      status: string;
+      newAccessKeyId: string | null;
+    }>;
   const log = () => {
     const path = join(home, '.config/datablast-aws/rotation.log');
     return existsSync(path) ? readFileSync(path, 'utf8') : '';
@@ -125,13 +146,18 @@ describe('README "Scheduling it (the file secret store)"', () => {
     expect(setup, 'the setup ```sh block').toBeDefined();
     // The whole block in one shell, as a user pastes it: its `export` must reach add-connection.
     await ok(`set -e\n${setup}`, shellEnv(home), home);
-    expect(readFileSync(join(home, '.config/datablast-aws/passphrase'), 'utf8').trim().length).toBeGreaterThanOrEqual(40);
+    expect(readFileSync(join(home, '.config/datablast-aws/passphrase'), 'utf8').trim().length).toBeGreaterThanOrEqual(
+      40,
+    );
 
     const [cron] = blocks(scheduling, 'crontab');
     expect(cron, 'the ```crontab block').toBeDefined();
     const line = commandLines(cron!)[0]!;
     const fields = line.split(/\s+/);
-    expect(fields.slice(0, 5).every((f) => /^[\d*/,-]+$/.test(f)), `5 schedule fields in: ${line}`).toBe(true);
+    expect(
+      fields.slice(0, 5).every((f) => /^[\d*/,-]+$/.test(f)),
+      `5 schedule fields in: ${line}`,
+    ).toBe(true);
     const command = line.replace(/^(\S+\s+){5}/, '');
     // cron turns an unescaped % into a newline: every % of the command must be escaped.
     expect(command.replace(/\\%/g, '')).not.toContain('%');
@@ -188,15 +214,27 @@ describe('README "Scheduling it (the file secret store)"', () => {
 
     // systemd's own check, where systemd is installed (it is on Debian, without running as init).
     if (existsSync('/usr/bin/systemd-analyze') || existsSync('/bin/systemd-analyze')) {
-      execFileSync('systemd-analyze', ['verify', ...names.map((n) => join(unitDir, n))], { cwd: unitDir, encoding: 'utf8', stdio: 'pipe', timeout: 20_000 });
+      execFileSync('systemd-analyze', ['verify', ...names.map((n) => join(unitDir, n))], {
+        cwd: unitDir,
+        encoding: 'utf8',
+        stdio: 'pipe',
+        timeout: 20_000,
+      });
     }
 
     // The service as systemd runs it: Environment= lines, ExecStart split on spaces (no quotes in it), %h = HOME.
     const service = units.find((u) => u.includes('[Service]'))!;
-    const settings = commandLines(service).filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
+    const settings = commandLines(service)
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
     const value = (key: string) => settings.filter(([k]) => k === key).map(([, v]) => v);
-    const environment = Object.fromEntries(value('Environment').map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1).replaceAll('%h', home)]));
-    expect(environment).toEqual({ DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE_FILE: join(home, '.config/datablast-aws/passphrase') });
+    const environment = Object.fromEntries(
+      value('Environment').map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1).replaceAll('%h', home)]),
+    );
+    expect(environment).toEqual({
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE_FILE: join(home, '.config/datablast-aws/passphrase'),
+    });
     expect(value('Type')).toEqual(['oneshot']);
     expect(value('Restart')).toEqual(['on-failure']);
     // Retrying cannot help a usage, config, rejected-key, AWS, store or lock error; exit 8 (resumable) is retried.
@@ -209,7 +247,16 @@ describe('README "Scheduling it (the file secret store)"', () => {
     const cronArgs = cronWords.slice(cronWords.indexOf(join(binDir, 'datablast-aws')) + 1);
     expect(args).toEqual(cronArgs.slice(0, args.length)); // the same command; cron then redirects its output
     expect(cronArgs[args.length]).toMatch(/^>/);
-    const { stdout } = await run(join(binDir, 'datablast-aws'), args, { env: { HOME: home, PATH: '/usr/bin:/bin', AWS_ENDPOINT_URL: moto.url, AWS_EC2_METADATA_DISABLED: 'true', ...environment }, timeout: 30_000 });
+    const { stdout } = await run(join(binDir, 'datablast-aws'), args, {
+      env: {
+        HOME: home,
+        PATH: '/usr/bin:/bin',
+        AWS_ENDPOINT_URL: moto.url,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        ...environment,
+      },
+      timeout: 30_000,
+    });
     expect(JSON.parse(stdout)).toMatchObject([{ name: 'AWS Production', status: 'skipped' }]);
   }, 30_000);
 });
@@ -218,7 +265,10 @@ describe('README "Quick start"', () => {
   it('adds the CSV key, tests it, rotates it and lets the AWS CLI list buckets through the exported profile', async () => {
     const lines = commandLines(blocks(section('## Quick start'), 'sh')[0]!);
     const home = freshHome(await motoKey('readme-quick'));
-    const env = shellEnv(home, { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: 'readme quick start passphrase' });
+    const env = shellEnv(home, {
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: 'readme quick start passphrase',
+    });
     const ran: string[] = [];
     for (const line of lines) {
       if (/ init --profile admin\b/.test(line)) {
@@ -246,34 +296,55 @@ describe('README "Connections"', () => {
     expect(lines.length).toBeGreaterThanOrEqual(5);
     for (const line of lines) {
       const home = freshHome(key);
-      const env = shellEnv(home, { ...fileStore, AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey });
+      const env = shellEnv(home, {
+        ...fileStore,
+        AWS_ACCESS_KEY_ID: key.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+      });
       let script = line.replaceAll('AKIAIOSFODNN7EXAMPLE', key.accessKeyId);
       if (line.includes('hidden prompt')) {
         await ok(`${script.replace(/#.*$/, '')} --help`, env, home); // needs a terminal
         continue;
       }
       // The clipboard is a pipe of the secret; `…` is the secret; the rest comes from env or the CSV.
-      script = script.replace(/^pbpaste \|/, `printf '%s\\n' '${key.secretAccessKey}' |`).replace('AWS_SECRET_ACCESS_KEY=…', `AWS_SECRET_ACCESS_KEY='${key.secretAccessKey}'`);
+      script = script
+        .replace(/^pbpaste \|/, `printf '%s\\n' '${key.secretAccessKey}' |`)
+        .replace('AWS_SECRET_ACCESS_KEY=…', `AWS_SECRET_ACCESS_KEY='${key.secretAccessKey}'`);
       if (!line.includes('--from-env') && !line.startsWith('AWS_SECRET_ACCESS_KEY=')) delete env.AWS_SECRET_ACCESS_KEY;
       await ok(script, env, home);
       const name = /add-connection ("[^"]+"|\S+)/.exec(line)![1]!.replace(/"/g, '');
       const credentials = JSON.parse(await ok(`datablast-aws credential-process '${name}'`, env, home));
-      expect(credentials, line).toEqual({ Version: 1, AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey });
+      expect(credentials, line).toEqual({
+        Version: 1,
+        AccessKeyId: key.accessKeyId,
+        SecretAccessKey: key.secretAccessKey,
+      });
     }
   }, 40_000);
 
   it('the credential-process and `eval "$(datablast-aws env …)"` lines give the stored key', async () => {
     const console = blocks(connections, 'console').find((b) => b.includes('eval "$('))!;
-    const commands = console.split('\n').filter((l) => l.startsWith('$ ')).map((l) => l.slice(2));
+    const commands = console
+      .split('\n')
+      .filter((l) => l.startsWith('$ '))
+      .map((l) => l.slice(2));
     expect(commands).toHaveLength(2);
     const home = freshHome(key);
     const env = shellEnv(home, fileStore);
-    await ok(`datablast-aws add-connection "AWS Production" --from-csv datablast_accessKeys.csv --region eu-west-1`, env, home);
+    await ok(
+      `datablast-aws add-connection "AWS Production" --from-csv datablast_accessKeys.csv --region eu-west-1`,
+      env,
+      home,
+    );
     const documented = JSON.parse(console.split('\n')[1]!);
     const served = JSON.parse(await ok(commands[0]!, env, home));
     expect(Object.keys(served)).toEqual(Object.keys(documented));
     expect(served.AccessKeyId).toBe(key.accessKeyId);
-    const exported = await ok(`${commands[1]}\nprintf '%s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$AWS_REGION"`, env, home);
+    const exported = await ok(
+      `${commands[1]}\nprintf '%s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$AWS_REGION"`,
+      env,
+      home,
+    );
     expect(exported.split('\n').slice(0, 3)).toEqual([key.accessKeyId, key.secretAccessKey, 'eu-west-1']);
   });
 });

@@ -24,7 +24,21 @@ import type { AccessKeyPair } from '../../src/domain/connection.js';
 const RECORDER = resolve(import.meta.dirname, '../support/spawn-recorder.mjs');
 const SELF_ROTATION = {
   Version: '2012-10-17',
-  Statement: [{ Effect: 'Allow', Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed', 'iam:GetUser', 'sts:GetCallerIdentity'], Resource: '*' }],
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'iam:CreateAccessKey',
+        'iam:DeleteAccessKey',
+        'iam:UpdateAccessKey',
+        'iam:ListAccessKeys',
+        'iam:GetAccessKeyLastUsed',
+        'iam:GetUser',
+        'sts:GetCallerIdentity',
+      ],
+      Resource: '*',
+    },
+  ],
 };
 
 let moto: Moto;
@@ -44,7 +58,9 @@ beforeAll(async () => {
   // service might: the SDK's error message then carries it, and our output must not.
   echo = createServer((_req, res) => {
     res.writeHead(403, { 'content-type': 'text/xml' });
-    res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized; the request was signed with ${echoed}</Message></Error><RequestId>echo</RequestId></ErrorResponse>`);
+    res.end(
+      `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized; the request was signed with ${echoed}</Message></Error><RequestId>echo</RequestId></ErrorResponse>`,
+    );
   });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   const address = echo.address();
@@ -87,12 +103,22 @@ class Sweep {
   readonly codes = new Set<number>();
 
   constructor(readonly store: 'file' | 'keychain') {
-    const storeEnv: Record<string, string> = store === 'file' ? { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE } : { DATABLAST_AWS_SECRET_STORE: 'keychain', ...keyring.env };
+    const storeEnv: Record<string, string> =
+      store === 'file'
+        ? { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE }
+        : { DATABLAST_AWS_SECRET_STORE: 'keychain', ...keyring.env };
     this.world = new MotoWorld(moto, join(scratchDir(`dbaws-hygiene-${store}-`), 'config'), storeEnv);
   }
 
   env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-    return { ...this.world.env(), HOME: this.home, AWS_EC2_METADATA_DISABLED: 'true', NODE_OPTIONS: `--import=${RECORDER}`, DBAWS_SPAWN_LOG: this.spawnLog, ...extra };
+    return {
+      ...this.world.env(),
+      HOME: this.home,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      NODE_OPTIONS: `--import=${RECORDER}`,
+      DBAWS_SPAWN_LOG: this.spawnLog,
+      ...extra,
+    };
   }
 
   admin(): Record<string, string> {
@@ -103,7 +129,13 @@ class Sweep {
   async user(userName: string): Promise<AccessKeyPair> {
     const iam = this.world.iam();
     await iam.send(new CreateUserCommand({ UserName: userName }));
-    await iam.send(new PutUserPolicyCommand({ UserName: userName, PolicyName: 'self-rotation', PolicyDocument: JSON.stringify(SELF_ROTATION) }));
+    await iam.send(
+      new PutUserPolicyCommand({
+        UserName: userName,
+        PolicyName: 'self-rotation',
+        PolicyDocument: JSON.stringify(SELF_ROTATION),
+      }),
+    );
     const key = (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey!;
     secrets.add(key.SecretAccessKey!);
     return { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
@@ -168,7 +200,8 @@ function assertClean(sweep: Sweep): { files: number; children: number } {
       expect(result.stderr.includes(secret), `stderr of ${label}`).toBe(false);
       if (!mayPrint) expect(result.stdout.includes(secret), `stdout of ${label}`).toBe(false);
     }
-    if (!args.includes('--debug')) expect(looksLikeCrash(result.stderr), `no stack trace without --debug: ${label}\n${result.stderr}`).toBe(false);
+    if (!args.includes('--debug'))
+      expect(looksLikeCrash(result.stderr), `no stack trace without --debug: ${label}\n${result.stderr}`).toBe(false);
     expect(result.stderr, label).not.toContain('unexpected internal error');
   }
   const files = filesUnder(sweep.world.configDir, sweep.home);
@@ -179,7 +212,9 @@ function assertClean(sweep: Sweep): { files: number; children: number } {
     }
   }
   const children = existsSync(sweep.spawnLog) ? readFileSync(sweep.spawnLog, 'utf8').split('\n').filter(Boolean) : [];
-  for (const line of children) for (const secret of secrets) expect(line.includes(secret), `a child process carries a secret: ${line.slice(0, 200)}`).toBe(false);
+  for (const line of children)
+    for (const secret of secrets)
+      expect(line.includes(secret), `a child process carries a secret: ${line.slice(0, 200)}`).toBe(false);
   expect(children, 'the CLI starts no child process').toEqual([]);
   return { files: files.length, children: children.length };
 }
@@ -187,10 +222,16 @@ function assertClean(sweep: Sweep): { files: number; children: number } {
 describe('the child-process recorder', () => {
   it('records a child started through an ESM named import, with its argv and environment', () => {
     const log = join(scratchDir('dbaws-recorder-'), 'spawn.jsonl');
-    const script = "import { spawnSync } from 'node:child_process'; spawnSync('true', ['--flag'], { env: { TOKEN: 'x' } });";
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--import=${RECORDER}`, DBAWS_SPAWN_LOG: log } });
+    const script =
+      "import { spawnSync } from 'node:child_process'; spawnSync('true', ['--flag'], { env: { TOKEN: 'x' } });";
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { PATH: process.env.PATH, NODE_OPTIONS: `--import=${RECORDER}`, DBAWS_SPAWN_LOG: log },
+    });
     expect(run.status, run.stderr.toString()).toBe(0);
-    const [entry] = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { fn: string; command: string; args: string[]; env: Record<string, string> });
+    const [entry] = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { fn: string; command: string; args: string[]; env: Record<string, string> });
     expect(entry).toMatchObject({ fn: 'spawnSync', command: 'true', args: ['--flag'], env: { TOKEN: 'x' } });
   });
 });
@@ -203,7 +244,10 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     secrets.add(s.world.admin.secretAccessKey);
     const own = await s.user(`hyg-own-${store}`);
     const shared = await s.user(`hyg-shared-${store}`);
-    const wrong = { accessKeyId: shared.accessKeyId, secretAccessKey: `${shared.secretAccessKey.slice(0, -1)}${shared.secretAccessKey.endsWith('A') ? 'B' : 'A'}` };
+    const wrong = {
+      accessKeyId: shared.accessKeyId,
+      secretAccessKey: `${shared.secretAccessKey.slice(0, -1)}${shared.secretAccessKey.endsWith('A') ? 'B' : 'A'}`,
+    };
     secrets.add(wrong.secretAccessKey);
     const csv = join(s.inputs, 'keys.csv');
     writeFileSync(csv, `\uFEFFAccess key ID,Secret access key\r\n${shared.accessKeyId},${shared.secretAccessKey}\r\n`);
@@ -211,26 +255,89 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     writeFileSync(badPolicy, `{"Version": "2012-10-17", "Statement": "${shared.secretAccessKey}"`);
     const admin = s.admin();
     const full = store === 'file';
-    const brokenStore = store === 'file' ? { DATABLAST_AWS_PASSPHRASE: 'not the passphrase' } : { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' };
+    const brokenStore =
+      store === 'file'
+        ? { DATABLAST_AWS_PASSPHRASE: 'not the passphrase' }
+        : { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' };
     const closed = { AWS_ENDPOINT_URL: CLOSED_ENDPOINT };
     const id = (pair: AccessKeyPair) => ['--access-key-id', pair.accessKeyId];
     echoed = `${own.secretAccessKey} ${shared.secretAccessKey} ${s.world.admin.secretAccessKey}`;
 
     // add-connection: every input mode, and every way it fails.
-    await s.step({ args: ['add-connection', 'leak', ...id(own), '--secret-stdin', '--force'], stdin: own.secretAccessKey, codes: [0] });
-    await s.step({ args: ['add-connection', 'leak-json', ...id(shared), '--secret-stdin', '--json', '--force'], stdin: shared.secretAccessKey, codes: [0] });
-    await s.step({ args: ['add-connection', 'leak-env', '--from-env', '--force'], env: { AWS_ACCESS_KEY_ID: shared.accessKeyId, AWS_SECRET_ACCESS_KEY: shared.secretAccessKey }, codes: [0] });
+    await s.step({
+      args: ['add-connection', 'leak', ...id(own), '--secret-stdin', '--force'],
+      stdin: own.secretAccessKey,
+      codes: [0],
+    });
+    await s.step({
+      args: ['add-connection', 'leak-json', ...id(shared), '--secret-stdin', '--json', '--force'],
+      stdin: shared.secretAccessKey,
+      codes: [0],
+    });
+    await s.step({
+      args: ['add-connection', 'leak-env', '--from-env', '--force'],
+      env: { AWS_ACCESS_KEY_ID: shared.accessKeyId, AWS_SECRET_ACCESS_KEY: shared.secretAccessKey },
+      codes: [0],
+    });
     await s.step({ args: ['add-connection', 'leak-csv', '--from-csv', csv, '--force'], codes: [0], debugOnly: !full });
-    await s.step({ args: ['add-connection', 'wrong', ...id(wrong), '--no-test', '--force'], env: { AWS_SECRET_ACCESS_KEY: wrong.secretAccessKey }, codes: [0], debugOnly: !full });
+    await s.step({
+      args: ['add-connection', 'wrong', ...id(wrong), '--no-test', '--force'],
+      env: { AWS_SECRET_ACCESS_KEY: wrong.secretAccessKey },
+      codes: [0],
+      debugOnly: !full,
+    });
     await s.parallel([
-      { args: ['add-connection', 'leak', ...id(own), '--secret-stdin'], stdin: own.secretAccessKey, codes: [3], storeIndependent: true },
-      { args: ['add-connection', 'bad', ...id(own), '--secret-stdin'], stdin: `${own.secretAccessKey}x`, codes: [2], storeIndependent: true },
-      { args: ['add-connection', 'bad', '--access-key-id', own.secretAccessKey, '--secret-stdin'], stdin: own.secretAccessKey, codes: [2], storeIndependent: true },
-      { args: ['add-connection', 'bad', ...id(own), '--secret-access-key', own.secretAccessKey], codes: [2], debugOnly: !full, storeIndependent: true },
-      { args: ['add-connection', 'bad', ...id(wrong), '--secret-stdin'], stdin: wrong.secretAccessKey, codes: [4], storeIndependent: true },
-      { args: ['add-connection', 'bad', ...id(own), '--secret-stdin'], stdin: own.secretAccessKey, env: closed, codes: [5], debugOnly: !full, storeIndependent: true },
-      { args: ['add-connection', 'bad', ...id(own), '--secret-stdin'], stdin: own.secretAccessKey, env: { AWS_ENDPOINT_URL: echoUrl }, codes: [5], storeIndependent: true },
-      { args: ['add-connection', 'bad', ...id(own), '--secret-stdin', '--no-test'], stdin: own.secretAccessKey, env: brokenStore, codes: [6] },
+      {
+        args: ['add-connection', 'leak', ...id(own), '--secret-stdin'],
+        stdin: own.secretAccessKey,
+        codes: [3],
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', ...id(own), '--secret-stdin'],
+        stdin: `${own.secretAccessKey}x`,
+        codes: [2],
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', '--access-key-id', own.secretAccessKey, '--secret-stdin'],
+        stdin: own.secretAccessKey,
+        codes: [2],
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', ...id(own), '--secret-access-key', own.secretAccessKey],
+        codes: [2],
+        debugOnly: !full,
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', ...id(wrong), '--secret-stdin'],
+        stdin: wrong.secretAccessKey,
+        codes: [4],
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', ...id(own), '--secret-stdin'],
+        stdin: own.secretAccessKey,
+        env: closed,
+        codes: [5],
+        debugOnly: !full,
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', ...id(own), '--secret-stdin'],
+        stdin: own.secretAccessKey,
+        env: { AWS_ENDPOINT_URL: echoUrl },
+        codes: [5],
+        storeIndependent: true,
+      },
+      {
+        args: ['add-connection', 'bad', ...id(own), '--secret-stdin', '--no-test'],
+        stdin: own.secretAccessKey,
+        env: brokenStore,
+        codes: [6],
+      },
     ]);
 
     // Reading: list, show, and the two commands that print the secret on purpose.
@@ -249,12 +356,21 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
       { args: ['export-profile', 'leak', '--print'], codes: [0], debugOnly: !full, storeIndependent: true },
       { args: ['completion', 'bash'], codes: [0], debugOnly: true, storeIndependent: true },
     ]);
-    await s.step({ args: ['export-profile', 'leak', '--profile-name', 'leak'], env: { AWS_CONFIG_FILE: join(s.home, '.aws', 'config') }, codes: [0] });
+    await s.step({
+      args: ['export-profile', 'leak', '--profile-name', 'leak'],
+      env: { AWS_CONFIG_FILE: join(s.home, '.aws', 'config') },
+      codes: [0],
+    });
 
     // test: passing, rejected, unreachable, denied, an AWS error quoting the secret back.
     await s.parallel([
       { args: ['test', 'leak'], codes: [0] },
-      { args: ['test', 'leak', '--service', 's3', '--last-used'], codes: [0, 5], debugOnly: !full, storeIndependent: true },
+      {
+        args: ['test', 'leak', '--service', 's3', '--last-used'],
+        codes: [0, 5],
+        debugOnly: !full,
+        storeIndependent: true,
+      },
       { args: ['test', 'leak', '--admin'], env: admin, codes: [0], debugOnly: !full, storeIndependent: true },
       { args: ['test', 'wrong'], codes: [4] },
       { args: ['test', 'leak'], env: closed, codes: [5], debugOnly: !full, storeIndependent: true },
@@ -282,7 +398,16 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     if (full) {
       // Another rotation holds the lock (this test process stands in for it): exit 7 after the wait.
       const lock = rotationLockPath(s.world.configDir, 'leak');
-      writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: (await import('node:os')).hostname(), createdAt: new Date().toISOString(), token: 'held-by-the-test' }), { mode: 0o600 });
+      writeFileSync(
+        lock,
+        JSON.stringify({
+          pid: process.pid,
+          hostname: (await import('node:os')).hostname(),
+          createdAt: new Date().toISOString(),
+          token: 'held-by-the-test',
+        }),
+        { mode: 0o600 },
+      );
       await s.step({ args: ['rotate', 'leak'], codes: [7], debugOnly: true });
       (await import('node:fs')).rmSync(lock);
     }
@@ -290,15 +415,55 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     await s.learn();
 
     // Onboarding with the admin credentials: create-user (with a key), attach-policy, init, and their failures.
-    await s.step({ args: ['create-user', `hyg-created-${store}`, '--create-key', '--connection', 'created'], env: admin, codes: [0] });
+    await s.step({
+      args: ['create-user', `hyg-created-${store}`, '--create-key', '--connection', 'created'],
+      env: admin,
+      codes: [0],
+    });
     await s.learn();
     await s.parallel([
-      { args: ['create-user', `hyg-created-${store}`], env: { ...admin, AWS_SECRET_ACCESS_KEY: wrong.secretAccessKey }, codes: [4], storeIndependent: true },
-      { args: ['attach-policy', `hyg-created-${store}`, '--policy-file', badPolicy, '--policy-name', 'extra'], env: admin, codes: [2], storeIndependent: true },
-      { args: ['attach-policy', 'nobody', '--service', 's3'], env: admin, codes: [5], debugOnly: !full, storeIndependent: true },
+      {
+        args: ['create-user', `hyg-created-${store}`],
+        env: { ...admin, AWS_SECRET_ACCESS_KEY: wrong.secretAccessKey },
+        codes: [4],
+        storeIndependent: true,
+      },
+      {
+        args: ['attach-policy', `hyg-created-${store}`, '--policy-file', badPolicy, '--policy-name', 'extra'],
+        env: admin,
+        codes: [2],
+        storeIndependent: true,
+      },
+      {
+        args: ['attach-policy', 'nobody', '--service', 's3'],
+        env: admin,
+        codes: [5],
+        debugOnly: !full,
+        storeIndependent: true,
+      },
     ]);
-    await s.step({ args: ['attach-policy', `hyg-created-${store}`, '--service', 's3', '--self-rotation'], env: admin, codes: [0], debugOnly: !full, storeIndependent: true });
-    await s.step({ args: ['init', '--no-input', '--user', `hyg-init-${store}`, '--service', 'rds', '--connection', 'initialized', '--yes'], env: admin, codes: [0] });
+    await s.step({
+      args: ['attach-policy', `hyg-created-${store}`, '--service', 's3', '--self-rotation'],
+      env: admin,
+      codes: [0],
+      debugOnly: !full,
+      storeIndependent: true,
+    });
+    await s.step({
+      args: [
+        'init',
+        '--no-input',
+        '--user',
+        `hyg-init-${store}`,
+        '--service',
+        'rds',
+        '--connection',
+        'initialized',
+        '--yes',
+      ],
+      env: admin,
+      codes: [0],
+    });
     await s.learn();
 
     // remove: plain, --json, with --delete-key signed by the key itself and by the admin, and a missing one.
@@ -306,7 +471,12 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     await s.step({ args: ['remove', 'leak-json', '--yes', '--json'], codes: [0, 3], debugOnly: !full });
     // moto does not evaluate ${aws:username}, so the self-rotation policy does not let the key delete itself there: exit 5.
     await s.step({ args: ['remove', 'created', '--delete-key', '--yes'], codes: [0, 5] });
-    await s.step({ args: ['remove', 'leak-csv', '--delete-key', '--admin', '--yes'], env: admin, codes: [0, 3], debugOnly: !full });
+    await s.step({
+      args: ['remove', 'leak-csv', '--delete-key', '--admin', '--yes'],
+      env: admin,
+      codes: [0, 3],
+      debugOnly: !full,
+    });
     await s.step({ args: ['remove', 'missing', '--yes'], codes: [3], debugOnly: !full, storeIndependent: true });
 
     if (full) await refusesLoosePassphraseFile(s);
@@ -328,9 +498,18 @@ async function refusesLoosePassphraseFile(s: Sweep): Promise<void> {
   writeFileSync(passFile, `${PASSPHRASE}\n`);
   chmodSync(passFile, 0o644);
   const loose = await runBin(['credential-process', 'initialized', '--debug'], {
-    env: { ...s.env(), DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: undefined, DATABLAST_AWS_PASSPHRASE_FILE: passFile },
+    env: {
+      ...s.env(),
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: undefined,
+      DATABLAST_AWS_PASSPHRASE_FILE: passFile,
+    },
   });
-  s.runs.push({ args: ['credential-process', 'initialized', '--debug', '(world-readable passphrase file)'], result: loose, mayPrint: false });
+  s.runs.push({
+    args: ['credential-process', 'initialized', '--debug', '(world-readable passphrase file)'],
+    result: loose,
+    mayPrint: false,
+  });
   expect(loose.exitCode, loose.stderr).toBe(6);
   expect(loose.stderr).toContain('chmod 600');
   expect(loose.stderr).not.toContain(PASSPHRASE);

@@ -44,8 +44,15 @@ interface Killed {
 }
 
 /** Starts the CLI; `signal` sends a signal if it is still running. */
-function startCli(args: string[], options: { stdin?: string; admin?: boolean; endpoint?: string }): { signal(s: NodeJS.Signals): void; ended: Promise<Killed> } {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: world.configDir, ...world.env({ admin: options.admin, endpoint: options.endpoint }) };
+function startCli(
+  args: string[],
+  options: { stdin?: string; admin?: boolean; endpoint?: string },
+): { signal(s: NodeJS.Signals): void; ended: Promise<Killed> } {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: world.configDir,
+    ...world.env({ admin: options.admin, endpoint: options.endpoint }),
+  };
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   let signalled = false;
@@ -67,7 +74,12 @@ function startCli(args: string[], options: { stdin?: string; admin?: boolean; en
 }
 
 /** Starts the CLI and sends `signal` after `afterMs` if it is still running; resolves when it ends. */
-async function runAndSignal(args: string[], options: { stdin?: string; admin?: boolean; endpoint?: string }, signal: NodeJS.Signals, afterMs: number): Promise<Killed> {
+async function runAndSignal(
+  args: string[],
+  options: { stdin?: string; admin?: boolean; endpoint?: string },
+  signal: NodeJS.Signals,
+  afterMs: number,
+): Promise<Killed> {
   const cli = startCli(args, options);
   const timer = setTimeout(() => cli.signal(signal), afterMs);
   try {
@@ -106,12 +118,18 @@ function expectCancelled(run: Killed, signal: NodeJS.Signals, afterMs: number, l
 /** No temp file of an atomic write, no lock, no takeover guard left in the config dir. */
 function expectNoLeftovers(label: string): void {
   const names = readdirSync(world.configDir);
-  expect(names.filter((n) => /\.tmp$|\.lock$|\.takeover$|\.stale-/.test(n)), `${label}: ${names.join(', ')}`).toEqual([]);
+  expect(
+    names.filter((n) => /\.tmp$|\.lock$|\.takeover$|\.stale-/.test(n)),
+    `${label}: ${names.join(', ')}`,
+  ).toEqual([]);
 }
 
 /** `rounds` instants spread over [60 ms, duration + 60 ms], one at random in each slice; signals alternate. */
 function instants(rounds: number, durationMs: number): Array<{ at: number; signal: NodeJS.Signals }> {
-  return Array.from({ length: rounds }, (_, i) => ({ at: Math.round(60 + ((i + Math.random()) / rounds) * durationMs), signal: i % 2 === 0 ? 'SIGINT' : 'SIGTERM' }));
+  return Array.from({ length: rounds }, (_, i) => ({
+    at: Math.round(60 + ((i + Math.random()) / rounds) * durationMs),
+    signal: i % 2 === 0 ? 'SIGINT' : 'SIGTERM',
+  }));
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
@@ -141,8 +159,19 @@ describe('a signal at a random instant of each mutating command (moto, file stor
   }, 120_000);
 
   it('remove: exit 130, and remove run again finishes the job, leaving neither metadata nor secret', async () => {
-    const pair: AccessKeyPair = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
-    const seed = async () => expect((await world.cli(['add-connection', 'sig-rm', '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test', '--force'], { stdin: pair.secretAccessKey })).exitCode).toBe(0);
+    const pair: AccessKeyPair = {
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    };
+    const seed = async () =>
+      expect(
+        (
+          await world.cli(
+            ['add-connection', 'sig-rm', '--access-key-id', pair.accessKeyId, '--secret-stdin', '--no-test', '--force'],
+            { stdin: pair.secretAccessKey },
+          )
+        ).exitCode,
+      ).toBe(0);
     await seed();
     const [clean, duration] = await timed(() => world.cli(['remove', 'sig-rm', '--yes']));
     expect(clean.exitCode, clean.stderr).toBe(0);
@@ -159,7 +188,7 @@ describe('a signal at a random instant of each mutating command (moto, file stor
     }
   }, 120_000);
 
-  it('rotate: exit 130 with the protocol\'s invariant intact, and rotate run again converges', async () => {
+  it("rotate: exit 130 with the protocol's invariant intact, and rotate run again converges", async () => {
     let before = await world.addUserConnection('sig-rot', 'sig-rot-user');
     const [clean, duration] = await timed(() => world.cli(['rotate', 'sig-rot', '--json']));
     expect(clean.exitCode, clean.stderr).toBe(0);
@@ -196,7 +225,10 @@ describe('a signal at a random instant of each mutating command (moto, file stor
 
   it('create-user --create-key while AWS does not accept the new key yet: Ctrl-C deletes the key it made, and exits 130', async () => {
     refuse.refusing = true;
-    const cli = startCli(['create-user', 'sig-wait', '--create-key', '--connection', 'sig-wait'], { admin: true, endpoint: refuse.url });
+    const cli = startCli(['create-user', 'sig-wait', '--create-key', '--connection', 'sig-wait'], {
+      admin: true,
+      endpoint: refuse.url,
+    });
     // Ctrl-C once the key exists and the CLI is waiting for AWS to accept it.
     await refuse.waitForRefusals(2);
     cli.signal('SIGINT');
@@ -215,7 +247,19 @@ describe('a signal at a random instant of each mutating command (moto, file stor
   it('attach-policy: exit 130, and attach-policy run again converges on exactly the policies asked for', async () => {
     const user = 'sig-ap-user';
     await world.iam().send(new CreateUserCommand({ UserName: user }));
-    const args = ['attach-policy', user, '--service', 's3', '--service', 'rds', '--service', 'lambda', '--bucket', 'sig-exports', '--self-rotation'];
+    const args = [
+      'attach-policy',
+      user,
+      '--service',
+      's3',
+      '--service',
+      'rds',
+      '--service',
+      'lambda',
+      '--bucket',
+      'sig-exports',
+      '--self-rotation',
+    ];
     const [clean, duration] = await timed(() => world.cli(args, { admin: true }));
     expect(clean.exitCode, clean.stderr).toBe(0);
     for (const { at, signal } of instants(4, duration)) {
@@ -225,7 +269,9 @@ describe('a signal at a random instant of each mutating command (moto, file stor
       const again = await world.cli(args, { admin: true });
       expect(again.exitCode, `${label}, then again: ${again.stderr}`).toBe(0);
       const iam = world.iam();
-      const attached = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: user }))).AttachedPolicies!.map((p) => p.PolicyName).sort();
+      const attached = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: user })))
+        .AttachedPolicies!.map((p) => p.PolicyName)
+        .sort();
       const inline = (await iam.send(new ListUserPoliciesCommand({ UserName: user }))).PolicyNames!.sort();
       expect(attached).toEqual(['AWSLambda_ReadOnlyAccess', 'AmazonRDSReadOnlyAccess', 'AmazonS3ReadOnlyAccess']);
       expect(inline).toEqual(['datablast-s3-buckets', 'datablast-self-rotation']);
@@ -247,8 +293,15 @@ describe('summary', () => {
 async function userWithKey(userName: string): Promise<AccessKeyPair> {
   const { PutUserPolicyCommand } = await import('@aws-sdk/client-iam');
   await world.iam().send(new CreateUserCommand({ UserName: userName }));
-  const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['sts:GetCallerIdentity', 'iam:ListAccessKeys'], Resource: '*' }] };
-  await world.iam().send(new PutUserPolicyCommand({ UserName: userName, PolicyName: 'basic', PolicyDocument: JSON.stringify(policy) }));
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: ['sts:GetCallerIdentity', 'iam:ListAccessKeys'], Resource: '*' }],
+  };
+  await world
+    .iam()
+    .send(
+      new PutUserPolicyCommand({ UserName: userName, PolicyName: 'basic', PolicyDocument: JSON.stringify(policy) }),
+    );
   return world.createKey(userName);
 }
 
@@ -256,13 +309,15 @@ async function userWithKey(userName: string): Promise<AccessKeyPair> {
 async function expectEveryKeyHeld(userName: string, connection: string, label: string): Promise<void> {
   const keys = await world.keys(userName).catch(() => []);
   const stored = (await world.secrets()).get(connection);
-  for (const key of keys) expect(key.id, `${label}: IAM holds ${key.id} of ${userName}, which no connection holds`).toBe(stored?.accessKeyId);
+  for (const key of keys)
+    expect(key.id, `${label}: IAM holds ${key.id} of ${userName}, which no connection holds`).toBe(stored?.accessKeyId);
 }
 
 async function resetPolicies(userName: string): Promise<void> {
   const { DetachUserPolicyCommand, DeleteUserPolicyCommand } = await import('@aws-sdk/client-iam');
   const iam = world.iam();
-  for (const p of (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: userName }))).AttachedPolicies ?? []) {
+  for (const p of (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: userName }))).AttachedPolicies ??
+    []) {
     await iam.send(new DetachUserPolicyCommand({ UserName: userName, PolicyArn: p.PolicyArn! }));
   }
   for (const name of (await iam.send(new ListUserPoliciesCommand({ UserName: userName }))).PolicyNames ?? []) {
@@ -294,14 +349,19 @@ class RefusingProxy {
           this.refusals += 1;
           this.waiters.forEach((w) => w());
           res.writeHead(403, { 'content-type': 'text/xml' });
-          res.end('<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>refused</RequestId></ErrorResponse>');
+          res.end(
+            '<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>refused</RequestId></ErrorResponse>',
+          );
           return;
         }
         const target = new URL(this.target);
-        const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        });
+        const upstream = request(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
         upstream.on('error', () => req.socket.destroy());
         upstream.end(body);
       });

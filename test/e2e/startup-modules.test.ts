@@ -24,7 +24,10 @@ let env: Record<string, string>;
 beforeAll(async () => {
   keyring = await startKeyring();
   env = { ...keyring.env, DATABLAST_AWS_CONFIG_DIR: tempConfigDir('dbaws-modules-') };
-  const added = await runBin(['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test', '--region', 'eu-west-1'], { env, stdin: SECRET });
+  const added = await runBin(
+    ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test', '--region', 'eu-west-1'],
+    { env, stdin: SECRET },
+  );
   expect(added.exitCode, added.stderr).toBe(0);
 });
 
@@ -39,7 +42,13 @@ afterAll(async () => {
 function loaded(args: string[]): { code: number | null; modules: string[]; compiledChunks: string[] } {
   const log = join(mkdtempSync(join(tmpdir(), 'dbaws-modlog-')), 'modules.txt');
   const child = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', ...env, DBAWS_MODULE_LOG: log },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      LANG: 'C.UTF-8',
+      ...env,
+      DBAWS_MODULE_LOG: log,
+    },
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -65,15 +74,25 @@ function bundled(chunk: string): string[] {
 }
 
 /** The command modules in the bundle's core chunk (scripts/bundle.mjs), which every run loads: main's shortcuts run from it. */
-const SHORTCUTS = ['dist/commands/credential-process.js', 'dist/commands/env.js', 'dist/commands/list.js', 'dist/commands/require-connection.js', 'dist/commands/show.js'];
+const SHORTCUTS = [
+  'dist/commands/credential-process.js',
+  'dist/commands/env.js',
+  'dist/commands/list.js',
+  'dist/commands/require-connection.js',
+  'dist/commands/show.js',
+];
 /** The command modules a run loads beyond the core chunk. */
-const beyondCore = (modules: string[]) => modules.filter((m) => m.startsWith('dist/commands/') && !SHORTCUTS.includes(m));
+const beyondCore = (modules: string[]) =>
+  modules.filter((m) => m.startsWith('dist/commands/') && !SHORTCUTS.includes(m));
 
 const LIBRARIES = ['@aws-sdk/', '@smithy/', '@inquirer/', 'conf', 'ajv'];
 /** The AWS SDK, the prompt library and conf (with ajv). */
 const heavyLibraries = (modules: string[]) => modules.filter((m) => LIBRARIES.some((h) => m === h || m.startsWith(h)));
 /** Those, or our AWS gateways and prompter, which load them. */
-const heavy = (modules: string[]) => [...heavyLibraries(modules), ...modules.filter((m) => m.startsWith('dist/aws/') || m === 'dist/ui/prompts.js')];
+const heavy = (modules: string[]) => [
+  ...heavyLibraries(modules),
+  ...modules.filter((m) => m.startsWith('dist/aws/') || m === 'dist/ui/prompts.js'),
+];
 const commandModules = (modules: string[]) => modules.filter((m) => m.startsWith('dist/commands/'));
 
 describe('modules loaded at startup (built binary, keychain store)', () => {
@@ -84,7 +103,7 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
   });
 
   it.each([[['credential-process', 'prod']], [['list']], [['show', 'prod']], [['env', 'prod']]])(
-    '%j (no option: main\'s shortcut) runs from the core chunk alone: no other command module, no Commander, no library at all (the Secret Service is spoken to directly)',
+    "%j (no option: main's shortcut) runs from the core chunk alone: no other command module, no Commander, no library at all (the Secret Service is spoken to directly)",
     (args) => {
       const run = loaded(args);
       expect(run.code).toBe(0);
@@ -98,7 +117,12 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
     },
   );
 
-  it.each([[['--json', 'list']], [['--json', 'show', 'prod']], [['--json', 'env', 'prod']], [['--json', 'credential-process', 'prod']]])(
+  it.each([
+    [['--json', 'list']],
+    [['--json', 'show', 'prod']],
+    [['--json', 'env', 'prod']],
+    [['--json', 'credential-process', 'prod']],
+  ])(
     '%j (through Commander) loads Commander and no command module beyond the core, and neither the AWS SDK, the prompt library nor conf',
     (args) => {
       const run = loaded(args);

@@ -3,7 +3,13 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { IAMClient, ListAccessKeysCommand, ListAttachedUserPoliciesCommand, ListUserPoliciesCommand, ListUsersCommand } from '@aws-sdk/client-iam';
+import {
+  IAMClient,
+  ListAccessKeysCommand,
+  ListAttachedUserPoliciesCommand,
+  ListUserPoliciesCommand,
+  ListUsersCommand,
+} from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { startMoto, type Moto } from '../support/moto.js';
 import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
@@ -13,7 +19,10 @@ import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
  * (send-keys) and reads the screen (capture-pane). A private tmux socket keeps it off anyone's sessions.
  */
 const SOCKET = join(mkdtempSync(join(tmpdir(), 'dbaws-tmux-')), 'socket');
-const ADMIN = { AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
+const ADMIN = {
+  AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+  AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+};
 
 let moto: Moto;
 let configDir: string;
@@ -42,7 +51,17 @@ function start(args: string[]): string {
   const script = join(configDir, `${name}.sh`);
   const exports = Object.entries(env()).map(([k, v]) => `export ${k}='${v}'`);
   // A clean environment: nothing of the test runner's AWS_* or CI variables reaches the wizard.
-  writeFileSync(script, ['unset CI AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION', ...exports, `'${process.execPath}' '${BIN}' ${args.map((a) => `'${a}'`).join(' ')}`, 'echo "EXIT CODE: $?"', 'sleep 600', ''].join('\n'));
+  writeFileSync(
+    script,
+    [
+      'unset CI AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION',
+      ...exports,
+      `'${process.execPath}' '${BIN}' ${args.map((a) => `'${a}'`).join(' ')}`,
+      'echo "EXIT CODE: $?"',
+      'sleep 600',
+      '',
+    ].join('\n'),
+  );
   tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '50', `bash --noprofile --norc ${script}`);
   return name;
 }
@@ -77,12 +96,17 @@ async function exitCode(name: string): Promise<number> {
 }
 
 function iam(): IAMClient {
-  return new IAMClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: ADMIN.AWS_ACCESS_KEY_ID, secretAccessKey: ADMIN.AWS_SECRET_ACCESS_KEY } });
+  return new IAMClient({
+    endpoint: moto.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: ADMIN.AWS_ACCESS_KEY_ID, secretAccessKey: ADMIN.AWS_SECRET_ACCESS_KEY },
+  });
 }
 
 beforeAll(async () => {
   if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed: apt-get install tmux');
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
 });
 
@@ -135,21 +159,38 @@ describe('init, in a real terminal', () => {
     // The final state in AWS (moto)...
     const user = 'datablast-integration';
     const attached = await iam().send(new ListAttachedUserPoliciesCommand({ UserName: user }));
-    expect(attached.AttachedPolicies!.map((p) => p.PolicyName).sort()).toEqual(['AmazonRDSReadOnlyAccess', 'AmazonS3ReadOnlyAccess']);
-    expect((await iam().send(new ListUserPoliciesCommand({ UserName: user }))).PolicyNames).toEqual(['datablast-self-rotation']);
+    expect(attached.AttachedPolicies!.map((p) => p.PolicyName).sort()).toEqual([
+      'AmazonRDSReadOnlyAccess',
+      'AmazonS3ReadOnlyAccess',
+    ]);
+    expect((await iam().send(new ListUserPoliciesCommand({ UserName: user }))).PolicyNames).toEqual([
+      'datablast-self-rotation',
+    ]);
     const keysInAws = (await iam().send(new ListAccessKeysCommand({ UserName: user }))).AccessKeyMetadata!;
     expect(keysInAws).toHaveLength(1);
 
     // ...and in the store: the connection holds that key, and the key works.
     const listed = await runBin(['list', '--json'], { env: env() });
     expect(listed.exitCode, listed.stderr).toBe(0);
-    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: 'AWS Production', accessKeyId: keysInAws[0]!.AccessKeyId, region: 'eu-west-1', userName: user, description: 'nightly sync' })]);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({
+        name: 'AWS Production',
+        accessKeyId: keysInAws[0]!.AccessKeyId,
+        region: 'eu-west-1',
+        userName: user,
+        description: 'nightly sync',
+      }),
+    ]);
     const served = await runBin(['credential-process', 'AWS Production'], { env: env() });
     const creds = JSON.parse(served.stdout);
     expect(transcript).not.toContain(creds.SecretAccessKey);
     await moto.enforceAuth();
     try {
-      const sts = new STSClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey } });
+      const sts = new STSClient({
+        endpoint: moto.url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey },
+      });
       expect((await sts.send(new GetCallerIdentityCommand({}))).Arn).toBe(`arn:aws:iam::123456789012:user/${user}`);
     } finally {
       await moto.disableAuth();
@@ -157,7 +198,9 @@ describe('init, in a real terminal', () => {
   });
 
   it('says "already set up" when run again on a finished setup, creating nothing', async () => {
-    const ci = await runBin(['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'prod'], { env: env() });
+    const ci = await runBin(['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'prod'], {
+      env: env(),
+    });
     expect(ci.exitCode, ci.stderr).toBe(0);
     const name = start(['init', '--user', 'dbx', '--service', 's3', '--self-rotation']);
     await waitFor(name, 'Name for the connection');

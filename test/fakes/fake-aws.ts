@@ -1,10 +1,14 @@
-import type { AccessKeyInfo, Aws, AwsSession, Iam, IamUser, Identity, Probes, Sts } from '../../src/context.js';
+import type { Aws, AwsSession, Iam, Probes, Sts } from '../../src/ports.js';
+import type { AccessKeyInfo, IamUser, Identity } from '../../src/domain/iam.js';
 import type { AccessKeyPair, Credentials } from '../../src/domain/connection.js';
 import { translateAwsError } from '../../src/aws/errors.js';
 
 /** An SDK-shaped service error, as the real SDK throws it (name, $fault, $metadata). */
 export function sdkError(name: string, message = name, httpStatusCode = 400): Error {
-  const error = new Error(message) as Error & { $fault: string; $metadata: { httpStatusCode: number; requestId: string } };
+  const error = new Error(message) as Error & {
+    $fault: string;
+    $metadata: { httpStatusCode: number; requestId: string };
+  };
   error.name = name;
   error.$fault = httpStatusCode >= 500 ? 'server' : 'client';
   error.$metadata = { httpStatusCode, requestId: 'fake-request-id' };
@@ -60,12 +64,19 @@ export class FakeAws implements Aws {
   }
 
   /** Makes the next call of `method` (e.g. "createAccessKey", "getCallerIdentity") throw `error`; `afterCalls` lets that many through first. */
-  failNext(method: IamMethod | StsMethod | ProbeMethod, error: Error = sdkError('ServiceFailure', 'injected failure', 500), afterCalls = 0): void {
+  failNext(
+    method: IamMethod | StsMethod | ProbeMethod,
+    error: Error = sdkError('ServiceFailure', 'injected failure', 500),
+    afterCalls = 0,
+  ): void {
     this.injected.push({ method, error, afterCalls });
   }
 
   /** Creates a user directly (test setup), optionally with a key; returns the key. */
-  seedUser(userName: string, options: { withKey?: boolean; tags?: Record<string, string> } = {}): AccessKeyPair | undefined {
+  seedUser(
+    userName: string,
+    options: { withKey?: boolean; tags?: Record<string, string> } = {},
+  ): AccessKeyPair | undefined {
     this.users.set(userName, this.newUser(userName, '/', options.tags ?? {}));
     return options.withKey ? this.issueKey(userName, 0) : undefined;
   }
@@ -75,9 +86,19 @@ export class FakeAws implements Aws {
     this.keyCounter += 1;
     // The counter in base 32 over the key-id alphabet, so ids stay distinct however many keys a test
     // issues (the first seven are the ids earlier tests know: …AAAQ, …AAA2 to …AAA7).
-    const accessKeyId = `AKIA${[...this.keyCounter.toString(32)].map((d) => 'AQ234567BCDEFGHIJKLMNOPRSTUVWXYZ'[parseInt(d, 32)]).join('').padStart(16, 'A')}`;
+    const accessKeyId = `AKIA${[...this.keyCounter.toString(32)]
+      .map((d) => 'AQ234567BCDEFGHIJKLMNOPRSTUVWXYZ'[parseInt(d, 32)])
+      .join('')
+      .padStart(16, 'A')}`;
     const secretAccessKey = `fakeSecret${String(this.keyCounter).padStart(30, 'x')}`;
-    this.keys.set(accessKeyId, { accessKeyId, secretAccessKey, userName, status: 'Active', createDate: createDate ?? this.now().toISOString(), invisibleFor });
+    this.keys.set(accessKeyId, {
+      accessKeyId,
+      secretAccessKey,
+      userName,
+      status: 'Active',
+      createDate: createDate ?? this.now().toISOString(),
+      invisibleFor,
+    });
     return { accessKeyId, secretAccessKey };
   }
 
@@ -96,7 +117,12 @@ export class FakeAws implements Aws {
 
   private session(credentials: Credentials | undefined, region = 'us-east-1'): AwsSession {
     /** `service` as logged in `calls`; "sts-global" is the global STS endpoint. */
-    const call = async <T>(service: 'iam' | 'sts' | 'sts-global' | 's3' | 'rds' | 'lambda', method: string, action: string, work: () => T): Promise<T> => {
+    const call = async <T>(
+      service: 'iam' | 'sts' | 'sts-global' | 's3' | 'rds' | 'lambda',
+      method: string,
+      action: string,
+      work: () => T,
+    ): Promise<T> => {
       this.calls.push(`${service}:${method}`);
       try {
         const injected = this.injected.findIndex((i) => i.method === method);
@@ -121,18 +147,22 @@ export class FakeAws implements Aws {
       }
     };
     const sts: Sts = {
-      getCallerIdentity: () => call('sts', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
+      getCallerIdentity: () =>
+        call('sts', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
     };
     const globalSts: Sts = {
-      getCallerIdentity: () => call('sts-global', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
+      getCallerIdentity: () =>
+        call('sts-global', 'getCallerIdentity', 'sts:GetCallerIdentity', () => this.identity(credentials)),
     };
     const probes: Probes = {
-      listBuckets: () => call('s3', 'listBuckets', 's3:ListAllMyBuckets', () => ({ count: this.buckets.size, more: false })),
+      listBuckets: () =>
+        call('s3', 'listBuckets', 's3:ListAllMyBuckets', () => ({ count: this.buckets.size, more: false })),
       headBucket: (bucket) =>
         call('s3', 'headBucket', `s3:ListBucket on ${bucket}`, () => {
           if (!this.buckets.has(bucket)) throw sdkError('NoSuchBucket', `The bucket ${bucket} does not exist`, 404);
         }),
-      describeDbInstances: () => call('rds', 'describeDbInstances', 'rds:DescribeDBInstances', () => ({ count: 0, more: false })),
+      describeDbInstances: () =>
+        call('rds', 'describeDbInstances', 'rds:DescribeDBInstances', () => ({ count: 0, more: false })),
       listFunctions: () => call('lambda', 'listFunctions', 'lambda:ListFunctions', () => ({ count: 0, more: false })),
     };
     const iam: Iam = {
@@ -144,7 +174,8 @@ export class FakeAws implements Aws {
         }),
       createUser: (userName, options) =>
         call('iam', 'createUser', 'iam:CreateUser', () => {
-          if (this.users.has(userName)) throw sdkError('EntityAlreadyExists', `User with name ${userName} already exists.`, 409);
+          if (this.users.has(userName))
+            throw sdkError('EntityAlreadyExists', `User with name ${userName} already exists.`, 409);
           const user = this.newUser(userName, options.path ?? '/', options.tags);
           this.users.set(userName, user);
           return this.publicUser(user);
@@ -156,41 +187,56 @@ export class FakeAws implements Aws {
       listAccessKeys: (userName) =>
         call('iam', 'listAccessKeys', 'iam:ListAccessKeys', () => {
           this.requireUser(userName);
-          return this.keysOf(userName).map((k): AccessKeyInfo => ({ accessKeyId: k.accessKeyId, status: k.status, createDate: k.createDate }));
+          return this.keysOf(userName).map((k): AccessKeyInfo => ({
+            accessKeyId: k.accessKeyId,
+            status: k.status,
+            createDate: k.createDate,
+          }));
         }),
       createAccessKey: (userName) =>
         call('iam', 'createAccessKey', 'iam:CreateAccessKey', () => {
           this.requireUser(userName);
-          if (this.keysOf(userName).length >= 2) throw sdkError('LimitExceeded', 'Cannot exceed quota for AccessKeysPerUser: 2', 409);
+          if (this.keysOf(userName).length >= 2)
+            throw sdkError('LimitExceeded', 'Cannot exceed quota for AccessKeysPerUser: 2', 409);
           const pair = this.issueKey(userName);
           return { ...pair, createDate: this.keys.get(pair.accessKeyId)!.createDate };
         }),
       updateAccessKey: (userName, accessKeyId, status) =>
         call('iam', 'updateAccessKey', 'iam:UpdateAccessKey', () => {
           const key = this.keys.get(accessKeyId);
-          if (!key || key.userName !== userName) throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
+          if (!key || key.userName !== userName)
+            throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
           key.status = status;
         }),
       deleteAccessKey: (userName, accessKeyId) =>
         call('iam', 'deleteAccessKey', 'iam:DeleteAccessKey', () => {
           const key = this.keys.get(accessKeyId);
-          if (!key || key.userName !== userName) throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
+          if (!key || key.userName !== userName)
+            throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
           this.keys.delete(accessKeyId);
         }),
       getAccessKeyLastUsed: (accessKeyId) =>
         call('iam', 'getAccessKeyLastUsed', 'iam:GetAccessKeyLastUsed', () => {
-          if (!this.keys.has(accessKeyId)) throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
+          if (!this.keys.has(accessKeyId))
+            throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
           return { lastUsedDate: undefined, serviceName: undefined, region: undefined };
         }),
-      listAttachedUserPolicies: (userName) => call('iam', 'listAttachedUserPolicies', 'iam:ListAttachedUserPolicies', () => [...this.requireUser(userName).attached]),
+      listAttachedUserPolicies: (userName) =>
+        call('iam', 'listAttachedUserPolicies', 'iam:ListAttachedUserPolicies', () => [
+          ...this.requireUser(userName).attached,
+        ]),
       attachUserPolicy: (userName, policyArn) =>
         call('iam', 'attachUserPolicy', 'iam:AttachUserPolicy', () => {
           const user = this.requireUser(userName);
-          if (user.attached.length >= 10) throw sdkError('LimitExceeded', 'Cannot exceed quota for PoliciesPerUser: 10', 409);
-          if (!user.attached.some((p) => p.policyArn === policyArn)) user.attached.push({ policyArn, policyName: policyArn.split('/').pop() ?? policyArn });
+          if (user.attached.length >= 10)
+            throw sdkError('LimitExceeded', 'Cannot exceed quota for PoliciesPerUser: 10', 409);
+          if (!user.attached.some((p) => p.policyArn === policyArn))
+            user.attached.push({ policyArn, policyName: policyArn.split('/').pop() ?? policyArn });
         }),
-      listUserPolicies: (userName) => call('iam', 'listUserPolicies', 'iam:ListUserPolicies', () => [...this.requireUser(userName).inline.keys()]),
-      getUserPolicy: (userName, policyName) => call('iam', 'getUserPolicy', 'iam:GetUserPolicy', () => this.requireUser(userName).inline.get(policyName)),
+      listUserPolicies: (userName) =>
+        call('iam', 'listUserPolicies', 'iam:ListUserPolicies', () => [...this.requireUser(userName).inline.keys()]),
+      getUserPolicy: (userName, policyName) =>
+        call('iam', 'getUserPolicy', 'iam:GetUserPolicy', () => this.requireUser(userName).inline.get(policyName)),
       putUserPolicy: (userName, policyName, document) =>
         call('iam', 'putUserPolicy', 'iam:PutUserPolicy', () => {
           this.requireUser(userName).inline.set(policyName, document);
@@ -201,13 +247,20 @@ export class FakeAws implements Aws {
 
   private authenticate(credentials: Credentials | undefined, isSts: boolean): void {
     if (!credentials) {
-      if (!this.adminArn) throw sdkError('CredentialsProviderError', 'Could not load credentials from any providers', 0);
+      if (!this.adminArn)
+        throw sdkError('CredentialsProviderError', 'Could not load credentials from any providers', 0);
       return;
     }
     const key = this.keys.get(credentials.accessKeyId);
     // AWS answers an unknown, deleted or inactive key id alike.
-    if (!key || key.status === 'Inactive') throw sdkError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
-    if (key.secretAccessKey !== credentials.secretAccessKey) throw sdkError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.', 403);
+    if (!key || key.status === 'Inactive')
+      throw sdkError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    if (key.secretAccessKey !== credentials.secretAccessKey)
+      throw sdkError(
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided.',
+        403,
+      );
     if (isSts && key.invisibleFor > 0) {
       key.invisibleFor -= 1;
       throw sdkError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
@@ -233,7 +286,11 @@ export class FakeAws implements Aws {
       userName,
       path,
       arn: `arn:aws:iam::${this.accountId}:user${path}${userName}`,
-      userId: `AIDA${userName.toUpperCase().replace(/[^A-Z]/g, 'X').padEnd(17, 'X').slice(0, 17)}`,
+      userId: `AIDA${userName
+        .toUpperCase()
+        .replace(/[^A-Z]/g, 'X')
+        .padEnd(17, 'X')
+        .slice(0, 17)}`,
       createDate: this.now().toISOString(),
       tags: { ...tags },
       attached: [],
@@ -242,6 +299,13 @@ export class FakeAws implements Aws {
   }
 
   private publicUser(user: FakeUser): IamUser {
-    return { userName: user.userName, arn: user.arn, userId: user.userId, path: user.path, createDate: user.createDate, tags: { ...user.tags } };
+    return {
+      userName: user.userName,
+      arn: user.arn,
+      userId: user.userId,
+      path: user.path,
+      createDate: user.createDate,
+      tags: { ...user.tags },
+    };
   }
 }

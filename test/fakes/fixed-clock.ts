@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/context.js';
+import type { Clock } from '../../src/ports.js';
 
 /** A clock that only moves when told to; `sleep` advances it instantly. */
 export class FixedClock implements Clock {

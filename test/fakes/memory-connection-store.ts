@@ -1,4 +1,4 @@
-import type { ConnectionStore } from '../../src/context.js';
+import type { ConnectionStore } from '../../src/ports.js';
 import type { Connection } from '../../src/domain/connection.js';
 
 /** An in-memory connection metadata store. */

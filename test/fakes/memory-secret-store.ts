@@ -1,4 +1,4 @@
-import type { SecretStore } from '../../src/context.js';
+import type { SecretStore } from '../../src/ports.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 import { SecretStoreError } from '../../src/errors.js';
 

@@ -1,4 +1,4 @@
-import type { Prompter } from '../../src/context.js';
+import type { Prompter } from '../../src/ports.js';
 import { CancelledError } from '../../src/errors.js';
 
 type Answer = string | boolean | string[] | typeof CANCEL;
@@ -28,12 +28,16 @@ export class ScriptedPrompter implements Prompter {
     this.asked.push(message);
     const step = this.script.shift();
     if (!step) throw new Error(`unexpected prompt: ${message}`);
-    if (!message.includes(step.match)) throw new Error(`expected a prompt containing "${step.match}", got "${message}"`);
+    if (!message.includes(step.match))
+      throw new Error(`expected a prompt containing "${step.match}", got "${message}"`);
     if (step.answer === CANCEL) throw new CancelledError();
     return step.answer;
   }
 
-  async input(message: string, options?: { default?: string; validate?: (value: string) => string | true }): Promise<string> {
+  async input(
+    message: string,
+    options?: { default?: string; validate?: (value: string) => string | true },
+  ): Promise<string> {
     const value = String(this.next(message));
     const answer = value === '' && options?.default !== undefined ? options.default : value;
     const valid = options?.validate?.(answer) ?? true;
@@ -60,7 +64,8 @@ export class ScriptedPrompter implements Prompter {
 
   async checkbox<T extends string>(message: string, choices: Array<{ value: T }>): Promise<T[]> {
     const values = this.next(message) as T[];
-    for (const v of values) if (!choices.some((c) => c.value === v)) throw new Error(`"${v}" is not a choice of "${message}"`);
+    for (const v of values)
+      if (!choices.some((c) => c.value === v)) throw new Error(`"${v}" is not a choice of "${message}"`);
     return values;
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, type Aws, type Context, type GlobalOptions } from '../../src/context.js';
+import type { Aws, Context, GlobalOptions } from '../../src/ports.js';
+import { createContext } from '../../src/context.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 import { AwsError, CredentialsRejectedError } from '../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../src/ui/io.js';
@@ -9,12 +10,27 @@ import { rejection } from '../support/rejection.js';
 let moto: Moto;
 
 /** Dummy admin credentials: moto accepts any key while signature checking is off. */
-const DUMMY_ADMIN = { AWS_ACCESS_KEY_ID: 'AKIAADMINADMINADMIN2', AWS_SECRET_ACCESS_KEY: 'dummydummydummydummydummydummydummydummy' };
+const DUMMY_ADMIN = {
+  AWS_ACCESS_KEY_ID: 'AKIAADMINADMINADMIN2',
+  AWS_SECRET_ACCESS_KEY: 'dummydummydummydummydummydummydummydummy',
+};
 
-function world(env: Record<string, string | undefined> = {}, globals: Partial<GlobalOptions> = {}): { ctx: Context; io: BufferedIO; aws: () => Promise<Aws> } {
+function world(
+  env: Record<string, string | undefined> = {},
+  globals: Partial<GlobalOptions> = {},
+): { ctx: Context; io: BufferedIO; aws: () => Promise<Aws> } {
   const io = bufferedIO();
   const ctx = createContext(
-    { json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false, ...globals },
+    {
+      json: false,
+      input: false,
+      color: false,
+      profile: undefined,
+      region: undefined,
+      endpointUrl: undefined,
+      debug: false,
+      ...globals,
+    },
     { io, env: { AWS_ENDPOINT_URL: moto.url, ...DUMMY_ADMIN, ...env } },
   );
   return { ctx, io, aws: () => ctx.aws() };
@@ -58,7 +74,12 @@ describe('the IAM and STS gateways against moto, signature checking off', () => 
 
     await iam.updateAccessKey('bob', first.accessKeyId, 'Inactive');
     const keys = await iam.listAccessKeys('bob');
-    expect(keys.map((k) => [k.accessKeyId, k.status]).sort()).toEqual([[first.accessKeyId, 'Inactive'], [second.accessKeyId, 'Active']].sort());
+    expect(keys.map((k) => [k.accessKeyId, k.status]).sort()).toEqual(
+      [
+        [first.accessKeyId, 'Inactive'],
+        [second.accessKeyId, 'Active'],
+      ].sort(),
+    );
     expect(keys[0]!.createDate).toMatch(/^\d{4}-/);
 
     const lastUsed = await iam.getAccessKeyLastUsed(second.accessKeyId);
@@ -78,7 +99,9 @@ describe('the IAM and STS gateways against moto, signature checking off', () => 
     await iam.createUser('carol', { tags: {} });
     await iam.attachUserPolicy('carol', 'arn:aws:iam::aws:policy/ReadOnlyAccess');
     await iam.attachUserPolicy('carol', 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess');
-    expect((await iam.listAttachedUserPolicies('carol')).sort((a, b) => a.policyName.localeCompare(b.policyName))).toEqual([
+    expect(
+      (await iam.listAttachedUserPolicies('carol')).sort((a, b) => a.policyName.localeCompare(b.policyName)),
+    ).toEqual([
       { policyArn: 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess', policyName: 'AmazonS3ReadOnlyAccess' },
       { policyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess', policyName: 'ReadOnlyAccess' },
     ]);
@@ -133,7 +156,9 @@ describe('the IAM and STS gateways against moto, signature checking off', () => 
   it('fails fast with a network diagnosis when nothing listens on the endpoint', async () => {
     const port = await freePort();
     const { aws } = world({ AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` });
-    const session = await (await aws()).as({ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    const session = await (
+      await aws()
+    ).as({ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
     const started = Date.now();
     const error = await rejection(session.sts.getCallerIdentity());
     const elapsed = Date.now() - started;
@@ -179,7 +204,10 @@ describe('the gateways against moto with signature checking on', () => {
 
   it('rejects a wrong secret with exit 4 (SignatureDoesNotMatch)', async () => {
     // Change the last character to another one (a fixed 'X' would match a secret that already ends in X).
-    const wrong = { accessKeyId: good.accessKeyId, secretAccessKey: `${good.secretAccessKey.slice(0, 39)}${good.secretAccessKey.endsWith('X') ? 'Y' : 'X'}` };
+    const wrong = {
+      accessKeyId: good.accessKeyId,
+      secretAccessKey: `${good.secretAccessKey.slice(0, 39)}${good.secretAccessKey.endsWith('X') ? 'Y' : 'X'}`,
+    };
     const error = await rejection((await (await world().aws()).as(wrong)).sts.getCallerIdentity());
     expect(error).toBeInstanceOf(CredentialsRejectedError);
     expect(error).toMatchObject({ exitCode: 4, awsCode: 'SignatureDoesNotMatch', diagnosis: 'credentials' });
@@ -187,7 +215,11 @@ describe('the gateways against moto with signature checking on', () => {
   });
 
   it('rejects an unknown key id with exit 4 (InvalidClientTokenId)', async () => {
-    const error = await rejection((await (await world().aws()).as({ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: good.secretAccessKey })).sts.getCallerIdentity());
+    const error = await rejection(
+      (
+        await (await world().aws()).as({ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: good.secretAccessKey })
+      ).sts.getCallerIdentity(),
+    );
     expect(error).toMatchObject({ exitCode: 4, awsCode: 'InvalidClientTokenId', diagnosis: 'credentials' });
   });
 

@@ -8,7 +8,14 @@ import { commandLineWord } from '../../src/domain/aws-config.js';
 
 /** Printable names of 1–64 characters, rich in the characters shells treat specially. */
 const names = fc
-  .array(fc.oneof(fc.constantFrom(...' "\'\\$`#;&|<>(){}[]*?!~=%^,:@'), fc.constantFrom('a', 'B', '7', '-', '.', '_', 'é', '生'), fc.string({ minLength: 1, maxLength: 1 }).filter((c) => /^[\x20-\x7e]$/.test(c))), { minLength: 1, maxLength: 64 })
+  .array(
+    fc.oneof(
+      fc.constantFrom(...' "\'\\$`#;&|<>(){}[]*?!~=%^,:@'),
+      fc.constantFrom('a', 'B', '7', '-', '.', '_', 'é', '生'),
+      fc.string({ minLength: 1, maxLength: 1 }).filter((c) => /^[\x20-\x7e]$/.test(c)),
+    ),
+    { minLength: 1, maxLength: 64 },
+  )
   .map((chars) => chars.join('').trim())
   .filter((name) => name.length > 0);
 
@@ -41,7 +48,9 @@ function throughSh(words: string[]): string[] {
 /** What Python's shlex.split (the AWS CLI's split of credential_process) makes of each word. */
 function throughShlex(words: string[]): string[][] {
   const program = 'import json,shlex,sys\nprint(json.dumps([shlex.split(w) for w in json.load(sys.stdin)]))';
-  return JSON.parse(execFileSync('python3', ['-c', program], { input: JSON.stringify(words), encoding: 'utf8' })) as string[][];
+  return JSON.parse(
+    execFileSync('python3', ['-c', program], { input: JSON.stringify(words), encoding: 'utf8' }),
+  ) as string[][];
 }
 
 describe('a connection name quoted for credential_process', () => {
@@ -51,7 +60,7 @@ describe('a connection name quoted for credential_process', () => {
     expect(throughSh(words)).toEqual(SAMPLES);
   });
 
-  it('comes back as one argument, itself, from the AWS CLI\'s shlex split', () => {
+  it("comes back as one argument, itself, from the AWS CLI's shlex split", () => {
     expect(throughShlex(words)).toEqual(SAMPLES.map((name) => [name]));
   });
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SecretStore } from '../../src/context.js';
+import type { SecretStore } from '../../src/ports.js';
 import { ExitCode, SecretStoreError } from '../../src/errors.js';
 import { openSecretStore } from '../../src/store/secret-store.js';
 import { startKeyring, type Keyring } from '../support/keyring.js';
@@ -42,11 +42,17 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
 
   /** What the Secret Service itself holds for an account, read with libsecret's secret-tool. */
   function secretToolLookup(account: string): string {
-    const result = spawnSync('secret-tool', ['lookup', 'service', 'datablast-aws', 'username', account], { env: { ...process.env, ...keyring.env } });
+    const result = spawnSync('secret-tool', ['lookup', 'service', 'datablast-aws', 'username', account], {
+      env: { ...process.env, ...keyring.env },
+    });
     return result.stdout.toString();
   }
 
-  async function failure(promise: Promise<unknown>, pattern: RegExp, boundMs = 10_000): Promise<{ error: SecretStoreError; elapsed: number }> {
+  async function failure(
+    promise: Promise<unknown>,
+    pattern: RegExp,
+    boundMs = 10_000,
+  ): Promise<{ error: SecretStoreError; elapsed: number }> {
     const started = performance.now();
     const error = await promise.then(
       (value) => value,
@@ -76,10 +82,20 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
   it('stores, reads, overwrites, lists and deletes real secrets in the Secret Service', async () => {
     const secrets = await open();
     expect(secrets.kind).toBe('keychain');
-    const accounts = ['AWS Production', 'Производство ü 生产', `quotes "double" & 'single'`, 'slash/back\\slash', 'rotate:AWS Production:pending'];
-    for (const [i, account] of accounts.entries()) await secrets.set(account, { ...pair, accessKeyId: `AKIAIOSFODNN7EXAMP${String(i).padStart(2, '0')}` });
+    const accounts = [
+      'AWS Production',
+      'Производство ü 生产',
+      `quotes "double" & 'single'`,
+      'slash/back\\slash',
+      'rotate:AWS Production:pending',
+    ];
+    for (const [i, account] of accounts.entries())
+      await secrets.set(account, { ...pair, accessKeyId: `AKIAIOSFODNN7EXAMP${String(i).padStart(2, '0')}` });
     for (const [i, account] of accounts.entries()) {
-      expect(await secrets.get(account)).toEqual({ ...pair, accessKeyId: `AKIAIOSFODNN7EXAMP${String(i).padStart(2, '0')}` });
+      expect(await secrets.get(account)).toEqual({
+        ...pair,
+        accessKeyId: `AKIAIOSFODNN7EXAMP${String(i).padStart(2, '0')}`,
+      });
     }
     // Pinned to the Secret Service (not the kernel keyring): libsecret sees the very entry.
     expect(JSON.parse(secretToolLookup('AWS Production'))).toEqual({ ...pair, accessKeyId: 'AKIAIOSFODNN7EXAMP00' });
@@ -102,7 +118,8 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
 
   it('finds, replaces and deletes the entries @napi-rs/keyring wrote (earlier versions), and that library finds ours', async () => {
     const napi = createRequire(import.meta.url)('@napi-rs/keyring') as typeof import('@napi-rs/keyring');
-    const theirs = (account: string) => new napi.Entry('datablast-aws', account, { linux: { store: 'secret-service' } });
+    const theirs = (account: string) =>
+      new napi.Entry('datablast-aws', account, { linux: { store: 'secret-service' } });
     theirs('written before').setPassword(JSON.stringify(pair));
     theirs('not a key pair').setPassword('hunter2');
     const secrets = await open();
@@ -137,12 +154,20 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
       await call();
       timings[name] = performance.now() - started;
     }
-    console.log(`keychain latency (ms): ${Object.entries(timings).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ')}`);
+    console.log(
+      `keychain latency (ms): ${Object.entries(timings)
+        .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+        .join(', ')}`,
+    );
     for (const ms of Object.values(timings)) expect(ms).toBeLessThan(1_000);
   });
 
   /** Runs one call in a fresh process with the keyring's environment plus `env`. */
-  async function inFreshProcess(operation: string, account: string, env: Record<string, string | undefined>): Promise<WorkerResult> {
+  async function inFreshProcess(
+    operation: string,
+    account: string,
+    env: Record<string, string | undefined>,
+  ): Promise<WorkerResult> {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...keyring.env };
     for (const [name, value] of Object.entries(env)) {
       if (value === undefined) delete childEnv[name];
@@ -162,12 +187,17 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     expect(result.elapsedMs).toBeLessThan(10_000);
   }
 
-  it.each(['get', 'set', 'delete', 'list'])('fails %s with exit 6 "no keychain service is running" when D-Bus is unreachable', async (operation) => {
-    const result = await inFreshProcess(operation, 'AWS Production', { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' });
-    expectExit6(result, /no keychain service is running/);
-    expect(result.elapsedMs).toBeLessThan(3_000);
-    console.log(`D-Bus unreachable, ${operation}: exit 6 in ${result.elapsedMs} ms`);
-  });
+  it.each(['get', 'set', 'delete', 'list'])(
+    'fails %s with exit 6 "no keychain service is running" when D-Bus is unreachable',
+    async (operation) => {
+      const result = await inFreshProcess(operation, 'AWS Production', {
+        DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent',
+      });
+      expectExit6(result, /no keychain service is running/);
+      expect(result.elapsedMs).toBeLessThan(3_000);
+      console.log(`D-Bus unreachable, ${operation}: exit 6 in ${result.elapsedMs} ms`);
+    },
+  );
 
   it('fails with exit 6 when no D-Bus address is set at all', async () => {
     const result = await inFreshProcess('get', 'AWS Production', { DBUS_SESSION_BUS_ADDRESS: undefined });
@@ -184,9 +214,13 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
 <busconfig><type>session</type><listen>unix:path=${join(dir, 'bus')}</listen><auth>EXTERNAL</auth>
 <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`,
     );
-    const bus: ChildProcess = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const bus: ChildProcess = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--print-address=1'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
-      const address = await new Promise<string>((resolve) => bus.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
+      const address = await new Promise<string>((resolve) =>
+        bus.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())),
+      );
       for (const operation of ['get', 'list']) {
         const result = await inFreshProcess(operation, 'AWS Production', { DBUS_SESSION_BUS_ADDRESS: address });
         expectExit6(result, /no keychain service is running/);
@@ -204,7 +238,9 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     const server: Server = createServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => server.listen(join(dir, 'bus'), resolve));
     try {
-      const result = await inFreshProcess('get', 'AWS Production', { DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` });
+      const result = await inFreshProcess('get', 'AWS Production', {
+        DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}`,
+      });
       expectExit6(result, /did not answer/);
       expect(result.processMs).toBeLessThan(10_000);
       console.log(`frozen D-Bus daemon: exit 6 in ${result.elapsedMs} ms (process ${result.processMs} ms)`);
@@ -232,7 +268,12 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     const daemon = keyring.ownerPid()!;
     process.kill(daemon, 'SIGSTOP');
     try {
-      for (const call of [() => secrets.get('hang'), () => secrets.set('hang', pair), () => secrets.delete('hang'), () => secrets.list()]) {
+      for (const call of [
+        () => secrets.get('hang'),
+        () => secrets.set('hang', pair),
+        () => secrets.delete('hang'),
+        () => secrets.list(),
+      ]) {
         const { error, elapsed } = await failure(call(), /did not answer/);
         expect(error.hint).toMatch(/unlock or restart it/);
         console.log(`stopped Secret Service: exit 6 in ${elapsed.toFixed(0)} ms`);
@@ -270,13 +311,19 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     const secrets = await open();
     await secrets.set('AWS Production', pair);
     await keyring.lock();
-    for (const call of [() => secrets.get('AWS Production'), () => secrets.has('AWS Production'), () => secrets.list(), () => secrets.delete('AWS Production'), () => secrets.set('AWS Production', pair)]) {
+    for (const call of [
+      () => secrets.get('AWS Production'),
+      () => secrets.has('AWS Production'),
+      () => secrets.list(),
+      () => secrets.delete('AWS Production'),
+      () => secrets.set('AWS Production', pair),
+    ]) {
       const { error, elapsed } = await failure(call(), /the keychain is locked/);
       expect(error.hint).toMatch(/Unlock it/);
       expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
       console.log(`locked keyring: exit 6 in ${elapsed.toFixed(0)} ms`);
     }
-    for (const operation of ['get', 'list']) expectExit6(await inFreshProcess(operation, 'AWS Production', {}), /the keychain is locked/);
+    for (const operation of ['get', 'list'])
+      expectExit6(await inFreshProcess(operation, 'AWS Production', {}), /the keychain is locked/);
   });
-
 });

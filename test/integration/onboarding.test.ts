@@ -24,7 +24,8 @@ const S3 = 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess';
 const RDS = 'arn:aws:iam::aws:policy/AmazonRDSReadOnlyAccess';
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
 });
 
@@ -61,10 +62,24 @@ function iam(credentials = ADMIN): IAMClient {
 
 describe('onboarding against moto', () => {
   it('create-user --create-key stores a key that credential-process serves and AWS accepts', async () => {
-    const created = await cli(['create-user', 'datablast-integration', '--create-key', '--connection', 'AWS Production', '--description', 'nightly sync', '--json']);
+    const created = await cli([
+      'create-user',
+      'datablast-integration',
+      '--create-key',
+      '--connection',
+      'AWS Production',
+      '--description',
+      'nightly sync',
+      '--json',
+    ]);
     expect(created.exitCode, created.stderr).toBe(0);
     const result = JSON.parse(created.stdout);
-    expect(result).toMatchObject({ userName: 'datablast-integration', arn: 'arn:aws:iam::123456789012:user/datablast-integration', created: true, keyCreated: true });
+    expect(result).toMatchObject({
+      userName: 'datablast-integration',
+      arn: 'arn:aws:iam::123456789012:user/datablast-integration',
+      created: true,
+      keyCreated: true,
+    });
     expect(created.stderr).toContain('arn:aws:sts::123456789012:user/moto');
 
     const served = await cli(['credential-process', 'AWS Production']);
@@ -76,13 +91,22 @@ describe('onboarding against moto', () => {
 
     // moto checks keys and signatures from here on: the stored key must be the real one.
     await moto.enforceAuth();
-    const sts = new STSClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey } });
+    const sts = new STSClient({
+      endpoint: moto.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey },
+    });
     const identity = await sts.send(new GetCallerIdentityCommand({}));
     expect(identity.Arn).toBe('arn:aws:iam::123456789012:user/datablast-integration');
     await moto.disableAuth();
 
     const tags = await iam().send(new ListUserTagsCommand({ UserName: 'datablast-integration' }));
-    expect(tags.Tags).toEqual(expect.arrayContaining([{ Key: 'managed-by', Value: 'datablast-aws' }, { Key: creds.AccessKeyId, Value: 'nightly sync' }]));
+    expect(tags.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'managed-by', Value: 'datablast-aws' },
+        { Key: creds.AccessKeyId, Value: 'nightly sync' },
+      ]),
+    );
   });
 
   it('create-user run twice reports the existing user and keeps one key', async () => {
@@ -107,10 +131,26 @@ describe('onboarding against moto', () => {
 
   it('attach-policy results are visible in IAM, and a second run changes nothing', async () => {
     expect((await cli(['create-user', 'dbx'])).exitCode).toBe(0);
-    const argv = ['attach-policy', 'dbx', '--service', 's3', '--service', 'rds', '--bucket', 'exports', '--prefix', 'daily/', '--self-rotation', '--json'];
+    const argv = [
+      'attach-policy',
+      'dbx',
+      '--service',
+      's3',
+      '--service',
+      'rds',
+      '--bucket',
+      'exports',
+      '--prefix',
+      'daily/',
+      '--self-rotation',
+      '--json',
+    ];
     const first = await cli(argv);
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ attached: [S3, RDS], inline: ['datablast-s3-buckets', 'datablast-self-rotation'] });
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      attached: [S3, RDS],
+      inline: ['datablast-s3-buckets', 'datablast-self-rotation'],
+    });
 
     const attached = await iam().send(new ListAttachedUserPoliciesCommand({ UserName: 'dbx' }));
     expect(attached.AttachedPolicies!.map((p) => p.PolicyArn).sort()).toEqual([RDS, S3]);
@@ -123,18 +163,49 @@ describe('onboarding against moto', () => {
 
     const second = await cli(argv);
     expect(second.exitCode, second.stderr).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ attached: [], alreadyAttached: [S3, RDS], inline: [], alreadyInline: ['datablast-s3-buckets', 'datablast-self-rotation'] });
-    expect((await iam().send(new ListAttachedUserPoliciesCommand({ UserName: 'dbx' }))).AttachedPolicies).toHaveLength(2);
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      attached: [],
+      alreadyAttached: [S3, RDS],
+      inline: [],
+      alreadyInline: ['datablast-s3-buckets', 'datablast-self-rotation'],
+    });
+    expect((await iam().send(new ListAttachedUserPoliciesCommand({ UserName: 'dbx' }))).AttachedPolicies).toHaveLength(
+      2,
+    );
   });
 
   it('init with flags goes from nothing to a tested connection, and converges when run again', async () => {
-    const argv = ['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'ci', '--region', 'eu-west-1', '--json'];
+    const argv = [
+      'init',
+      '--no-input',
+      '--user',
+      'dbx',
+      '--service',
+      's3',
+      '--connection',
+      'ci',
+      '--region',
+      'eu-west-1',
+      '--json',
+    ];
     const first = await cli(argv);
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ userCreated: true, attached: [S3], inline: ['datablast-self-rotation'], keyCreated: true, connection: { name: 'ci', region: 'eu-west-1', userName: 'dbx' } });
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      userCreated: true,
+      attached: [S3],
+      inline: ['datablast-self-rotation'],
+      keyCreated: true,
+      connection: { name: 'ci', region: 'eu-west-1', userName: 'dbx' },
+    });
     const second = await cli(argv);
     expect(second.exitCode, second.stderr).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ userCreated: false, attached: [], alreadyAttached: [S3], keyCreated: false, alreadySetUp: true });
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      userCreated: false,
+      attached: [],
+      alreadyAttached: [S3],
+      keyCreated: false,
+      alreadySetUp: true,
+    });
     expect((await iam().send(new ListAccessKeysCommand({ UserName: 'dbx' }))).AccessKeyMetadata).toHaveLength(1);
     const listed = await cli(['list', '--json']);
     expect(JSON.parse(listed.stdout)).toHaveLength(1);
@@ -144,7 +215,10 @@ describe('onboarding against moto', () => {
     await iam().send(new CreateUserCommand({ UserName: 'powerless' }));
     const { AccessKey } = await iam().send(new CreateAccessKeyCommand({ UserName: 'powerless' }));
     await moto.enforceAuth();
-    const { exitCode, stderr } = await cli(['create-user', 'dbx'], { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! });
+    const { exitCode, stderr } = await cli(['create-user', 'dbx'], {
+      accessKeyId: AccessKey!.AccessKeyId!,
+      secretAccessKey: AccessKey!.SecretAccessKey!,
+    });
     expect(exitCode).toBe(5);
     expect(stderr).toContain('arn:aws:iam::123456789012:user/powerless');
     // The first IAM call a powerless admin makes is the look-up of the user.
@@ -161,12 +235,18 @@ describe('onboarding against moto', () => {
       new PutUserPolicyCommand({
         UserName: 'reader',
         PolicyName: 'read-iam',
-        PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iam:Get*', 'iam:List*'], Resource: '*' }] }),
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: ['iam:Get*', 'iam:List*'], Resource: '*' }],
+        }),
       }),
     );
     const { AccessKey } = await iam().send(new CreateAccessKeyCommand({ UserName: 'reader' }));
     await moto.enforceAuth();
-    const { exitCode, stderr } = await cli(['attach-policy', 'dbx', '--service', 's3'], { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! });
+    const { exitCode, stderr } = await cli(['attach-policy', 'dbx', '--service', 's3'], {
+      accessKeyId: AccessKey!.AccessKeyId!,
+      secretAccessKey: AccessKey!.SecretAccessKey!,
+    });
     expect(exitCode, stderr).toBe(5);
     expect(stderr).toContain('iam:AttachUserPolicy');
     await moto.disableAuth();

@@ -26,7 +26,10 @@ beforeAll(async () => {
   proxy = await startAwsProxy(moto.url);
   // The keychain, as on a desktop: the file store's key derivation would add CPU time to each run
   // on a machine that CI keeps busy with other test files, and this test is about the waiting.
-  world = new MotoWorld(moto, tempConfigDir('dbaws-propagation-'), { DATABLAST_AWS_SECRET_STORE: 'keychain', ...keyring.env });
+  world = new MotoWorld(moto, tempConfigDir('dbaws-propagation-'), {
+    DATABLAST_AWS_SECRET_STORE: 'keychain',
+    ...keyring.env,
+  });
   await world.reset();
 });
 
@@ -41,7 +44,8 @@ it(`finishes a rotation within D + 2 s when AWS accepts the new key only D = ${D
   let refused = 0;
   let firstAccepted: number | undefined;
   proxy.observe = (request, body) => {
-    if (request.action === 'CreateAccessKey' && request.status === 200) created = { id: /<AccessKeyId>(\w+)<\/AccessKeyId>/.exec(body)![1]!, at: Date.now() };
+    if (request.action === 'CreateAccessKey' && request.status === 200)
+      created = { id: /<AccessKeyId>(\w+)<\/AccessKeyId>/.exec(body)![1]!, at: Date.now() };
   };
   proxy.intercept = (request) => {
     if (created === undefined || request.accessKeyId !== created.id) return undefined;
@@ -58,11 +62,19 @@ it(`finishes a rotation within D + 2 s when AWS accepts the new key only D = ${D
   const finished = Date.now();
 
   expect(run.exitCode, run.stderr).toBe(0);
-  expect(JSON.parse(run.stdout)).toMatchObject({ name: 'slow', status: 'rotated', oldAccessKeyId: original.accessKeyId, newAccessKeyId: created?.id });
+  expect(JSON.parse(run.stdout)).toMatchObject({
+    name: 'slow',
+    status: 'rotated',
+    oldAccessKeyId: original.accessKeyId,
+    newAccessKeyId: created?.id,
+  });
   expect(refused, 'the new key was refused while "propagating"').toBeGreaterThanOrEqual(3);
   expect(run.stderr).toContain('waiting for AWS to accept the new key');
   expect(firstAccepted! - created!.at).toBeGreaterThanOrEqual(D);
   const afterCreation = finished - created!.at;
-  expect(afterCreation, `the rotation ended ${afterCreation} ms after CreateAccessKey (${finished - started} ms in all); AWS accepted the key from ${D} ms`).toBeLessThan(D + 2_000);
+  expect(
+    afterCreation,
+    `the rotation ended ${afterCreation} ms after CreateAccessKey (${finished - started} ms in all); AWS accepted the key from ${D} ms`,
+  ).toBeLessThan(D + 2_000);
   await world.assertConverged('slow', 'slow-user', original);
 }, 60_000);

@@ -13,7 +13,8 @@ let proxy: FaultProxy;
 let world: MotoWorld;
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
   proxy = new FaultProxy(moto.url);
   await proxy.start();
@@ -39,9 +40,15 @@ function ageKey(name: string, days: number): void {
 }
 
 /** Starts `rotate` as a child of the built binary and SIGKILLs it after `killAfterMs`; resolves with how it ended. */
-function rotateAndKill(args: string[], killAfterMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
+function rotateAndKill(
+  args: string[],
+  killAfterMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...world.env() }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...world.env() },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
@@ -57,10 +64,16 @@ function rotateAndKill(args: string[], killAfterMs: number): Promise<{ code: num
  * Starts `rotate` and SIGKILLs it `afterMs` after its journal appears (or never, if it finishes first):
  * kills that land inside the rotation whatever the machine's load, where fixed instants may all miss.
  */
-function rotateAndKillInside(args: string[], afterMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
+function rotateAndKillInside(
+  args: string[],
+  afterMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
   const journal = journalPath(world.configDir, 'prod');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...world.env() }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...world.env() },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     let killTimer: NodeJS.Timeout | undefined;
@@ -81,11 +94,19 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
   it('concurrent rotations of one connection: exactly one rotates, the others exit 7 or find nothing to do', async () => {
     const original = await world.addUserConnection('prod', 'datablast');
     ageKey('prod', 120);
-    const runs = await Promise.all([1, 2, 3, 4].map(() => world.cli(['rotate', 'prod', '--older-than', '90', '--json'])));
-    const outcomes = runs.map((r) => (r.exitCode === 0 ? (JSON.parse(r.stdout) as { status: string }).status : `exit ${r.exitCode}`));
-    expect(outcomes.filter((o) => o === 'rotated'), outcomes.join(', ')).toHaveLength(1);
+    const runs = await Promise.all(
+      [1, 2, 3, 4].map(() => world.cli(['rotate', 'prod', '--older-than', '90', '--json'])),
+    );
+    const outcomes = runs.map((r) =>
+      r.exitCode === 0 ? (JSON.parse(r.stdout) as { status: string }).status : `exit ${r.exitCode}`,
+    );
+    expect(
+      outcomes.filter((o) => o === 'rotated'),
+      outcomes.join(', '),
+    ).toHaveLength(1);
     for (const o of outcomes) expect(['rotated', 'skipped', 'exit 7']).toContain(o);
-    for (const r of runs.filter((x) => x.exitCode === 7)) expect(r.stderr).toContain('another rotation of "prod" is in progress');
+    for (const r of runs.filter((x) => x.exitCode === 7))
+      expect(r.stderr).toContain('another rotation of "prod" is in progress');
     await world.assertConverged('prod', 'datablast', original);
   }, 120_000);
 
@@ -103,8 +124,14 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
     for (let i = 0; i < rounds; i++) {
       // Stratified: one random instant in each 1/25th of [100 ms, duration + 100 ms].
       // Even rounds: an instant over the whole run; odd rounds: an instant after the journal appeared.
-      const killAt = i % 2 === 0 ? Math.round(100 + ((i + Math.random()) / rounds) * duration) : Math.round(Math.random() * duration * 0.8);
-      const killed = i % 2 === 0 ? await rotateAndKill(['rotate', 'prod', '--json'], killAt) : await rotateAndKillInside(['rotate', 'prod', '--json'], killAt);
+      const killAt =
+        i % 2 === 0
+          ? Math.round(100 + ((i + Math.random()) / rounds) * duration)
+          : Math.round(Math.random() * duration * 0.8);
+      const killed =
+        i % 2 === 0
+          ? await rotateAndKill(['rotate', 'prod', '--json'], killAt)
+          : await rotateAndKillInside(['rotate', 'prod', '--json'], killAt);
       const phase = world.journal('prod')?.phase ?? (killed.code === 0 ? 'finished' : 'no journal');
       seen[phase] = (seen[phase] ?? 0) + 1;
       await world.assertInvariant('prod', 'datablast');
@@ -126,7 +153,17 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
     const clean = await world.cli(['rotate', 'prod', '--json'], { endpoint: proxy.url });
     expect(clean.exitCode, clean.stderr).toBe(0);
     const actions = [...proxy.actions];
-    expect(actions).toEqual(['GetCallerIdentity', 'ListAccessKeys', 'CreateAccessKey', 'GetCallerIdentity', 'GetCallerIdentity', 'GetCallerIdentity', 'ListAccessKeys', 'UpdateAccessKey', 'DeleteAccessKey']);
+    expect(actions).toEqual([
+      'GetCallerIdentity',
+      'ListAccessKeys',
+      'CreateAccessKey',
+      'GetCallerIdentity',
+      'GetCallerIdentity',
+      'GetCallerIdentity',
+      'ListAccessKeys',
+      'UpdateAccessKey',
+      'DeleteAccessKey',
+    ]);
     before = await world.assertConverged('prod', 'datablast', before);
 
     const modes: ProxyMode[] = [];

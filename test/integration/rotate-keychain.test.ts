@@ -12,7 +12,8 @@ let keyring: Keyring;
 let proxy: FaultProxy;
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   [moto, keyring] = await Promise.all([startMoto(), startKeyring()]);
   // The keychain adapter in this process (to read what the CLI stored) talks to the private bus too.
   Object.assign(process.env, keyring.env);
@@ -27,7 +28,10 @@ afterAll(async () => {
 });
 
 function keychainWorld(): MotoWorld {
-  return new MotoWorld(moto, tempConfigDir('dbaws-rotate-keychain-'), { DATABLAST_AWS_SECRET_STORE: 'keychain', ...keyring.env });
+  return new MotoWorld(moto, tempConfigDir('dbaws-rotate-keychain-'), {
+    DATABLAST_AWS_SECRET_STORE: 'keychain',
+    ...keyring.env,
+  });
 }
 
 describe('rotate with the OS keychain (a real Secret Service)', () => {

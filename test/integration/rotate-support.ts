@@ -35,16 +35,32 @@ export class MotoWorld {
     readonly moto: Moto,
     readonly configDir: string,
     /** Which secret store the CLI uses: the encrypted file by default. */
-    readonly storeEnv: Record<string, string> = { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE },
+    readonly storeEnv: Record<string, string> = {
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: PASSPHRASE,
+    },
   ) {}
 
   /** Forgets everything in moto, creates an all-powerful admin, then turns on key and signature checks. */
   async reset(): Promise<void> {
     await this.moto.disableAuth();
     await this.moto.reset();
-    const bootstrap = new IAMClient({ endpoint: this.moto.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' } });
+    const bootstrap = new IAMClient({
+      endpoint: this.moto.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+    });
     await bootstrap.send(new CreateUserCommand({ UserName: 'admin' }));
-    await bootstrap.send(new PutUserPolicyCommand({ UserName: 'admin', PolicyName: 'all', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }) }));
+    await bootstrap.send(
+      new PutUserPolicyCommand({
+        UserName: 'admin',
+        PolicyName: 'all',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+        }),
+      }),
+    );
     const key = (await bootstrap.send(new CreateAccessKeyCommand({ UserName: 'admin' }))).AccessKey!;
     this.admin = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
     await this.moto.enforceAuth(0);
@@ -67,14 +83,34 @@ export class MotoWorld {
         Version: '2012-10-17',
         Statement: [
           // moto evaluates IAM actions against Resource "*" only (its access_control.py), so no ARN here.
-          { Effect: 'Allow', Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed', 'iam:GetUser'], Resource: '*' },
+          {
+            Effect: 'Allow',
+            Action: [
+              'iam:CreateAccessKey',
+              'iam:DeleteAccessKey',
+              'iam:UpdateAccessKey',
+              'iam:ListAccessKeys',
+              'iam:GetAccessKeyLastUsed',
+              'iam:GetUser',
+            ],
+            Resource: '*',
+          },
           { Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' },
         ],
       };
-      await iam.send(new PutUserPolicyCommand({ UserName: userName, PolicyName: 'self-rotation', PolicyDocument: JSON.stringify(policy) }));
+      await iam.send(
+        new PutUserPolicyCommand({
+          UserName: userName,
+          PolicyName: 'self-rotation',
+          PolicyDocument: JSON.stringify(policy),
+        }),
+      );
     }
     const key = await this.createKey(userName);
-    const added = await this.cli(['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'us-east-1', '--json'], { stdin: key.secretAccessKey });
+    const added = await this.cli(
+      ['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'us-east-1', '--json'],
+      { stdin: key.secretAccessKey },
+    );
     expect(added.exitCode, added.stderr).toBe(0);
     return key;
   }
@@ -85,7 +121,9 @@ export class MotoWorld {
   }
 
   async deactivate(userName: string, accessKeyId: string): Promise<void> {
-    await this.iam().send(new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: 'Inactive' }));
+    await this.iam().send(
+      new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: 'Inactive' }),
+    );
   }
 
   async deleteKey(userName: string, accessKeyId: string): Promise<void> {
@@ -95,7 +133,9 @@ export class MotoWorld {
   /** The user's keys as IAM lists them. */
   async keys(userName: string): Promise<Array<{ id: string; status: string }>> {
     const listed = await this.iam().send(new ListAccessKeysCommand({ UserName: userName }));
-    return (listed.AccessKeyMetadata ?? []).map((k) => ({ id: k.AccessKeyId!, status: k.Status! })).sort((a, b) => a.id.localeCompare(b.id));
+    return (listed.AccessKeyMetadata ?? [])
+      .map((k) => ({ id: k.AccessKeyId!, status: k.Status! }))
+      .sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /** The environment of a CLI child: isolated config dir, the secret store, moto (or a proxy) as the endpoint; admin credentials only when asked. */
@@ -105,13 +145,22 @@ export class MotoWorld {
       AWS_REGION: 'us-east-1',
       DATABLAST_AWS_CONFIG_DIR: this.configDir,
       ...this.storeEnv,
-      ...(options.admin ? { AWS_ACCESS_KEY_ID: this.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: this.admin.secretAccessKey } : {}),
+      ...(options.admin
+        ? { AWS_ACCESS_KEY_ID: this.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: this.admin.secretAccessKey }
+        : {}),
     };
   }
 
   /** Runs the built CLI in this world. */
-  cli(args: string[], options: { admin?: boolean; endpoint?: string; stdin?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
-    return runBin(args, { env: this.env(options), stdin: options.stdin ?? '', timeoutMs: options.timeoutMs ?? 120_000 });
+  cli(
+    args: string[],
+    options: { admin?: boolean; endpoint?: string; stdin?: string; timeoutMs?: number } = {},
+  ): Promise<ProcessResult> {
+    return runBin(args, {
+      env: this.env(options),
+      stdin: options.stdin ?? '',
+      timeoutMs: options.timeoutMs ?? 120_000,
+    });
   }
 
   /** The connection metadata as the file holds it. */
@@ -156,7 +205,9 @@ export class MotoWorld {
     const secrets = await this.secrets();
     const stored = secrets.get(name);
     expect(stored, `the store holds a key for ${name}`).toBeDefined();
-    expect(await this.works(stored!), `the stored key ${stored!.accessKeyId} works`).toBe(`arn:aws:iam::${ACCOUNT}:user/${userName}`);
+    expect(await this.works(stored!), `the stored key ${stored!.accessKeyId} works`).toBe(
+      `arn:aws:iam::${ACCOUNT}:user/${userName}`,
+    );
     const held = new Set([...secrets.values()].map((p) => p.accessKeyId));
     const journal = this.journal(name);
     const previous = this.connection(name)?.previousAccessKeyIds ?? [];
@@ -164,12 +215,19 @@ export class MotoWorld {
       if (held.has(key.id) || this.foreign.has(key.id)) continue;
       if (journal && (key.id === journal.oldAccessKeyId || !journal.keysBefore.includes(key.id))) continue;
       if (key.status === 'Inactive' && previous.includes(key.id)) continue;
-      expect.fail(`IAM holds key ${key.id} (${key.status}) of ${userName} whose secret nobody holds (journal: ${journal?.phase ?? 'none'})`);
+      expect.fail(
+        `IAM holds key ${key.id} (${key.status}) of ${userName} whose secret nobody holds (journal: ${journal?.phase ?? 'none'})`,
+      );
     }
   }
 
   /** After a successful run: the invariant, no journal, no pending entry, metadata = stored key, and IAM holds exactly it (plus the old one, inactive, with --keep-old). */
-  async assertConverged(name: string, userName: string, original: Pair, options: { keepOld?: boolean } = {}): Promise<Pair> {
+  async assertConverged(
+    name: string,
+    userName: string,
+    original: Pair,
+    options: { keepOld?: boolean } = {},
+  ): Promise<Pair> {
     await this.assertInvariant(name, userName);
     expect(this.journal(name), 'no journal is left').toBeUndefined();
     const secrets = await this.secrets();
@@ -239,24 +297,29 @@ export class FaultProxy {
         req.socket.destroy();
       } else {
         res.writeHead(503, { 'content-type': 'text/xml' });
-        res.end('<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>injected outage</Message></Error><RequestId>proxy</RequestId></ErrorResponse>');
+        res.end(
+          '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>injected outage</Message></Error><RequestId>proxy</RequestId></ErrorResponse>',
+        );
       }
       return;
     }
     const target = new URL(this.target);
     // The Host header is kept: it is part of the SigV4 signature moto checks.
-    const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      const parts: Buffer[] = [];
-      answer.on('data', (d: Buffer) => parts.push(d));
-      answer.on('end', () => {
-        if (mode.kind === 'lose-response' && n === mode.n) {
-          req.socket.destroy();
-          return;
-        }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        res.end(Buffer.concat(parts));
-      });
-    });
+    const upstream = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        const parts: Buffer[] = [];
+        answer.on('data', (d: Buffer) => parts.push(d));
+        answer.on('end', () => {
+          if (mode.kind === 'lose-response' && n === mode.n) {
+            req.socket.destroy();
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          res.end(Buffer.concat(parts));
+        });
+      },
+    );
     upstream.on('error', () => req.socket.destroy());
     upstream.end(body);
   }

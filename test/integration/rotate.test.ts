@@ -8,7 +8,8 @@ let moto: Moto;
 let world: MotoWorld;
 
 beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   moto = await startMoto();
 });
 
@@ -28,7 +29,14 @@ describe('rotate against moto (keys and signatures checked)', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout);
     const stored = await world.assertConverged('AWS Production', 'datablast', original);
-    expect(result).toEqual({ name: 'AWS Production', status: 'rotated', oldAccessKeyId: original.accessKeyId, newAccessKeyId: stored.accessKeyId, oldKey: 'deleted', recovered: null });
+    expect(result).toEqual({
+      name: 'AWS Production',
+      status: 'rotated',
+      oldAccessKeyId: original.accessKeyId,
+      newAccessKeyId: stored.accessKeyId,
+      oldKey: 'deleted',
+      recovered: null,
+    });
     expect(await world.works(original)).toBeUndefined();
     const connection = world.connection('AWS Production')!;
     expect(connection.previousAccessKeyIds).toEqual([original.accessKeyId]);
@@ -72,7 +80,9 @@ describe('rotate against moto (keys and signatures checked)', () => {
     const run = await world.cli(['rotate', 'prod']);
     expect(run.exitCode).toBe(5);
     expect(run.stderr).toContain(foreign.accessKeyId);
-    expect(await world.keys('datablast')).toEqual([original.accessKeyId, foreign.accessKeyId].sort().map((id) => ({ id, status: 'Active' })));
+    expect(await world.keys('datablast')).toEqual(
+      [original.accessKeyId, foreign.accessKeyId].sort().map((id) => ({ id, status: 'Active' })),
+    );
     expect(await world.works(foreign)).toBeDefined();
     await world.assertInvariant('prod', 'datablast');
   });
@@ -115,11 +125,17 @@ describe('rotate against moto (keys and signatures checked)', () => {
       ['delta', 'rotated'],
       ['gamma', 'failed'],
     ]);
-    for (const name of ['alpha', 'beta', 'delta']) await world.assertConverged(name, `user-${name}`, originals.get(name)!);
+    for (const name of ['alpha', 'beta', 'delta'])
+      await world.assertConverged(name, `user-${name}`, originals.get(name)!);
     await world.assertInvariant('gamma', 'user-gamma');
     // cron's line: every key is young now (gamma's too, it was just added), so the nightly run skips them all.
     const again = await world.cli(['rotate', '--all', '--older-than', '90', '--json']);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect((JSON.parse(again.stdout) as Array<{ status: string }>).map((e) => e.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    expect((JSON.parse(again.stdout) as Array<{ status: string }>).map((e) => e.status)).toEqual([
+      'skipped',
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
   }, 120_000);
 });

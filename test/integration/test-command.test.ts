@@ -1,7 +1,13 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreateUserCommand, DeleteAccessKeyCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  AttachUserPolicyCommand,
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  DeleteAccessKeyCommand,
+  IAMClient,
+} from '@aws-sdk/client-iam';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, startMoto, type Moto } from '../support/moto.js';
 import { runBin, tempConfigDir, type ProcessResult } from '../support/cli-process.js';
@@ -25,7 +31,10 @@ let deleted: Key;
 let powerless: Key;
 
 const PASSPHRASE = 'correct horse battery staple';
-const SETUP_CREDENTIALS = { accessKeyId: 'AKIAADMINADMINADMIN2', secretAccessKey: 'dummydummydummydummydummydummydummydummy' };
+const SETUP_CREDENTIALS = {
+  accessKeyId: 'AKIAADMINADMINADMIN2',
+  secretAccessKey: 'dummydummydummydummydummydummydummydummy',
+};
 
 beforeAll(async () => {
   moto = await startMoto();
@@ -42,7 +51,12 @@ beforeAll(async () => {
   deleted = { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! };
   await iam.send(new DeleteAccessKeyCommand({ UserName: 'datablast', AccessKeyId: deleted.accessKeyId }));
   powerless = await user('powerless', []);
-  const s3 = new S3Client({ endpoint: moto.url, region: 'us-east-1', credentials: SETUP_CREDENTIALS, forcePathStyle: true });
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    region: 'us-east-1',
+    credentials: SETUP_CREDENTIALS,
+    forcePathStyle: true,
+  });
   await s3.send(new CreateBucketCommand({ Bucket: 'reports' }));
   iam.destroy();
   s3.destroy();
@@ -55,22 +69,38 @@ afterAll(async () => {
 
 /** A private config dir with the file store, pointed at `endpoint`. */
 function setup(endpoint: string | undefined, extra: Record<string, string> = {}) {
-  const env: Record<string, string> = { DATABLAST_AWS_CONFIG_DIR: tempConfigDir('dbaws-test-'), DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE, ...extra };
+  const env: Record<string, string> = {
+    DATABLAST_AWS_CONFIG_DIR: tempConfigDir('dbaws-test-'),
+    DATABLAST_AWS_SECRET_STORE: 'file',
+    DATABLAST_AWS_PASSPHRASE: PASSPHRASE,
+    ...extra,
+  };
   if (endpoint) env.AWS_ENDPOINT_URL = endpoint;
   return {
     env,
     /** Stores a key without calling AWS, so that bad keys can be stored too. */
     async add(name: string, key: Key, region = 'us-east-1'): Promise<void> {
-      const added = await runBin(['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--no-test', '--region', region], { env, stdin: key.secretAccessKey });
+      const added = await runBin(
+        ['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--no-test', '--region', region],
+        { env, stdin: key.secretAccessKey },
+      );
       expect(added.stderr).not.toContain('error');
       expect(added.exitCode).toBe(0);
     },
-    test: (args: string[], more: Record<string, string> = {}) => runBin(['test', ...args], { env: { ...env, ...more } }),
+    test: (args: string[], more: Record<string, string> = {}) =>
+      runBin(['test', ...args], { env: { ...env, ...more } }),
   };
 }
 
 function json(result: ProcessResult) {
-  return JSON.parse(result.stdout) as { name: string; ok: boolean; identity: { arn: string } | null; checks: Array<{ id: string; status: string; detail: string }>; cause: string | null; fix: string | null };
+  return JSON.parse(result.stdout) as {
+    name: string;
+    ok: boolean;
+    identity: { arn: string } | null;
+    checks: Array<{ id: string; status: string; detail: string }>;
+    cause: string | null;
+    fix: string | null;
+  };
 }
 const status = (result: ProcessResult) => Object.fromEntries(json(result).checks.map((c) => [c.id, c.status]));
 const detail = (result: ProcessResult, id: string) => json(result).checks.find((c) => c.id === id)!.detail;
@@ -90,7 +120,9 @@ describe('test against moto with signature checking on', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stderr.match(/^aws: \w+ \w+ http/gm)).toEqual(['aws: sts GetCallerIdentity http']);
     expect(result.stderr).toMatch(/^aws: sts GetCallerIdentity http 200 request-id \S+ \(1 attempt, \d+ ms\)$/m);
-    expect(result.stdout).toMatch(/^Connection "AWS Production": ok as arn:aws:iam::123456789012:user\/datablast\n✓ No extra spaces/);
+    expect(result.stdout).toMatch(
+      /^Connection "AWS Production": ok as arn:aws:iam::123456789012:user\/datablast\n✓ No extra spaces/,
+    );
     expect(result.stdout).toMatch(/✓ The system clock is correct\n {4}within \d+ (ms|s) of AWS's time\n/);
     noSecrets(result, worker);
     const listed = await runBin(['list', '--json'], { env: cli.env });
@@ -99,23 +131,39 @@ describe('test against moto with signature checking on', () => {
 
   it('names a wrong secret: SignatureDoesNotMatch, exit 4', async () => {
     const cli = setup(moto.url);
-    const wrong = { accessKeyId: worker.accessKeyId, secretAccessKey: `${worker.secretAccessKey.slice(0, 39)}${worker.secretAccessKey.endsWith('A') ? 'B' : 'A'}` };
+    const wrong = {
+      accessKeyId: worker.accessKeyId,
+      secretAccessKey: `${worker.secretAccessKey.slice(0, 39)}${worker.secretAccessKey.endsWith('A') ? 'B' : 'A'}`,
+    };
     await cli.add('prod', wrong);
     const result = await cli.test(['prod', '--json']);
     expect(result.exitCode).toBe(4);
-    expect(status(result)).toMatchObject({ format: 'pass', network: 'pass', credentials: 'fail', 'key-status': 'pass' });
-    expect(detail(result, 'credentials')).toBe('the secret access key does not match the key id (SignatureDoesNotMatch)');
+    expect(status(result)).toMatchObject({
+      format: 'pass',
+      network: 'pass',
+      credentials: 'fail',
+      'key-status': 'pass',
+    });
+    expect(detail(result, 'credentials')).toBe(
+      'the secret access key does not match the key id (SignatureDoesNotMatch)',
+    );
     expect(json(result).fix).toContain('datablast-aws add-connection prod --force');
     noSecrets(result, wrong, worker);
   });
 
   it('names an unknown key id: InvalidClientTokenId, exit 4; the global endpoint refuses it too', async () => {
     const cli = setup(moto.url);
-    await cli.add('prod', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: worker.secretAccessKey }, 'eu-west-1');
+    await cli.add(
+      'prod',
+      { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: worker.secretAccessKey },
+      'eu-west-1',
+    );
     const result = await cli.test(['prod', '--json', '--debug']);
     expect(result.exitCode).toBe(4);
     expect(detail(result, 'credentials')).toBe('AWS does not recognise the access key id (InvalidClientTokenId)');
-    expect(detail(result, 'region')).toBe('not checked — the global STS endpoint refuses the key too (InvalidClientTokenId), so the region is not the cause');
+    expect(detail(result, 'region')).toBe(
+      'not checked — the global STS endpoint refuses the key too (InvalidClientTokenId), so the region is not the cause',
+    );
     expect(result.stderr.match(/^aws: sts GetCallerIdentity http 403/gm)).toHaveLength(2);
   });
 
@@ -136,7 +184,10 @@ describe('test against moto with signature checking on', () => {
       await iam.send(new CreateUserCommand({ UserName: user }));
       const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: user }));
       // Added with a test, so the connection knows its user, as connections made by init and create-user do.
-      const added = await runBin(['add-connection', user, '--access-key-id', AccessKey!.AccessKeyId!, '--secret-stdin'], { env: cli.env, stdin: AccessKey!.SecretAccessKey! });
+      const added = await runBin(
+        ['add-connection', user, '--access-key-id', AccessKey!.AccessKeyId!, '--secret-stdin'],
+        { env: cli.env, stdin: AccessKey!.SecretAccessKey! },
+      );
       expect(added.exitCode).toBe(0);
       if (user === 'rotated') await iam.send(new CreateAccessKeyCommand({ UserName: user }));
       await iam.send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: AccessKey!.AccessKeyId! }));
@@ -146,7 +197,9 @@ describe('test against moto with signature checking on', () => {
     const rotated = await cli.test(['rotated', '--json', '--admin'], adminEnv);
     expect(rotated.exitCode).toBe(4);
     expect(status(rotated)).toMatchObject({ credentials: 'skip', 'key-status': 'fail' });
-    expect(detail(rotated, 'key-status')).toMatch(/^rotated elsewhere: IAM now holds AKIA\*{12}\w{4} \(active, created \d{4}-\d\d-\d\d\) for user rotated, not AKIA\*{12}\w{4}$/);
+    expect(detail(rotated, 'key-status')).toMatch(
+      /^rotated elsewhere: IAM now holds AKIA\*{12}\w{4} \(active, created \d{4}-\d\d-\d\d\) for user rotated, not AKIA\*{12}\w{4}$/,
+    );
     const emptied = await cli.test(['emptied', '--json', '--admin'], adminEnv);
     expect(emptied.exitCode).toBe(4);
     expect(detail(emptied, 'key-status')).toBe('deleted: user emptied holds no access keys any more');
@@ -161,7 +214,9 @@ describe('test against moto with signature checking on', () => {
     expect(status(result)).toMatchObject({ credentials: 'pass', permissions: 'fail', 'ip-restriction': 'skip' });
     expect(detail(result, 'permissions')).toBe('denied: s3:ListAllMyBuckets');
     expect(json(result).cause).toBe('AWS denied s3:ListAllMyBuckets');
-    expect(json(result).fix).toContain('Grant s3:ListAllMyBuckets to user powerless: `datablast-aws attach-policy powerless --service s3`');
+    expect(json(result).fix).toContain(
+      'Grant s3:ListAllMyBuckets to user powerless: `datablast-aws attach-policy powerless --service s3`',
+    );
   });
 
   it('passes S3 for a user with S3 read rights, and names rds:DescribeDBInstances as AWS words the denial', async () => {
@@ -177,7 +232,10 @@ describe('test against moto with signature checking on', () => {
 
   it('reports a malformed stored secret without calling AWS (exit 2)', async () => {
     const cli = setup(moto.url);
-    const run = await runBin(['add-connection', 'prod', '--access-key-id', worker.accessKeyId, '--secret-stdin', '--no-test'], { env: cli.env, stdin: `${worker.secretAccessKey}\n` });
+    const run = await runBin(
+      ['add-connection', 'prod', '--access-key-id', worker.accessKeyId, '--secret-stdin', '--no-test'],
+      { env: cli.env, stdin: `${worker.secretAccessKey}\n` },
+    );
     expect(run.exitCode).toBe(0);
     // add-connection trims what it stores; write a bad secret through the file store as an older version might have.
     const { openSecretStore } = await import('../../src/store/secret-store.js');
@@ -214,7 +272,9 @@ describe('test when AWS cannot be reached', () => {
     const result = await cli.test(['prod', '--json']);
     expect(result.exitCode).toBe(5);
     expect(status(result)).toMatchObject({ format: 'pass', network: 'fail', credentials: 'skip' });
-    expect(detail(result, 'network')).toBe(`TCP: could not connect to ${stopped.url.replace('http://', '')} (ECONNREFUSED) for sts:GetCallerIdentity`);
+    expect(detail(result, 'network')).toBe(
+      `TCP: could not connect to ${stopped.url.replace('http://', '')} (ECONNREFUSED) for sts:GetCallerIdentity`,
+    );
     expect(result.ms).toBeLessThan(10_000);
     console.info(`stopped endpoint diagnosed in ${result.ms} ms (whole process)`);
   });
@@ -224,13 +284,18 @@ describe('test when AWS cannot be reached', () => {
     await cli.add('prod', worker);
     const result = await cli.test(['prod', '--json']);
     expect(result.exitCode).toBe(5);
-    expect(detail(result, 'network')).toBe('DNS: could not resolve sts.datablast-test.invalid (DNS, ENOTFOUND) for sts:GetCallerIdentity');
+    expect(detail(result, 'network')).toBe(
+      'DNS: could not resolve sts.datablast-test.invalid (DNS, ENOTFOUND) for sts:GetCallerIdentity',
+    );
     expect(result.ms).toBeLessThan(10_000);
   });
 });
 
 /** A tiny STS: answers GetCallerIdentity as AWS would, with a Date header `skewMs` off, rejecting keys signed for `disabledRegion`. */
-async function fakeSts(options: { skewMs?: number; disabledRegion?: string }): Promise<{ url: string; regions: string[]; close(): Promise<void> }> {
+async function fakeSts(options: {
+  skewMs?: number;
+  disabledRegion?: string;
+}): Promise<{ url: string; regions: string[]; close(): Promise<void> }> {
   const regions: string[] = [];
   const server: Server = createHttpServer((req: IncomingMessage, res) => {
     req.resume();
@@ -256,7 +321,11 @@ async function fakeSts(options: { skewMs?: number; disabledRegion?: string }): P
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, regions, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    regions,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('test against local servers for what moto cannot show', () => {
@@ -268,7 +337,9 @@ describe('test against local servers for what moto cannot show', () => {
       const result = await cli.test(['prod', '--json']);
       expect(result.exitCode).toBe(4);
       expect(status(result)).toMatchObject({ credentials: 'pass', clock: 'fail' });
-      expect(detail(result, 'clock')).toMatch(/^this machine's clock is (9 min 5\d s|10 min( \d s)?) ahead of AWS's; the AWS SDK corrected for it silently, other tools will fail$/);
+      expect(detail(result, 'clock')).toMatch(
+        /^this machine's clock is (9 min 5\d s|10 min( \d s)?) ahead of AWS's; the AWS SDK corrected for it silently, other tools will fail$/,
+      );
       expect(json(result).fix).toContain('NTP');
     } finally {
       await sts.close();
@@ -284,7 +355,9 @@ describe('test against local servers for what moto cannot show', () => {
       expect(result.exitCode).toBe(5);
       expect(sts.regions).toEqual(['me-south-1', 'us-east-1']);
       expect(status(result)).toMatchObject({ credentials: 'pass', 'key-status': 'pass', region: 'fail' });
-      expect(json(result).cause).toBe('me-south-1 is an opt-in region that is not enabled for this account: the key works on the global STS endpoint but not there (InvalidClientTokenId)');
+      expect(json(result).cause).toBe(
+        'me-south-1 is an opt-in region that is not enabled for this account: the key works on the global STS endpoint but not there (InvalidClientTokenId)',
+      );
     } finally {
       await sts.close();
     }
@@ -296,7 +369,9 @@ describe('test against local servers for what moto cannot show', () => {
     await cli.add('prod', worker, 'eu-west-1');
     const result = await cli.test(['prod', '--json']);
     expect(result.exitCode).toBe(5);
-    expect(detail(result, 'network')).toBe(`proxy: the proxy http://127.0.0.1:${port} failed (ECONNREFUSED) for sts:GetCallerIdentity`);
+    expect(detail(result, 'network')).toBe(
+      `proxy: the proxy http://127.0.0.1:${port} failed (ECONNREFUSED) for sts:GetCallerIdentity`,
+    );
     expect(json(result).fix).toContain('HTTPS_PROXY');
     expect(result.stdout + result.stderr).not.toContain('hunter2');
     expect(result.ms).toBeLessThan(10_000);
@@ -304,7 +379,11 @@ describe('test against local servers for what moto cannot show', () => {
 
   it('names a proxy that asks for authentication (HTTP 407)', async () => {
     const proxy: TcpServer = createTcpServer((socket) => {
-      socket.once('data', () => socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'));
+      socket.once('data', () =>
+        socket.end(
+          'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n',
+        ),
+      );
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const port = (proxy.address() as { port: number }).port;
@@ -313,7 +392,9 @@ describe('test against local servers for what moto cannot show', () => {
       await cli.add('prod', worker, 'eu-west-1');
       const result = await cli.test(['prod', '--json']);
       expect(result.exitCode).toBe(5);
-      expect(detail(result, 'network')).toBe(`proxy: the proxy http://127.0.0.1:${port} asks for authentication (HTTP 407) for sts:GetCallerIdentity`);
+      expect(detail(result, 'network')).toBe(
+        `proxy: the proxy http://127.0.0.1:${port} asks for authentication (HTTP 407) for sts:GetCallerIdentity`,
+      );
       expect(json(result).fix).toContain('http://USER:PASSWORD@HOST:PORT');
     } finally {
       await new Promise((resolve) => proxy.close(resolve));

@@ -15,5 +15,8 @@ Module.prototype._compile = function (content, filename, ...rest) {
 };
 process.on('exit', () => {
   const required = Object.keys(createRequire(import.meta.url).cache);
-  appendFileSync(process.env.DBAWS_MODULE_LOG, `${[...required, ...compiled.map((f) => `compiled ${f}`)].join('\n')}\n`);
+  appendFileSync(
+    process.env.DBAWS_MODULE_LOG,
+    `${[...required, ...compiled.map((f) => `compiled ${f}`)].join('\n')}\n`,
+  );
 });

@@ -1,5 +1,5 @@
 import { main } from '../../src/main.js';
-import type { ContextParts } from '../../src/context.js';
+import type { ContextParts } from '../../src/ports.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { MemorySecretStore } from '../fakes/memory-secret-store.js';
 import { MemoryConnectionStore } from '../fakes/memory-connection-store.js';
@@ -31,7 +31,11 @@ export function fakeWorld(overrides: Partial<FakeWorld> = {}): FakeWorld {
 }
 
 /** Runs the whole CLI (parsing, errors, exit code) in-process over a fake world. */
-export async function runCli(argv: string[], world: FakeWorld = fakeWorld(), options: { stdin?: string; tty?: boolean } = {}) {
+export async function runCli(
+  argv: string[],
+  world: FakeWorld = fakeWorld(),
+  options: { stdin?: string; tty?: boolean } = {},
+) {
   const io = bufferedIO(options);
   const parts: Partial<ContextParts> = {
     io,

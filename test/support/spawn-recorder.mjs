@@ -14,7 +14,10 @@ if (log) {
     childProcess[name] = function recorded(command, ...rest) {
       const args = rest.find((a) => Array.isArray(a)) ?? [];
       const options = rest.find((a) => a && typeof a === 'object' && !Array.isArray(a)) ?? {};
-      appendFileSync(log, `${JSON.stringify({ pid: process.pid, fn: name, command: String(command), args: args.map(String), env: options.env ?? process.env })}\n`);
+      appendFileSync(
+        log,
+        `${JSON.stringify({ pid: process.pid, fn: name, command: String(command), args: args.map(String), env: options.env ?? process.env })}\n`,
+      );
       return original.call(this, command, ...rest);
     };
   }

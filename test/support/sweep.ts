@@ -7,7 +7,10 @@ import { runBin, type ProcessResult } from './cli-process.js';
 /** The passphrase of the file secret store in the hardening sweeps. */
 export const SWEEP_PASSPHRASE = 'hardening sweep passphrase';
 /** AWS's documented example key pair: well-formed, never valid anywhere. */
-export const EXAMPLE_KEY = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' } as const;
+export const EXAMPLE_KEY = {
+  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+} as const;
 /** A loopback port nothing listens on: an AWS call that should never happen fails at once (exit 5), instead of reaching the internet. */
 export const CLOSED_ENDPOINT = 'http://127.0.0.1:9';
 
@@ -18,13 +21,19 @@ export function hashTree(dir: string): Record<string, string> {
     const path = join(entry.parentPath, entry.name);
     const info = statSync(path);
     const key = relative(dir, path);
-    tree[key] = entry.isFile() ? `${createHash('sha256').update(readFileSync(path)).digest('hex')} ${(info.mode & 0o777).toString(8)}` : `dir ${(info.mode & 0o777).toString(8)}`;
+    tree[key] = entry.isFile()
+      ? `${createHash('sha256').update(readFileSync(path)).digest('hex')} ${(info.mode & 0o777).toString(8)}`
+      : `dir ${(info.mode & 0o777).toString(8)}`;
   }
   return tree;
 }
 
 /** Runs `work` over `items` with at most `limit` at once; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -64,6 +73,14 @@ export function looksLikeCrash(stderr: string): boolean {
 }
 
 /** Runs the built binary in a sweep environment. */
-export function runIn(env: Record<string, string>, args: string[], options: { stdin?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<ProcessResult> {
-  return runBin(args, { env: { ...env, ...options.env }, stdin: options.stdin ?? '', timeoutMs: options.timeoutMs ?? 60_000 });
+export function runIn(
+  env: Record<string, string>,
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): Promise<ProcessResult> {
+  return runBin(args, {
+    env: { ...env, ...options.env },
+    stdin: options.stdin ?? '',
+    timeoutMs: options.timeoutMs ?? 60_000,
+  });
 }

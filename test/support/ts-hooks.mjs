@@ -21,7 +21,12 @@ export async function load(url, context, nextLoad) {
   const source = await readFile(fileURLToPath(url), 'utf8');
   const output = ts.transpileModule(source, {
     fileName: fileURLToPath(url),
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, sourceMap: false, verbatimModuleSyntax: false },
+    compilerOptions: {
+      module: ts.ModuleKind.ESNext,
+      target: ts.ScriptTarget.ES2022,
+      sourceMap: false,
+      verbatimModuleSyntax: false,
+    },
   });
   return { format: 'module', source: output.outputText, shortCircuit: true };
 }

@@ -9,7 +9,11 @@ export function spawnTsWorker(script: string, args: string[], env: NodeJS.Proces
 }
 
 /** Runs a worker to completion and returns its exit code and output. */
-export function runTsWorker(script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runTsWorker(
+  script: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnTsWorker(script, args, env);
   let stdout = '';
   let stderr = '';

@@ -39,7 +39,10 @@ afterEach(() => {
 /** Runs `body` in a fresh node that has src/code-cache.ts as `cc`; returns what it printed. */
 function inNode(body: string): string {
   const script = `import * as cc from ${JSON.stringify(CODE_CACHE)};\nimport { createRequire } from 'node:module';\nconst require = createRequire(${JSON.stringify(join(dir, 'x.cjs'))});\n${body}`;
-  const child = spawnSync(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const child = spawnSync(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   expect(child.stderr).toBe('');
   expect(child.status).toBe(0);
   return child.stdout;
@@ -47,8 +50,13 @@ function inNode(body: string): string {
 
 /** Writes the cache after a rehearsal that calls `calls` of the chunk's exports; prints V8's data size. */
 const write = (calls = ['answer', 'file', 'later']) =>
-  Number(inNode(`process.stdout.write(String(await cc.writeCodeCache(${JSON.stringify(chunk)}, ${JSON.stringify(cache)}, async (exports) => { for (const name of ${JSON.stringify(calls)}) exports[name](); })));`));
-const state = () => inNode(`process.stdout.write(cc.codeCacheState(${JSON.stringify(chunk)}, ${JSON.stringify(cache)}));`);
+  Number(
+    inNode(
+      `process.stdout.write(String(await cc.writeCodeCache(${JSON.stringify(chunk)}, ${JSON.stringify(cache)}, async (exports) => { for (const name of ${JSON.stringify(calls)}) exports[name](); })));`,
+    ),
+  );
+const state = () =>
+  inNode(`process.stdout.write(cc.codeCacheState(${JSON.stringify(chunk)}, ${JSON.stringify(cache)}));`);
 /** Loads the chunk through requireWithCodeCache and reports what it exports and how it is registered. */
 const load = () =>
   JSON.parse(
@@ -77,7 +85,8 @@ describe('the code cache of a chunk', () => {
     const edited = CHUNK.replace('twice(21)', 'twice(12)');
     writeFileSync(chunk, edited);
     // V8 checks the source's length, not its text: it would run the old bytecode.
-    const v8Takes = inNode(`const { Script } = await import('node:vm'); const { Module } = await import('node:module'); const { readFileSync } = await import('node:fs');
+    const v8Takes =
+      inNode(`const { Script } = await import('node:vm'); const { Module } = await import('node:module'); const { readFileSync } = await import('node:fs');
 const script = new Script(Module.wrap(${JSON.stringify(edited)}), { filename: ${JSON.stringify(chunk)}, cachedData: readFileSync(${JSON.stringify(cache)}).subarray(${CHUNK.length}) });
 process.stdout.write(String(!script.cachedDataRejected));`);
     expect(v8Takes).toBe('true');

@@ -17,7 +17,13 @@ import {
   validatePrefix,
   validateTagValue,
 } from '../../src/domain/policies.js';
-import { accountIdFromAccessKeyId, isRootArn, maskAccessKeyId, userNameFromArn, validateRegion } from '../../src/domain/access-key.js';
+import {
+  accountIdFromAccessKeyId,
+  isRootArn,
+  maskAccessKeyId,
+  userNameFromArn,
+  validateRegion,
+} from '../../src/domain/access-key.js';
 import { ageInDays, validateConnectionName, validateDescription } from '../../src/domain/connection.js';
 import { userFromArn, JOURNAL_VERSION, type RotationJournal } from '../../src/domain/rotation.js';
 import { checkFormat } from '../../src/domain/diagnosis.js';
@@ -29,7 +35,13 @@ import { decodeAccessKeyPair, secretStoreKind, typedSecretStore } from '../../sr
 import { openEncryptedFileStore } from '../../src/store/encrypted-file.js';
 import { readLockOwner, safeFileName } from '../../src/store/lock.js';
 import { classify, translateAwsError } from '../../src/aws/errors.js';
-import { defaultProfileName, parseAwsIni, profileSections, upsertProfileBlock, validateProfileName } from '../../src/domain/aws-config.js';
+import {
+  defaultProfileName,
+  parseAwsIni,
+  profileSections,
+  upsertProfileBlock,
+  validateProfileName,
+} from '../../src/domain/aws-config.js';
 import { resolveGlobals } from '../../src/main.js';
 import { bufferedIO } from '../../src/ui/io.js';
 
@@ -49,18 +61,25 @@ function onlyThrows<T>(allowed: new (...args: never[]) => CliError, fn: () => T)
   try {
     return fn();
   } catch (error) {
-    if (!(error instanceof allowed)) throw new Error(`threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
+    if (!(error instanceof allowed))
+      throw new Error(`threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
     expect(error.message.length).toBeGreaterThan(0);
     return undefined;
   }
 }
 
-async function onlyRejects<T>(allowed: new (...args: never[]) => CliError, fn: () => Promise<T>): Promise<T | undefined> {
+async function onlyRejects<T>(
+  allowed: new (...args: never[]) => CliError,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
   tried += 1;
   try {
     return await fn();
   } catch (error) {
-    if (!(error instanceof allowed)) throw new Error(`rejected with ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
+    if (!(error instanceof allowed))
+      throw new Error(`rejected with ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, {
+        cause: error,
+      });
     return undefined;
   }
 }
@@ -69,7 +88,32 @@ async function onlyRejects<T>(allowed: new (...args: never[]) => CliError, fn: (
 const anyText = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: 'grapheme', maxLength: 80 }) },
   { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
-  { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom('a', 'Z', '0', '9', '-', '_', ' ', '\n', '\t', '\u0000', '"', ',', '/', '=', '.', '*', '\u202e', 'é'), maxLength: 80 }) },
+  {
+    weight: 2,
+    arbitrary: fc.string({
+      unit: fc.constantFrom(
+        'a',
+        'Z',
+        '0',
+        '9',
+        '-',
+        '_',
+        ' ',
+        '\n',
+        '\t',
+        '\u0000',
+        '"',
+        ',',
+        '/',
+        '=',
+        '.',
+        '*',
+        '\u202e',
+        'é',
+      ),
+      maxLength: 80,
+    }),
+  },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 2000, maxLength: 11_000 }) },
 );
 
@@ -78,14 +122,27 @@ const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
 describe('the credentials CSV parser', () => {
   it('throws only UsageError for any bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => void onlyThrows(UsageError, () => parseCredentialsCsv(bytes, 'keys.csv'))), RUNS);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 400 }),
+        (bytes) => void onlyThrows(UsageError, () => parseCredentialsCsv(bytes, 'keys.csv')),
+      ),
+      RUNS,
+    );
   });
 
   it('throws only UsageError for any text, and never quotes the secret it was given', () => {
-    const cell = fc.oneof(anyText, fc.constantFrom(ID, SECRET, 'Access key ID', 'Secret access key', 'User name', '"', '""', ''));
-    const csv = fc.array(fc.array(cell, { maxLength: 6 }), { maxLength: 5 }).chain((rows) =>
-      fc.tuple(fc.constant(rows), fc.constantFrom('\n', '\r\n', '\r'), fc.boolean()).map(([r, eol, bom]) => `${bom ? '\uFEFF' : ''}${r.map((row) => row.join(',')).join(eol)}`),
+    const cell = fc.oneof(
+      anyText,
+      fc.constantFrom(ID, SECRET, 'Access key ID', 'Secret access key', 'User name', '"', '""', ''),
     );
+    const csv = fc
+      .array(fc.array(cell, { maxLength: 6 }), { maxLength: 5 })
+      .chain((rows) =>
+        fc
+          .tuple(fc.constant(rows), fc.constantFrom('\n', '\r\n', '\r'), fc.boolean())
+          .map(([r, eol, bom]) => `${bom ? '\uFEFF' : ''}${r.map((row) => row.join(',')).join(eol)}`),
+      );
     fc.assert(
       fc.property(csv, (text) => {
         tried += 1;
@@ -107,8 +164,14 @@ describe('the credentials CSV parser', () => {
         const q = (v: string) => (quoted ? `"${v.replace(/"/g, '""')}"` : v);
         const eol = crlf ? '\r\n' : '\n';
         const rows = fiveColumns
-          ? [['User name', 'Password', 'Access key ID', 'Secret access key', 'Console login link'], ['alice', quoted ? 'p,"w\nx' : 'pw', ID, SECRET, 'https://x']]
-          : [['Access key ID', 'Secret access key'], [ID, SECRET]];
+          ? [
+              ['User name', 'Password', 'Access key ID', 'Secret access key', 'Console login link'],
+              ['alice', quoted ? 'p,"w\nx' : 'pw', ID, SECRET, 'https://x'],
+            ]
+          : [
+              ['Access key ID', 'Secret access key'],
+              [ID, SECRET],
+            ];
         const text = `${bom ? '\uFEFF' : ''}${rows.map((r) => r.map(q).join(',')).join(eol)}${eol}`;
         const parsed = parseCredentialsCsv(Buffer.from(text, 'utf8'), 'keys.csv');
         expect(parsed.accessKeyId).toBe(ID);
@@ -123,14 +186,26 @@ describe('the credentials CSV parser', () => {
 describe('policy documents and IAM names', () => {
   it('parsePolicyDocument throws only UsageError for any text or JSON value, naming the file', () => {
     const statement = fc.record(
-      { Effect: fc.oneof(fc.constantFrom('Allow', 'Deny'), fc.jsonValue()), Action: fc.jsonValue(), Resource: fc.jsonValue(), NotAction: fc.jsonValue() },
+      {
+        Effect: fc.oneof(fc.constantFrom('Allow', 'Deny'), fc.jsonValue()),
+        Action: fc.jsonValue(),
+        Resource: fc.jsonValue(),
+        NotAction: fc.jsonValue(),
+      },
       { requiredKeys: [] },
     );
     const nearPolicy = fc.record(
-      { Version: fc.oneof(fc.constantFrom('2012-10-17', '2008-10-17'), fc.jsonValue()), Statement: fc.oneof(statement, fc.array(fc.oneof(statement, fc.jsonValue()), { maxLength: 3 }), fc.jsonValue()) },
+      {
+        Version: fc.oneof(fc.constantFrom('2012-10-17', '2008-10-17'), fc.jsonValue()),
+        Statement: fc.oneof(statement, fc.array(fc.oneof(statement, fc.jsonValue()), { maxLength: 3 }), fc.jsonValue()),
+      },
       { requiredKeys: [] },
     );
-    const text = fc.oneof(anyText, fc.jsonValue().map((v) => JSON.stringify(v)), nearPolicy.map((v) => JSON.stringify(v)));
+    const text = fc.oneof(
+      anyText,
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      nearPolicy.map((v) => JSON.stringify(v)),
+    );
     fc.assert(
       fc.property(text, (t) => {
         tried += 1;
@@ -171,13 +246,22 @@ describe('policy documents and IAM names', () => {
 
   it('parseTag and parseTags throw only UsageError, and an accepted tag splits at the first "="', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(anyText, fc.tuple(anyText, anyText).map(([k, v]) => `${k}=${v}`)), { maxLength: 45 }), (texts) => {
-        for (const text of texts) {
-          const tag = onlyThrows(UsageError, () => parseTag(text));
-          if (tag) expect(`${tag[0]}=${tag[1]}`).toBe(text);
-        }
-        onlyThrows(UsageError, () => parseTags(texts));
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            anyText,
+            fc.tuple(anyText, anyText).map(([k, v]) => `${k}=${v}`),
+          ),
+          { maxLength: 45 },
+        ),
+        (texts) => {
+          for (const text of texts) {
+            const tag = onlyThrows(UsageError, () => parseTag(text));
+            if (tag) expect(`${tag[0]}=${tag[1]}`).toBe(text);
+          }
+          onlyThrows(UsageError, () => parseTags(texts));
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -185,23 +269,38 @@ describe('policy documents and IAM names', () => {
 
 describe('regions, connection names, descriptions', () => {
   const region = fc
-    .tuple(fc.constantFrom('us', 'eu', 'ap', 'sa', 'ca', 'me', 'af', 'il', 'mx', 'cn', 'us-gov', 'us-iso', 'us-isob'), fc.constantFrom('central', 'north', 'south', 'east', 'west', 'northeast', 'northwest', 'southeast', 'southwest'), fc.integer({ min: 1, max: 99 }))
+    .tuple(
+      fc.constantFrom('us', 'eu', 'ap', 'sa', 'ca', 'me', 'af', 'il', 'mx', 'cn', 'us-gov', 'us-iso', 'us-isob'),
+      fc.constantFrom('central', 'north', 'south', 'east', 'west', 'northeast', 'northwest', 'southeast', 'southwest'),
+      fc.integer({ min: 1, max: 99 }),
+    )
     .map(([area, direction, n]) => `${area}-${direction}-${n}`);
 
   it('validateRegion accepts every well-formed region and throws only UsageError (naming the source) for anything else', () => {
-    fc.assert(fc.property(region, (r) => void expect(validateRegion(r)).toBe(r)), { numRuns: 100 });
     fc.assert(
-      fc.property(fc.oneof(anyText, region.map((r) => `${r} `), region.map((r) => r.toUpperCase()), region.map((r) => `${r}a`)), (value) => {
-        tried += 1;
-        try {
-          expect(validateRegion(value, 'AWS_REGION')).toBe(value);
-        } catch (error) {
-          expect(error).toBeInstanceOf(UsageError);
-          expect((error as Error).message.startsWith('AWS_REGION: ')).toBe(true);
-          // A long value is described, never echoed.
-          if (value.length > 40) expect((error as Error).message).not.toContain(value);
-        }
-      }),
+      fc.property(region, (r) => void expect(validateRegion(r)).toBe(r)),
+      { numRuns: 100 },
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          anyText,
+          region.map((r) => `${r} `),
+          region.map((r) => r.toUpperCase()),
+          region.map((r) => `${r}a`),
+        ),
+        (value) => {
+          tried += 1;
+          try {
+            expect(validateRegion(value, 'AWS_REGION')).toBe(value);
+          } catch (error) {
+            expect(error).toBeInstanceOf(UsageError);
+            expect((error as Error).message.startsWith('AWS_REGION: ')).toBe(true);
+            // A long value is described, never echoed.
+            if (value.length > 40) expect((error as Error).message).not.toContain(value);
+          }
+        },
+      ),
       RUNS,
     );
   });
@@ -242,26 +341,47 @@ describe('regions, connection names, descriptions', () => {
 
 describe('command-line flags', () => {
   it('--older-than and --concurrency: only UsageError, and an accepted value is a whole number in range', () => {
-    const number = fc.oneof(anyText, fc.integer({ min: -1_000, max: 10_000_000 }).map(String), fc.double().map(String), fc.constantFrom('', ' 90 ', '0', '000090', '1e3', '0x10', '９０', '-0', '+5'));
+    const number = fc.oneof(
+      anyText,
+      fc.integer({ min: -1_000, max: 10_000_000 }).map(String),
+      fc.double().map(String),
+      fc.constantFrom('', ' 90 ', '0', '000090', '1e3', '0x10', '９０', '-0', '+5'),
+    );
     fc.assert(
-      fc.property(fc.option(anyText, { nil: undefined }), fc.boolean(), fc.option(number, { nil: undefined }), fc.option(number, { nil: undefined }), (name, all, olderThan, concurrency) => {
-        const opts = onlyThrows(UsageError, () => parseRotateOptions(name, { all, olderThan, concurrency }));
-        if (opts) {
-          expect(opts.all === (name === undefined)).toBe(true);
-          if (opts.olderThan !== undefined) expect(Number.isSafeInteger(opts.olderThan) && opts.olderThan >= 0).toBe(true);
-          expect(Number.isSafeInteger(opts.concurrency) && opts.concurrency >= 1 && opts.concurrency <= 64).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.option(anyText, { nil: undefined }),
+        fc.boolean(),
+        fc.option(number, { nil: undefined }),
+        fc.option(number, { nil: undefined }),
+        (name, all, olderThan, concurrency) => {
+          const opts = onlyThrows(UsageError, () => parseRotateOptions(name, { all, olderThan, concurrency }));
+          if (opts) {
+            expect(opts.all === (name === undefined)).toBe(true);
+            if (opts.olderThan !== undefined)
+              expect(Number.isSafeInteger(opts.olderThan) && opts.olderThan >= 0).toBe(true);
+            expect(Number.isSafeInteger(opts.concurrency) && opts.concurrency >= 1 && opts.concurrency <= 64).toBe(
+              true,
+            );
+          }
+        },
+      ),
       RUNS,
     );
   });
 
   it('test NAME --service: only UsageError, and accepted services are among s3, rds, lambda', () => {
     fc.assert(
-      fc.property(fc.option(anyText, { nil: undefined }), fc.boolean(), fc.option(fc.array(fc.oneof(anyText, fc.constantFrom('s3', 'RDS', ' lambda ')), { maxLength: 4 }), { nil: undefined }), (name, all, service) => {
-        const opts = onlyThrows(UsageError, () => parseTestOptions(name, { all, service }));
-        for (const s of opts?.services ?? []) expect(['s3', 'rds', 'lambda']).toContain(s);
-      }),
+      fc.property(
+        fc.option(anyText, { nil: undefined }),
+        fc.boolean(),
+        fc.option(fc.array(fc.oneof(anyText, fc.constantFrom('s3', 'RDS', ' lambda ')), { maxLength: 4 }), {
+          nil: undefined,
+        }),
+        (name, all, service) => {
+          const opts = onlyThrows(UsageError, () => parseTestOptions(name, { all, service }));
+          for (const s of opts?.services ?? []) expect(['s3', 'rds', 'lambda']).toContain(s);
+        },
+      ),
       RUNS,
     );
   });
@@ -269,10 +389,18 @@ describe('command-line flags', () => {
   it('the global options and their environment: only UsageError (a bad --endpoint-url or AWS_ENDPOINT_URL)', () => {
     const io = bufferedIO({});
     fc.assert(
-      fc.property(fc.option(anyText, { nil: undefined }), fc.option(anyText, { nil: undefined }), fc.option(anyText, { nil: undefined }), fc.option(anyText, { nil: undefined }), (endpointUrl, envUrl, ci, noColor) => {
-        const globals = onlyThrows(UsageError, () => resolveGlobals({ endpointUrl }, { AWS_ENDPOINT_URL: envUrl, CI: ci, NO_COLOR: noColor }, io));
-        if (globals?.endpointUrl !== undefined) expect(globals.endpointUrl).toMatch(/^https?:\/\//i);
-      }),
+      fc.property(
+        fc.option(anyText, { nil: undefined }),
+        fc.option(anyText, { nil: undefined }),
+        fc.option(anyText, { nil: undefined }),
+        fc.option(anyText, { nil: undefined }),
+        (endpointUrl, envUrl, ci, noColor) => {
+          const globals = onlyThrows(UsageError, () =>
+            resolveGlobals({ endpointUrl }, { AWS_ENDPOINT_URL: envUrl, CI: ci, NO_COLOR: noColor }, io),
+          );
+          if (globals?.endpointUrl !== undefined) expect(globals.endpointUrl).toMatch(/^https?:\/\//i);
+        },
+      ),
       RUNS,
     );
   });
@@ -309,7 +437,10 @@ describe('what the stores decode', () => {
   const nearFile = fc.record(
     {
       version: fc.oneof(fc.constant(1), fc.integer({ min: -2, max: 3 }), fc.jsonValue()),
-      connections: fc.oneof(fc.dictionary(fc.oneof(fc.constant('prod'), fc.string(), fc.constant('__proto__')), connection, { maxKeys: 3 }), fc.jsonValue()),
+      connections: fc.oneof(
+        fc.dictionary(fc.oneof(fc.constant('prod'), fc.string(), fc.constant('__proto__')), connection, { maxKeys: 3 }),
+        fc.jsonValue(),
+      ),
     },
     { requiredKeys: [] },
   );
@@ -337,7 +468,10 @@ describe('what the stores decode', () => {
   it('the connection store reads any bytes in config.json as connections or a ConfigError', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dbaws-prop-config-'));
     const store = await openConnectionStore({ DATABLAST_AWS_CONFIG_DIR: dir });
-    const content = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.oneof(fc.jsonValue(), nearFile).map((v) => Buffer.from(JSON.stringify(v) ?? 'null')));
+    const content = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }),
+      fc.oneof(fc.jsonValue(), nearFile).map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+    );
     await fc.assert(
       fc.asyncProperty(content, async (bytes) => {
         writeFileSync(join(dir, 'config.json'), bytes);
@@ -366,7 +500,11 @@ describe('what the stores decode', () => {
     const mangled = fc
       .tuple(fc.constantFrom(...Object.keys(valid), 'extra'), fc.oneof(fc.jsonValue(), fc.constant(undefined)))
       .map(([key, value]) => JSON.stringify({ ...valid, [key]: value }));
-    const content = fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? '')), mangled.map((t) => Buffer.from(t)));
+    const content = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? '')),
+      mangled.map((t) => Buffer.from(t)),
+    );
     await fc.assert(
       fc.asyncProperty(content, async (bytes) => {
         writeFileSync(journals.path, bytes);
@@ -385,7 +523,13 @@ describe('what the stores decode', () => {
   });
 
   it('a secret-store entry decodes to a key pair or a SecretStoreError that never quotes the entry', () => {
-    const entry = fc.oneof(anyText, fc.jsonValue().map((v) => JSON.stringify(v) ?? ''), fc.record({ accessKeyId: fc.jsonValue(), secretAccessKey: fc.jsonValue() }, { requiredKeys: [] }).map((v) => JSON.stringify(v)));
+    const entry = fc.oneof(
+      anyText,
+      fc.jsonValue().map((v) => JSON.stringify(v) ?? ''),
+      fc
+        .record({ accessKeyId: fc.jsonValue(), secretAccessKey: fc.jsonValue() }, { requiredKeys: [] })
+        .map((v) => JSON.stringify(v)),
+    );
     fc.assert(
       fc.property(entry, (value) => {
         tried += 1;
@@ -414,10 +558,17 @@ describe('what the stores decode', () => {
     const small = fc.oneof(fc.integer({ min: -4, max: 4096 }), fc.double(), fc.jsonValue());
     const mangled = fc.oneof(
       fc.tuple(fc.constantFrom(...Object.keys(good)), fc.jsonValue()).map(([k, v]) => ({ ...good, [k]: v })),
-      fc.tuple(fc.constantFrom('N', 'r', 'p', 'salt', 'name'), small).map(([k, v]) => ({ ...good, kdf: { ...(good.kdf as object), [k]: v } })),
-      fc.tuple(fc.constantFrom('iv', 'tag', 'ciphertext'), fc.base64String({ maxLength: 64 })).map(([k, v]) => ({ ...good, [k]: v })),
+      fc
+        .tuple(fc.constantFrom('N', 'r', 'p', 'salt', 'name'), small)
+        .map(([k, v]) => ({ ...good, kdf: { ...(good.kdf as object), [k]: v } })),
+      fc
+        .tuple(fc.constantFrom('iv', 'tag', 'ciphertext'), fc.base64String({ maxLength: 64 }))
+        .map(([k, v]) => ({ ...good, [k]: v })),
     );
-    const content = fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), mangled.map((v) => Buffer.from(JSON.stringify(v))));
+    const content = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+      mangled.map((v) => Buffer.from(JSON.stringify(v))),
+    );
     await fc.assert(
       fc.asyncProperty(content, async (bytes) => {
         writeFileSync(path, bytes);
@@ -434,20 +585,42 @@ describe('what the stores decode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dbaws-prop-lock-'));
     const path = join(dir, 'x.lock');
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? ''))), async (bytes) => {
-        writeFileSync(path, bytes);
-        tried += 1;
-        const owner = await readLockOwner(path);
-        if (owner) expect(typeof owner.pid === 'number' && typeof owner.token === 'string').toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+          fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? '')),
+        ),
+        async (bytes) => {
+          writeFileSync(path, bytes);
+          tried += 1;
+          const owner = await readLockOwner(path);
+          if (owner) expect(typeof owner.pid === 'number' && typeof owner.token === 'string').toBe(true);
+        },
+      ),
       FILE_RUNS,
     );
   });
 });
 
 describe('the AWS config file (export-profile)', () => {
-  const iniLine = fc.oneof(anyText, fc.constantFrom('[default]', '[profile datablast-prod]', '[profile "datablast-prod"]', '[sso-session x]', '[', ']', 'a = b', '  nested = 1', '# c', '\r'));
-  const iniText = fc.array(iniLine, { maxLength: 8 }).chain((lines) => fc.constantFrom('\n', '\r\n', '\r').map((eol) => lines.join(eol)));
+  const iniLine = fc.oneof(
+    anyText,
+    fc.constantFrom(
+      '[default]',
+      '[profile datablast-prod]',
+      '[profile "datablast-prod"]',
+      '[sso-session x]',
+      '[',
+      ']',
+      'a = b',
+      '  nested = 1',
+      '# c',
+      '\r',
+    ),
+  );
+  const iniText = fc
+    .array(iniLine, { maxLength: 8 })
+    .chain((lines) => fc.constantFrom('\n', '\r\n', '\r').map((eol) => lines.join(eol)));
 
   it('reads any text, and writes our block into it exactly once or refuses with a UsageError', () => {
     fc.assert(
@@ -455,7 +628,10 @@ describe('the AWS config file (export-profile)', () => {
         tried += 1;
         parseAwsIni(text);
         parseAwsIni(text, 'credentials');
-        const entries = [['credential_process', '/usr/bin/datablast-aws credential-process prod'], ['region', 'us-east-1']] as const;
+        const entries = [
+          ['credential_process', '/usr/bin/datablast-aws credential-process prod'],
+          ['region', 'us-east-1'],
+        ] as const;
         const written = onlyThrows(UsageError, () => upsertProfileBlock(text, 'datablast-prod', entries));
         if (written !== undefined) {
           const sections = profileSections(parseAwsIni(written), 'datablast-prod');
@@ -506,12 +682,25 @@ describe('functions that must never throw', () => {
   it('the AWS error table turns any thrown value into one of our errors, with a message and an exit code', () => {
     const sdkLike = fc.record(
       {
-        name: fc.oneof(fc.constantFrom('InvalidClientTokenId', 'AccessDenied', 'TimeoutError', 'Error', 'ThrottlingException'), anyText, fc.jsonValue()),
+        name: fc.oneof(
+          fc.constantFrom('InvalidClientTokenId', 'AccessDenied', 'TimeoutError', 'Error', 'ThrottlingException'),
+          anyText,
+          fc.jsonValue(),
+        ),
         Code: fc.oneof(anyText, fc.jsonValue()),
         code: fc.oneof(fc.constantFrom('ECONNREFUSED', 'ENOTFOUND', 'CERT_HAS_EXPIRED'), anyText, fc.jsonValue()),
         message: fc.oneof(anyText, fc.jsonValue()),
         $fault: fc.oneof(fc.constantFrom('client', 'server'), fc.jsonValue()),
-        $metadata: fc.oneof(fc.record({ httpStatusCode: fc.oneof(fc.integer(), fc.jsonValue()), requestId: fc.oneof(fc.string(), fc.jsonValue()) }, { requiredKeys: [] }), fc.jsonValue()),
+        $metadata: fc.oneof(
+          fc.record(
+            {
+              httpStatusCode: fc.oneof(fc.integer(), fc.jsonValue()),
+              requestId: fc.oneof(fc.string(), fc.jsonValue()),
+            },
+            { requiredKeys: [] },
+          ),
+          fc.jsonValue(),
+        ),
         $response: fc.jsonValue(),
         cause: fc.jsonValue(),
       },
@@ -519,7 +708,11 @@ describe('functions that must never throw', () => {
     );
     // The Error's own message is set by Object.assign, whatever it is: String() of a JSON object with a
     // "toString" key (fast-check makes those) throws in the generator itself, before the code under test.
-    const thrown = fc.oneof(fc.anything(), sdkLike, sdkLike.map((fields) => Object.assign(new Error(), fields)));
+    const thrown = fc.oneof(
+      fc.anything(),
+      sdkLike,
+      sdkLike.map((fields) => Object.assign(new Error(), fields)),
+    );
     fc.assert(
       fc.property(thrown, anyText, (error, action) => {
         tried += 1;
@@ -534,6 +727,8 @@ describe('functions that must never throw', () => {
 
   it('prints how many inputs were tried', () => {
     expect(tried).toBeGreaterThan(3_000);
-    console.log(`parser properties: ${tried} generated inputs tried over 29 parsers and validators, 0 threw a foreign error`);
+    console.log(
+      `parser properties: ${tried} generated inputs tried over 29 parsers and validators, 0 threw a foreign error`,
+    );
   });
 });

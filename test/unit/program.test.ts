@@ -4,7 +4,19 @@ import { createContext } from '../../src/context.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { runCli } from '../support/run-cli.js';
 
-const context = () => createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} });
+const context = () =>
+  createContext(
+    {
+      json: false,
+      input: false,
+      color: false,
+      profile: undefined,
+      region: undefined,
+      endpointUrl: undefined,
+      debug: false,
+    },
+    { io: bufferedIO(), env: {} },
+  );
 
 describe('commandToLoad', () => {
   it.each([
@@ -20,7 +32,18 @@ describe('commandToLoad', () => {
     expect(commandToLoad(args)?.name).toBe(name);
   });
 
-  it.each([[[]], [['--help']], [['-h']], [['-V']], [['--version', 'list']], [['lst']], [['--all', 'rotate']], [['--', 'list']], [['--profile']], [['completion', 'bash']]])(
+  it.each([
+    [[]],
+    [['--help']],
+    [['-h']],
+    [['-V']],
+    [['--version', 'list']],
+    [['lst']],
+    [['--all', 'rotate']],
+    [['--', 'list']],
+    [['--profile']],
+    [['completion', 'bash']],
+  ])(
     'loads every command when %j does not name one after global options only (help, typos, unknown options, the completion script)',
     (args) => {
       expect(commandToLoad(args)).toBeUndefined();
@@ -44,6 +67,7 @@ describe('commandToLoad', () => {
     expect(typo.exitCode).toBe(2);
     expect(typo.stderr).toContain('list');
     const help = await runCli(['--help']);
-    for (const name of ['init', 'rotate', 'list', 'credential-process', 'export-profile', 'completion']) expect(help.stdout).toContain(name);
+    for (const name of ['init', 'rotate', 'list', 'credential-process', 'export-profile', 'completion'])
+      expect(help.stdout).toContain(name);
   });
 });

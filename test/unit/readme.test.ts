@@ -12,7 +12,20 @@ import { bufferedIO } from '../../src/ui/io.js';
 
 const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
 const spec = programSpec(
-  await buildProgram(createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} })),
+  await buildProgram(
+    createContext(
+      {
+        json: false,
+        input: false,
+        color: false,
+        profile: undefined,
+        region: undefined,
+        endpointUrl: undefined,
+        debug: false,
+      },
+      { io: bufferedIO(), env: {} },
+    ),
+  ),
 );
 
 /** The text from a heading to the next heading of the same or a higher level. */
@@ -28,11 +41,15 @@ function sectionAt(text: string, heading: RegExp): string | undefined {
 const reference = sectionAt(README, /^## Command reference\s*$/) ?? '';
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** `--flag` written as a word: not part of a longer flag. */
-const mentions = (text: string, flag: string) => new RegExp(`(^|[^A-Za-z0-9-])${escape(flag)}(?![A-Za-z0-9-])`).test(text);
+const mentions = (text: string, flag: string) =>
+  new RegExp(`(^|[^A-Za-z0-9-])${escape(flag)}(?![A-Za-z0-9-])`).test(text);
 
 describe('README.md command reference', () => {
   it('exists as a "## Command reference" section', () => {
-    expect(reference, 'README.md needs a "## Command reference" section: node scripts/command-reference.mjs --readme').not.toBe('');
+    expect(
+      reference,
+      'README.md needs a "## Command reference" section: node scripts/command-reference.mjs --readme',
+    ).not.toBe('');
   });
 
   it('mentions every global flag before the first command', () => {
@@ -41,12 +58,15 @@ describe('README.md command reference', () => {
     expect(missing).toEqual([]);
   });
 
-  it.each(spec.commands.map((c) => [c.name, c] as const))('has a heading for %s that mentions each of its flags', (name, command) => {
-    const section = sectionAt(reference, new RegExp(`^###+ .*\`${escape(name)}(\`| )`));
-    expect(section, `no "### \`${name} …\`" heading in the Command reference`).toBeDefined();
-    const missing = command.flags.filter((f) => !mentions(section!, f.names[0]!)).map((f) => f.names[0]);
-    expect(missing).toEqual([]);
-  });
+  it.each(spec.commands.map((c) => [c.name, c] as const))(
+    'has a heading for %s that mentions each of its flags',
+    (name, command) => {
+      const section = sectionAt(reference, new RegExp(`^###+ .*\`${escape(name)}(\`| )`));
+      expect(section, `no "### \`${name} …\`" heading in the Command reference`).toBeDefined();
+      const missing = command.flags.filter((f) => !mentions(section!, f.names[0]!)).map((f) => f.names[0]);
+      expect(missing).toEqual([]);
+    },
+  );
 
   it('documents no command that does not exist', () => {
     const headings = [...reference.matchAll(/^###+ `([a-z][a-z-]*)/gm)].map((m) => m[1]);

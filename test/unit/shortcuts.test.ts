@@ -9,7 +9,13 @@ import { staticImports } from '../support/static-imports.js';
 // tests hold the shortcut to Commander's path: same stdout, stderr and exit code in every case.
 
 describe('shortcutFor', () => {
-  it.each([[['credential-process', 'prod']], [['env', 'AWS Production']], [['show', 'prod']], [['list']], [['show', '']]])('takes the shortcut for %j', (args) => {
+  it.each([
+    [['credential-process', 'prod']],
+    [['env', 'AWS Production']],
+    [['show', 'prod']],
+    [['list']],
+    [['show', '']],
+  ])('takes the shortcut for %j', (args) => {
     expect(shortcutFor(args)).toBeDefined();
   });
 
@@ -30,10 +36,13 @@ describe('shortcutFor', () => {
     expect(shortcutFor(args)).toBeUndefined();
   });
 
-  it.each(['credential-process', 'env', 'show', 'list'])('runs from commands/%s.ts, whose module graph imports no library (not even Commander: its wiring loads it when built)', (name) => {
-    const imports = [...staticImports(join(import.meta.dirname, `../../src/commands/${name}.ts`))];
-    expect(imports.filter((m) => !m.startsWith('/') && !m.startsWith('node:'))).toEqual([]);
-  });
+  it.each(['credential-process', 'env', 'show', 'list'])(
+    'runs from commands/%s.ts, whose module graph imports no library (not even Commander: its wiring loads it when built)',
+    (name) => {
+      const imports = [...staticImports(join(import.meta.dirname, `../../src/commands/${name}.ts`))];
+      expect(imports.filter((m) => !m.startsWith('/') && !m.startsWith('node:'))).toEqual([]);
+    },
+  );
 });
 
 /** A world with two connections, one of them without its secret. */
@@ -51,7 +60,11 @@ describe('a shortcut answers as Commander does', () => {
     { what: 'credential-process', args: ['credential-process', 'prod'] },
     { what: 'credential-process, near name', args: ['credential-process', 'Prod'] },
     { what: 'credential-process, no secret', args: ['credential-process', 'no secret'] },
-    { what: 'credential-process, store fails', args: ['credential-process', 'prod'], setup: (w) => w.secrets.failNext('get') },
+    {
+      what: 'credential-process, store fails',
+      args: ['credential-process', 'prod'],
+      setup: (w) => w.secrets.failNext('get'),
+    },
     { what: 'env', args: ['env', 'AWS Production'] },
     { what: 'env, unknown', args: ['env', 'nope'] },
     { what: 'env, with AWS_REGION set', args: ['env', 'prod'], setup: (w) => (w.env.AWS_REGION = 'eu-central-1') },
@@ -68,8 +81,16 @@ describe('a shortcut answers as Commander does', () => {
         for (const c of await w.connections.list()) await w.connections.delete(c.name);
       },
     },
-    { what: 'bad AWS_ENDPOINT_URL (exit 2 before the command)', args: ['show', 'prod'], setup: (w) => (w.env.AWS_ENDPOINT_URL = 'not a url') },
-    { what: 'bad DATABLAST_AWS_SECRET_STORE', args: ['env', 'prod'], setup: (w) => (w.env.DATABLAST_AWS_SECRET_STORE = 'vault') },
+    {
+      what: 'bad AWS_ENDPOINT_URL (exit 2 before the command)',
+      args: ['show', 'prod'],
+      setup: (w) => (w.env.AWS_ENDPOINT_URL = 'not a url'),
+    },
+    {
+      what: 'bad DATABLAST_AWS_SECRET_STORE',
+      args: ['env', 'prod'],
+      setup: (w) => (w.env.DATABLAST_AWS_SECRET_STORE = 'vault'),
+    },
   ];
 
   it.each(cases)('$what', async ({ args, setup }) => {

@@ -19,7 +19,10 @@ try {
   const value = await calls[operation]();
   result = { ok: true, value: value ?? null };
 } catch (error) {
-  result = { ok: false, error: { name: error.name, exitCode: error.exitCode, message: error.message, hint: error.hint } };
+  result = {
+    ok: false,
+    error: { name: error.name, exitCode: error.exitCode, message: error.message, hint: error.hint },
+  };
 }
 result.elapsedMs = Math.round(performance.now() - started);
 process.stdout.write(`${JSON.stringify(result)}\n`);

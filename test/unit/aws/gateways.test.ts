@@ -15,7 +15,8 @@ import {
   ListAttachedUserPoliciesCommand,
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
-import { createContext, type Context, type GlobalOptions } from '../../../src/context.js';
+import type { Context, GlobalOptions } from '../../../src/ports.js';
+import { createContext } from '../../../src/context.js';
 import { AwsError, ConfigError } from '../../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../../src/ui/io.js';
 import { sdkAws } from '../../../src/aws/gateways.js';
@@ -27,37 +28,68 @@ import { rejection } from '../../support/rejection.js';
 const KEY = { accessKeyId: 'AKIACONNECTIONKEY234', secretAccessKey: 'connectionSecretconnectionSecretconnecti' };
 
 function globals(overrides: Partial<GlobalOptions> = {}): GlobalOptions {
-  return { json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false, ...overrides };
+  return {
+    json: false,
+    input: false,
+    color: false,
+    profile: undefined,
+    region: undefined,
+    endpointUrl: undefined,
+    debug: false,
+    ...overrides,
+  };
 }
 
-function world(env: Record<string, string | undefined>, overrides: Partial<GlobalOptions> = {}, clock = new FixedClock()): { ctx: Context; io: BufferedIO; clock: FixedClock } {
+function world(
+  env: Record<string, string | undefined>,
+  overrides: Partial<GlobalOptions> = {},
+  clock = new FixedClock(),
+): { ctx: Context; io: BufferedIO; clock: FixedClock } {
   const io = bufferedIO();
   const ctx = createContext(globals(overrides), { io, env, clock });
   return { ctx, io, clock };
 }
 
 function sdkError(name: string, status: number, extra: Record<string, unknown> = {}): Error {
-  return Object.assign(new Error(name), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status, requestId: 'rid' } }, extra);
+  return Object.assign(
+    new Error(name),
+    { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status, requestId: 'rid' } },
+    extra,
+  );
 }
 
 describe('loading the SDK', () => {
   it('happens only through await import() inside src/aws, so list and credential-process never load it', () => {
-    const files = (readdirSync('src', { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => join('src', f));
+    const files = (readdirSync('src', { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join('src', f));
     const staticImports = files.flatMap((file) =>
       readFileSync(file, 'utf8')
         .split('\n')
-        .filter((line) => /^import\s+(?!type\b)[^'"]*from\s+['"]@(aws-sdk|smithy)\//.test(line) || /^import\s+['"]@(aws-sdk|smithy)\//.test(line))
+        .filter(
+          (line) =>
+            /^import\s+(?!type\b)[^'"]*from\s+['"]@(aws-sdk|smithy)\//.test(line) ||
+            /^import\s+['"]@(aws-sdk|smithy)\//.test(line),
+        )
         .map((line) => `${file}: ${line}`),
     );
     expect(staticImports).toEqual([]);
-    const dynamicOutsideAws = files.filter((file) => !file.startsWith(join('src', 'aws')) && /import\(\s*['"]@(aws-sdk|smithy)\//.test(readFileSync(file, 'utf8')));
+    const dynamicOutsideAws = files.filter(
+      (file) =>
+        !file.startsWith(join('src', 'aws')) && /import\(\s*['"]@(aws-sdk|smithy)\//.test(readFileSync(file, 'utf8')),
+    );
     expect(dynamicOutsideAws).toEqual([]);
   });
 });
 
 describe('resolveRegion', () => {
   it.each([
-    [{ region: 'eu-north-1' }, 'ap-south-1', { AWS_REGION: 'us-west-2', AWS_DEFAULT_REGION: 'ca-central-1' }, 'eu-north-1'],
+    [
+      { region: 'eu-north-1' },
+      'ap-south-1',
+      { AWS_REGION: 'us-west-2', AWS_DEFAULT_REGION: 'ca-central-1' },
+      'eu-north-1',
+    ],
     [{}, 'ap-south-1', { AWS_REGION: 'us-west-2', AWS_DEFAULT_REGION: 'ca-central-1' }, 'ap-south-1'],
     [{}, undefined, { AWS_REGION: 'us-west-2', AWS_DEFAULT_REGION: 'ca-central-1' }, 'us-west-2'],
     [{}, undefined, { AWS_REGION: '', AWS_DEFAULT_REGION: 'ca-central-1' }, 'ca-central-1'],
@@ -70,12 +102,36 @@ describe('resolveRegion', () => {
 describe('resolveEndpoint', () => {
   const generic = 'http://generic:1';
   it.each([
-    ['the flag beats the per-service variable', { endpointUrl: 'http://flag:1' }, { AWS_ENDPOINT_URL: generic, AWS_ENDPOINT_URL_STS: 'http://sts:1' }, 'sts', 'http://flag:1'],
-    ['the per-service variable beats the generic one', { endpointUrl: generic }, { AWS_ENDPOINT_URL: generic, AWS_ENDPOINT_URL_STS: 'http://sts:1' }, 'sts', 'http://sts:1'],
-    ['the per-service variable of another service does not apply', { endpointUrl: generic }, { AWS_ENDPOINT_URL: generic, AWS_ENDPOINT_URL_STS: 'http://sts:1' }, 'iam', generic],
+    [
+      'the flag beats the per-service variable',
+      { endpointUrl: 'http://flag:1' },
+      { AWS_ENDPOINT_URL: generic, AWS_ENDPOINT_URL_STS: 'http://sts:1' },
+      'sts',
+      'http://flag:1',
+    ],
+    [
+      'the per-service variable beats the generic one',
+      { endpointUrl: generic },
+      { AWS_ENDPOINT_URL: generic, AWS_ENDPOINT_URL_STS: 'http://sts:1' },
+      'sts',
+      'http://sts:1',
+    ],
+    [
+      'the per-service variable of another service does not apply',
+      { endpointUrl: generic },
+      { AWS_ENDPOINT_URL: generic, AWS_ENDPOINT_URL_STS: 'http://sts:1' },
+      'iam',
+      generic,
+    ],
     ['AWS_ENDPOINT_URL_IAM applies to IAM', {}, { AWS_ENDPOINT_URL_IAM: 'http://iam:1' }, 'iam', 'http://iam:1'],
     ['the generic variable alone (globals not merged yet)', {}, { AWS_ENDPOINT_URL: generic }, 'iam', generic],
-    ['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops the variables', {}, { AWS_ENDPOINT_URL: generic, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' }, 'iam', undefined],
+    [
+      'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops the variables',
+      {},
+      { AWS_ENDPOINT_URL: generic, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' },
+      'iam',
+      undefined,
+    ],
     ['nothing set: the SDK default', {}, {}, 'sts', undefined],
   ] as const)('%s', (_name, flags, env, service, expected) => {
     expect(resolveEndpoint({ globals: globals(flags), env }, service)).toBe(expected);
@@ -86,7 +142,9 @@ describe('proxyFor', () => {
   it('uses HTTPS_PROXY for https endpoints unless NO_PROXY lists the host', () => {
     expect(proxyFor({ HTTPS_PROXY: 'http://p:3128' }, 'https://sts.us-east-1.amazonaws.com')).toBe('http://p:3128');
     expect(proxyFor({ https_proxy: 'http://p:3128' }, 'https://iam.amazonaws.com')).toBe('http://p:3128');
-    expect(proxyFor({ HTTPS_PROXY: 'http://p:3128', NO_PROXY: 'localhost,.amazonaws.com' }, 'https://iam.amazonaws.com')).toBeUndefined();
+    expect(
+      proxyFor({ HTTPS_PROXY: 'http://p:3128', NO_PROXY: 'localhost,.amazonaws.com' }, 'https://iam.amazonaws.com'),
+    ).toBeUndefined();
     expect(proxyFor({ HTTPS_PROXY: 'http://p:3128', NO_PROXY: '*' }, 'https://iam.amazonaws.com')).toBeUndefined();
     expect(proxyFor({ HTTPS_PROXY: 'http://p:3128' }, 'http://127.0.0.1:5000')).toBeUndefined();
     expect(proxyFor({}, 'https://iam.amazonaws.com')).toBeUndefined();
@@ -98,17 +156,30 @@ describe('the IAM gateway over a mocked SDK client', () => {
   beforeEach(() => iamMock.reset());
   afterAll(() => iamMock.restore());
 
-  const session = async (clock = new FixedClock()) => (await sdkAws(world({ AWS_ACCESS_KEY_ID: 'AKIAADMINADMINADMIN2', AWS_SECRET_ACCESS_KEY: 'x'.repeat(40) }, {}, clock).ctx).admin()).iam;
+  const session = async (clock = new FixedClock()) =>
+    (
+      await sdkAws(
+        world({ AWS_ACCESS_KEY_ID: 'AKIAADMINADMINADMIN2', AWS_SECRET_ACCESS_KEY: 'x'.repeat(40) }, {}, clock).ctx,
+      ).admin()
+    ).iam;
 
   it('follows ListAccessKeys, ListAttachedUserPolicies and ListUserPolicies across pages', async () => {
     iamMock
       .on(ListAccessKeysCommand, { UserName: 'u', Marker: undefined })
-      .resolves({ AccessKeyMetadata: [{ AccessKeyId: 'AKIA1', Status: 'Active', CreateDate: new Date('2026-01-01T00:00:00Z') }], IsTruncated: true, Marker: 'm1' })
+      .resolves({
+        AccessKeyMetadata: [{ AccessKeyId: 'AKIA1', Status: 'Active', CreateDate: new Date('2026-01-01T00:00:00Z') }],
+        IsTruncated: true,
+        Marker: 'm1',
+      })
       .on(ListAccessKeysCommand, { UserName: 'u', Marker: 'm1' })
       .resolves({ AccessKeyMetadata: [{ AccessKeyId: 'AKIA2', Status: 'Inactive' }], IsTruncated: false });
     iamMock
       .on(ListAttachedUserPoliciesCommand, { Marker: undefined })
-      .resolves({ AttachedPolicies: [{ PolicyArn: 'arn:aws:iam::aws:policy/A', PolicyName: 'A' }], IsTruncated: true, Marker: 'p1' })
+      .resolves({
+        AttachedPolicies: [{ PolicyArn: 'arn:aws:iam::aws:policy/A', PolicyName: 'A' }],
+        IsTruncated: true,
+        Marker: 'p1',
+      })
       .on(ListAttachedUserPoliciesCommand, { Marker: 'p1' })
       .resolves({ AttachedPolicies: [{ PolicyArn: 'arn:aws:iam::aws:policy/B' }], IsTruncated: false });
     iamMock
@@ -133,8 +204,14 @@ describe('the IAM gateway over a mocked SDK client', () => {
 
   it('reads a missing user or inline policy as undefined, and decodes policy documents', async () => {
     iamMock.on(GetUserCommand).rejects(sdkError('NoSuchEntityException', 404, { Code: 'NoSuchEntity' }));
-    iamMock.on(GetUserPolicyCommand, { PolicyName: 'missing' }).rejects(sdkError('NoSuchEntityException', 404, { Code: 'NoSuchEntity' }));
-    iamMock.on(GetUserPolicyCommand, { PolicyName: 'p' }).resolves({ UserName: 'u', PolicyName: 'p', PolicyDocument: encodeURIComponent('{"Resource":"arn:aws:s3:::a b+c/*"}') });
+    iamMock
+      .on(GetUserPolicyCommand, { PolicyName: 'missing' })
+      .rejects(sdkError('NoSuchEntityException', 404, { Code: 'NoSuchEntity' }));
+    iamMock.on(GetUserPolicyCommand, { PolicyName: 'p' }).resolves({
+      UserName: 'u',
+      PolicyName: 'p',
+      PolicyDocument: encodeURIComponent('{"Resource":"arn:aws:s3:::a b+c/*"}'),
+    });
     const iam = await session();
     expect(await iam.getUser('ghost')).toBeUndefined();
     expect(await iam.getUserPolicy('u', 'missing')).toBeUndefined();
@@ -142,12 +219,22 @@ describe('the IAM gateway over a mocked SDK client', () => {
   });
 
   it('reports a key never used as unknown, not "N/A"', async () => {
-    iamMock.on(GetAccessKeyLastUsedCommand).resolves({ UserName: 'u', AccessKeyLastUsed: { ServiceName: 'N/A', Region: 'N/A', LastUsedDate: undefined } });
-    expect(await (await session()).getAccessKeyLastUsed('AKIA1')).toEqual({ lastUsedDate: undefined, serviceName: undefined, region: undefined });
+    iamMock
+      .on(GetAccessKeyLastUsedCommand)
+      .resolves({ UserName: 'u', AccessKeyLastUsed: { ServiceName: 'N/A', Region: 'N/A', LastUsedDate: undefined } });
+    expect(await (await session()).getAccessKeyLastUsed('AKIA1')).toEqual({
+      lastUsedDate: undefined,
+      serviceName: undefined,
+      region: undefined,
+    });
   });
 
   it('translates every SDK error with the action in IAM terms', async () => {
-    iamMock.on(ListAccessKeysCommand).rejects(sdkError('AccessDenied', 403, { message: 'User: arn:aws:iam::1:user/x is not authorized to perform: iam:ListAccessKeys on resource: user u' }));
+    iamMock.on(ListAccessKeysCommand).rejects(
+      sdkError('AccessDenied', 403, {
+        message: 'User: arn:aws:iam::1:user/x is not authorized to perform: iam:ListAccessKeys on resource: user u',
+      }),
+    );
     const error = await rejection((await session()).listAccessKeys('u'));
     expect(error).toBeInstanceOf(AwsError);
     expect(error.message).toContain('iam:ListAccessKeys');
@@ -155,10 +242,25 @@ describe('the IAM gateway over a mocked SDK client', () => {
   });
 
   it('retries CreateAccessKey after throttling, which created nothing', async () => {
-    iamMock.on(CreateAccessKeyCommand).rejectsOnce(sdkError('Throttling', 400, { Code: 'Throttling' })).resolves({ AccessKey: { UserName: 'u', AccessKeyId: 'AKIANEWKEY', SecretAccessKey: 's'.repeat(40), Status: 'Active', CreateDate: new Date('2026-02-02T00:00:00Z') } });
+    iamMock
+      .on(CreateAccessKeyCommand)
+      .rejectsOnce(sdkError('Throttling', 400, { Code: 'Throttling' }))
+      .resolves({
+        AccessKey: {
+          UserName: 'u',
+          AccessKeyId: 'AKIANEWKEY',
+          SecretAccessKey: 's'.repeat(40),
+          Status: 'Active',
+          CreateDate: new Date('2026-02-02T00:00:00Z'),
+        },
+      });
     const clock = new FixedClock();
     const key = await (await session(clock)).createAccessKey('u');
-    expect(key).toEqual({ accessKeyId: 'AKIANEWKEY', secretAccessKey: 's'.repeat(40), createDate: '2026-02-02T00:00:00.000Z' });
+    expect(key).toEqual({
+      accessKeyId: 'AKIANEWKEY',
+      secretAccessKey: 's'.repeat(40),
+      createDate: '2026-02-02T00:00:00.000Z',
+    });
     expect(iamMock.commandCalls(CreateAccessKeyCommand)).toHaveLength(2);
     expect(clock.sleeps).toHaveLength(1);
   });
@@ -192,7 +294,11 @@ async function fakeEndpoint(): Promise<FakeEndpoint> {
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       const action = new URLSearchParams(body).get('Action') ?? '';
-      state.requests.push({ action, authorization: String(req.headers.authorization ?? ''), host: String(req.headers.host ?? '') });
+      state.requests.push({
+        action,
+        authorization: String(req.headers.authorization ?? ''),
+        host: String(req.headers.host ?? ''),
+      });
       if (state.silent) return;
       res.setHeader('Date', new Date(Date.now() + state.skewMs).toUTCString());
       res.setHeader('Content-Type', 'text/xml');
@@ -226,7 +332,8 @@ function answer(action: string): string {
   return `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>unexpected ${action}</Message></Error><RequestId>req-fake-1</RequestId></ErrorResponse>`;
 }
 
-const credentialScope = (authorization: string) => /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\//.exec(authorization)?.slice(1) ?? [];
+const credentialScope = (authorization: string) =>
+  /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\//.exec(authorization)?.slice(1) ?? [];
 
 describe('the gateways over real HTTP to a local endpoint', () => {
   let a: FakeEndpoint;
@@ -273,7 +380,12 @@ describe('the gateways over real HTTP to a local endpoint', () => {
     process.env.AWS_ACCESS_KEY_ID = 'AKIAFROMPROCESSENV22';
     process.env.AWS_SECRET_ACCESS_KEY = 'e'.repeat(40);
     process.env.AWS_PROFILE = 'someone-else';
-    const { ctx } = world({ AWS_ENDPOINT_URL: a.url, AWS_ACCESS_KEY_ID: 'AKIAFROMCONTEXTENV22', AWS_SECRET_ACCESS_KEY: 'c'.repeat(40), AWS_PROFILE: 'someone-else' });
+    const { ctx } = world({
+      AWS_ENDPOINT_URL: a.url,
+      AWS_ACCESS_KEY_ID: 'AKIAFROMCONTEXTENV22',
+      AWS_SECRET_ACCESS_KEY: 'c'.repeat(40),
+      AWS_PROFILE: 'someone-else',
+    });
     await (await sdkAws(ctx).as(KEY)).sts.getCallerIdentity();
     expect(credentialScope(a.requests[0]!.authorization)[0]).toBe(KEY.accessKeyId);
   });
@@ -312,9 +424,21 @@ describe('the gateways over real HTTP to a local endpoint', () => {
 
   it('signs admin calls with a profile of the shared credentials file named by the context', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'datablast-aws-profile-'));
-    writeFileSync(join(dir, 'credentials'), '[ops]\naws_access_key_id = AKIAPROFILEOPSKEY222\naws_secret_access_key = pppppppppppppppppppppppppppppppppppppppp\n');
+    writeFileSync(
+      join(dir, 'credentials'),
+      '[ops]\naws_access_key_id = AKIAPROFILEOPSKEY222\naws_secret_access_key = pppppppppppppppppppppppppppppppppppppppp\n',
+    );
     writeFileSync(join(dir, 'config'), '[profile ops]\nregion = eu-west-3\n');
-    const { ctx } = world({ AWS_ENDPOINT_URL: a.url, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'), AWS_CONFIG_FILE: join(dir, 'config'), AWS_ACCESS_KEY_ID: 'AKIAFROMCONTEXTENV22', AWS_SECRET_ACCESS_KEY: 'c'.repeat(40) }, { profile: 'ops' });
+    const { ctx } = world(
+      {
+        AWS_ENDPOINT_URL: a.url,
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+        AWS_CONFIG_FILE: join(dir, 'config'),
+        AWS_ACCESS_KEY_ID: 'AKIAFROMCONTEXTENV22',
+        AWS_SECRET_ACCESS_KEY: 'c'.repeat(40),
+      },
+      { profile: 'ops' },
+    );
     await (await sdkAws(ctx).admin()).sts.getCallerIdentity();
     expect(credentialScope(a.requests[0]!.authorization)[0]).toBe('AKIAPROFILEOPSKEY222');
   });
@@ -326,30 +450,50 @@ describe('the gateways over real HTTP to a local endpoint', () => {
     const dir = mkdtempSync(join(tmpdir(), 'datablast-aws-none-'));
     process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
     process.env.AWS_CONFIG_FILE = join(dir, 'config');
-    const { ctx } = world({ AWS_ENDPOINT_URL: a.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'), AWS_CONFIG_FILE: join(dir, 'config') });
+    const { ctx } = world({
+      AWS_ENDPOINT_URL: a.url,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+      AWS_CONFIG_FILE: join(dir, 'config'),
+    });
     const error = await rejection((await sdkAws(ctx).admin()).iam.createUser('x', { tags: {} }));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.exitCode).toBe(3);
     for (const way of ['--profile', 'AWS_PROFILE', 'aws configure', 'aws sso login']) expect(error.hint).toContain(way);
     expect(a.requests).toEqual([]);
 
-    const named = world({ AWS_ENDPOINT_URL: a.url, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'), AWS_CONFIG_FILE: join(dir, 'config') }, { profile: 'nosuch' });
+    const named = world(
+      {
+        AWS_ENDPOINT_URL: a.url,
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+        AWS_CONFIG_FILE: join(dir, 'config'),
+      },
+      { profile: 'nosuch' },
+    );
     const missing = await rejection((await sdkAws(named.ctx).admin()).sts.getCallerIdentity());
     expect(missing).toMatchObject({ exitCode: 3 });
     expect(missing.message).toContain('nosuch');
   });
 
   it('logs failed calls under --debug with status, code and request id', async () => {
-    a.fail = { status: 403, body: '<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>nope</Message></Error><RequestId>req-fake-1</RequestId></ErrorResponse>' };
+    a.fail = {
+      status: 403,
+      body: '<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>nope</Message></Error><RequestId>req-fake-1</RequestId></ErrorResponse>',
+    };
     const { ctx, io } = world({ AWS_ENDPOINT_URL: a.url }, { debug: true });
     const error = await rejection((await sdkAws(ctx).as(KEY)).sts.getCallerIdentity());
     expect(error).toMatchObject({ exitCode: 4, awsCode: 'SignatureDoesNotMatch', requestId: 'req-fake-1' });
-    expect(io.stderr).toMatch(/aws: sts GetCallerIdentity http 403 request-id req-fake-1 \(1 attempt, \d+ ms\) SignatureDoesNotMatch/);
+    expect(io.stderr).toMatch(
+      /aws: sts GetCallerIdentity http 403 request-id req-fake-1 \(1 attempt, \d+ ms\) SignatureDoesNotMatch/,
+    );
     expect(io.stderr).not.toContain(KEY.secretAccessKey);
   });
 
   it('retries a 503 and then reports the service failure', async () => {
-    a.fail = { status: 503, body: '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>busy</Message></Error><RequestId>r</RequestId></ErrorResponse>' };
+    a.fail = {
+      status: 503,
+      body: '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>busy</Message></Error><RequestId>r</RequestId></ErrorResponse>',
+    };
     const { ctx } = world({ AWS_ENDPOINT_URL: a.url });
     const error = await rejection((await sdkAws(ctx).as(KEY)).sts.getCallerIdentity());
     expect(error).toMatchObject({ exitCode: 5, awsCode: 'ServiceUnavailable', diagnosis: 'region' });
@@ -425,7 +569,9 @@ describe('HTTPS_PROXY', () => {
 
   it('tunnels through the proxy with its credentials, and names a TLS failure at the far end', async () => {
     // The far end speaks plain TCP, not TLS: the handshake through the tunnel fails, which proves the tunnel.
-    const plain = createTcpServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    const plain = createTcpServer((socket) =>
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')),
+    );
     await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
     const address = plain.address();
     tunnelTo = typeof address === 'object' && address ? address.port : 0;
@@ -443,7 +589,11 @@ describe('HTTPS_PROXY', () => {
   it('goes direct to hosts listed in NO_PROXY', async () => {
     const before = connects.length;
     const port = await freePort();
-    const { ctx } = world({ HTTPS_PROXY: proxyUrl, NO_PROXY: '127.0.0.1', AWS_ENDPOINT_URL: `https://127.0.0.1:${port}` });
+    const { ctx } = world({
+      HTTPS_PROXY: proxyUrl,
+      NO_PROXY: '127.0.0.1',
+      AWS_ENDPOINT_URL: `https://127.0.0.1:${port}`,
+    });
     const error = await rejection((await sdkAws(ctx).as(KEY)).sts.getCallerIdentity());
     expect(error).toMatchObject({ awsCode: 'ECONNREFUSED' });
     expect(error.message).not.toContain('proxy');

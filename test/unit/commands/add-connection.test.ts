@@ -2,8 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addConnectionCommand, saveConnection, type AddConnectionOptions } from '../../../src/commands/add-connection.js';
-import { createContext, type GlobalOptions } from '../../../src/context.js';
+import {
+  addConnectionCommand,
+  saveConnection,
+  type AddConnectionOptions,
+} from '../../../src/commands/add-connection.js';
+import type { GlobalOptions } from '../../../src/ports.js';
+import { createContext } from '../../../src/context.js';
 import { ConfigError, CredentialsRejectedError, UsageError } from '../../../src/errors.js';
 import type { Connection } from '../../../src/domain/connection.js';
 import { bufferedIO } from '../../../src/ui/io.js';
@@ -37,12 +42,24 @@ function csvFile(content: string | Uint8Array): string {
 }
 
 describe('add-connection: argv → options', () => {
-  const base: AddConnectionOptions = { name: 'prod', accessKeyId: undefined, secretStdin: false, fromEnv: false, fromCsv: undefined, description: undefined, force: false, test: true };
+  const base: AddConnectionOptions = {
+    name: 'prod',
+    accessKeyId: undefined,
+    secretStdin: false,
+    fromEnv: false,
+    fromCsv: undefined,
+    description: undefined,
+    force: false,
+    test: true,
+  };
   it.each<[string[], Partial<AddConnectionOptions>]>([
     [['prod'], {}],
     [['prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin'], { accessKeyId: EXAMPLE_ID, secretStdin: true }],
     [['AWS Production', '--from-env', '--no-test'], { name: 'AWS Production', fromEnv: true, test: false }],
-    [['prod', '--from-csv', 'keys.csv', '--description', 'BI warehouse', '--force'], { fromCsv: 'keys.csv', description: 'BI warehouse', force: true }],
+    [
+      ['prod', '--from-csv', 'keys.csv', '--description', 'BI warehouse', '--force'],
+      { fromCsv: 'keys.csv', description: 'BI warehouse', force: true },
+    ],
     [['--access-key-id', EXAMPLE_ID, 'prod'], { accessKeyId: EXAMPLE_ID }],
   ])('%j', async (argv, expected) => {
     expect(await captureOptions(addConnectionCommand, argv)).toEqual({ ...base, ...expected });
@@ -52,7 +69,10 @@ describe('add-connection: argv → options', () => {
     [['prod', '--from-env', '--from-csv', 'keys.csv'], '--from-env and --from-csv cannot be combined'],
     [['prod', '--access-key-id', EXAMPLE_ID, '--from-env'], '--access-key-id and --from-env cannot be combined'],
     [['prod', '--secret-stdin'], '--secret-stdin needs --access-key-id'],
-    [['prod', '--access-key-id', EXAMPLE_ID, '--secret-access-key', EXAMPLE_SECRET], '--secret-access-key is not accepted'],
+    [
+      ['prod', '--access-key-id', EXAMPLE_ID, '--secret-access-key', EXAMPLE_SECRET],
+      '--secret-access-key is not accepted',
+    ],
     [['prod', '--secret', EXAMPLE_SECRET], '--secret is not accepted'],
     [['prod', '--secret-access-key'], 'visible to other users in `ps`'],
   ])('refuses %j', async (argv, message) => {
@@ -66,7 +86,11 @@ describe('add-connection: argv → options', () => {
 describe('add-connection: storing a key', () => {
   it('tests the key with STS, then stores the secret and the metadata learnt from AWS', async () => {
     const { world, key } = worldWithKey();
-    const result = await runCli(['add-connection', 'AWS Production', '--access-key-id', key.accessKeyId, '--secret-stdin'], world, { stdin: `${key.secretAccessKey}\n` });
+    const result = await runCli(
+      ['add-connection', 'AWS Production', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: `${key.secretAccessKey}\n` },
+    );
     expect(result.stderr).not.toContain('error');
     expect(result.exitCode).toBe(0);
     expect(world.secrets.entries.get('AWS Production')).toEqual(key);
@@ -82,13 +106,19 @@ describe('add-connection: storing a key', () => {
       lastTestedAt: NOW,
     });
     expect(world.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:listAccessKeys']);
-    expect(result.stdout).toContain('Saved connection "AWS Production": AKIA************AAAQ (user datablast, account 123456789012, region us-east-1).');
+    expect(result.stdout).toContain(
+      'Saved connection "AWS Production": AKIA************AAAQ (user datablast, account 123456789012, region us-east-1).',
+    );
     expect(leaks(result, key.secretAccessKey)).toEqual([]);
   });
 
   it('prints the connection JSON of CLI.md with tested and notes under --json', async () => {
     const { world, key } = worldWithKey();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--json', '--description', 'BI'], world, { stdin: key.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--json', '--description', 'BI'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
     expect(result.exitCode).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({
       name: 'prod',
@@ -112,9 +142,15 @@ describe('add-connection: storing a key', () => {
   it('stores nothing and exits 4 when AWS rejects the secret', async () => {
     const { world, key } = worldWithKey();
     const wrong = `${key.secretAccessKey.slice(0, 39)}Z`;
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], world, { stdin: wrong });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: wrong },
+    );
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toContain('does not match its access key id (SignatureDoesNotMatch) on sts:GetCallerIdentity; nothing was stored');
+    expect(result.stderr).toContain(
+      'does not match its access key id (SignatureDoesNotMatch) on sts:GetCallerIdentity; nothing was stored',
+    );
     expect(result.stderr).not.toContain('--no-test');
     expect(world.secrets.entries.size).toBe(0);
     expect(world.connections.entries.size).toBe(0);
@@ -123,7 +159,9 @@ describe('add-connection: storing a key', () => {
 
   it('stores nothing and exits 4 when AWS does not know the key id', async () => {
     const world = fakeWorld();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin'], world, { stdin: EXAMPLE_SECRET });
+    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin'], world, {
+      stdin: EXAMPLE_SECRET,
+    });
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain('(InvalidClientTokenId) on sts:GetCallerIdentity; nothing was stored');
     expect(world.secrets.entries.size + world.connections.entries.size).toBe(0);
@@ -131,8 +169,15 @@ describe('add-connection: storing a key', () => {
 
   it('stores nothing and exits 5 with a --no-test hint when AWS cannot be reached', async () => {
     const { world, key } = worldWithKey();
-    world.aws.failNext('getCallerIdentity', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }));
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], world, { stdin: key.secretAccessKey });
+    world.aws.failNext(
+      'getCallerIdentity',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+    );
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
     expect(result.exitCode).toBe(5);
     expect(result.stderr).toContain('nothing was stored');
     expect(result.stderr).toContain('--no-test');
@@ -142,7 +187,11 @@ describe('add-connection: storing a key', () => {
   it('refuses an existing name without --force (exit 3) before calling AWS or reading the secret', async () => {
     const { world, key } = worldWithKey();
     await world.connections.put({ name: 'prod', accessKeyId: EXAMPLE_ID, region: 'us-east-1', createdAt: NOW });
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], world, { stdin: key.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain('error: connection "prod" exists');
     expect(result.stderr).toContain('--force');
@@ -154,7 +203,11 @@ describe('add-connection: storing a key', () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     const fresh = world.aws.issueKey('datablast', 0);
-    const result = await runCli(['add-connection', 'prod', '--force', '--access-key-id', fresh.accessKeyId, '--secret-stdin', '--json'], world, { stdin: fresh.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--force', '--access-key-id', fresh.accessKeyId, '--secret-stdin', '--json'],
+      world,
+      { stdin: fresh.secretAccessKey },
+    );
     expect(result.exitCode).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ replaced: true, accessKeyId: fresh.accessKeyId });
     expect(world.secrets.entries.get('prod')).toEqual(fresh);
@@ -162,17 +215,28 @@ describe('add-connection: storing a key', () => {
 
   it('makes no AWS call under --no-test and records what the key id tells', async () => {
     const world = fakeWorld();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', 'AKIARZPUZDIKAAAAAAAA', '--secret-stdin', '--no-test', '--json'], world, { stdin: EXAMPLE_SECRET });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', 'AKIARZPUZDIKAAAAAAAA', '--secret-stdin', '--no-test', '--json'],
+      world,
+      { stdin: EXAMPLE_SECRET },
+    );
     expect(result.exitCode).toBe(0);
     expect(world.aws.calls).toEqual([]);
     const json = JSON.parse(result.stdout);
     expect(json).toMatchObject({ tested: false, lastTestedAt: null, arn: null, accountId: '123456789012' });
     expect(json.notes).toContain('account 123456789012 was read from the key id, not confirmed with AWS');
-    expect(world.secrets.entries.get('prod')).toEqual({ accessKeyId: 'AKIARZPUZDIKAAAAAAAA', secretAccessKey: EXAMPLE_SECRET });
+    expect(world.secrets.entries.get('prod')).toEqual({
+      accessKeyId: 'AKIARZPUZDIKAAAAAAAA',
+      secretAccessKey: EXAMPLE_SECRET,
+    });
   });
 
   it('says it did not test the key in human output under --no-test', async () => {
-    const result = await runCli(['add-connection', 'AWS Prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'], fakeWorld(), { stdin: EXAMPLE_SECRET });
+    const result = await runCli(
+      ['add-connection', 'AWS Prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'],
+      fakeWorld(),
+      { stdin: EXAMPLE_SECRET },
+    );
     expect(result.stdout).toContain("run `datablast-aws test 'AWS Prod'` to check it");
     expect(leaks(result, EXAMPLE_SECRET)).toEqual([]);
   });
@@ -181,7 +245,11 @@ describe('add-connection: storing a key', () => {
 describe('add-connection: where the secret comes from', () => {
   it('strips one trailing newline from --secret-stdin', async () => {
     const { world, key } = worldWithKey();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--json'], world, { stdin: `${key.secretAccessKey}\r\n` });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--json'],
+      world,
+      { stdin: `${key.secretAccessKey}\r\n` },
+    );
     expect(result.exitCode).toBe(0);
     expect(JSON.parse(result.stdout).notes).toEqual([]);
     expect(world.secrets.entries.get('prod')!.secretAccessKey).toBe(key.secretAccessKey);
@@ -189,7 +257,11 @@ describe('add-connection: where the secret comes from', () => {
 
   it('trims surrounding whitespace and says so without echoing the secret', async () => {
     const { world, key } = worldWithKey();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', ` ${key.accessKeyId} `, '--secret-stdin'], world, { stdin: `  ${key.secretAccessKey}  \n\n` });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', ` ${key.accessKeyId} `, '--secret-stdin'],
+      world,
+      { stdin: `  ${key.secretAccessKey}  \n\n` },
+    );
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain('note: removed whitespace around the access key id');
     expect(result.stderr).toContain('note: removed whitespace around the secret access key');
@@ -198,7 +270,11 @@ describe('add-connection: where the secret comes from', () => {
   });
 
   it('rejects an empty --secret-stdin with exit 2', async () => {
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin'], fakeWorld(), { stdin: '\n' });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin'],
+      fakeWorld(),
+      { stdin: '\n' },
+    );
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('standard input was empty');
   });
@@ -214,7 +290,9 @@ describe('add-connection: where the secret comes from', () => {
 
   it('exits 2 naming --secret-stdin when the secret is missing under --no-input', async () => {
     const world = fakeWorld();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--no-input'], world, { tty: true });
+    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--no-input'], world, {
+      tty: true,
+    });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('no secret access key given for --access-key-id');
     expect(result.stderr).toContain('--secret-stdin');
@@ -264,7 +342,13 @@ describe('add-connection: where the secret comes from', () => {
   });
 
   it('refuses temporary credentials from the environment (AWS_SESSION_TOKEN set)', async () => {
-    const world = fakeWorld({ env: { AWS_ACCESS_KEY_ID: 'ASIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: EXAMPLE_SECRET, AWS_SESSION_TOKEN: 'token' } });
+    const world = fakeWorld({
+      env: {
+        AWS_ACCESS_KEY_ID: 'ASIAIOSFODNN7EXAMPLE',
+        AWS_SECRET_ACCESS_KEY: EXAMPLE_SECRET,
+        AWS_SESSION_TOKEN: 'token',
+      },
+    });
     const result = await runCli(['add-connection', 'prod', '--from-env'], world);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('temporary credentials: they expire and cannot be stored');
@@ -272,13 +356,20 @@ describe('add-connection: where the secret comes from', () => {
   });
 
   it('refuses a temporary ASIA key id however it is given', async () => {
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', 'ASIAIOSFODNN7EXAMPLE', '--secret-stdin'], fakeWorld(), { stdin: EXAMPLE_SECRET });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', 'ASIAIOSFODNN7EXAMPLE', '--secret-stdin'],
+      fakeWorld(),
+      { stdin: EXAMPLE_SECRET },
+    );
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('is a temporary access key (ASIA…)');
   });
 
   it('names the missing variable under --from-env', async () => {
-    const result = await runCli(['add-connection', 'prod', '--from-env'], fakeWorld({ env: { AWS_ACCESS_KEY_ID: EXAMPLE_ID } }));
+    const result = await runCli(
+      ['add-connection', 'prod', '--from-env'],
+      fakeWorld({ env: { AWS_ACCESS_KEY_ID: EXAMPLE_ID } }),
+    );
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('--from-env: AWS_SECRET_ACCESS_KEY is not set');
   });
@@ -295,7 +386,9 @@ describe('add-connection: where the secret comes from', () => {
 
   it('keeps the user name of the five-column CSV when the key is not tested', async () => {
     const world = fakeWorld();
-    const file = csvFile(`User name,Password,Access key ID,Secret access key,Console login link\nbi-reader,,${EXAMPLE_ID},${EXAMPLE_SECRET},https://example.signin.aws.amazon.com/console\n`);
+    const file = csvFile(
+      `User name,Password,Access key ID,Secret access key,Console login link\nbi-reader,,${EXAMPLE_ID},${EXAMPLE_SECRET},https://example.signin.aws.amazon.com/console\n`,
+    );
     const result = await runCli(['add-connection', 'prod', '--from-csv', file, '--no-test', '--json'], world);
     expect(result.exitCode).toBe(0);
     expect(JSON.parse(result.stdout).userName).toBe('bi-reader');
@@ -304,7 +397,12 @@ describe('add-connection: where the secret comes from', () => {
   it.each<[string, () => string, string]>([
     ['a missing file', () => join(tmpdir(), 'no-such-dir-dba', 'keys.csv'), 'cannot read the file (no such file)'],
     ['a directory', () => tmpdir(), 'this is a directory'],
-    ['a file with two keys', () => csvFile(`Access key ID,Secret access key\n${EXAMPLE_ID},${EXAMPLE_SECRET}\n${EXAMPLE_ID},${EXAMPLE_SECRET}\n`), 'holds 2 keys'],
+    [
+      'a file with two keys',
+      () =>
+        csvFile(`Access key ID,Secret access key\n${EXAMPLE_ID},${EXAMPLE_SECRET}\n${EXAMPLE_ID},${EXAMPLE_SECRET}\n`),
+      'holds 2 keys',
+    ],
     ['a UTF-16 file', () => csvFile(Buffer.from('\ufeffAccess key ID', 'utf16le')), 'UTF-16'],
   ])('exits 2 on %s', async (_label, file, message) => {
     const world = fakeWorld();
@@ -316,7 +414,10 @@ describe('add-connection: where the secret comes from', () => {
 
   it('refuses a secret given as a flag without echoing it', async () => {
     const world = fakeWorld();
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-access-key', EXAMPLE_SECRET], world);
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-access-key', EXAMPLE_SECRET],
+      world,
+    );
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('shell history');
     expect(leaks(result, EXAMPLE_SECRET)).toEqual([]);
@@ -326,10 +427,30 @@ describe('add-connection: where the secret comes from', () => {
 
 describe('add-connection: validation before anything is stored', () => {
   it.each<[string, string[], string, string]>([
-    ['a digit 0 for the letter O', ['--access-key-id', 'AKIAI0SFODNN7EXAMPLE'], EXAMPLE_SECRET, 'did you mean the letter O?'],
-    ['a short secret', ['--access-key-id', EXAMPLE_ID], EXAMPLE_SECRET.slice(1), 'is 39 characters long; it should be 40'],
-    ['an invalid region', ['--access-key-id', EXAMPLE_ID, '--region', 'eu-frankfurt'], EXAMPLE_SECRET, '--region: "eu-frankfurt" is not an AWS region name'],
-    ['an availability zone', ['--access-key-id', EXAMPLE_ID, '--region', 'eu-west-1b'], EXAMPLE_SECRET, 'Did you mean eu-west-1?'],
+    [
+      'a digit 0 for the letter O',
+      ['--access-key-id', 'AKIAI0SFODNN7EXAMPLE'],
+      EXAMPLE_SECRET,
+      'did you mean the letter O?',
+    ],
+    [
+      'a short secret',
+      ['--access-key-id', EXAMPLE_ID],
+      EXAMPLE_SECRET.slice(1),
+      'is 39 characters long; it should be 40',
+    ],
+    [
+      'an invalid region',
+      ['--access-key-id', EXAMPLE_ID, '--region', 'eu-frankfurt'],
+      EXAMPLE_SECRET,
+      '--region: "eu-frankfurt" is not an AWS region name',
+    ],
+    [
+      'an availability zone',
+      ['--access-key-id', EXAMPLE_ID, '--region', 'eu-west-1b'],
+      EXAMPLE_SECRET,
+      'Did you mean eu-west-1?',
+    ],
     ['a name with a newline', ['--access-key-id', EXAMPLE_ID], EXAMPLE_SECRET, 'control character'],
   ])('exits 2 on %s, with no AWS call', async (label, flags, secret, message) => {
     const world = fakeWorld();
@@ -343,19 +464,41 @@ describe('add-connection: validation before anything is stored', () => {
   });
 
   it('uses AWS_REGION when --region is absent', async () => {
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test', '--json'], fakeWorld({ env: { AWS_REGION: 'ap-southeast-4' } }), { stdin: EXAMPLE_SECRET });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test', '--json'],
+      fakeWorld({ env: { AWS_REGION: 'ap-southeast-4' } }),
+      { stdin: EXAMPLE_SECRET },
+    );
     expect(JSON.parse(result.stdout).region).toBe('ap-southeast-4');
   });
 
   it('prefers --region to AWS_REGION', async () => {
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test', '--json', '--region', 'eu-central-2'], fakeWorld({ env: { AWS_REGION: 'ap-southeast-4' } }), {
-      stdin: EXAMPLE_SECRET,
-    });
+    const result = await runCli(
+      [
+        'add-connection',
+        'prod',
+        '--access-key-id',
+        EXAMPLE_ID,
+        '--secret-stdin',
+        '--no-test',
+        '--json',
+        '--region',
+        'eu-central-2',
+      ],
+      fakeWorld({ env: { AWS_REGION: 'ap-southeast-4' } }),
+      {
+        stdin: EXAMPLE_SECRET,
+      },
+    );
     expect(JSON.parse(result.stdout).region).toBe('eu-central-2');
   });
 
   it('names AWS_REGION when that is the malformed value', async () => {
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'], fakeWorld({ env: { AWS_REGION: 'Frankfurt' } }), { stdin: EXAMPLE_SECRET });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'],
+      fakeWorld({ env: { AWS_REGION: 'Frankfurt' } }),
+      { stdin: EXAMPLE_SECRET },
+    );
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('AWS_REGION');
   });
@@ -365,7 +508,11 @@ describe('add-connection: write order and rollback', () => {
   it('exits 6 and writes no metadata when the secret store fails', async () => {
     const { world, key } = worldWithKey();
     world.secrets.failNext('set');
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], world, { stdin: key.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
     expect(result.exitCode).toBe(6);
     expect(world.connections.entries.size).toBe(0);
   });
@@ -373,7 +520,11 @@ describe('add-connection: write order and rollback', () => {
   it('deletes the secret it wrote when the metadata write fails', async () => {
     const { world, key } = worldWithKey();
     const failing = fakeWorld({ aws: world.aws, connections: new FailingPutStore() });
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], failing, { stdin: key.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      failing,
+      { stdin: key.secretAccessKey },
+    );
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain('cannot write /memory/config.json');
     expect(failing.secrets.entries.size).toBe(0);
@@ -383,7 +534,11 @@ describe('add-connection: write order and rollback', () => {
     const world = fakeWorld({ connections: new FailingPutStore() });
     const old = await seedOld(world);
     const fresh = world.aws.issueKey('datablast', 0);
-    const result = await runCli(['add-connection', 'prod', '--force', '--access-key-id', fresh.accessKeyId, '--secret-stdin'], world, { stdin: fresh.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--force', '--access-key-id', fresh.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: fresh.secretAccessKey },
+    );
     expect(result.exitCode).toBe(3);
     expect(world.secrets.entries.get('prod')).toEqual(old);
   });
@@ -392,7 +547,11 @@ describe('add-connection: write order and rollback', () => {
     const { world, key } = worldWithKey();
     const failing = fakeWorld({ aws: world.aws, connections: new FailingPutStore() });
     failing.secrets.failNext('delete');
-    const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'], failing, { stdin: key.secretAccessKey });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      failing,
+      { stdin: key.secretAccessKey },
+    );
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain('the secret of "prod" was stored and could not be taken back');
     expect(result.stderr).toContain('datablast-aws remove prod');
@@ -400,7 +559,15 @@ describe('add-connection: write order and rollback', () => {
 });
 
 describe('saveConnection (the core shared with create-user and init)', () => {
-  const globals: GlobalOptions = { json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
+  const globals: GlobalOptions = {
+    json: false,
+    input: false,
+    color: false,
+    profile: undefined,
+    region: undefined,
+    endpointUrl: undefined,
+    debug: false,
+  };
   const contextOf = (world: FakeWorld) =>
     createContext(globals, {
       io: bufferedIO(),
@@ -426,21 +593,38 @@ describe('saveConnection (the core shared with create-user and init)', () => {
       userName: 'datablast',
     });
     expect(saved).toMatchObject({ tested: true, replaced: false, notes: [] });
-    expect(saved.connection).toMatchObject({ name: 'prod', userName: 'datablast', keyCreatedAt: '2026-11-01T00:00:00.000Z' });
+    expect(saved.connection).toMatchObject({
+      name: 'prod',
+      userName: 'datablast',
+      keyCreatedAt: '2026-11-01T00:00:00.000Z',
+    });
     expect(world.connections.entries.get('prod')).toMatchObject({ services: ['s3'], buckets: ['reports'] });
     expect(world.aws.calls).toEqual(['sts:getCallerIdentity']);
   });
 
   it('throws CredentialsRejectedError and stores nothing for a rejected key', async () => {
     const world = fakeWorld();
-    const error = await saveConnection(contextOf(world), { name: 'prod', pair: { accessKeyId: EXAMPLE_ID, secretAccessKey: EXAMPLE_SECRET }, region: 'us-east-1', test: true, force: false }).catch((e: unknown) => e);
+    const error = await saveConnection(contextOf(world), {
+      name: 'prod',
+      pair: { accessKeyId: EXAMPLE_ID, secretAccessKey: EXAMPLE_SECRET },
+      region: 'us-east-1',
+      test: true,
+      force: false,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CredentialsRejectedError);
     expect(world.secrets.entries.size + world.connections.entries.size).toBe(0);
   });
 
   it('keeps the given user name for an untested key', async () => {
     const world = fakeWorld();
-    const saved = await saveConnection(contextOf(world), { name: 'prod', pair: { accessKeyId: EXAMPLE_ID, secretAccessKey: EXAMPLE_SECRET }, region: 'us-east-1', test: false, force: false, userName: 'bi' });
+    const saved = await saveConnection(contextOf(world), {
+      name: 'prod',
+      pair: { accessKeyId: EXAMPLE_ID, secretAccessKey: EXAMPLE_SECRET },
+      region: 'us-east-1',
+      test: false,
+      force: false,
+      userName: 'bi',
+    });
     expect(saved.connection.userName).toBe('bi');
     expect(saved.tested).toBe(false);
   });
@@ -449,7 +633,13 @@ describe('saveConnection (the core shared with create-user and init)', () => {
     const world = fakeWorld();
     const key = world.aws.seedUser('root-holder', { withKey: true })!;
     world.aws.users.get('root-holder')!.arn = 'arn:aws:iam::123456789012:root';
-    const saved = await saveConnection(contextOf(world), { name: 'prod', pair: key, region: 'us-east-1', test: true, force: false });
+    const saved = await saveConnection(contextOf(world), {
+      name: 'prod',
+      pair: key,
+      region: 'us-east-1',
+      test: true,
+      force: false,
+    });
     expect(saved.connection).toMatchObject({ arn: 'arn:aws:iam::123456789012:root', userName: null });
     expect(saved.notes.join(' ')).toContain('root user key');
   });
@@ -457,7 +647,13 @@ describe('saveConnection (the core shared with create-user and init)', () => {
   it('carries on without a key creation date when IAM denies ListAccessKeys', async () => {
     const { world, key } = worldWithKey();
     world.aws.failNext('listAccessKeys', sdkError('AccessDenied', 'not authorized', 403));
-    const saved = await saveConnection(contextOf(world), { name: 'prod', pair: key, region: 'us-east-1', test: true, force: false });
+    const saved = await saveConnection(contextOf(world), {
+      name: 'prod',
+      pair: key,
+      region: 'us-east-1',
+      test: true,
+      force: false,
+    });
     expect(saved.connection.keyCreatedAt).toBeNull();
     expect(world.secrets.entries.get('prod')).toEqual(key);
   });
@@ -467,6 +663,11 @@ async function seedOld(world: FakeWorld) {
   world.aws.seedUser('datablast');
   const old = world.aws.issueKey('datablast', 0);
   await world.secrets.set('prod', old);
-  world.connections.entries.set('prod', { name: 'prod', accessKeyId: old.accessKeyId, region: 'us-east-1', createdAt: NOW } satisfies Connection);
+  world.connections.entries.set('prod', {
+    name: 'prod',
+    accessKeyId: old.accessKeyId,
+    region: 'us-east-1',
+    createdAt: NOW,
+  } satisfies Connection);
   return old;
 }

@@ -27,9 +27,19 @@ function policyFile(text: string): string {
 describe('attach-policy', () => {
   it('attaches the read-only policy of each service', async () => {
     const world = worldWithUser();
-    const { exitCode, stdout } = await runCli(['attach-policy', 'dbx', '--service', 's3', '--service', 'rds', '--service', 'lambda', '--json'], world);
+    const { exitCode, stdout } = await runCli(
+      ['attach-policy', 'dbx', '--service', 's3', '--service', 'rds', '--service', 'lambda', '--json'],
+      world,
+    );
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toEqual({ userName: 'dbx', attached: [S3, RDS, LAMBDA], alreadyAttached: [], inline: [], alreadyInline: [], inlineCharacters: 0 });
+    expect(JSON.parse(stdout)).toEqual({
+      userName: 'dbx',
+      attached: [S3, RDS, LAMBDA],
+      alreadyAttached: [],
+      inline: [],
+      alreadyInline: [],
+      inlineCharacters: 0,
+    });
     expect(world.aws.users.get('dbx')!.attached.map((p) => p.policyArn)).toEqual([S3, RDS, LAMBDA]);
   });
 
@@ -40,7 +50,12 @@ describe('attach-policy', () => {
     const before = world.aws.calls.length;
     const { exitCode, stdout } = await runCli(argv, world);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ attached: [], alreadyAttached: [S3], inline: [], alreadyInline: ['datablast-s3-buckets', 'datablast-self-rotation'] });
+    expect(JSON.parse(stdout)).toMatchObject({
+      attached: [],
+      alreadyAttached: [S3],
+      inline: [],
+      alreadyInline: ['datablast-s3-buckets', 'datablast-self-rotation'],
+    });
     expect(world.aws.calls.slice(before).filter((c) => CHANGES.includes(c))).toEqual([]);
   });
 
@@ -54,10 +69,15 @@ describe('attach-policy', () => {
 
   it('writes the generated bucket policy, narrowed by --prefix', async () => {
     const world = worldWithUser();
-    const { exitCode, stdout } = await runCli(['attach-policy', 'dbx', '--bucket', 'exports', '--bucket', 'archive', '--prefix', 'daily/', '--json'], world);
+    const { exitCode, stdout } = await runCli(
+      ['attach-policy', 'dbx', '--bucket', 'exports', '--bucket', 'archive', '--prefix', 'daily/', '--json'],
+      world,
+    );
     expect(exitCode).toBe(0);
     expect(JSON.parse(stdout).inline).toEqual(['datablast-s3-buckets']);
-    expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-s3-buckets')!)).toEqual(bucketPolicy(['archive', 'exports'], 'daily/'));
+    expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-s3-buckets')!)).toEqual(
+      bucketPolicy(['archive', 'exports'], 'daily/'),
+    );
   });
 
   it('replaces the bucket policy when the buckets change', async () => {
@@ -65,20 +85,30 @@ describe('attach-policy', () => {
     await runCli(['attach-policy', 'dbx', '--bucket', 'exports'], world);
     const { stdout } = await runCli(['attach-policy', 'dbx', '--bucket', 'archive', '--json'], world);
     expect(JSON.parse(stdout).inline).toEqual(['datablast-s3-buckets']);
-    expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-s3-buckets')!)).toEqual(bucketPolicy(['archive']));
+    expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-s3-buckets')!)).toEqual(
+      bucketPolicy(['archive']),
+    );
   });
 
-  it('writes the self-rotation policy for the user\'s own ARN, path included', async () => {
+  it("writes the self-rotation policy for the user's own ARN, path included", async () => {
     const world = worldWithUser('/integrations/');
     expect((await runCli(['attach-policy', 'dbx', '--self-rotation'], world)).exitCode).toBe(0);
-    expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-self-rotation')!)).toEqual(selfRotationPolicy('/integrations/'));
+    expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-self-rotation')!)).toEqual(
+      selfRotationPolicy('/integrations/'),
+    );
   });
 
   it('writes a custom policy from a file', async () => {
     const world = worldWithUser();
-    const doc = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'athena:GetQueryResults', Resource: '*' }] };
+    const doc = {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'athena:GetQueryResults', Resource: '*' }],
+    };
     const file = policyFile(JSON.stringify(doc, null, 2));
-    const { exitCode, stdout } = await runCli(['attach-policy', 'dbx', '--policy-file', file, '--policy-name', 'datablast-athena', '--json'], world);
+    const { exitCode, stdout } = await runCli(
+      ['attach-policy', 'dbx', '--policy-file', file, '--policy-name', 'datablast-athena', '--json'],
+      world,
+    );
     expect(exitCode).toBe(0);
     expect(JSON.parse(stdout).inline).toEqual(['datablast-athena']);
     expect(JSON.parse(world.aws.users.get('dbx')!.inline.get('datablast-athena')!)).toEqual(doc);
@@ -116,8 +146,12 @@ describe('attach-policy', () => {
 
   it('refuses more than ten managed policies before attaching any (exit 2)', async () => {
     const world = worldWithUser();
-    for (let i = 0; i < 9; i += 1) world.aws.users.get('dbx')!.attached.push({ policyArn: `arn:aws:iam::aws:policy/P${i}`, policyName: `P${i}` });
-    const { exitCode, stderr } = await runCli(['attach-policy', 'dbx', '--service', 's3', '--service', 'rds', '--self-rotation'], world);
+    for (let i = 0; i < 9; i += 1)
+      world.aws.users.get('dbx')!.attached.push({ policyArn: `arn:aws:iam::aws:policy/P${i}`, policyName: `P${i}` });
+    const { exitCode, stderr } = await runCli(
+      ['attach-policy', 'dbx', '--service', 's3', '--service', 'rds', '--self-rotation'],
+      world,
+    );
     expect(exitCode).toBe(2);
     expect(stderr).toContain('11 managed policies');
     expect(stderr).toContain('Nothing was changed');
@@ -127,15 +161,25 @@ describe('attach-policy', () => {
 
   it('counts policies already attached once against the quota', async () => {
     const world = worldWithUser();
-    for (let i = 0; i < 9; i += 1) world.aws.users.get('dbx')!.attached.push({ policyArn: `arn:aws:iam::aws:policy/P${i}`, policyName: `P${i}` });
+    for (let i = 0; i < 9; i += 1)
+      world.aws.users.get('dbx')!.attached.push({ policyArn: `arn:aws:iam::aws:policy/P${i}`, policyName: `P${i}` });
     world.aws.users.get('dbx')!.attached.push({ policyArn: S3, policyName: 'AmazonS3ReadOnlyAccess' });
     expect((await runCli(['attach-policy', 'dbx', '--service', 's3'], world)).exitCode).toBe(0);
   });
 
   it('refuses inline policies beyond 2,048 characters in all, before writing any (exit 2)', async () => {
     const world = worldWithUser();
-    world.aws.users.get('dbx')!.inline.set('existing', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${'x'.repeat(1800)}/*` }] }));
-    const { exitCode, stderr } = await runCli(['attach-policy', 'dbx', '--bucket', 'exports', '--self-rotation'], world);
+    world.aws.users.get('dbx')!.inline.set(
+      'existing',
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${'x'.repeat(1800)}/*` }],
+      }),
+    );
+    const { exitCode, stderr } = await runCli(
+      ['attach-policy', 'dbx', '--bucket', 'exports', '--self-rotation'],
+      world,
+    );
     expect(exitCode).toBe(2);
     expect(stderr).toContain('characters of inline policy');
     expect(stderr).toContain('2048');
@@ -153,7 +197,14 @@ describe('attach-policy', () => {
 
   it('exits 5 naming the permission the admin lacks', async () => {
     const world = worldWithUser();
-    world.aws.failNext('attachUserPolicy', sdkError('AccessDenied', 'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:AttachUserPolicy on resource: user dbx', 403));
+    world.aws.failNext(
+      'attachUserPolicy',
+      sdkError(
+        'AccessDenied',
+        'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:AttachUserPolicy on resource: user dbx',
+        403,
+      ),
+    );
     const { exitCode, stderr } = await runCli(['attach-policy', 'dbx', '--service', 's3'], world);
     expect(exitCode).toBe(5);
     expect(stderr).toContain('iam:AttachUserPolicy');

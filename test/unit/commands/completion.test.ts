@@ -8,7 +8,20 @@ import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { seedConnection } from './helpers.js';
 
 const spec = programSpec(
-  await buildProgram(createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} })),
+  await buildProgram(
+    createContext(
+      {
+        json: false,
+        input: false,
+        color: false,
+        profile: undefined,
+        region: undefined,
+        endpointUrl: undefined,
+        debug: false,
+      },
+      { io: bufferedIO(), env: {} },
+    ),
+  ),
 );
 
 describe('completion', () => {
@@ -29,18 +42,30 @@ describe('completion', () => {
 
   it('reads commands and flags from the Commander tree: hidden commands left out, --help only among the global flags', () => {
     expect(spec.commands.map((c) => c.name)).not.toContain('__complete');
-    expect(spec.commands.map((c) => c.name)).toEqual(expect.arrayContaining(['init', 'rotate', 'export-profile', 'completion']));
-    expect(spec.globalFlags.flatMap((f) => f.names)).toEqual(expect.arrayContaining(['--json', '--no-input', '--profile', '--help', '-h', '--version', '-V']));
+    expect(spec.commands.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['init', 'rotate', 'export-profile', 'completion']),
+    );
+    expect(spec.globalFlags.flatMap((f) => f.names)).toEqual(
+      expect.arrayContaining(['--json', '--no-input', '--profile', '--help', '-h', '--version', '-V']),
+    );
     const rotate = spec.commands.find((c) => c.name === 'rotate')!;
-    expect(rotate.flags.flatMap((f) => f.names)).toEqual(expect.arrayContaining(['--all', '--older-than', '--keep-old', '--dry-run']));
+    expect(rotate.flags.flatMap((f) => f.names)).toEqual(
+      expect.arrayContaining(['--all', '--older-than', '--keep-old', '--dry-run']),
+    );
     expect(rotate.flags.flatMap((f) => f.names)).not.toContain('--help');
     expect(rotate.flags.find((f) => f.names.includes('--older-than'))!.takesValue).toBe(true);
     expect(rotate.firstArgument).toEqual({ kind: 'connection' });
-    expect(spec.commands.find((c) => c.name === 'completion')!.firstArgument).toEqual({ kind: 'words', words: ['bash', 'zsh', 'fish'] });
+    expect(spec.commands.find((c) => c.name === 'completion')!.firstArgument).toEqual({
+      kind: 'words',
+      words: ['bash', 'zsh', 'fish'],
+    });
     expect(spec.commands.find((c) => c.name === 'create-user')!.firstArgument).toEqual({ kind: 'none' });
     const init = spec.commands.find((c) => c.name === 'init')!;
     expect(init.flags.find((f) => f.names.includes('--connection'))!.value).toEqual({ kind: 'connection' });
-    expect(init.flags.find((f) => f.names.includes('--service'))!.value).toEqual({ kind: 'words', words: ['s3', 'rds', 'lambda'] });
+    expect(init.flags.find((f) => f.names.includes('--service'))!.value).toEqual({
+      kind: 'words',
+      words: ['s3', 'rds', 'lambda'],
+    });
     const attach = spec.commands.find((c) => c.name === 'attach-policy')!;
     expect(attach.flags.find((f) => f.names.includes('--policy-file'))!.value).toEqual({ kind: 'file' });
   });

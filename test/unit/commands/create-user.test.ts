@@ -2,12 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { sdkError } from '../../fakes/fake-aws.js';
 
-const CHANGES = ['iam:createUser', 'iam:tagUser', 'iam:createAccessKey', 'iam:deleteAccessKey', 'iam:updateAccessKey', 'iam:attachUserPolicy', 'iam:putUserPolicy'];
+const CHANGES = [
+  'iam:createUser',
+  'iam:tagUser',
+  'iam:createAccessKey',
+  'iam:deleteAccessKey',
+  'iam:updateAccessKey',
+  'iam:attachUserPolicy',
+  'iam:putUserPolicy',
+];
 const changesIn = (calls: string[]) => calls.filter((c) => CHANGES.includes(c));
 
 describe('create-user', () => {
   it('creates the user tagged managed-by=datablast-aws and says who the admin is on stderr', async () => {
-    const { exitCode, stdout, stderr, world } = await runCli(['create-user', 'datablast-integration', '--tag', 'team=data', '--json']);
+    const { exitCode, stdout, stderr, world } = await runCli([
+      'create-user',
+      'datablast-integration',
+      '--tag',
+      'team=data',
+      '--json',
+    ]);
     expect(exitCode).toBe(0);
     expect(JSON.parse(stdout)).toEqual({
       userName: 'datablast-integration',
@@ -49,7 +63,10 @@ describe('create-user', () => {
   it('leaves a user it did not create as it is, and says so', async () => {
     const world = fakeWorld();
     world.aws.seedUser('someone', { tags: { owner: 'ops' } });
-    const { exitCode, stdout, stderr } = await runCli(['create-user', 'someone', '--tag', 'team=data', '--json'], world);
+    const { exitCode, stdout, stderr } = await runCli(
+      ['create-user', 'someone', '--tag', 'team=data', '--json'],
+      world,
+    );
     expect(exitCode).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ created: false, managed: false });
     expect(stderr).toContain('not created by datablast-aws');
@@ -60,19 +77,45 @@ describe('create-user', () => {
   it('prints a human line for a new and for an existing user', async () => {
     const world = fakeWorld();
     expect((await runCli(['create-user', 'dbx'], world)).stdout).toContain('created IAM user dbx');
-    expect((await runCli(['create-user', 'dbx'], world)).stdout).toContain('IAM user dbx (arn:aws:iam::123456789012:user/dbx) already exists');
+    expect((await runCli(['create-user', 'dbx'], world)).stdout).toContain(
+      'IAM user dbx (arn:aws:iam::123456789012:user/dbx) already exists',
+    );
   });
 
   it('creates the key straight into the secret store, never printing the secret', async () => {
     const world = fakeWorld();
-    const { exitCode, stdout, stderr } = await runCli(['create-user', 'dbx', '--create-key', '--connection', 'AWS Production', '--region', 'eu-west-1', '--description', 'nightly sync', '--json'], world);
+    const { exitCode, stdout, stderr } = await runCli(
+      [
+        'create-user',
+        'dbx',
+        '--create-key',
+        '--connection',
+        'AWS Production',
+        '--region',
+        'eu-west-1',
+        '--description',
+        'nightly sync',
+        '--json',
+      ],
+      world,
+    );
     expect(exitCode).toBe(0);
     const [key] = world.aws.keysOf('dbx');
     expect(key).toBeDefined();
-    expect(world.secrets.entries.get('AWS Production')).toEqual({ accessKeyId: key!.accessKeyId, secretAccessKey: key!.secretAccessKey });
+    expect(world.secrets.entries.get('AWS Production')).toEqual({
+      accessKeyId: key!.accessKeyId,
+      secretAccessKey: key!.secretAccessKey,
+    });
     const result = JSON.parse(stdout);
     expect(result).toMatchObject({ userName: 'dbx', created: true, keyCreated: true });
-    expect(result.connection).toMatchObject({ name: 'AWS Production', accessKeyId: key!.accessKeyId, userName: 'dbx', region: 'eu-west-1', description: 'nightly sync', accountId: '123456789012' });
+    expect(result.connection).toMatchObject({
+      name: 'AWS Production',
+      accessKeyId: key!.accessKeyId,
+      userName: 'dbx',
+      region: 'eu-west-1',
+      description: 'nightly sync',
+      accountId: '123456789012',
+    });
     expect(world.connections.entries.get('AWS Production')!.lastTestedAt).toBeDefined();
     // The console keeps a key's description as a tag on the user, keyed by the key id.
     expect(world.aws.users.get('dbx')!.tags[key!.accessKeyId]).toBe('nightly sync');
@@ -139,7 +182,14 @@ describe('create-user', () => {
   it('names the key to delete by hand when deleting it fails too', async () => {
     const world = fakeWorld();
     world.secrets.failNext('set');
-    world.aws.failNext('deleteAccessKey', sdkError('AccessDenied', 'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:DeleteAccessKey', 403));
+    world.aws.failNext(
+      'deleteAccessKey',
+      sdkError(
+        'AccessDenied',
+        'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:DeleteAccessKey',
+        403,
+      ),
+    );
     const { exitCode, stderr } = await runCli(['create-user', 'dbx', '--create-key', '--connection', 'c'], world);
     expect(exitCode).toBe(6);
     const [key] = world.aws.keysOf('dbx');
@@ -157,7 +207,14 @@ describe('create-user', () => {
 
   it('exits 5 naming the permission when the admin may not create users', async () => {
     const world = fakeWorld();
-    world.aws.failNext('createUser', sdkError('AccessDenied', 'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::123456789012:user/dbx', 403));
+    world.aws.failNext(
+      'createUser',
+      sdkError(
+        'AccessDenied',
+        'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::123456789012:user/dbx',
+        403,
+      ),
+    );
     const { exitCode, stderr } = await runCli(['create-user', 'dbx'], world);
     expect(exitCode).toBe(5);
     expect(stderr).toContain('iam:CreateUser');

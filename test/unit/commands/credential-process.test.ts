@@ -15,7 +15,9 @@ describe('credential-process', () => {
     const pair = await seedConnection(world, 'AWS Production');
     const result = await runCli(['credential-process', 'AWS Production'], world);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toBe(`{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`);
+    expect(result.stdout).toBe(
+      `{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`,
+    );
     expect(result.stderr).toBe('');
   });
 
@@ -23,7 +25,9 @@ describe('credential-process', () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
     const result = await runCli(['credential-process', 'prod', '--json'], world);
-    expect(result.stdout).toBe(`{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`);
+    expect(result.stdout).toBe(
+      `{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`,
+    );
   });
 
   it('never prompts and never calls AWS, even on a terminal', async () => {
@@ -41,7 +45,11 @@ describe('credential-process', () => {
     const next = world.aws.issueKey('datablast', 0);
     await world.secrets.set('prod', next);
     const result = await runCli(['credential-process', 'prod'], world);
-    expect(JSON.parse(result.stdout)).toEqual({ Version: 1, AccessKeyId: next.accessKeyId, SecretAccessKey: next.secretAccessKey });
+    expect(JSON.parse(result.stdout)).toEqual({
+      Version: 1,
+      AccessKeyId: next.accessKeyId,
+      SecretAccessKey: next.secretAccessKey,
+    });
   });
 
   it('exits 3 with nothing on stdout for an unknown connection', async () => {
@@ -58,7 +66,9 @@ describe('credential-process', () => {
     const result = await runCli(['credential-process', 'AWS Production'], world);
     expect(result.exitCode).toBe(3);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toContain(`datablast-aws add-connection 'AWS Production' --force --access-key-id ${pair.accessKeyId} --secret-stdin`);
+    expect(result.stderr).toContain(
+      `datablast-aws add-connection 'AWS Production' --force --access-key-id ${pair.accessKeyId} --secret-stdin`,
+    );
   });
 
   it('exits 6 with nothing on stdout when the secret store fails', async () => {
@@ -77,7 +87,7 @@ describe('credential-process', () => {
     expect(imports.some((m) => m.endsWith('/commands/require-connection.ts'))).toBe(true);
   });
 
-  it('answers the same through main\'s shortcut and through Commander, for success and for every failure', async () => {
+  it("answers the same through main's shortcut and through Commander, for success and for every failure", async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     await seedConnection(world, 'no secret');
@@ -95,7 +105,11 @@ describe('credential-process', () => {
       const short = await runCli(['credential-process', name], world);
       const long = await runCli(['--no-color', 'credential-process', name], world);
       expect(short.exitCode).toBe(code);
-      expect({ exitCode: short.exitCode, stdout: short.stdout, stderr: short.stderr }).toEqual({ exitCode: long.exitCode, stdout: long.stdout, stderr: long.stderr });
+      expect({ exitCode: short.exitCode, stdout: short.stdout, stderr: short.stderr }).toEqual({
+        exitCode: long.exitCode,
+        stdout: long.stdout,
+        stderr: long.stderr,
+      });
       for (const k of Object.keys(env ?? {})) delete world.env[k];
     }
   });

@@ -1,4 +1,15 @@
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -30,8 +41,15 @@ function backups(): string[] {
 
 describe('export-profile', () => {
   it('parses the name and flags', async () => {
-    expect(await captureOptions(exportProfileCommand, ['AWS Production', '--profile-name', 'p', '--print', '--force'])).toEqual({ name: 'AWS Production', profileName: 'p', print: true, force: true });
-    expect(await captureOptions(exportProfileCommand, ['prod'])).toEqual({ name: 'prod', profileName: undefined, print: false, force: false });
+    expect(
+      await captureOptions(exportProfileCommand, ['AWS Production', '--profile-name', 'p', '--print', '--force']),
+    ).toEqual({ name: 'AWS Production', profileName: 'p', print: true, force: true });
+    expect(await captureOptions(exportProfileCommand, ['prod'])).toEqual({
+      name: 'prod',
+      profileName: undefined,
+      print: false,
+      force: false,
+    });
   });
 
   it('creates the config file 0600 in a new 0700 directory, with the profile named after the connection', async () => {
@@ -40,7 +58,14 @@ describe('export-profile', () => {
     expect(readFileSync(configFile, 'utf8')).toBe(block());
     expect(statSync(configFile).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'aws')).mode & 0o777).toBe(0o700);
-    expect(JSON.parse(result.stdout)).toMatchObject({ profile: 'datablast-aws-production', path: configFile, written: true, backup: null, status: 'added', region: 'eu-west-1' });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      profile: 'datablast-aws-production',
+      path: configFile,
+      written: true,
+      backup: null,
+      status: 'added',
+      region: 'eu-west-1',
+    });
   });
 
   it('says how to try it', async () => {
@@ -95,11 +120,17 @@ describe('export-profile', () => {
 
   it('replaces a different block with --force, never duplicating the profile, and keeps the old file as a backup', async () => {
     mkdirSync(join(dir, 'aws'));
-    const before = '[default]\nregion = us-east-1\n\n[profile p]\nregion = us-west-2\ncredential_process = other-tool\n\n# next\n[profile q]\nregion = ap-south-1\n';
+    const before =
+      '[default]\nregion = us-east-1\n\n[profile p]\nregion = us-west-2\ncredential_process = other-tool\n\n# next\n[profile q]\nregion = ap-south-1\n';
     writeFileSync(configFile, before);
-    const result = await runCli(['export-profile', 'AWS Production', '--profile-name', 'p', '--force', '--json'], world);
+    const result = await runCli(
+      ['export-profile', 'AWS Production', '--profile-name', 'p', '--force', '--json'],
+      world,
+    );
     expect(result.exitCode).toBe(0);
-    expect(readFileSync(configFile, 'utf8')).toBe(`[default]\nregion = us-east-1\n\n${block('p')}\n# next\n[profile q]\nregion = ap-south-1\n`);
+    expect(readFileSync(configFile, 'utf8')).toBe(
+      `[default]\nregion = us-east-1\n\n${block('p')}\n# next\n[profile q]\nregion = ap-south-1\n`,
+    );
     expect(JSON.parse(result.stdout).status).toBe('replaced');
     expect(readFileSync(JSON.parse(result.stdout).backup, 'utf8')).toBe(before);
   });
@@ -118,7 +149,7 @@ describe('export-profile', () => {
     expect(existsSync(join(dir, 'aws'))).toBe(false);
   });
 
-  it('uses --region instead of the connection\'s region', async () => {
+  it("uses --region instead of the connection's region", async () => {
     const result = await runCli(['export-profile', 'AWS Production', '--print', '--region', 'ap-southeast-2'], world);
     expect(result.stdout).toBe(block(undefined, 'ap-southeast-2'));
   });
@@ -203,7 +234,10 @@ describe('export-profile never replaces the admin credentials it runs on', () =>
   });
 
   it('refuses the --profile profile the same way', async () => {
-    const result = await runCli(['export-profile', 'AWS Production', '--profile-name', 'admin', '--force', '--profile', 'admin'], world);
+    const result = await runCli(
+      ['export-profile', 'AWS Production', '--profile-name', 'admin', '--force', '--profile', 'admin'],
+      world,
+    );
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain('(--profile)');
   });
@@ -223,10 +257,12 @@ describe('export-profile never replaces the admin credentials it runs on', () =>
 
   it('re-exports over its own earlier block in the admin profile', async () => {
     world.env.AWS_PROFILE = 'p';
-    writeFileSync(configFile, '[profile p]\ncredential_process = /old/place/bin/datablast-aws.js credential-process "AWS Production"\nregion = eu-west-1\n');
+    writeFileSync(
+      configFile,
+      '[profile p]\ncredential_process = /old/place/bin/datablast-aws.js credential-process "AWS Production"\nregion = eu-west-1\n',
+    );
     const result = await runCli(['export-profile', 'AWS Production', '--profile-name', 'p', '--force'], world);
     expect(result.exitCode).toBe(0);
     expect(readFileSync(configFile, 'utf8')).toBe(block('p'));
   });
 });
-

@@ -2,13 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../../support/run-cli.js';
 
 describe('--help of the connection commands', () => {
-  it.each(['add-connection', 'list', 'show', 'remove', 'credential-process', 'env'])('%s has a description and an example', async (command) => {
-    const result = await runCli([command, '--help']);
-    expect(result.exitCode).toBe(0);
-    expect(result.stdout).toContain(`Usage: datablast-aws ${command}`);
-    expect(result.stdout).toContain('Examples:');
-    expect(result.stdout).toMatch(new RegExp(`\\$ (.*\\| )?datablast-aws ${command}`));
-  });
+  it.each(['add-connection', 'list', 'show', 'remove', 'credential-process', 'env'])(
+    '%s has a description and an example',
+    async (command) => {
+      const result = await runCli([command, '--help']);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toContain(`Usage: datablast-aws ${command}`);
+      expect(result.stdout).toContain('Examples:');
+      expect(result.stdout).toMatch(new RegExp(`\\$ (.*\\| )?datablast-aws ${command}`));
+    },
+  );
 
   it('does not list the refused secret flags of add-connection', async () => {
     const { stdout } = await runCli(['add-connection', '--help']);
@@ -21,11 +24,38 @@ describe('--help of every command in the Commander tree', async () => {
   const { buildProgram } = await import('../../../src/program.js');
   const { createContext } = await import('../../../src/context.js');
   const { bufferedIO } = await import('../../../src/ui/io.js');
-  const ctx = createContext({ json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false }, { io: bufferedIO(), env: {} });
+  const ctx = createContext(
+    {
+      json: false,
+      input: false,
+      color: false,
+      profile: undefined,
+      region: undefined,
+      endpointUrl: undefined,
+      debug: false,
+    },
+    { io: bufferedIO(), env: {} },
+  );
   const commands = programSpec(await buildProgram(ctx)).commands;
 
   it('covers the commands of the contract', () => {
-    expect(commands.map((c) => c.name)).toEqual(expect.arrayContaining(['init', 'create-user', 'attach-policy', 'add-connection', 'test', 'rotate', 'list', 'show', 'remove', 'credential-process', 'env', 'export-profile', 'completion']));
+    expect(commands.map((c) => c.name)).toEqual(
+      expect.arrayContaining([
+        'init',
+        'create-user',
+        'attach-policy',
+        'add-connection',
+        'test',
+        'rotate',
+        'list',
+        'show',
+        'remove',
+        'credential-process',
+        'env',
+        'export-profile',
+        'completion',
+      ]),
+    );
   });
 
   it.each(commands.map((c) => [c.name]))('%s has a description and at least one example of itself', async (name) => {
@@ -38,7 +68,10 @@ describe('--help of every command in the Commander tree', async () => {
     expect(examples).toMatch(new RegExp(`^\\s+(\\$ )?(.*[|(] *)?(\\S+=\\S+ )*datablast-aws ${name}\\b`, 'm'));
   });
 
-  it.each(commands.flatMap((c) => c.flags.map((f) => [c.name, f.names[0]!, f.description] as const)))('%s %s has a description', (_command, _flag, description) => {
-    expect(description.trim()).not.toBe('');
-  });
+  it.each(commands.flatMap((c) => c.flags.map((f) => [c.name, f.names[0]!, f.description] as const)))(
+    '%s %s has a description',
+    (_command, _flag, description) => {
+      expect(description.trim()).not.toBe('');
+    },
+  );
 });

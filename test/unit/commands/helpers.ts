@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { createContext, type Context, type GlobalOptions } from '../../../src/context.js';
+import type { Context, GlobalOptions } from '../../../src/ports.js';
+import { createContext } from '../../../src/context.js';
 import type { AccessKeyPair, Connection } from '../../../src/domain/connection.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import type { FakeWorld } from '../../support/run-cli.js';
@@ -8,7 +9,15 @@ import type { FakeWorld } from '../../support/run-cli.js';
 export const EXAMPLE_ID = 'AKIAIOSFODNN7EXAMPLE';
 export const EXAMPLE_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
-const defaults: GlobalOptions = { json: false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
+const defaults: GlobalOptions = {
+  json: false,
+  input: false,
+  color: false,
+  profile: undefined,
+  region: undefined,
+  endpointUrl: undefined,
+  debug: false,
+};
 
 class Captured extends Error {}
 
@@ -38,7 +47,11 @@ export async function captureOptions<O>(
 }
 
 /** Seeds a working connection: an IAM user with a key in the fake AWS, its secret and its metadata. */
-export async function seedConnection(world: FakeWorld, name: string, extra: Partial<Connection> = {}): Promise<AccessKeyPair> {
+export async function seedConnection(
+  world: FakeWorld,
+  name: string,
+  extra: Partial<Connection> = {},
+): Promise<AccessKeyPair> {
   const userName = extra.userName ?? 'datablast';
   if (!world.aws.users.has(userName)) world.aws.seedUser(userName);
   const pair = world.aws.issueKey(userName, 0);
@@ -58,5 +71,7 @@ export async function seedConnection(world: FakeWorld, name: string, extra: Part
 
 /** Fails when the secret shows up in either stream. */
 export function leaks(result: { stdout: string; stderr: string }, secret: string): string[] {
-  return [result.stdout.includes(secret) && 'stdout', result.stderr.includes(secret) && 'stderr'].filter((s): s is string => Boolean(s));
+  return [result.stdout.includes(secret) && 'stdout', result.stderr.includes(secret) && 'stderr'].filter(
+    (s): s is string => Boolean(s),
+  );
 }

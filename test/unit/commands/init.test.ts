@@ -6,9 +6,27 @@ import { bucketPolicy } from '../../../src/domain/policies.js';
 
 const S3 = 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess';
 const RDS = 'arn:aws:iam::aws:policy/AmazonRDSReadOnlyAccess';
-const CHANGES = ['iam:createUser', 'iam:tagUser', 'iam:createAccessKey', 'iam:deleteAccessKey', 'iam:attachUserPolicy', 'iam:putUserPolicy'];
+const CHANGES = [
+  'iam:createUser',
+  'iam:tagUser',
+  'iam:createAccessKey',
+  'iam:deleteAccessKey',
+  'iam:attachUserPolicy',
+  'iam:putUserPolicy',
+];
 const changesIn = (calls: string[]) => calls.filter((c) => CHANGES.includes(c));
-const CI_FLAGS = ['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'AWS Production', '--region', 'eu-west-1'];
+const CI_FLAGS = [
+  'init',
+  '--no-input',
+  '--user',
+  'dbx',
+  '--service',
+  's3',
+  '--connection',
+  'AWS Production',
+  '--region',
+  'eu-west-1',
+];
 
 /** The wizard's questions answered the way a person would, up to (not including) the confirmation. */
 function answerEverything(world: FakeWorld): FakeWorld {
@@ -49,11 +67,21 @@ describe('init with flags (CI)', () => {
       connection: { name: 'AWS Production', userName: 'dbx', region: 'eu-west-1', accountId: '123456789012' },
     });
     const [key] = world.aws.keysOf('dbx');
-    expect(world.secrets.entries.get('AWS Production')).toEqual({ accessKeyId: key!.accessKeyId, secretAccessKey: key!.secretAccessKey });
+    expect(world.secrets.entries.get('AWS Production')).toEqual({
+      accessKeyId: key!.accessKeyId,
+      secretAccessKey: key!.secretAccessKey,
+    });
     expect(world.connections.entries.get('AWS Production')!.services).toEqual(['s3']);
     expect(stdout + stderr).not.toContain(key!.secretAccessKey);
     // Progress for each AWS step goes to stderr.
-    for (const line of ['checking who you are', 'creating IAM user dbx', 'attaching AmazonS3ReadOnlyAccess', 'writing inline policy datablast-self-rotation', 'creating an access key']) expect(stderr).toContain(line);
+    for (const line of [
+      'checking who you are',
+      'creating IAM user dbx',
+      'attaching AmazonS3ReadOnlyAccess',
+      'writing inline policy datablast-self-rotation',
+      'creating an access key',
+    ])
+      expect(stderr).toContain(line);
     expect(stderr).toContain('self-rotation: on (the default; --no-self-rotation to change it)');
   });
 
@@ -63,7 +91,15 @@ describe('init with flags (CI)', () => {
     const before = world.aws.calls.length;
     const { exitCode, stdout } = await runCli([...CI_FLAGS, '--json'], world);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ userCreated: false, attached: [], alreadyAttached: [S3], inline: [], alreadyInline: ['datablast-self-rotation'], keyCreated: false, alreadySetUp: true });
+    expect(JSON.parse(stdout)).toMatchObject({
+      userCreated: false,
+      attached: [],
+      alreadyAttached: [S3],
+      inline: [],
+      alreadyInline: ['datablast-self-rotation'],
+      keyCreated: false,
+      alreadySetUp: true,
+    });
     expect(changesIn(world.aws.calls.slice(before))).toEqual([]);
     expect(world.aws.keysOf('dbx')).toHaveLength(1);
     expect(world.connections.entries.size).toBe(1);
@@ -75,13 +111,33 @@ describe('init with flags (CI)', () => {
     await runCli(CI_FLAGS, world);
     const { exitCode, stdout } = await runCli([...CI_FLAGS, '--service', 'rds', '--json'], world);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ attached: [RDS], alreadyAttached: [S3], keyCreated: false, alreadySetUp: false });
+    expect(JSON.parse(stdout)).toMatchObject({
+      attached: [RDS],
+      alreadyAttached: [S3],
+      keyCreated: false,
+      alreadySetUp: false,
+    });
     expect(world.aws.keysOf('dbx')).toHaveLength(1);
   });
 
   it('grants only named buckets, and no self-rotation with --no-self-rotation', async () => {
     const world = fakeWorld();
-    const { exitCode } = await runCli(['init', '--no-input', '--user', 'dbx', '--bucket', 'exports', '--prefix', 'daily/', '--no-self-rotation', '--connection', 'c'], world);
+    const { exitCode } = await runCli(
+      [
+        'init',
+        '--no-input',
+        '--user',
+        'dbx',
+        '--bucket',
+        'exports',
+        '--prefix',
+        'daily/',
+        '--no-self-rotation',
+        '--connection',
+        'c',
+      ],
+      world,
+    );
     expect(exitCode).toBe(0);
     const user = world.aws.users.get('dbx')!;
     expect(user.attached).toEqual([]);
@@ -141,7 +197,8 @@ describe('init with flags (CI)', () => {
   it('stops before any change when the policies would exceed the quota (exit 2)', async () => {
     const world = fakeWorld();
     world.aws.seedUser('dbx', { tags: { 'managed-by': 'datablast-aws' } });
-    for (let i = 0; i < 10; i += 1) world.aws.users.get('dbx')!.attached.push({ policyArn: `arn:aws:iam::aws:policy/P${i}`, policyName: `P${i}` });
+    for (let i = 0; i < 10; i += 1)
+      world.aws.users.get('dbx')!.attached.push({ policyArn: `arn:aws:iam::aws:policy/P${i}`, policyName: `P${i}` });
     const { exitCode, stderr } = await runCli(CI_FLAGS, world);
     expect(exitCode).toBe(2);
     expect(stderr).toContain('11 managed policies');
@@ -161,7 +218,14 @@ describe('init with flags (CI)', () => {
 
   it('exits 5 naming the permission when the admin may not create users, leaving nothing made', async () => {
     const world = fakeWorld();
-    world.aws.failNext('createUser', sdkError('AccessDenied', 'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::123456789012:user/dbx', 403));
+    world.aws.failNext(
+      'createUser',
+      sdkError(
+        'AccessDenied',
+        'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::123456789012:user/dbx',
+        403,
+      ),
+    );
     const { exitCode, stderr } = await runCli(CI_FLAGS, world);
     expect(exitCode).toBe(5);
     expect(stderr).toContain('iam:CreateUser');
@@ -184,7 +248,7 @@ describe('init with flags (CI)', () => {
 });
 
 describe('init, the wizard', () => {
-  it('asks every question in the guide\'s order, confirms, and sets everything up', async () => {
+  it("asks every question in the guide's order, confirms, and sets everything up", async () => {
     const world = answerEverything(fakeWorld());
     world.prompter.answer('Go ahead?', true);
     const { exitCode, stdout, stderr } = await runCli(['init'], world, { tty: true });
@@ -192,12 +256,22 @@ describe('init, the wizard', () => {
     world.prompter.assertDone();
     expect(world.aws.users.get('datablast-integration')!.attached.map((p) => p.policyArn)).toEqual([S3, RDS]);
     expect([...world.aws.users.get('datablast-integration')!.inline.keys()]).toEqual(['datablast-self-rotation']);
-    expect(world.connections.entries.get('AWS Production')).toMatchObject({ region: 'eu-west-1', description: 'nightly sync', userName: 'datablast-integration' });
+    expect(world.connections.entries.get('AWS Production')).toMatchObject({
+      region: 'eu-west-1',
+      description: 'nightly sync',
+      userName: 'datablast-integration',
+    });
     // The plan is shown before the confirmation.
     expect(stderr).toContain('About to change account 123456789012');
     expect(stderr).toContain('create IAM user datablast-integration');
     // The summary names next steps: test, rotate, credential_process / export-profile.
-    for (const words of ["datablast-aws test 'AWS Production'", "datablast-aws rotate 'AWS Production'", 'export-profile', 'credential_process = datablast-aws credential-process']) expect(stdout).toContain(words);
+    for (const words of [
+      "datablast-aws test 'AWS Production'",
+      "datablast-aws rotate 'AWS Production'",
+      'export-profile',
+      'credential_process = datablast-aws credential-process',
+    ])
+      expect(stdout).toContain(words);
   });
 
   it('asks for bucket names and a prefix when "only buckets I name" is chosen', async () => {
@@ -216,7 +290,9 @@ describe('init, the wizard', () => {
     expect(exitCode, stderr).toBe(0);
     world.prompter.assertDone();
     const user = world.aws.users.get('dbx')!;
-    expect(JSON.parse(user.inline.get('datablast-s3-buckets')!)).toEqual(bucketPolicy(['archive', 'exports'], 'daily/'));
+    expect(JSON.parse(user.inline.get('datablast-s3-buckets')!)).toEqual(
+      bucketPolicy(['archive', 'exports'], 'daily/'),
+    );
     expect(user.inline.has('datablast-self-rotation')).toBe(false);
     expect(world.connections.entries.get('c')).toMatchObject({ region: 'us-east-1', buckets: ['exports', 'archive'] });
     expect(world.connections.entries.get('c')!.description).toBeUndefined();
@@ -242,7 +318,23 @@ describe('init, the wizard', () => {
   it('asks only what the flags did not answer, and --yes skips the confirmation', async () => {
     const world = fakeWorld();
     world.prompter.answer('Name for the connection', 'c');
-    const { exitCode, stderr } = await runCli(['init', '--user', 'dbx', '--service', 's3', '--self-rotation', '--region', 'eu-west-1', '--description', 'x', '--yes'], world, { tty: true });
+    const { exitCode, stderr } = await runCli(
+      [
+        'init',
+        '--user',
+        'dbx',
+        '--service',
+        's3',
+        '--self-rotation',
+        '--region',
+        'eu-west-1',
+        '--description',
+        'x',
+        '--yes',
+      ],
+      world,
+      { tty: true },
+    );
     expect(exitCode, stderr).toBe(0);
     world.prompter.assertDone();
   });
@@ -250,36 +342,45 @@ describe('init, the wizard', () => {
   it('asks no region or description and no confirmation when everything is already set up', async () => {
     const world = fakeWorld();
     await runCli(CI_FLAGS, world);
-    world.prompter.answer('Name of the IAM user', 'dbx').answer('What may Datablast read', ['s3']).answer('rotate its own access key', true).answer('Name for the connection', 'AWS Production');
+    world.prompter
+      .answer('Name of the IAM user', 'dbx')
+      .answer('What may Datablast read', ['s3'])
+      .answer('rotate its own access key', true)
+      .answer('Name for the connection', 'AWS Production');
     const { exitCode, stdout } = await runCli(['init'], world, { tty: true });
     expect(exitCode).toBe(0);
     world.prompter.assertDone();
     expect(stdout).toContain('already set up');
   });
 
-  it.each(['Name of the IAM user', 'What may Datablast read', 'rotate its own access key', 'Name for the connection', 'AWS region', 'Description', 'Go ahead?'])(
-    'exits 130 with nothing made when cancelled at "%s"',
-    async (at) => {
-      const world = fakeWorld();
-      const script: Array<[string, unknown]> = [
-        ['Name of the IAM user', 'dbx'],
-        ['What may Datablast read', ['s3']],
-        ['rotate its own access key', true],
-        ['Name for the connection', 'c'],
-        ['AWS region', 'eu-west-1'],
-        ['Description', ''],
-        ['Go ahead?', true],
-      ];
-      for (const [match, answer] of script) {
-        world.prompter.answer(match, match === at ? CANCEL : (answer as string));
-        if (match === at) break;
-      }
-      const { exitCode } = await runCli(['init'], world, { tty: true });
-      expect(exitCode).toBe(130);
-      world.prompter.assertDone();
-      expectNothingChanged(world);
-    },
-  );
+  it.each([
+    'Name of the IAM user',
+    'What may Datablast read',
+    'rotate its own access key',
+    'Name for the connection',
+    'AWS region',
+    'Description',
+    'Go ahead?',
+  ])('exits 130 with nothing made when cancelled at "%s"', async (at) => {
+    const world = fakeWorld();
+    const script: Array<[string, unknown]> = [
+      ['Name of the IAM user', 'dbx'],
+      ['What may Datablast read', ['s3']],
+      ['rotate its own access key', true],
+      ['Name for the connection', 'c'],
+      ['AWS region', 'eu-west-1'],
+      ['Description', ''],
+      ['Go ahead?', true],
+    ];
+    for (const [match, answer] of script) {
+      world.prompter.answer(match, match === at ? CANCEL : (answer as string));
+      if (match === at) break;
+    }
+    const { exitCode } = await runCli(['init'], world, { tty: true });
+    expect(exitCode).toBe(130);
+    world.prompter.assertDone();
+    expectNothingChanged(world);
+  });
 
   it('exits 130 with nothing changed when the confirmation is declined', async () => {
     const world = answerEverything(fakeWorld());

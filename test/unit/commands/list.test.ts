@@ -42,7 +42,11 @@ describe('list', () => {
   it('prints tab-separated rows without a header when piped, key ids masked', async () => {
     const world = fakeWorld();
     const a = await seedConnection(world, 'AWS Production', { lastTestedAt: '2026-11-27T08:00:00.000Z' });
-    const b = await seedConnection(world, 'staging', { keyCreatedAt: '2026-11-18T12:00:00.000Z', lastRotatedAt: '2026-11-18T12:00:00.000Z', accountId: undefined });
+    const b = await seedConnection(world, 'staging', {
+      keyCreatedAt: '2026-11-18T12:00:00.000Z',
+      lastRotatedAt: '2026-11-18T12:00:00.000Z',
+      accountId: undefined,
+    });
     const result = await runCli(['list', '--no-color'], world);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(
@@ -58,7 +62,9 @@ describe('list', () => {
     await seedConnection(world, 'prod');
     const result = await runCli(['list', '--no-color'], world, { tty: true });
     const [header, row] = result.stdout.split('\n');
-    expect(header).toMatch(/^NAME\s+ACCESS KEY ID\s+ACCOUNT\s+REGION\s+AGE \(DAYS\)\s+LAST TESTED\s+LAST ROTATED\s+STATUS$/);
+    expect(header).toMatch(
+      /^NAME\s+ACCESS KEY ID\s+ACCOUNT\s+REGION\s+AGE \(DAYS\)\s+LAST TESTED\s+LAST ROTATED\s+STATUS$/,
+    );
     expect(row).toMatch(/^prod\s+AKIA\*{12}\w{4}\s+123456789012\s+eu-west-1\s+≥0\s+never\s+never\s+ok$/);
   });
 
@@ -88,11 +94,17 @@ describe('list', () => {
 
   it('warns on stderr about a key older than 90 days', async () => {
     const world = fakeWorld();
-    await seedConnection(world, 'AWS Production', { keyCreatedAt: new Date(world.clock.now().getTime() - 91 * DAY).toISOString() });
-    await seedConnection(world, 'young', { keyCreatedAt: new Date(world.clock.now().getTime() - 90 * DAY).toISOString() });
+    await seedConnection(world, 'AWS Production', {
+      keyCreatedAt: new Date(world.clock.now().getTime() - 91 * DAY).toISOString(),
+    });
+    await seedConnection(world, 'young', {
+      keyCreatedAt: new Date(world.clock.now().getTime() - 90 * DAY).toISOString(),
+    });
     const result = await runCli(['list', '--no-color'], world);
     expect(result.exitCode).toBe(0);
-    expect(result.stderr).toBe("warning: the key of \"AWS Production\" is 91 days old; rotate it: datablast-aws rotate 'AWS Production'\n");
+    expect(result.stderr).toBe(
+      'warning: the key of "AWS Production" is 91 days old; rotate it: datablast-aws rotate \'AWS Production\'\n',
+    );
     expect(result.stdout).toContain('key older than 90 days');
   });
 

@@ -13,7 +13,10 @@ describe('remove: argv → options', () => {
   it.each<[string[], RemoveOptions]>([
     [['prod'], { name: 'prod', deleteKey: false, admin: false, yes: false }],
     [['prod', '--delete-key'], { name: 'prod', deleteKey: true, admin: false, yes: false }],
-    [['AWS Production', '--delete-key', '--admin', '-y'], { name: 'AWS Production', deleteKey: true, admin: true, yes: true }],
+    [
+      ['AWS Production', '--delete-key', '--admin', '-y'],
+      { name: 'AWS Production', deleteKey: true, admin: true, yes: true },
+    ],
     [['--yes', 'prod'], { name: 'prod', deleteKey: false, admin: false, yes: true }],
   ])('%j', async (argv, expected) => {
     expect(await captureOptions(removeCommand, argv)).toEqual(expected);
@@ -27,12 +30,26 @@ describe('remove', () => {
     (world.connections as { dir: string }).dir = dir;
     const pair = await seedConnection(world, 'prod');
     const now = world.clock.now().toISOString();
-    await journalStore(dir, 'prod').write({ version: JOURNAL_VERSION, connection: 'prod', phase: 'created', startedAt: now, updatedAt: now, userName: 'datablast', oldAccessKeyId: pair.accessKeyId, keysBefore: [pair.accessKeyId], newAccessKeyId: 'AKIAIOSFODNN7EXAMPLE', keepOld: false });
-    await world.secrets.set(pendingAccount('prod'), { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    await journalStore(dir, 'prod').write({
+      version: JOURNAL_VERSION,
+      connection: 'prod',
+      phase: 'created',
+      startedAt: now,
+      updatedAt: now,
+      userName: 'datablast',
+      oldAccessKeyId: pair.accessKeyId,
+      keysBefore: [pair.accessKeyId],
+      newAccessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      keepOld: false,
+    });
+    await world.secrets.set(pendingAccount('prod'), {
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    });
     const result = await runCli(['remove', 'prod', '--yes'], world);
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain('a rotation of "prod" was interrupted (created)');
-    expect(result.stderr).toContain("datablast-aws rotate prod");
+    expect(result.stderr).toContain('datablast-aws rotate prod');
     expect(world.secrets.entries.size).toBe(2);
     expect(world.connections.entries.has('prod')).toBe(true);
   });
@@ -40,7 +57,10 @@ describe('remove', () => {
   it('also drops a pending rotation entry left without a journal', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    await world.secrets.set(pendingAccount('prod'), { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    await world.secrets.set(pendingAccount('prod'), {
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    });
     const result = await runCli(['remove', 'prod', '--yes'], world);
     expect(result.exitCode).toBe(0);
     expect(world.secrets.entries.size).toBe(0);
@@ -54,7 +74,9 @@ describe('remove', () => {
     expect(world.secrets.entries.size + world.connections.entries.size).toBe(0);
     expect(world.aws.calls).toEqual([]);
     expect(world.aws.keys.has(pair.accessKeyId)).toBe(true);
-    expect(result.stdout).toBe(`✓ Removed connection "prod" and its secret.\nThe access key AKIA************${pair.accessKeyId.slice(-4)} still exists in AWS; deactivate or delete it if nothing else uses it.\n`);
+    expect(result.stdout).toBe(
+      `✓ Removed connection "prod" and its secret.\nThe access key AKIA************${pair.accessKeyId.slice(-4)} still exists in AWS; deactivate or delete it if nothing else uses it.\n`,
+    );
     expect(leaks(result, pair.secretAccessKey)).toEqual([]);
   });
 
@@ -62,7 +84,12 @@ describe('remove', () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
     const result = await runCli(['remove', 'prod', '--json'], world);
-    expect(JSON.parse(result.stdout)).toEqual({ name: 'prod', accessKeyId: pair.accessKeyId, secretDeleted: true, key: 'kept' });
+    expect(JSON.parse(result.stdout)).toEqual({
+      name: 'prod',
+      accessKeyId: pair.accessKeyId,
+      secretDeleted: true,
+      key: 'kept',
+    });
   });
 
   it('with --delete-key deletes the key in AWS with its own key, first', async () => {
@@ -116,7 +143,7 @@ describe('remove', () => {
     expect(world.connections.entries.size).toBe(0);
   });
 
-  it('keeps everything and suggests --admin when AWS rejects the connection\'s own key', async () => {
+  it("keeps everything and suggests --admin when AWS rejects the connection's own key", async () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
     world.aws.keys.get(pair.accessKeyId)!.status = 'Inactive';
@@ -130,7 +157,10 @@ describe('remove', () => {
   it('keeps everything and points at the self-rotation policy when IAM denies the deletion', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    world.aws.failNext('deleteAccessKey', sdkError('AccessDenied', 'User is not authorized to perform: iam:DeleteAccessKey', 403));
+    world.aws.failNext(
+      'deleteAccessKey',
+      sdkError('AccessDenied', 'User is not authorized to perform: iam:DeleteAccessKey', 403),
+    );
     const result = await runCli(['remove', 'prod', '--delete-key'], world);
     expect(result.exitCode).toBe(5);
     expect(result.stderr).toContain('attach-policy datablast --self-rotation');
@@ -168,7 +198,10 @@ describe('remove', () => {
   });
 
   it('does not ask with --yes, nor without a terminal', async () => {
-    for (const [argv, tty] of [[['remove', 'prod', '--yes'], true], [['remove', 'prod'], false]] as const) {
+    for (const [argv, tty] of [
+      [['remove', 'prod', '--yes'], true],
+      [['remove', 'prod'], false],
+    ] as const) {
       const world = fakeWorld();
       await seedConnection(world, 'prod');
       const result = await runCli([...argv], world, { tty });

@@ -9,10 +9,20 @@ describe('rotate: flags → options', () => {
   const table: Array<[string, string | undefined, Record<string, unknown>, RotateOptions]> = [
     ['a name', NAME, {}, base],
     ['--all', undefined, { all: true }, { ...base, name: undefined, all: true } as RotateOptions],
-    ['--all --concurrency 8', undefined, { all: true, concurrency: '8' }, { ...base, name: undefined, all: true, concurrency: 8 } as RotateOptions],
+    [
+      '--all --concurrency 8',
+      undefined,
+      { all: true, concurrency: '8' },
+      { ...base, name: undefined, all: true, concurrency: 8 } as RotateOptions,
+    ],
     ['--older-than 90', NAME, { olderThan: '90' }, { ...base, olderThan: 90 }],
     ['--older-than 0', NAME, { olderThan: '0' }, { ...base, olderThan: 0 }],
-    ['--keep-old --admin --dry-run', NAME, { keepOld: true, admin: true, dryRun: true }, { ...base, keepOld: true, admin: true, dryRun: true }],
+    [
+      '--keep-old --admin --dry-run',
+      NAME,
+      { keepOld: true, admin: true, dryRun: true },
+      { ...base, keepOld: true, admin: true, dryRun: true },
+    ],
   ];
   for (const [title, name, flags, expected] of table) {
     it(`parses ${title}`, () => {
@@ -70,7 +80,16 @@ describe('rotate through the whole CLI', () => {
     const world = rotationWorld({ keyCreatedAt: '2026-11-20T00:00:00.000Z' });
     const { exitCode, stdout } = await runCli(['rotate', '--all', '--older-than', '90', '--json'], world);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toEqual([{ name: NAME, status: 'skipped', oldAccessKeyId: world.original.get(NAME)!.accessKeyId, newAccessKeyId: null, oldKey: null, recovered: null }]);
+    expect(JSON.parse(stdout)).toEqual([
+      {
+        name: NAME,
+        status: 'skipped',
+        oldAccessKeyId: world.original.get(NAME)!.accessKeyId,
+        newAccessKeyId: null,
+        oldKey: null,
+        recovered: null,
+      },
+    ]);
   });
 
   it('prints the rolled-back result and exits 5 when AWS never accepts the new key', async () => {
@@ -97,7 +116,8 @@ describe('rotate through the whole CLI', () => {
   it('shows its flags and examples in --help', async () => {
     const { exitCode, stdout } = await runCli(['rotate', '--help'], rotationWorld());
     expect(exitCode).toBe(0);
-    for (const flag of ['--all', '--concurrency', '--older-than', '--keep-old', '--admin', '--dry-run']) expect(stdout).toContain(flag);
+    for (const flag of ['--all', '--concurrency', '--older-than', '--keep-old', '--admin', '--dry-run'])
+      expect(stdout).toContain(flag);
     expect(stdout).toContain('$ datablast-aws rotate --all --older-than 90 --json');
   });
 });

@@ -7,7 +7,17 @@ import { SecretStoreError } from '../../../src/errors.js';
 import { translateAwsError } from '../../../src/aws/errors.js';
 import { journalPath } from '../../../src/store/journal.js';
 import type { RotateOptions, RotateResult } from '../../../src/commands/rotate.js';
-import { NAME, USER, assertConverged, assertInvariant, journalOf, rotateIn, rotationWorld, type Fault, type RotationWorld } from './rotate-harness.js';
+import {
+  NAME,
+  USER,
+  assertConverged,
+  assertInvariant,
+  journalOf,
+  rotateIn,
+  rotationWorld,
+  type Fault,
+  type RotationWorld,
+} from './rotate-harness.js';
 
 const one = (r: { result?: unknown }) => r.result as RotateResult;
 const networkDown = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -39,7 +49,11 @@ describe('a failure at every step leaves a state the next run converges from', (
 
   it('create takes effect but its response is lost: the key nobody holds is deleted by the re-run', async () => {
     const world = rotationWorld();
-    const run = await rotateIn(world, {}, { fault: { on: 'iam:createAccessKey', mode: 'fail-after', error: networkDown } });
+    const run = await rotateIn(
+      world,
+      {},
+      { fault: { on: 'iam:createAccessKey', mode: 'fail-after', error: networkDown } },
+    );
     expect(run.exitCode).toBe(8);
     expect(world.aws.keysOf(USER)).toHaveLength(2);
     assertInvariant(world);
@@ -49,10 +63,20 @@ describe('a failure at every step leaves a state the next run converges from', (
     assertConverged(world);
   });
 
-  it('create takes effect, its response is lost and the SDK\'s retry hits the two-key limit: exit 8, not a clean refusal', async () => {
+  it("create takes effect, its response is lost and the SDK's retry hits the two-key limit: exit 8, not a clean refusal", async () => {
     const world = rotationWorld();
     const limit = () => sdkError('LimitExceeded', 'Cannot exceed quota for AccessKeysPerUser: 2', 409);
-    const run = await rotateIn(world, {}, { fault: { on: 'iam:createAccessKey', mode: 'fail-after', error: () => translateAwsError(limit(), 'iam:CreateAccessKey') } });
+    const run = await rotateIn(
+      world,
+      {},
+      {
+        fault: {
+          on: 'iam:createAccessKey',
+          mode: 'fail-after',
+          error: () => translateAwsError(limit(), 'iam:CreateAccessKey'),
+        },
+      },
+    );
     expect(run.exitCode).toBe(8);
     expect(journalOf(world)?.phase).toBe('creating');
     assertInvariant(world);
@@ -96,7 +120,11 @@ describe('a failure at every step leaves a state the next run converges from', (
 
   it('switching fails in the secret store: exit 8, the re-run switches', async () => {
     const world = rotationWorld();
-    const run = await rotateIn(world, {}, { fault: { on: 'secrets:set', occurrence: 2, mode: 'fail', error: storeLocked } });
+    const run = await rotateIn(
+      world,
+      {},
+      { fault: { on: 'secrets:set', occurrence: 2, mode: 'fail', error: storeLocked } },
+    );
     expect(run.exitCode).toBe(8);
     expect(world.secrets.entries.get(NAME)).toEqual(world.original.get(NAME));
     assertInvariant(world);

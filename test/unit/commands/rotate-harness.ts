@@ -2,7 +2,16 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { Aws, AwsSession, ConnectionStore, Context, GlobalOptions, Iam, SecretStore, Sts } from '../../../src/context.js';
+import type {
+  Aws,
+  AwsSession,
+  ConnectionStore,
+  Context,
+  GlobalOptions,
+  Iam,
+  SecretStore,
+  Sts,
+} from '../../../src/ports.js';
 import { createContext } from '../../../src/context.js';
 import type { AccessKeyPair, Connection, Credentials } from '../../../src/domain/connection.js';
 import { pendingAccount, type RotationJournal } from '../../../src/domain/rotation.js';
@@ -40,7 +49,13 @@ export interface RotationWorld extends FakeWorld {
 /** A world with user `datablast` and connection `prod` holding its one key, 120 days old. */
 export function rotationWorld(options: { connections?: string[]; keyCreatedAt?: string | null } = {}): RotationWorld {
   const dir = mkdtempSync(join(tmpdir(), 'dbaws-rotate-'));
-  const world: RotationWorld = { ...fakeWorld({ connections: dirConnectionStore(dir) }), dir, original: new Map(), foreign: new Set(), stale: new Set() };
+  const world: RotationWorld = {
+    ...fakeWorld({ connections: dirConnectionStore(dir) }),
+    dir,
+    original: new Map(),
+    foreign: new Set(),
+    stale: new Set(),
+  };
   const created = '2026-07-31T12:00:00.000Z';
   for (const [i, name] of (options.connections ?? [NAME]).entries()) {
     const user = i === 0 ? USER : `${USER}-${i}`;
@@ -48,7 +63,14 @@ export function rotationWorld(options: { connections?: string[]; keyCreatedAt?: 
     const pair = world.aws.issueKey(user, 0, created);
     world.secrets.entries.set(name, pair);
     world.original.set(name, pair);
-    const connection: Connection = { name, accessKeyId: pair.accessKeyId, region: 'eu-west-1', createdAt: created, userName: user, accountId: world.aws.accountId };
+    const connection: Connection = {
+      name,
+      accessKeyId: pair.accessKeyId,
+      region: 'eu-west-1',
+      createdAt: created,
+      userName: user,
+      accountId: world.aws.accountId,
+    };
     if (options.keyCreatedAt !== null) connection.keyCreatedAt = options.keyCreatedAt ?? created;
     world.connections.entries.set(name, connection);
   }
@@ -109,7 +131,8 @@ export class Ports {
       // The process dies after the call, whatever the call's outcome was.
       if (hit && this.fault!.mode === 'crash-after') this.crash();
     }
-    if (hit && this.fault!.mode === 'fail-after') throw this.fault!.error?.() ?? new Error(`injected failure after ${label}`);
+    if (hit && this.fault!.mode === 'fail-after')
+      throw this.fault!.error?.() ?? new Error(`injected failure after ${label}`);
     return result;
   }
 
@@ -138,7 +161,8 @@ export class Ports {
       get: (t, prop, receiver) => {
         const value = Reflect.get(t, prop, receiver) as unknown;
         if (typeof value !== 'function' || typeof prop !== 'string') return value;
-        return (...args: unknown[]) => this.call(`${prefix}:${prop}`, () => (value as (...a: unknown[]) => Promise<unknown>).apply(t, args));
+        return (...args: unknown[]) =>
+          this.call(`${prefix}:${prop}`, () => (value as (...a: unknown[]) => Promise<unknown>).apply(t, args));
       },
     });
   }
@@ -176,10 +200,22 @@ export interface RunResult {
 }
 
 /** Runs `rotate` in-process over the world (through counting ports), as main would, and reports exit code and streams. */
-export async function rotateIn(world: RotationWorld, opts: Partial<RotateOptions> = {}, options: { fault?: Fault; json?: boolean; tty?: boolean } = {}): Promise<RunResult> {
+export async function rotateIn(
+  world: RotationWorld,
+  opts: Partial<RotateOptions> = {},
+  options: { fault?: Fault; json?: boolean; tty?: boolean } = {},
+): Promise<RunResult> {
   const io = bufferedIO({ tty: options.tty ?? false });
   const ports = new Ports(world, options.fault);
-  const globals: GlobalOptions = { json: options.json ?? false, input: false, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
+  const globals: GlobalOptions = {
+    json: options.json ?? false,
+    input: false,
+    color: false,
+    profile: undefined,
+    region: undefined,
+    endpointUrl: undefined,
+    debug: false,
+  };
   const ctx = createContext(globals, {
     io,
     env: world.env,
@@ -196,7 +232,14 @@ export async function rotateIn(world: RotationWorld, opts: Partial<RotateOptions
     return { result, exitCode: ctx.exitCode, stdout: io.stdout, stderr: io.stderr, ports, ctx };
   } catch (error) {
     const exitCode = error instanceof CliError ? error.exitCode : 1;
-    return { error, exitCode, stdout: io.stdout, stderr: `${io.stderr}error: ${(error as Error).message}\n${error instanceof CliError && error.hint ? `${error.hint}\n` : ''}`, ports, ctx };
+    return {
+      error,
+      exitCode,
+      stdout: io.stdout,
+      stderr: `${io.stderr}error: ${(error as Error).message}\n${error instanceof CliError && error.hint ? `${error.hint}\n` : ''}`,
+      ports,
+      ctx,
+    };
   }
 }
 
@@ -212,7 +255,7 @@ export function assertInvariant(world: RotationWorld, name = NAME): void {
   expect(stored, `the secret store holds a key for ${name}`).toBeDefined();
   const key = world.aws.keys.get(stored!.accessKeyId);
   expect(key, `the stored key ${stored!.accessKeyId} of ${name} exists in IAM`).toBeDefined();
-  expect(key!.secretAccessKey, 'the stored secret is the key\'s secret').toBe(stored!.secretAccessKey);
+  expect(key!.secretAccessKey, "the stored secret is the key's secret").toBe(stored!.secretAccessKey);
   expect(key!.status, 'the stored key is active').toBe('Active');
   const heldSecrets = new Map([...world.secrets.entries.values()].map((p) => [p.accessKeyId, p.secretAccessKey]));
   const journal = journalOf(world, name);
@@ -223,7 +266,9 @@ export function assertInvariant(world: RotationWorld, name = NAME): void {
     // The old key being retired, or a new key the journal announced (the next run deletes or adopts it).
     if (journal && (k.accessKeyId === journal.oldAccessKeyId || !journal.keysBefore.includes(k.accessKeyId))) continue;
     if (k.status === 'Inactive' && previous.includes(k.accessKeyId)) continue;
-    expect.fail(`IAM holds key ${k.accessKeyId} (${k.status}) of ${userOf(world, name)} whose secret nobody holds (journal: ${journal?.phase ?? 'none'})`);
+    expect.fail(
+      `IAM holds key ${k.accessKeyId} (${k.status}) of ${userOf(world, name)} whose secret nobody holds (journal: ${journal?.phase ?? 'none'})`,
+    );
   }
 }
 
@@ -231,11 +276,18 @@ export function assertInvariant(world: RotationWorld, name = NAME): void {
  * After a successful run: the invariant, no journal, no pending entry, the metadata names the stored
  * key, the key was rotated, and IAM holds exactly the stored key (plus the old one, inactive, with --keep-old).
  */
-export function assertConverged(world: RotationWorld, name = NAME, options: { keepOld?: boolean; rotated?: boolean } = {}): void {
+export function assertConverged(
+  world: RotationWorld,
+  name = NAME,
+  options: { keepOld?: boolean; rotated?: boolean } = {},
+): void {
   assertInvariant(world, name);
   expect(journalOf(world, name), 'no journal is left').toBeUndefined();
   expect(world.secrets.entries.has(pendingAccount(name)), 'no pending entry is left').toBe(false);
-  expect(readdirSync(world.dir).filter((f) => f.endsWith('.tmp')), 'no temporary journal files are left').toEqual([]);
+  expect(
+    readdirSync(world.dir).filter((f) => f.endsWith('.tmp')),
+    'no temporary journal files are left',
+  ).toEqual([]);
   const stored = world.secrets.entries.get(name)!;
   const connection = world.connections.entries.get(name)!;
   expect(connection.accessKeyId, 'the metadata names the stored key').toBe(stored.accessKeyId);

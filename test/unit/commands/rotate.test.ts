@@ -6,7 +6,16 @@ import { redact } from '../../../src/domain/redact.js';
 import { journalPath, rotationLockPath } from '../../../src/store/journal.js';
 import { acquireLock } from '../../../src/store/lock.js';
 import type { RotateFailure, RotateResult } from '../../../src/commands/rotate.js';
-import { NAME, USER, assertConverged, assertInvariant, journalOf, rotateIn, rotationWorld, type RotationWorld } from './rotate-harness.js';
+import {
+  NAME,
+  USER,
+  assertConverged,
+  assertInvariant,
+  journalOf,
+  rotateIn,
+  rotationWorld,
+  type RotationWorld,
+} from './rotate-harness.js';
 
 const one = (r: { result?: unknown }) => r.result as RotateResult;
 const many = (r: { result?: unknown }) => r.result as Array<RotateResult | RotateFailure>;
@@ -19,7 +28,14 @@ describe('rotate: the happy path', () => {
     expect(run.exitCode).toBe(0);
     const result = one(run);
     const stored = world.secrets.entries.get(NAME)!;
-    expect(result).toEqual({ name: NAME, status: 'rotated', oldAccessKeyId: old.accessKeyId, newAccessKeyId: stored.accessKeyId, oldKey: 'deleted', recovered: null });
+    expect(result).toEqual({
+      name: NAME,
+      status: 'rotated',
+      oldAccessKeyId: old.accessKeyId,
+      newAccessKeyId: stored.accessKeyId,
+      oldKey: 'deleted',
+      recovered: null,
+    });
     assertConverged(world);
     const connection = world.connections.entries.get(NAME)!;
     expect(connection.keyCreatedAt).toBe(world.aws.keys.get(stored.accessKeyId)!.createDate);
@@ -27,7 +43,7 @@ describe('rotate: the happy path', () => {
     expect(connection.previousAccessKeyIds).toEqual([old.accessKeyId]);
   });
 
-  it('takes the protocol\'s steps in order, each signed by the right key', async () => {
+  it("takes the protocol's steps in order, each signed by the right key", async () => {
     const world = rotationWorld();
     const old = world.original.get(NAME)!.accessKeyId;
     const run = await rotateIn(world);
@@ -138,7 +154,7 @@ describe('rotate: eventual consistency', () => {
     expect(run.stderr).toContain('rolled back');
   });
 
-  it('retries retiring the old key while IAM does not yet accept the new key\'s signature', async () => {
+  it("retries retiring the old key while IAM does not yet accept the new key's signature", async () => {
     const world = rotationWorld();
     world.aws.failNext('updateAccessKey', sdkError('InvalidClientTokenId', 'not yet', 403));
     world.aws.failNext('updateAccessKey', sdkError('InvalidClientTokenId', 'not yet', 403));
@@ -149,7 +165,7 @@ describe('rotate: eventual consistency', () => {
   });
 });
 
-describe('rotate: the user\'s other key', () => {
+describe("rotate: the user's other key", () => {
   it('deletes an inactive key that no connection holds first, and says so', async () => {
     const world = rotationWorld();
     const stale = world.aws.issueKey(USER, 0, '2026-01-01T00:00:00.000Z');
@@ -181,7 +197,12 @@ describe('rotate: the user\'s other key', () => {
     const other = world.aws.issueKey(USER, 0);
     world.aws.keys.get(other.accessKeyId)!.status = 'Inactive';
     world.secrets.entries.set('staging', other);
-    world.connections.entries.set('staging', { name: 'staging', accessKeyId: other.accessKeyId, region: 'eu-west-1', createdAt: '2026-01-01T00:00:00.000Z' });
+    world.connections.entries.set('staging', {
+      name: 'staging',
+      accessKeyId: other.accessKeyId,
+      region: 'eu-west-1',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(5);
     expect(run.stderr).toContain('"staging"');
@@ -192,7 +213,12 @@ describe('rotate: the user\'s other key', () => {
     const world = rotationWorld();
     const pair = world.original.get(NAME)!;
     world.secrets.entries.set('prod-copy', pair);
-    world.connections.entries.set('prod-copy', { name: 'prod-copy', accessKeyId: pair.accessKeyId, region: 'eu-west-1', createdAt: '2026-01-01T00:00:00.000Z' });
+    world.connections.entries.set('prod-copy', {
+      name: 'prod-copy',
+      accessKeyId: pair.accessKeyId,
+      region: 'eu-west-1',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(3);
     expect(run.stderr).toContain('"prod-copy"');
@@ -203,7 +229,14 @@ describe('rotate: the user\'s other key', () => {
 describe('rotate: permissions and credentials', () => {
   it('names the missing permission and suggests attach-policy --self-rotation or --admin', async () => {
     const world = rotationWorld();
-    world.aws.failNext('listAccessKeys', sdkError('AccessDenied', `User: arn:aws:iam::123456789012:user/${USER} is not authorized to perform: iam:ListAccessKeys`, 403));
+    world.aws.failNext(
+      'listAccessKeys',
+      sdkError(
+        'AccessDenied',
+        `User: arn:aws:iam::123456789012:user/${USER} is not authorized to perform: iam:ListAccessKeys`,
+        403,
+      ),
+    );
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(5);
     expect(run.stderr).toContain('iam:ListAccessKeys');
@@ -214,7 +247,10 @@ describe('rotate: permissions and credentials', () => {
 
   it('forgets the journal when CreateAccessKey is denied: nothing was created, nothing to resume', async () => {
     const world = rotationWorld();
-    world.aws.failNext('createAccessKey', sdkError('AccessDenied', 'not authorized to perform: iam:CreateAccessKey', 403));
+    world.aws.failNext(
+      'createAccessKey',
+      sdkError('AccessDenied', 'not authorized to perform: iam:CreateAccessKey', 403),
+    );
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(5);
     expect(run.stderr).toContain('iam:CreateAccessKey');
@@ -232,12 +268,21 @@ describe('rotate: permissions and credentials', () => {
     expect(world.aws.keysOf(USER)).toHaveLength(1);
   });
 
-  it('refuses a key that is not an IAM user\'s (exit 3)', async () => {
+  it("refuses a key that is not an IAM user's (exit 3)", async () => {
     const world = rotationWorld();
     const as = world.aws.as.bind(world.aws);
     world.aws.as = async (credentials) => {
       const session = await as(credentials);
-      return { ...session, sts: { getCallerIdentity: async () => ({ account: '123456789012', arn: 'arn:aws:sts::123456789012:assumed-role/ops/me', userId: 'AROAX:me' }) } };
+      return {
+        ...session,
+        sts: {
+          getCallerIdentity: async () => ({
+            account: '123456789012',
+            arn: 'arn:aws:sts::123456789012:assumed-role/ops/me',
+            userId: 'AROAX:me',
+          }),
+        },
+      };
     };
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(3);
@@ -282,7 +327,9 @@ describe('rotate --older-than', () => {
     world_key_date(young, '2026-11-20T00:00:00.000Z');
     const run = await rotateIn(young, { olderThan: 90 });
     expect(one(run).status).toBe('skipped');
-    expect(run.ports.log.filter((l) => / iam:/.test(l))).toEqual([`${young.original.get(NAME)!.accessKeyId} iam:listAccessKeys`]);
+    expect(run.ports.log.filter((l) => / iam:/.test(l))).toEqual([
+      `${young.original.get(NAME)!.accessKeyId} iam:listAccessKeys`,
+    ]);
 
     const old = rotationWorld({ keyCreatedAt: null });
     const run2 = await rotateIn(old, { olderThan: 90 });
@@ -307,7 +354,11 @@ describe('rotate --dry-run', () => {
     expect(result.plan!.join('\n')).toContain(`delete the inactive key ${stale.accessKeyId}`);
     expect(result.plan!.join('\n')).toContain('create a new access key');
     expect(JSON.stringify([...world.aws.keys.entries()])).toBe(before);
-    expect(run.ports.log.every((l) => /(sts:getCallerIdentity|iam:listAccessKeys|secrets:get|connections:(get|list))$/.test(l))).toBe(true);
+    expect(
+      run.ports.log.every((l) =>
+        /(sts:getCallerIdentity|iam:listAccessKeys|secrets:get|connections:(get|list))$/.test(l),
+      ),
+    ).toBe(true);
     expect(journalOf(world)).toBeUndefined();
   });
 
@@ -376,7 +427,9 @@ describe('rotate --all', () => {
       };
     };
     const run = await rotateIn(world, { all: true, name: undefined, concurrency: 2 });
-    expect(many(run).map((e) => e.status === 'failed' ? e.error.message : e.status)).toEqual(Array(6).fill('rotated'));
+    expect(many(run).map((e) => (e.status === 'failed' ? e.error.message : e.status))).toEqual(
+      Array(6).fill('rotated'),
+    );
     expect(most).toBe(2);
   });
 

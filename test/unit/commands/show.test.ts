@@ -13,7 +13,13 @@ describe('show', () => {
 
   it('prints every field, the key id masked, colour off', async () => {
     const world = fakeWorld();
-    const pair = await seedConnection(world, 'AWS Production', { description: 'BI warehouse', services: ['s3', 'rds'], buckets: ['reports'], keyCreatedAt: '2026-11-18T00:00:00.000Z', lastTestedAt: '2026-11-27T08:00:00.000Z' });
+    const pair = await seedConnection(world, 'AWS Production', {
+      description: 'BI warehouse',
+      services: ['s3', 'rds'],
+      buckets: ['reports'],
+      keyCreatedAt: '2026-11-18T00:00:00.000Z',
+      lastTestedAt: '2026-11-27T08:00:00.000Z',
+    });
     const result = await runCli(['show', 'AWS Production', '--no-color'], world);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(
@@ -44,7 +50,15 @@ describe('show', () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod', { services: ['lambda'] });
     const json = JSON.parse((await runCli(['show', 'prod', '--json'], world)).stdout);
-    expect(json).toMatchObject({ name: 'prod', accessKeyId: pair.accessKeyId, services: ['lambda'], buckets: [], status: 'ok', keyAgeKnown: false, lastRotatedAt: null });
+    expect(json).toMatchObject({
+      name: 'prod',
+      accessKeyId: pair.accessKeyId,
+      services: ['lambda'],
+      buckets: [],
+      status: 'ok',
+      keyAgeKnown: false,
+      lastRotatedAt: null,
+    });
   });
 
   it('does not echo a 10 kB name back whole: it is cut after the longest name a connection can have', async () => {
@@ -88,7 +102,9 @@ describe('show', () => {
     const result = await runCli(['show', 'nope'], fakeWorld());
     expect(result.exitCode).toBe(3);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe('error: no connection named "nope"\n`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.\n');
+    expect(result.stderr).toBe(
+      'error: no connection named "nope"\n`datablast-aws list` shows the connections; `datablast-aws add-connection NAME` adds one.\n',
+    );
   });
 
   it('suggests the stored name that differs only in case', async () => {

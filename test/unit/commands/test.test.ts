@@ -40,7 +40,10 @@ describe('test: argv → options', () => {
     [['AWS Production'], { name: 'AWS Production', all: false, admin: false, lastUsed: false }],
     [['--all'], { all: true, admin: false, lastUsed: false }],
     [[], { all: false, admin: false, lastUsed: false }],
-    [['prod', '--service', 's3', '--service', 'LAMBDA', '--service', 's3'], { name: 'prod', all: false, admin: false, lastUsed: false, services: ['s3', 'lambda'] }],
+    [
+      ['prod', '--service', 's3', '--service', 'LAMBDA', '--service', 's3'],
+      { name: 'prod', all: false, admin: false, lastUsed: false, services: ['s3', 'lambda'] },
+    ],
     [['prod', '--admin', '--last-used'], { name: 'prod', all: false, admin: true, lastUsed: true }],
   ])('parses %j', async (argv, expected) => {
     expect(await captureOptions(testCommand, argv)).toEqual(expected);
@@ -98,9 +101,28 @@ describe('test NAME over a working key', () => {
     const { exitCode, json } = await testJson(w, ['prod']);
     expect(exitCode).toBe(0);
     expect(Object.keys(json)).toEqual(['name', 'ok', 'identity', 'checks', 'cause', 'fix']);
-    expect(json).toMatchObject({ name: 'prod', ok: true, identity: { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/datablast', userId: 'AIDADATABLASTXXXXXXXX' }, cause: null, fix: null });
+    expect(json).toMatchObject({
+      name: 'prod',
+      ok: true,
+      identity: {
+        account: '123456789012',
+        arn: 'arn:aws:iam::123456789012:user/datablast',
+        userId: 'AIDADATABLASTXXXXXXXX',
+      },
+      cause: null,
+      fix: null,
+    });
     expect(Object.keys(json.identity!)).toEqual(['account', 'arn', 'userId']);
-    expect(json.checks.map((c) => c.id)).toEqual(['format', 'network', 'credentials', 'key-status', 'clock', 'region', 'permissions', 'ip-restriction']);
+    expect(json.checks.map((c) => c.id)).toEqual([
+      'format',
+      'network',
+      'credentials',
+      'key-status',
+      'clock',
+      'region',
+      'permissions',
+      'ip-restriction',
+    ]);
     for (const check of json.checks) expect(Object.keys(check)).toEqual(['id', 'title', 'status', 'detail']);
   });
 
@@ -118,7 +140,9 @@ describe('test NAME over a working key', () => {
     await seedConnection(w, 'prod', { keyCreatedAt: '2026-08-01T00:00:00.000Z' });
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toContain('key age: 119 days (created 2026-08-01), past the 90-day rotation period: rotate it with `datablast-aws rotate prod`');
+    expect(run.stdout).toContain(
+      'key age: 119 days (created 2026-08-01), past the 90-day rotation period: rotate it with `datablast-aws rotate prod`',
+    );
   });
 
   it('reports a clock more than 5 minutes off as a failure (exit 4), though the call succeeded', async () => {
@@ -145,8 +169,12 @@ describe('test NAME over a key AWS rejects', () => {
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(run.exitCode).toBe(4);
     expect(w.aws.calls).toEqual(['sts:getCallerIdentity']);
-    expect(run.stdout).toContain('✗ Access Key ID and Secret Access Key are correct\n    the secret access key does not match the key id (SignatureDoesNotMatch)\n');
-    expect(run.stdout).toMatch(/\ncause: the secret access key of the access key does not match its access key id \(SignatureDoesNotMatch\) on sts:GetCallerIdentity\nfix: {3}The secret was mistyped/);
+    expect(run.stdout).toContain(
+      '✗ Access Key ID and Secret Access Key are correct\n    the secret access key does not match the key id (SignatureDoesNotMatch)\n',
+    );
+    expect(run.stdout).toMatch(
+      /\ncause: the secret access key of the access key does not match its access key id \(SignatureDoesNotMatch\) on sts:GetCallerIdentity\nfix: {3}The secret was mistyped/,
+    );
     expect(leaks(run, wrong)).toEqual([]);
     expect((await w.connections.get('prod'))!.lastTestedAt).toBeUndefined();
   });
@@ -158,7 +186,14 @@ describe('test NAME over a key AWS rejects', () => {
     const { exitCode, json } = await testJson(w, ['prod']);
     expect(exitCode).toBe(4);
     expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'sts-global:getCallerIdentity']);
-    expect(statusOf(json)).toMatchObject({ format: 'pass', network: 'pass', credentials: 'fail', 'key-status': 'skip', region: 'skip', permissions: 'skip' });
+    expect(statusOf(json)).toMatchObject({
+      format: 'pass',
+      network: 'pass',
+      credentials: 'fail',
+      'key-status': 'skip',
+      region: 'skip',
+      permissions: 'skip',
+    });
     expect(detailOf(json, 'key-status')).toMatch(/not fully checkable without admin credentials/);
     expect(json.fix).toContain('datablast-aws test prod --admin --profile ADMIN');
   });
@@ -178,7 +213,9 @@ describe('test NAME over a key AWS rejects', () => {
     const { exitCode, json } = await testJson(w, ['prod', '--admin']);
     expect(exitCode).toBe(4);
     expect(statusOf(json)).toMatchObject({ credentials: 'skip', 'key-status': 'fail' });
-    expect(detailOf(json, 'key-status')).toBe(`AKIA************${pair.accessKeyId.slice(-4)} of user datablast is inactive in IAM (deactivated)`);
+    expect(detailOf(json, 'key-status')).toBe(
+      `AKIA************${pair.accessKeyId.slice(-4)} of user datablast is inactive in IAM (deactivated)`,
+    );
     expect(w.aws.calls).toContain('iam:listAccessKeys');
   });
 
@@ -189,7 +226,11 @@ describe('test NAME over a key AWS rejects', () => {
     w.aws.keys.delete(pair.accessKeyId);
     const { exitCode, json } = await testJson(w, ['prod', '--admin']);
     expect(exitCode).toBe(4);
-    expect(detailOf(json, 'key-status')).toMatch(new RegExp(`^rotated elsewhere: IAM now holds AKIA\\*{12}${other.accessKeyId.slice(-4)} \\(active, created 2026-11-28\\) for user datablast`));
+    expect(detailOf(json, 'key-status')).toMatch(
+      new RegExp(
+        `^rotated elsewhere: IAM now holds AKIA\\*{12}${other.accessKeyId.slice(-4)} \\(active, created 2026-11-28\\) for user datablast`,
+      ),
+    );
     expect(json.fix).toContain('datablast-aws add-connection prod --force');
   });
 
@@ -208,7 +249,9 @@ describe('test NAME over a key AWS rejects', () => {
     w.aws.adminArn = undefined;
     const { exitCode, json } = await testJson(w, ['prod', '--admin']);
     expect(exitCode).toBe(4);
-    expect(detailOf(json, 'key-status')).toMatch(/^not checked — the admin credentials could not list the keys of datablast: no admin credentials found/);
+    expect(detailOf(json, 'key-status')).toMatch(
+      /^not checked — the admin credentials could not list the keys of datablast: no admin credentials found/,
+    );
   });
 
   it('finds an opt-in region not enabled for the account (exit 5)', async () => {
@@ -234,10 +277,19 @@ describe('test NAME over a key AWS rejects', () => {
   it('reports an unreachable AWS as a network failure (exit 5)', async () => {
     const w = world();
     await seedConnection(w, 'prod');
-    w.aws.failNext('getCallerIdentity', Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED', address: '10.0.0.1', port: 443 }));
+    w.aws.failNext(
+      'getCallerIdentity',
+      Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), {
+        code: 'ECONNREFUSED',
+        address: '10.0.0.1',
+        port: 443,
+      }),
+    );
     const { exitCode, json } = await testJson(w, ['prod']);
     expect(exitCode).toBe(5);
-    expect(detailOf(json, 'network')).toBe('TCP: could not connect to 10.0.0.1:443 (ECONNREFUSED) for sts:GetCallerIdentity');
+    expect(detailOf(json, 'network')).toBe(
+      'TCP: could not connect to 10.0.0.1:443 (ECONNREFUSED) for sts:GetCallerIdentity',
+    );
     expect(detailOf(json, 'credentials')).toBe('not checked — AWS could not be reached');
   });
 });
@@ -248,13 +300,29 @@ describe('a young key', () => {
     w.aws.seedUser('datablast');
     const pair = w.aws.issueKey('datablast', 3);
     await w.secrets.set('prod', pair);
-    await w.connections.put({ name: 'prod', accessKeyId: pair.accessKeyId, userName: 'datablast', region: 'eu-west-1', createdAt: w.clock.now().toISOString(), keyCreatedAt: new Date(w.clock.now().getTime() - 10_000).toISOString() });
+    await w.connections.put({
+      name: 'prod',
+      accessKeyId: pair.accessKeyId,
+      userName: 'datablast',
+      region: 'eu-west-1',
+      createdAt: w.clock.now().toISOString(),
+      keyCreatedAt: new Date(w.clock.now().getTime() - 10_000).toISOString(),
+    });
     const { exitCode, json, stderr } = await testJson(w, ['prod']);
     expect(exitCode).toBe(0);
-    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'sts:getCallerIdentity', 'sts:getCallerIdentity', 'sts:getCallerIdentity']);
+    expect(w.aws.calls).toEqual([
+      'sts:getCallerIdentity',
+      'sts:getCallerIdentity',
+      'sts:getCallerIdentity',
+      'sts:getCallerIdentity',
+    ]);
     expect(w.clock.sleeps).toEqual([250, 500, 1000]);
-    expect(stderr).toMatch(/prod: AWS does not accept AKIA\*{12}\w{4} yet \(InvalidClientTokenId\); the key is 10 s old and IAM takes a few seconds to spread a new key: retrying for up to 1 min 50 s/);
-    expect(detailOf(json, 'credentials')).toMatch(/\(on attempt 4, after 2 s: a new key takes a few seconds to reach every AWS region\)$/);
+    expect(stderr).toMatch(
+      /prod: AWS does not accept AKIA\*{12}\w{4} yet \(InvalidClientTokenId\); the key is 10 s old and IAM takes a few seconds to spread a new key: retrying for up to 1 min 50 s/,
+    );
+    expect(detailOf(json, 'credentials')).toMatch(
+      /\(on attempt 4, after 2 s: a new key takes a few seconds to reach every AWS region\)$/,
+    );
   });
 
   it('is called bad once it is two minutes old', async () => {
@@ -262,7 +330,14 @@ describe('a young key', () => {
     w.aws.seedUser('datablast');
     const pair = w.aws.issueKey('datablast', 1_000);
     await w.secrets.set('prod', pair);
-    await w.connections.put({ name: 'prod', accessKeyId: pair.accessKeyId, userName: 'datablast', region: 'us-east-1', createdAt: w.clock.now().toISOString(), keyCreatedAt: new Date(w.clock.now().getTime() - 30_000).toISOString() });
+    await w.connections.put({
+      name: 'prod',
+      accessKeyId: pair.accessKeyId,
+      userName: 'datablast',
+      region: 'us-east-1',
+      createdAt: w.clock.now().toISOString(),
+      keyCreatedAt: new Date(w.clock.now().getTime() - 30_000).toISOString(),
+    });
     const { exitCode, json } = await testJson(w, ['prod']);
     expect(exitCode).toBe(4);
     expect(w.clock.sleeps.reduce((a, b) => a + b, 0)).toBe(90_000);
@@ -281,14 +356,30 @@ describe('a young key', () => {
 });
 
 describe('service probes', () => {
-  it('probes the services asked for and the connection\'s buckets', async () => {
+  it("probes the services asked for and the connection's buckets", async () => {
     const w = world();
     w.aws.buckets.add('reports');
     await seedConnection(w, 'prod', { buckets: ['reports'] });
-    const { exitCode, json } = await testJson(w, ['prod', '--service', 's3', '--service', 'rds', '--service', 'lambda']);
+    const { exitCode, json } = await testJson(w, [
+      'prod',
+      '--service',
+      's3',
+      '--service',
+      'rds',
+      '--service',
+      'lambda',
+    ]);
     expect(exitCode).toBe(0);
-    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 's3:listBuckets', 's3:headBucket', 'rds:describeDbInstances', 'lambda:listFunctions']);
-    expect(detailOf(json, 'permissions')).toBe('allowed: s3:ListAllMyBuckets (1 bucket), s3:ListBucket on reports, rds:DescribeDBInstances (0 DB instances), lambda:ListFunctions (0 functions)');
+    expect(w.aws.calls).toEqual([
+      'sts:getCallerIdentity',
+      's3:listBuckets',
+      's3:headBucket',
+      'rds:describeDbInstances',
+      'lambda:listFunctions',
+    ]);
+    expect(detailOf(json, 'permissions')).toBe(
+      'allowed: s3:ListAllMyBuckets (1 bucket), s3:ListBucket on reports, rds:DescribeDBInstances (0 DB instances), lambda:ListFunctions (0 functions)',
+    );
     expect(statusOf(json)).toMatchObject({ permissions: 'pass', 'ip-restriction': 'pass' });
   });
 
@@ -307,12 +398,17 @@ describe('service probes', () => {
     expect(run.exitCode).toBe(5);
     expect(run.stdout).toContain('✗ The IAM user has the required permissions\n    denied: s3:ListAllMyBuckets\n');
     expect(run.stdout).toContain('\ncause: AWS denied s3:ListAllMyBuckets\n');
-    expect(run.stdout).toContain('– No IP restrictions block this machine\n    not checked — no explicit deny was returned');
+    expect(run.stdout).toContain(
+      '– No IP restrictions block this machine\n    not checked — no explicit deny was returned',
+    );
   });
 
   it('fails IP restrictions on an explicit deny with a source-IP condition', async () => {
     const w = world();
-    w.aws.deniedActions.set('rds:DescribeDBInstances', 'User: arn:aws:iam::123456789012:user/datablast is not authorized to perform: rds:DescribeDBInstances with an explicit deny in an identity-based policy (condition aws:SourceIp)');
+    w.aws.deniedActions.set(
+      'rds:DescribeDBInstances',
+      'User: arn:aws:iam::123456789012:user/datablast is not authorized to perform: rds:DescribeDBInstances with an explicit deny in an identity-based policy (condition aws:SourceIp)',
+    );
     await seedConnection(w, 'prod');
     const { exitCode, json } = await testJson(w, ['prod', '--service', 'rds']);
     expect(exitCode).toBe(5);
@@ -325,7 +421,9 @@ describe('service probes', () => {
     await seedConnection(w, 'prod', { buckets: ['gone'] });
     const { exitCode, json } = await testJson(w, ['prod', '--service', 's3']);
     expect(exitCode).toBe(5);
-    expect(detailOf(json, 'permissions')).toBe('denied: s3:ListBucket on gone (NoSuchBucket); allowed: s3:ListAllMyBuckets (0 buckets)');
+    expect(detailOf(json, 'permissions')).toBe(
+      'denied: s3:ListBucket on gone (NoSuchBucket); allowed: s3:ListAllMyBuckets (0 buckets)',
+    );
   });
 
   it('does not probe with a key AWS rejects', async () => {
@@ -348,14 +446,17 @@ describe('last used', () => {
 
   it('says when IAM does not permit it', async () => {
     const w = world();
-    w.aws.deniedActions.set('iam:GetAccessKeyLastUsed', 'User: x is not authorized to perform: iam:GetAccessKeyLastUsed');
+    w.aws.deniedActions.set(
+      'iam:GetAccessKeyLastUsed',
+      'User: x is not authorized to perform: iam:GetAccessKeyLastUsed',
+    );
     await seedConnection(w, 'prod');
     const run = await runCli(['test', 'prod', '--last-used', '--no-color'], w);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain('last used: unknown — iam:GetAccessKeyLastUsed is not permitted (AccessDenied)');
   });
 
-  it('takes the key\'s age from IAM under --admin when the metadata lacks it', async () => {
+  it("takes the key's age from IAM under --admin when the metadata lacks it", async () => {
     const w = world();
     await seedConnection(w, 'prod');
     const run = await runCli(['test', 'prod', '--admin', '--no-color'], w);
@@ -373,7 +474,9 @@ describe('the stored key and the stores', () => {
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(run.exitCode).toBe(2);
     expect(w.aws.calls).toEqual([]);
-    expect(run.stdout).toContain('✗ No extra spaces or characters in the credentials\n    secret access key: the secret access key starts or ends with whitespace\n');
+    expect(run.stdout).toContain(
+      '✗ No extra spaces or characters in the credentials\n    secret access key: the secret access key starts or ends with whitespace\n',
+    );
     expect(leaks(run, pair.secretAccessKey)).toEqual([]);
   });
 
@@ -437,7 +540,10 @@ describe('test --all', () => {
       ['c-denied', false],
       ['d-no-secret', false],
     ]);
-    expect(json[3]).toMatchObject({ identity: null, cause: 'no secret is stored for connection "d-no-secret" in the secret store' });
+    expect(json[3]).toMatchObject({
+      identity: null,
+      cause: 'no secret is stored for connection "d-no-secret" in the secret store',
+    });
     expect(json[3]!.checks.every((c) => c.status === 'skip')).toBe(true);
     for (const r of json) expect(Object.keys(r)).toEqual(['name', 'ok', 'identity', 'checks', 'cause', 'fix']);
   });

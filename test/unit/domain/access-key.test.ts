@@ -119,7 +119,8 @@ describe('validateSecretAccessKey', () => {
     const error = errorOf(() => validateSecretAccessKey(raw));
     expect(error.message).toContain('secret access key');
     expect(error.message).toContain(fragment);
-    for (let i = 0; i + 6 <= SECRET.length; i++) expect(`${error.message} ${error.hint}`).not.toContain(SECRET.slice(i, i + 6));
+    for (let i = 0; i + 6 <= SECRET.length; i++)
+      expect(`${error.message} ${error.hint}`).not.toContain(SECRET.slice(i, i + 6));
   });
 });
 
@@ -127,7 +128,10 @@ describe('normalizeKeyPair', () => {
   it('trims surrounding whitespace and says so without echoing the secret', () => {
     const { pair, notes } = normalizeKeyPair({ accessKeyId: ` ${ID}\n`, secretAccessKey: `\t${SECRET}\r\n` });
     expect(pair).toEqual({ accessKeyId: ID, secretAccessKey: SECRET });
-    expect(notes).toEqual(['removed whitespace around the access key id', 'removed whitespace around the secret access key']);
+    expect(notes).toEqual([
+      'removed whitespace around the access key id',
+      'removed whitespace around the secret access key',
+    ]);
     expect(notes.join(' ')).not.toContain(SECRET);
   });
 
@@ -136,7 +140,9 @@ describe('normalizeKeyPair', () => {
   });
 
   it('still rejects inner whitespace after trimming', () => {
-    expect(() => normalizeKeyPair({ accessKeyId: ID, secretAccessKey: ` ${SECRET.slice(0, 4)} ${SECRET.slice(5)} ` })).toThrow(/whitespace at character 5/);
+    expect(() =>
+      normalizeKeyPair({ accessKeyId: ID, secretAccessKey: ` ${SECRET.slice(0, 4)} ${SECRET.slice(5)} ` }),
+    ).toThrow(/whitespace at character 5/);
   });
 });
 
@@ -165,17 +171,31 @@ describe('accountIdFromAccessKeyId', () => {
   });
   it('round-trips every account id, for AKIA and ASIA keys', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 999_999_999_999n }), fc.constantFrom('AKIA', 'ASIA'), fc.bigInt({ min: 0n, max: (1n << 39n) - 1n }), (account, prefix, tail) => {
-        const id = syntheticKeyFor(account, prefix, tail);
-        expect(validateAccessKeyId(id)).toBe(id);
-        expect(accountIdFromAccessKeyId(id)).toBe(account.toString().padStart(12, '0'));
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 999_999_999_999n }),
+        fc.constantFrom('AKIA', 'ASIA'),
+        fc.bigInt({ min: 0n, max: (1n << 39n) - 1n }),
+        (account, prefix, tail) => {
+          const id = syntheticKeyFor(account, prefix, tail);
+          expect(validateAccessKeyId(id)).toBe(id);
+          expect(accountIdFromAccessKeyId(id)).toBe(account.toString().padStart(12, '0'));
+        },
+      ),
     );
   });
 });
 
 describe('validateRegion', () => {
-  it.each(['us-east-1', 'eu-central-2', 'us-gov-west-1', 'cn-north-1', 'ap-southeast-4', 'il-central-1', 'us-isob-east-1', 'ca-west-1'])('accepts %s', (region) => {
+  it.each([
+    'us-east-1',
+    'eu-central-2',
+    'us-gov-west-1',
+    'cn-north-1',
+    'ap-southeast-4',
+    'il-central-1',
+    'us-isob-east-1',
+    'ca-west-1',
+  ])('accepts %s', (region) => {
     expect(validateRegion(region)).toBe(region);
   });
   it.each([
@@ -215,25 +235,31 @@ describe('ARNs', () => {
 describe('properties', () => {
   it('throws nothing but UsageError for any key id input', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.stringMatching(/^[A-Z0-9a-z ]{15,25}$/)), (raw) => {
-        try {
-          validateAccessKeyId(raw);
-        } catch (error) {
-          expect(error).toBeInstanceOf(UsageError);
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.stringMatching(/^[A-Z0-9a-z ]{15,25}$/)),
+        (raw) => {
+          try {
+            validateAccessKeyId(raw);
+          } catch (error) {
+            expect(error).toBeInstanceOf(UsageError);
+          }
+        },
+      ),
     );
   });
 
   it('throws nothing but UsageError for any secret input', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.stringMatching(/^[A-Za-z0-9/+ =-]{35,45}$/)), (raw) => {
-        try {
-          validateSecretAccessKey(raw);
-        } catch (error) {
-          expect(error).toBeInstanceOf(UsageError);
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.stringMatching(/^[A-Za-z0-9/+ =-]{35,45}$/)),
+        (raw) => {
+          try {
+            validateSecretAccessKey(raw);
+          } catch (error) {
+            expect(error).toBeInstanceOf(UsageError);
+          }
+        },
+      ),
     );
   });
 
@@ -247,10 +273,15 @@ describe('properties', () => {
 
   it('never puts the secret in an error message, whatever is wrong with it', () => {
     const secretish = fc.stringMatching(/^[A-Za-z0-9/+]{40}$/);
-    const mutated = fc.tuple(secretish, fc.nat(41), fc.constantFrom(' ', '\n', '-', '"', '=', '\u00e9', 'XX', '')).map(([s, at, insert]) => s.slice(0, at) + insert + s.slice(at + (insert === '' ? 1 : 0)));
+    const mutated = fc
+      .tuple(secretish, fc.nat(41), fc.constantFrom(' ', '\n', '-', '"', '=', '\u00e9', 'XX', ''))
+      .map(([s, at, insert]) => s.slice(0, at) + insert + s.slice(at + (insert === '' ? 1 : 0)));
     fc.assert(
       fc.property(fc.oneof(mutated, fc.string({ minLength: 12 })), (secret) => {
-        for (const check of [() => validateSecretAccessKey(secret), () => normalizeKeyPair({ accessKeyId: ID, secretAccessKey: secret })]) {
+        for (const check of [
+          () => validateSecretAccessKey(secret),
+          () => normalizeKeyPair({ accessKeyId: ID, secretAccessKey: secret }),
+        ]) {
           try {
             check();
           } catch (error) {

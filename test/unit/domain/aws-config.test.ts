@@ -16,7 +16,8 @@ const ours = [
   ['credential_process', '/opt/datablast-aws/bin/datablast-aws.js credential-process "AWS Production"'],
   ['region', 'eu-west-1'],
 ] as const;
-const BLOCK = '[profile p]\ncredential_process = /opt/datablast-aws/bin/datablast-aws.js credential-process "AWS Production"\nregion = eu-west-1\n';
+const BLOCK =
+  '[profile p]\ncredential_process = /opt/datablast-aws/bin/datablast-aws.js credential-process "AWS Production"\nregion = eu-west-1\n';
 
 const SAMPLE = `# my AWS config
 [default]
@@ -38,7 +39,9 @@ sso_region = eu-west-1
 
 describe('parseAwsIni', () => {
   it('reads sections of every kind with their keys, as the AWS SDK for JavaScript reads values', () => {
-    const parsed = parseAwsIni('[default]\nregion = us-east-1 # home\n[profile "q"]\nrole_arn=arn:aws:iam::1:role/r\n[sso-session s]\n[services x]\n[weird]\n');
+    const parsed = parseAwsIni(
+      '[default]\nregion = us-east-1 # home\n[profile "q"]\nrole_arn=arn:aws:iam::1:role/r\n[sso-session s]\n[services x]\n[weird]\n',
+    );
     expect(parsed.sections.map((s) => [s.kind, s.name])).toEqual([
       ['default', 'default'],
       ['profile', 'q'],
@@ -53,7 +56,9 @@ describe('parseAwsIni', () => {
   it('ends a section at its last key: the comment and blank line before the next header belong to what follows', () => {
     const parsed = parseAwsIni(SAMPLE);
     const admin = profileSections(parsed, 'admin')[0]!;
-    expect(parsed.lines.slice(admin.start, admin.contentEnd).join('')).toBe('[profile admin]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\ns3 =\n  max_concurrent_requests = 20\n');
+    expect(parsed.lines.slice(admin.start, admin.contentEnd).join('')).toBe(
+      '[profile admin]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\ns3 =\n  max_concurrent_requests = 20\n',
+    );
     expect(admin.entries.has('max_concurrent_requests')).toBe(false);
   });
 
@@ -78,7 +83,9 @@ describe('upsertProfileBlock', () => {
   });
 
   it('adds the missing final newline of a file before appending', () => {
-    expect(upsertProfileBlock('[default]\nregion = us-east-1', 'p', ours)).toBe(`[default]\nregion = us-east-1\n\n${BLOCK}`);
+    expect(upsertProfileBlock('[default]\nregion = us-east-1', 'p', ours)).toBe(
+      `[default]\nregion = us-east-1\n\n${BLOCK}`,
+    );
   });
 
   it('does not add a second blank line after one that is there', () => {
@@ -86,11 +93,14 @@ describe('upsertProfileBlock', () => {
   });
 
   it('replaces its own block in place, keeping the comment that introduces the next section', () => {
-    const before = '[profile p]\ncredential_process = old\nregion = us-east-1\n\n# corp SSO\n[sso-session corp]\nsso_region = eu-west-1\n';
-    expect(upsertProfileBlock(before, 'p', ours)).toBe(`${BLOCK}\n# corp SSO\n[sso-session corp]\nsso_region = eu-west-1\n`);
+    const before =
+      '[profile p]\ncredential_process = old\nregion = us-east-1\n\n# corp SSO\n[sso-session corp]\nsso_region = eu-west-1\n';
+    expect(upsertProfileBlock(before, 'p', ours)).toBe(
+      `${BLOCK}\n# corp SSO\n[sso-session corp]\nsso_region = eu-west-1\n`,
+    );
   });
 
-  it('keeps the file\'s CRLF line endings, in the new block too', () => {
+  it("keeps the file's CRLF line endings, in the new block too", () => {
     const crlf = '[default]\r\nregion = us-east-1\r\n';
     expect(upsertProfileBlock(crlf, 'p', ours)).toBe(`${crlf}\r\n${BLOCK.replace(/\n/g, '\r\n')}`);
   });
@@ -112,17 +122,32 @@ describe('upsertProfileBlock', () => {
   });
 
   it('refuses a profile defined twice, which AWS tools merge', () => {
-    expect(() => upsertProfileBlock('[profile p]\nregion = a\n[profile p]\nregion = b\n', 'p', ours)).toThrow(UsageError);
+    expect(() => upsertProfileBlock('[profile p]\nregion = a\n[profile p]\nregion = b\n', 'p', ours)).toThrow(
+      UsageError,
+    );
   });
 
   it('is idempotent and leaves every other section as it was, for any file of sections and comments', () => {
     const line = fc.oneof(
-      fc.constantFrom('', '# comment', '; comment', 'output = json', 'region = us-east-1', '  nested = 1', 'sso_start_url = https://x'),
+      fc.constantFrom(
+        '',
+        '# comment',
+        '; comment',
+        'output = json',
+        'region = us-east-1',
+        '  nested = 1',
+        'sso_start_url = https://x',
+      ),
       fc.stringMatching(/^[a-z_]{1,8} = [a-z0-9 #;]{0,12}$/),
     );
     const header = fc.constantFrom('[default]', '[profile admin]', '[profile q]', '[sso-session corp]', '[services s]');
     const section = fc.tuple(header, fc.array(line, { maxLength: 4 })).map(([h, ls]) => [h, ...ls].join('\n'));
-    const file = fc.tuple(fc.array(line, { maxLength: 2 }), fc.uniqueArray(section, { maxLength: 4, selector: (s) => s.split('\n')[0] }), fc.constantFrom('\n', '\r\n'), fc.boolean());
+    const file = fc.tuple(
+      fc.array(line, { maxLength: 2 }),
+      fc.uniqueArray(section, { maxLength: 4, selector: (s) => s.split('\n')[0] }),
+      fc.constantFrom('\n', '\r\n'),
+      fc.boolean(),
+    );
     fc.assert(
       fc.property(file, ([preamble, sections, eol, finalNewline]) => {
         const text = [...preamble, ...sections].join('\n').replace(/\n/g, eol) + (finalNewline ? eol : '');
@@ -169,8 +194,12 @@ describe('profile names', () => {
 
 describe('credential_process command lines', () => {
   it('leaves plain words bare and double-quotes the rest', () => {
-    expect(credentialProcessLine(['/usr/lib/node_modules/datablast-aws/bin/datablast-aws.js'], 'prod')).toBe('/usr/lib/node_modules/datablast-aws/bin/datablast-aws.js credential-process prod');
-    expect(credentialProcessLine(['/home/me/My Tools/bin/datablast-aws.js'], 'AWS Production')).toBe('"/home/me/My Tools/bin/datablast-aws.js" credential-process "AWS Production"');
+    expect(credentialProcessLine(['/usr/lib/node_modules/datablast-aws/bin/datablast-aws.js'], 'prod')).toBe(
+      '/usr/lib/node_modules/datablast-aws/bin/datablast-aws.js credential-process prod',
+    );
+    expect(credentialProcessLine(['/home/me/My Tools/bin/datablast-aws.js'], 'AWS Production')).toBe(
+      '"/home/me/My Tools/bin/datablast-aws.js" credential-process "AWS Production"',
+    );
   });
 
   it.each([

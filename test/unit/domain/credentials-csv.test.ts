@@ -24,12 +24,19 @@ function failure(bytes: Uint8Array): UsageError {
 
 describe('parseCredentialsCsv', () => {
   it('reads the two-column layout the console downloads today', () => {
-    expect(parseCredentialsCsv(utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n`), FILE)).toEqual({ accessKeyId: ID, secretAccessKey: SECRET });
+    expect(parseCredentialsCsv(utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n`), FILE)).toEqual({
+      accessKeyId: ID,
+      secretAccessKey: SECRET,
+    });
   });
 
   it('reads the older five-column layout with the user name', () => {
     const csv = `User name,Password,Access key ID,Secret access key,Console login link\ndatablast,,${ID},${SECRET},https://123456789012.signin.aws.amazon.com/console\n`;
-    expect(parseCredentialsCsv(utf8(csv), FILE)).toEqual({ accessKeyId: ID, secretAccessKey: SECRET, userName: 'datablast' });
+    expect(parseCredentialsCsv(utf8(csv), FILE)).toEqual({
+      accessKeyId: ID,
+      secretAccessKey: SECRET,
+      userName: 'datablast',
+    });
   });
 
   it('accepts a UTF-8 BOM and CRLF line ends, as the console writes them', () => {
@@ -38,24 +45,37 @@ describe('parseCredentialsCsv', () => {
   });
 
   it('accepts a file without a trailing newline', () => {
-    expect(parseCredentialsCsv(utf8(`Access key ID,Secret access key\n${ID},${SECRET}`), FILE).secretAccessKey).toBe(SECRET);
+    expect(parseCredentialsCsv(utf8(`Access key ID,Secret access key\n${ID},${SECRET}`), FILE).secretAccessKey).toBe(
+      SECRET,
+    );
   });
 
   it('accepts quoted fields, including an escaped quote and a comma in another field', () => {
     const csv = `"User name","Password","Access key ID","Secret access key","Console login link"\n"data ""blast"", ops","a,b","${ID}","${SECRET}",""\n`;
-    expect(parseCredentialsCsv(utf8(csv), FILE)).toEqual({ accessKeyId: ID, secretAccessKey: SECRET, userName: 'data "blast", ops' });
+    expect(parseCredentialsCsv(utf8(csv), FILE)).toEqual({
+      accessKeyId: ID,
+      secretAccessKey: SECRET,
+      userName: 'data "blast", ops',
+    });
   });
 
   it('matches column names case-insensitively and in any order', () => {
-    expect(parseCredentialsCsv(utf8(`SECRET ACCESS KEY , access key id\n${SECRET},${ID}\n`), FILE)).toEqual({ accessKeyId: ID, secretAccessKey: SECRET });
+    expect(parseCredentialsCsv(utf8(`SECRET ACCESS KEY , access key id\n${SECRET},${ID}\n`), FILE)).toEqual({
+      accessKeyId: ID,
+      secretAccessKey: SECRET,
+    });
   });
 
   it('ignores blank lines', () => {
-    expect(parseCredentialsCsv(utf8(`\nAccess key ID,Secret access key\n\n${ID},${SECRET}\n\n\n`), FILE).accessKeyId).toBe(ID);
+    expect(
+      parseCredentialsCsv(utf8(`\nAccess key ID,Secret access key\n\n${ID},${SECRET}\n\n\n`), FILE).accessKeyId,
+    ).toBe(ID);
   });
 
   it('returns values as they are, leaving trimming and validation to the caller', () => {
-    expect(parseCredentialsCsv(utf8(`Access key ID,Secret access key\n ${ID} ,${SECRET}\n`), FILE).accessKeyId).toBe(` ${ID} `);
+    expect(parseCredentialsCsv(utf8(`Access key ID,Secret access key\n ${ID} ,${SECRET}\n`), FILE).accessKeyId).toBe(
+      ` ${ID} `,
+    );
   });
 
   it.each<[string, Uint8Array, string]>([
@@ -72,13 +92,33 @@ describe('parseCredentialsCsv', () => {
     ['neither column', utf8('a,b\n1,2\n'), 'no "Access key ID" or "Secret access key" column'],
     ['no header row', utf8(`${ID},${SECRET}\n`), 'the first line holds a key'],
     ['a header but no key', utf8('Access key ID,Secret access key\n'), 'no key'],
-    ['two keys', utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n${ID},${SECRET}\n`), 'holds 2 keys; it must hold exactly one'],
-    ['three keys', utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n${ID},${SECRET}\n${ID},${SECRET}`), 'holds 3 keys'],
-    ['a short data line', utf8(`User name,Password,Access key ID,Secret access key\nu,p,${ID}\n`), 'has 3 fields but the column names need 4'],
+    [
+      'two keys',
+      utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n${ID},${SECRET}\n`),
+      'holds 2 keys; it must hold exactly one',
+    ],
+    [
+      'three keys',
+      utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n${ID},${SECRET}\n${ID},${SECRET}`),
+      'holds 3 keys',
+    ],
+    [
+      'a short data line',
+      utf8(`User name,Password,Access key ID,Secret access key\nu,p,${ID}\n`),
+      'has 3 fields but the column names need 4',
+    ],
     ['an empty key id field', utf8(`Access key ID,Secret access key\n ,${SECRET}\n`), '"Access key ID" field is empty'],
-    ['an empty secret field', utf8(`Access key ID,Secret access key\n${ID},""\n`), '"Secret access key" field is empty'],
+    [
+      'an empty secret field',
+      utf8(`Access key ID,Secret access key\n${ID},""\n`),
+      '"Secret access key" field is empty',
+    ],
     ['an unclosed quote', utf8(`Access key ID,Secret access key\n"${ID},${SECRET}\n`), 'never closed'],
-    ['a quote inside a field', utf8(`Access key ID,Secret access key\nAK"IA,${SECRET}\n`), 'a quote in the middle of a field on line 2'],
+    [
+      'a quote inside a field',
+      utf8(`Access key ID,Secret access key\nAK"IA,${SECRET}\n`),
+      'a quote in the middle of a field on line 2',
+    ],
   ])('rejects %s', (_label, bytes, fragment) => {
     expect(failure(bytes).message).toContain(fragment);
   });
@@ -88,6 +128,8 @@ describe('parseCredentialsCsv', () => {
   });
 
   it('tells the user of a several-key file what to keep', () => {
-    expect(failure(utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n${ID},${SECRET}\n`)).hint).toContain('Keep only the line');
+    expect(failure(utf8(`Access key ID,Secret access key\n${ID},${SECRET}\n${ID},${SECRET}\n`)).hint).toContain(
+      'Keep only the line',
+    );
   });
 });

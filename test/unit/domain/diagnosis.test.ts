@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classify, knownCodes } from '../../../src/aws/errors.js';
-import type { AccessKeyInfo, Identity } from '../../../src/context.js';
+import type { AccessKeyInfo, Identity } from '../../../src/domain/iam.js';
 import {
   CHECK_IDS,
   CHECK_TITLES,
@@ -21,11 +21,20 @@ import {
 
 const KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-const IDENTITY: Identity = { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/datablast', userId: 'AIDAEXAMPLEEXAMPLE', clockSkewMs: 800 };
+const IDENTITY: Identity = {
+  account: '123456789012',
+  arn: 'arn:aws:iam::123456789012:user/datablast',
+  userId: 'AIDAEXAMPLEEXAMPLE',
+  clockSkewMs: 800,
+};
 
 /** An error as the SDK throws a service exception. */
 function service(name: string, message = name, status = 400): Error {
-  return Object.assign(new Error(message), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status, requestId: 'rid' } });
+  return Object.assign(new Error(message), {
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status, requestId: 'rid' },
+  });
 }
 
 /** An error as Node's http client throws a network failure. */
@@ -33,19 +42,33 @@ function network(code: string, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(`${code} failure`), { code, hostname: 'sts.eu-west-1.amazonaws.com' }, extra);
 }
 
-const NODE_CODE = /^(E[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+)$/;
+const NODE_CODE =
+  /^(E[A-Z_]+|CERT_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+)$/;
 
 /** The failure `test` would record for `code` on `action`, through the one error table. */
 function failure(code: string, action = 'sts:GetCallerIdentity'): Failure {
   if (NODE_CODE.test(code)) return classify(network(code), action);
   if (code === 'ProxyAuthenticationRequired') return classify(service(code, 'proxy says 407', 407), action);
-  if (code === 'ProxyError') return classify(Object.assign(service(code, 'the proxy refused the tunnel', 502), { $proxy: 'http://proxy:3128' }), action);
+  if (code === 'ProxyError')
+    return classify(
+      Object.assign(service(code, 'the proxy refused the tunnel', 502), { $proxy: 'http://proxy:3128' }),
+      action,
+    );
   if (code === 'SourceIpDenied') return classify(service(code, 'denied by source ip', 403), action);
   return classify(service(code, `${code} from AWS`, 403), action);
 }
 
 function facts(overrides: Partial<DiagnosisFacts> = {}): DiagnosisFacts {
-  return { nameArg: 'prod', accessKeyId: KEY_ID, region: 'eu-west-1', format: { ok: true }, sts: { ok: true, value: IDENTITY }, services: [], probes: [], ...overrides };
+  return {
+    nameArg: 'prod',
+    accessKeyId: KEY_ID,
+    region: 'eu-west-1',
+    format: { ok: true },
+    sts: { ok: true, value: IDENTITY },
+    services: [],
+    probes: [],
+    ...overrides,
+  };
 }
 
 const rejected = (code: string): Outcome<Identity> => ({ ok: false, failure: failure(code) });
@@ -178,11 +201,20 @@ const NETWORK_KINDS: Record<string, string> = {
 };
 
 describe('the checklist', () => {
-  it('lists the guide\'s eight items, in its order and words', () => {
+  it("lists the guide's eight items, in its order and words", () => {
     const d = diagnose(facts());
     expect(d.checks.map((c) => c.id)).toEqual([...CHECK_IDS]);
     expect(d.checks.map((c) => c.title)).toEqual(CHECK_IDS.map((id) => CHECK_TITLES[id]));
-    expect(CHECK_IDS).toEqual(['format', 'network', 'credentials', 'key-status', 'clock', 'region', 'permissions', 'ip-restriction']);
+    expect(CHECK_IDS).toEqual([
+      'format',
+      'network',
+      'credentials',
+      'key-status',
+      'clock',
+      'region',
+      'permissions',
+      'ip-restriction',
+    ]);
   });
 
   it('knows a row for every code of the error table', () => {
@@ -211,12 +243,22 @@ describe('an STS failure → the item that fails, its cause and fix, and the exi
     const d = diagnose(facts({ sts: { ok: false, failure: failure(code) } }));
     expect(detail(d, 'network').startsWith(`${kind}: `)).toBe(true);
     expect(networkKind(failure(code))).toBe(kind);
-    expect(statuses(d)).toMatchObject({ format: 'pass', network: 'fail', credentials: 'skip', 'key-status': 'skip', clock: 'skip', region: 'skip' });
+    expect(statuses(d)).toMatchObject({
+      format: 'pass',
+      network: 'fail',
+      credentials: 'skip',
+      'key-status': 'skip',
+      clock: 'skip',
+      region: 'skip',
+    });
     expect(detail(d, 'credentials')).toBe('not checked — AWS could not be reached');
   });
 
   it('tells a network failure on the way to a proxy from one on the way to AWS', () => {
-    const viaProxy = classify(Object.assign(network('ECONNREFUSED'), { $proxy: 'http://127.0.0.1:9' }), 'sts:GetCallerIdentity');
+    const viaProxy = classify(
+      Object.assign(network('ECONNREFUSED'), { $proxy: 'http://127.0.0.1:9' }),
+      'sts:GetCallerIdentity',
+    );
     const d = diagnose(facts({ sts: { ok: false, failure: viaProxy } }));
     expect(detail(d, 'network')).toMatch(/^proxy: the proxy http:\/\/127\.0\.0\.1:9 failed \(ECONNREFUSED\)/);
     expect(d.fix).toContain('HTTPS_PROXY');
@@ -231,7 +273,10 @@ describe('an STS failure → the item that fails, its cause and fix, and the exi
   });
 
   it('calls a signature expired by time a clock problem, not a wrong secret', () => {
-    const f = classify(service('SignatureDoesNotMatch', 'Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z', 403), 'sts:GetCallerIdentity');
+    const f = classify(
+      service('SignatureDoesNotMatch', 'Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z', 403),
+      'sts:GetCallerIdentity',
+    );
     const d = diagnose(facts({ sts: { ok: false, failure: f } }));
     expect(statuses(d)).toMatchObject({ credentials: 'skip', clock: 'fail' });
     expect(d.exitCode).toBe(4);
@@ -241,10 +286,27 @@ describe('an STS failure → the item that fails, its cause and fix, and the exi
 describe('a key AWS accepts', () => {
   it('passes the first six items and skips permissions and IP restrictions without a probe, saying how to check them', () => {
     const d = diagnose(facts());
-    expect(d).toMatchObject({ ok: true, exitCode: 0, cause: null, fix: null, identity: { account: '123456789012', arn: IDENTITY.arn, userId: IDENTITY.userId } });
+    expect(d).toMatchObject({
+      ok: true,
+      exitCode: 0,
+      cause: null,
+      fix: null,
+      identity: { account: '123456789012', arn: IDENTITY.arn, userId: IDENTITY.userId },
+    });
     expect(d.identity).not.toHaveProperty('clockSkewMs');
-    expect(statuses(d)).toEqual({ format: 'pass', network: 'pass', credentials: 'pass', 'key-status': 'pass', clock: 'pass', region: 'pass', permissions: 'skip', 'ip-restriction': 'skip' });
-    expect(detail(d, 'format')).toBe('AKIA************MPLE: a well-formed key id and a 40-character secret, no spaces or stray characters');
+    expect(statuses(d)).toEqual({
+      format: 'pass',
+      network: 'pass',
+      credentials: 'pass',
+      'key-status': 'pass',
+      clock: 'pass',
+      region: 'pass',
+      permissions: 'skip',
+      'ip-restriction': 'skip',
+    });
+    expect(detail(d, 'format')).toBe(
+      'AKIA************MPLE: a well-formed key id and a 40-character secret, no spaces or stray characters',
+    );
     expect(detail(d, 'credentials')).toBe(`AWS accepted the key as ${IDENTITY.arn}`);
     expect(detail(d, 'permissions')).toMatch(/^not checked — no service to probe: add --service s3\|rds\|lambda/);
     expect(detail(d, 'ip-restriction')).toMatch(/^not checked — no service was probed/);
@@ -264,12 +326,16 @@ describe('a key AWS accepts', () => {
 
   it('skips the clock when the answer had no Date header', () => {
     const { clockSkewMs: _, ...noDate } = IDENTITY;
-    expect(detail(diagnose(facts({ sts: { ok: true, value: noDate } })), 'clock')).toBe("not checked — AWS's answer carried no Date header to compare with");
+    expect(detail(diagnose(facts({ sts: { ok: true, value: noDate } })), 'clock')).toBe(
+      "not checked — AWS's answer carried no Date header to compare with",
+    );
   });
 
   it('says a young key was accepted after retries', () => {
     const d = diagnose(facts({ attempts: 4, waitedMs: 1_750 }));
-    expect(detail(d, 'credentials')).toBe(`AWS accepted the key as ${IDENTITY.arn} (on attempt 4, after 2 s: a new key takes a few seconds to reach every AWS region)`);
+    expect(detail(d, 'credentials')).toBe(
+      `AWS accepted the key as ${IDENTITY.arn} (on attempt 4, after 2 s: a new key takes a few seconds to reach every AWS region)`,
+    );
   });
 
   it('lists the other keys of the user under --admin', () => {
@@ -278,14 +344,22 @@ describe('a key AWS accepts', () => {
       { accessKeyId: 'AKIAOTHEROTHEROTHER2', status: 'Inactive', createDate: '2026-10-01T00:00:00Z' },
     ];
     const d = diagnose(facts({ admin: { userName: 'datablast', keys: { ok: true, value: keys } } }));
-    expect(detail(d, 'key-status')).toBe('active: IAM lists AKIA************MPLE as active for user datablast; the user also holds AKIA************HER2 (inactive)');
+    expect(detail(d, 'key-status')).toBe(
+      'active: IAM lists AKIA************MPLE as active for user datablast; the user also holds AKIA************HER2 (inactive)',
+    );
   });
 });
 
 describe('the local format check', () => {
   it.each([
-    [{ accessKeyId: KEY_ID, secretAccessKey: `${SECRET} ` }, /secret access key: the secret access key starts or ends with whitespace/],
-    [{ accessKeyId: KEY_ID, secretAccessKey: `${SECRET.slice(0, 20)}\n${SECRET.slice(20)}` }, /contains whitespace at character 21/],
+    [
+      { accessKeyId: KEY_ID, secretAccessKey: `${SECRET} ` },
+      /secret access key: the secret access key starts or ends with whitespace/,
+    ],
+    [
+      { accessKeyId: KEY_ID, secretAccessKey: `${SECRET.slice(0, 20)}\n${SECRET.slice(20)}` },
+      /contains whitespace at character 21/,
+    ],
     [{ accessKeyId: 'AKIAIOSFODNN7EXAMP1E', secretAccessKey: SECRET }, /^access key id: character 19 is the digit 1/],
     [{ accessKeyId: KEY_ID, secretAccessKey: SECRET.slice(0, 39) }, /is 39 characters long/],
     [{ accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: SECRET }, /temporary key \(ASIA…\)/],
@@ -294,7 +368,13 @@ describe('the local format check', () => {
     expect(format.ok).toBe(false);
     const d = diagnose(facts({ format, sts: undefined }));
     expect(d.checks[0]).toMatchObject({ id: 'format', status: 'fail', detail: expect.stringMatching(problem) });
-    expect(d.checks.slice(1).every((c) => c.status === 'skip' && c.detail === 'not checked — the stored key is malformed, so AWS was not called')).toBe(true);
+    expect(
+      d.checks
+        .slice(1)
+        .every(
+          (c) => c.status === 'skip' && c.detail === 'not checked — the stored key is malformed, so AWS was not called',
+        ),
+    ).toBe(true);
     expect(d).toMatchObject({ ok: false, exitCode: 2 });
     expect(d.fix).toContain('datablast-aws add-connection prod --force');
     expect(JSON.stringify(d)).not.toContain(SECRET.slice(0, 20));
@@ -307,15 +387,30 @@ describe('the local format check', () => {
 
 describe('the region', () => {
   it('fails an opt-in region that is not enabled: rejected in the region, accepted on the global endpoint (exit 5)', () => {
-    const d = diagnose(facts({ region: 'me-south-1', sts: rejected('InvalidClientTokenId'), globalSts: { ok: true, value: IDENTITY } }));
-    expect(statuses(d)).toEqual({ format: 'pass', network: 'pass', credentials: 'pass', 'key-status': 'pass', clock: 'pass', region: 'fail', permissions: 'skip', 'ip-restriction': 'skip' });
-    expect(d.cause).toBe('me-south-1 is an opt-in region that is not enabled for this account: the key works on the global STS endpoint but not there (InvalidClientTokenId)');
+    const d = diagnose(
+      facts({ region: 'me-south-1', sts: rejected('InvalidClientTokenId'), globalSts: { ok: true, value: IDENTITY } }),
+    );
+    expect(statuses(d)).toEqual({
+      format: 'pass',
+      network: 'pass',
+      credentials: 'pass',
+      'key-status': 'pass',
+      clock: 'pass',
+      region: 'fail',
+      permissions: 'skip',
+      'ip-restriction': 'skip',
+    });
+    expect(d.cause).toBe(
+      'me-south-1 is an opt-in region that is not enabled for this account: the key works on the global STS endpoint but not there (InvalidClientTokenId)',
+    );
     expect(d.fix).toContain('Account › AWS Regions');
     expect(d).toMatchObject({ exitCode: 5, identity: { arn: IDENTITY.arn } });
   });
 
   it('fails a region whose STS endpoint does not resolve while the global one answers', () => {
-    const d = diagnose(facts({ region: 'eu-west-9', sts: rejected('ENOTFOUND'), globalSts: { ok: true, value: IDENTITY } }));
+    const d = diagnose(
+      facts({ region: 'eu-west-9', sts: rejected('ENOTFOUND'), globalSts: { ok: true, value: IDENTITY } }),
+    );
     expect(statuses(d)).toMatchObject({ network: 'pass', region: 'fail' });
     expect(detail(d, 'region')).toBe('STS in eu-west-9 is unreachable (ENOTFOUND) while the global endpoint answers');
   });
@@ -323,12 +418,16 @@ describe('the region', () => {
   it('is not the cause when the global endpoint refuses the key too', () => {
     const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), globalSts: rejected('InvalidClientTokenId') }));
     expect(statuses(d)).toMatchObject({ credentials: 'fail', region: 'skip' });
-    expect(detail(d, 'region')).toBe('not checked — the global STS endpoint refuses the key too (InvalidClientTokenId), so the region is not the cause');
+    expect(detail(d, 'region')).toBe(
+      'not checked — the global STS endpoint refuses the key too (InvalidClientTokenId), so the region is not the cause',
+    );
     expect(d.exitCode).toBe(4);
   });
 
   it('never blames us-east-1, which is never an opt-in region', () => {
-    expect(detail(diagnose(facts({ region: 'us-east-1', sts: rejected('InvalidClientTokenId') })), 'region')).toBe('us-east-1 is never an opt-in region');
+    expect(detail(diagnose(facts({ region: 'us-east-1', sts: rejected('InvalidClientTokenId') })), 'region')).toBe(
+      'us-east-1 is never an opt-in region',
+    );
     expect(regionMayExplain(failure('InvalidClientTokenId'), 'us-east-1')).toBe(false);
   });
 
@@ -345,7 +444,10 @@ describe('the region', () => {
 });
 
 describe('key status', () => {
-  const admin = (keys: AccessKeyInfo[]): DiagnosisFacts['admin'] => ({ userName: 'datablast', keys: { ok: true, value: keys } });
+  const admin = (keys: AccessKeyInfo[]): DiagnosisFacts['admin'] => ({
+    userName: 'datablast',
+    keys: { ok: true, value: keys },
+  });
 
   it('is not fully checkable without admin credentials, and says why', () => {
     const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), globalSts: rejected('InvalidClientTokenId') }));
@@ -356,17 +458,31 @@ describe('key status', () => {
   });
 
   it('tells an inactive key from the admin listing (exit 4)', () => {
-    const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: admin([{ accessKeyId: KEY_ID, status: 'Inactive', createDate: undefined }]) }));
+    const d = diagnose(
+      facts({
+        sts: rejected('InvalidClientTokenId'),
+        admin: admin([{ accessKeyId: KEY_ID, status: 'Inactive', createDate: undefined }]),
+      }),
+    );
     expect(statuses(d)).toMatchObject({ credentials: 'skip', 'key-status': 'fail' });
     expect(detail(d, 'key-status')).toBe('AKIA************MPLE of user datablast is inactive in IAM (deactivated)');
     expect(d.cause).toBe('the access key AKIA************MPLE of user datablast has been deactivated');
-    expect(d.fix).toContain(`aws iam update-access-key --user-name datablast --access-key-id ${KEY_ID} --status Active`);
+    expect(d.fix).toContain(
+      `aws iam update-access-key --user-name datablast --access-key-id ${KEY_ID} --status Active`,
+    );
     expect(d.exitCode).toBe(4);
   });
 
   it('tells a key rotated elsewhere: IAM holds another key for the user', () => {
-    const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: admin([{ accessKeyId: 'AKIANEWNEWNEWNEWNEW2', status: 'Active', createDate: '2026-11-20T10:00:00Z' }]) }));
-    expect(detail(d, 'key-status')).toBe('rotated elsewhere: IAM now holds AKIA************NEW2 (active, created 2026-11-20) for user datablast, not AKIA************MPLE');
+    const d = diagnose(
+      facts({
+        sts: rejected('InvalidClientTokenId'),
+        admin: admin([{ accessKeyId: 'AKIANEWNEWNEWNEWNEW2', status: 'Active', createDate: '2026-11-20T10:00:00Z' }]),
+      }),
+    );
+    expect(detail(d, 'key-status')).toBe(
+      'rotated elsewhere: IAM now holds AKIA************NEW2 (active, created 2026-11-20) for user datablast, not AKIA************MPLE',
+    );
     expect(d).toMatchObject({ exitCode: 4, cause: expect.stringContaining('was rotated elsewhere') });
   });
 
@@ -377,28 +493,50 @@ describe('key status', () => {
   });
 
   it('tells a deleted user', () => {
-    const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: { userName: 'datablast', keys: { ok: false, failure: failure('NoSuchEntity', 'iam:ListAccessKeys') } } }));
+    const d = diagnose(
+      facts({
+        sts: rejected('InvalidClientTokenId'),
+        admin: { userName: 'datablast', keys: { ok: false, failure: failure('NoSuchEntity', 'iam:ListAccessKeys') } },
+      }),
+    );
     expect(detail(d, 'key-status')).toBe('user datablast no longer exists in IAM (deleted, and its keys with it)');
     expect(d.exitCode).toBe(4);
   });
 
   it('keeps the credentials failure when IAM lists the key as active', () => {
-    const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: admin([{ accessKeyId: KEY_ID, status: 'Active', createDate: undefined }]) }));
+    const d = diagnose(
+      facts({
+        sts: rejected('InvalidClientTokenId'),
+        admin: admin([{ accessKeyId: KEY_ID, status: 'Active', createDate: undefined }]),
+      }),
+    );
     expect(statuses(d)).toMatchObject({ credentials: 'fail', 'key-status': 'pass' });
   });
 
   it('says why it was not checked when the admin listing failed', () => {
-    const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: { userName: 'datablast', keys: { ok: false, failure: failure('AccessDenied', 'iam:ListAccessKeys') } } }));
-    expect(detail(d, 'key-status')).toMatch(/^not checked — the admin credentials could not list the keys of datablast: AWS denied iam:ListAccessKeys/);
+    const d = diagnose(
+      facts({
+        sts: rejected('InvalidClientTokenId'),
+        admin: { userName: 'datablast', keys: { ok: false, failure: failure('AccessDenied', 'iam:ListAccessKeys') } },
+      }),
+    );
+    expect(detail(d, 'key-status')).toMatch(
+      /^not checked — the admin credentials could not list the keys of datablast: AWS denied iam:ListAccessKeys/,
+    );
   });
 
   it('says when --admin had no user to look up', () => {
     const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: { userName: undefined } }));
-    expect(detail(d, 'key-status')).toBe('not checked — the connection does not know its IAM user, so --admin could not list its keys');
+    expect(detail(d, 'key-status')).toBe(
+      'not checked — the connection does not know its IAM user, so --admin could not list its keys',
+    );
   });
 
   it('calls a key with a wrong secret active: AWS went on to check the signature', () => {
-    expect(statuses(diagnose(facts({ sts: rejected('SignatureDoesNotMatch') })))).toMatchObject({ credentials: 'fail', 'key-status': 'pass' });
+    expect(statuses(diagnose(facts({ sts: rejected('SignatureDoesNotMatch') })))).toMatchObject({
+      credentials: 'fail',
+      'key-status': 'pass',
+    });
   });
 
   it('fails an expired session token', () => {
@@ -409,68 +547,136 @@ describe('key status', () => {
 
   it('says a young key was still rejected after its retries', () => {
     const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), attempts: 30, waitedMs: 110_000 }));
-    expect(detail(d, 'credentials')).toBe('AWS does not recognise the access key id (InvalidClientTokenId) (still rejected after 30 attempts over 1 min 50 s; a key younger than two minutes is retried)');
+    expect(detail(d, 'credentials')).toBe(
+      'AWS does not recognise the access key id (InvalidClientTokenId) (still rejected after 30 attempts over 1 min 50 s; a key younger than two minutes is retried)',
+    );
   });
 });
 
 describe('permissions and IP restrictions, from the probes', () => {
-  const allowed = (service: ProbeOutcome['service'], action: string, count?: number): ProbeOutcome => ({ service, action, outcome: { ok: true, value: count === undefined ? undefined : { count, more: false } } });
-  const refused = (service: ProbeOutcome['service'], action: string, f: Failure): ProbeOutcome => ({ service, action, outcome: { ok: false, failure: f } });
+  const allowed = (service: ProbeOutcome['service'], action: string, count?: number): ProbeOutcome => ({
+    service,
+    action,
+    outcome: { ok: true, value: count === undefined ? undefined : { count, more: false } },
+  });
+  const refused = (service: ProbeOutcome['service'], action: string, f: Failure): ProbeOutcome => ({
+    service,
+    action,
+    outcome: { ok: false, failure: f },
+  });
 
   it('passes when every probe is allowed, with what it saw', () => {
-    const d = diagnose(facts({ services: ['s3', 'rds'], probes: [allowed('s3', 's3:ListAllMyBuckets', 3), allowed('s3', 's3:ListBucket on reports'), allowed('rds', 'rds:DescribeDBInstances', 1)] }));
-    expect(detail(d, 'permissions')).toBe('allowed: s3:ListAllMyBuckets (3 buckets), s3:ListBucket on reports, rds:DescribeDBInstances (1 DB instance)');
+    const d = diagnose(
+      facts({
+        services: ['s3', 'rds'],
+        probes: [
+          allowed('s3', 's3:ListAllMyBuckets', 3),
+          allowed('s3', 's3:ListBucket on reports'),
+          allowed('rds', 'rds:DescribeDBInstances', 1),
+        ],
+      }),
+    );
+    expect(detail(d, 'permissions')).toBe(
+      'allowed: s3:ListAllMyBuckets (3 buckets), s3:ListBucket on reports, rds:DescribeDBInstances (1 DB instance)',
+    );
     expect(detail(d, 'ip-restriction')).toBe('AWS allowed the probes from this machine');
     expect(d.ok).toBe(true);
   });
 
   it('fails on a denial, naming the action (exit 5), and cannot rule out an IP restriction', () => {
     const denied = classify(service('AccessDenied', 'Access Denied', 403), 's3:ListAllMyBuckets');
-    const d = diagnose(facts({ services: ['s3', 'lambda'], probes: [refused('s3', 's3:ListAllMyBuckets', denied), allowed('lambda', 'lambda:ListFunctions', 0)] }));
+    const d = diagnose(
+      facts({
+        services: ['s3', 'lambda'],
+        probes: [refused('s3', 's3:ListAllMyBuckets', denied), allowed('lambda', 'lambda:ListFunctions', 0)],
+      }),
+    );
     expect(detail(d, 'permissions')).toBe('denied: s3:ListAllMyBuckets; allowed: lambda:ListFunctions (0 functions)');
     expect(d.cause).toBe('AWS denied s3:ListAllMyBuckets');
-    expect(d.fix).toBe('Grant s3:ListAllMyBuckets to user datablast: `datablast-aws attach-policy datablast --service s3` with admin credentials (--profile), or ask your AWS administrator.');
+    expect(d.fix).toBe(
+      'Grant s3:ListAllMyBuckets to user datablast: `datablast-aws attach-policy datablast --service s3` with admin credentials (--profile), or ask your AWS administrator.',
+    );
     expect(d.exitCode).toBe(5);
-    expect(detail(d, 'ip-restriction')).toBe('not checked — no explicit deny was returned; an Allow limited to some IP addresses (aws:SourceIp) would look the same');
+    expect(detail(d, 'ip-restriction')).toBe(
+      'not checked — no explicit deny was returned; an Allow limited to some IP addresses (aws:SourceIp) would look the same',
+    );
   });
 
   it('fails IP restrictions on an explicit deny that names aws:SourceIp', () => {
     const ip = classify(
-      service('AccessDenied', 'User: arn:aws:iam::123456789012:user/datablast is not authorized to perform: rds:DescribeDBInstances with an explicit deny in an identity-based policy: arn:aws:iam::123456789012:policy/office-only (aws:SourceIp)', 403),
+      service(
+        'AccessDenied',
+        'User: arn:aws:iam::123456789012:user/datablast is not authorized to perform: rds:DescribeDBInstances with an explicit deny in an identity-based policy: arn:aws:iam::123456789012:policy/office-only (aws:SourceIp)',
+        403,
+      ),
       'rds:DescribeDBInstances',
     );
     const d = diagnose(facts({ services: ['rds'], probes: [refused('rds', 'rds:DescribeDBInstances', ip)] }));
     expect(statuses(d)).toMatchObject({ permissions: 'skip', 'ip-restriction': 'fail' });
-    expect(d.cause).toMatch(/^AWS denied rds:DescribeDBInstances: an explicit deny with a source-IP condition blocks this machine/);
+    expect(d.cause).toMatch(
+      /^AWS denied rds:DescribeDBInstances: an explicit deny with a source-IP condition blocks this machine/,
+    );
     expect(d.fix).toContain('aws:SourceIp');
     expect(d.exitCode).toBe(5);
   });
 
   it('points at the policy when an explicit deny does not name its condition', () => {
-    const explicit = classify(service('AccessDenied', 'User: x is not authorized to perform: lambda:ListFunctions with an explicit deny in an identity-based policy', 403), 'lambda:ListFunctions');
+    const explicit = classify(
+      service(
+        'AccessDenied',
+        'User: x is not authorized to perform: lambda:ListFunctions with an explicit deny in an identity-based policy',
+        403,
+      ),
+      'lambda:ListFunctions',
+    );
     const d = diagnose(facts({ services: ['lambda'], probes: [refused('lambda', 'lambda:ListFunctions', explicit)] }));
-    expect(detail(d, 'ip-restriction')).toMatch(/^not checked — AWS returned an explicit deny without naming its condition/);
+    expect(detail(d, 'ip-restriction')).toMatch(
+      /^not checked — AWS returned an explicit deny without naming its condition/,
+    );
   });
 
   it('blames the region when a service does not resolve there', () => {
-    const d = diagnose(facts({ services: ['lambda'], probes: [refused('lambda', 'lambda:ListFunctions', failure('ENOTFOUND', 'lambda:ListFunctions'))] }));
+    const d = diagnose(
+      facts({
+        services: ['lambda'],
+        probes: [refused('lambda', 'lambda:ListFunctions', failure('ENOTFOUND', 'lambda:ListFunctions'))],
+      }),
+    );
     expect(statuses(d)).toMatchObject({ network: 'pass', region: 'fail', permissions: 'skip' });
     expect(d.cause).toMatch(/^AWS lambda is not reachable in eu-west-1/);
   });
 
   it('fails the network when a service endpoint refuses the connection although STS answered', () => {
-    const d = diagnose(facts({ services: ['s3'], probes: [refused('s3', 's3:ListAllMyBuckets', failure('ECONNREFUSED', 's3:ListAllMyBuckets'))] }));
+    const d = diagnose(
+      facts({
+        services: ['s3'],
+        probes: [refused('s3', 's3:ListAllMyBuckets', failure('ECONNREFUSED', 's3:ListAllMyBuckets'))],
+      }),
+    );
     expect(detail(d, 'network')).toMatch(/^STS answered, but s3 did not: TCP: could not connect/);
   });
 
   it('reports a missing configured bucket with its code', () => {
-    const missing = classify(service('NoSuchBucket', 'The bucket reports does not exist', 404), 's3:ListBucket on reports');
-    const d = diagnose(facts({ services: ['s3'], probes: [allowed('s3', 's3:ListAllMyBuckets', 2), refused('s3', 's3:ListBucket on reports', missing)] }));
-    expect(detail(d, 'permissions')).toBe('denied: s3:ListBucket on reports (NoSuchBucket); allowed: s3:ListAllMyBuckets (2 buckets)');
+    const missing = classify(
+      service('NoSuchBucket', 'The bucket reports does not exist', 404),
+      's3:ListBucket on reports',
+    );
+    const d = diagnose(
+      facts({
+        services: ['s3'],
+        probes: [allowed('s3', 's3:ListAllMyBuckets', 2), refused('s3', 's3:ListBucket on reports', missing)],
+      }),
+    );
+    expect(detail(d, 'permissions')).toBe(
+      'denied: s3:ListBucket on reports (NoSuchBucket); allowed: s3:ListAllMyBuckets (2 buckets)',
+    );
   });
 
   it('says how to grant a denied bucket', () => {
-    const denied = classify(service('AccessDenied', 'Access Denied to bucket reports', 403), 's3:ListBucket on reports');
+    const denied = classify(
+      service('AccessDenied', 'Access Denied to bucket reports', 403),
+      's3:ListBucket on reports',
+    );
     const d = diagnose(facts({ services: ['s3'], probes: [refused('s3', 's3:ListBucket on reports', denied)] }));
     expect(d.cause).toBe('AWS denied s3:ListBucket on reports');
     expect(d.fix).toContain('`datablast-aws attach-policy datablast --bucket reports`');
@@ -502,23 +708,49 @@ describe('key hygiene', () => {
   const now = new Date('2026-11-28T12:00:00Z');
 
   it('gives the age, and warns past 90 days with the command that rotates', () => {
-    expect(keyHygiene({ createdAt: '2026-11-16T09:00:00Z', addedAt: '2026-11-20T00:00:00Z', now, nameArg: 'prod' })).toEqual([{ text: 'key age: 12 days (created 2026-11-16)', warning: false }]);
-    expect(keyHygiene({ createdAt: '2026-08-01T00:00:00Z', addedAt: '2026-08-01T00:00:00Z', now, nameArg: "'AWS Production'" })).toEqual([
-      { text: "key age: 119 days (created 2026-08-01), past the 90-day rotation period: rotate it with `datablast-aws rotate 'AWS Production'`", warning: true },
+    expect(
+      keyHygiene({ createdAt: '2026-11-16T09:00:00Z', addedAt: '2026-11-20T00:00:00Z', now, nameArg: 'prod' }),
+    ).toEqual([{ text: 'key age: 12 days (created 2026-11-16)', warning: false }]);
+    expect(
+      keyHygiene({
+        createdAt: '2026-08-01T00:00:00Z',
+        addedAt: '2026-08-01T00:00:00Z',
+        now,
+        nameArg: "'AWS Production'",
+      }),
+    ).toEqual([
+      {
+        text: "key age: 119 days (created 2026-08-01), past the 90-day rotation period: rotate it with `datablast-aws rotate 'AWS Production'`",
+        warning: true,
+      },
     ]);
   });
 
-  it('counts from when the connection was added when the key\'s date is unknown', () => {
+  it("counts from when the connection was added when the key's date is unknown", () => {
     expect(keyHygiene({ createdAt: undefined, addedAt: '2026-11-27T12:00:00Z', now, nameArg: 'prod' })[0]!.text).toBe(
       "key age: at least 1 day (counted from when the connection was added; the key's creation date is unknown)",
     );
   });
 
   it.each([
-    [{ ok: true, date: '2026-11-27T08:00:00Z', service: 'sts', region: 'eu-west-1' }, 'last used: 2026-11-27 (sts in eu-west-1)'],
+    [
+      { ok: true, date: '2026-11-27T08:00:00Z', service: 'sts', region: 'eu-west-1' },
+      'last used: 2026-11-27 (sts in eu-west-1)',
+    ],
     [{ ok: true, date: undefined, service: undefined, region: undefined }, 'last used: never, as far as IAM knows'],
-    [{ ok: false, reason: 'iam:GetAccessKeyLastUsed is not permitted (AccessDenied)' }, 'last used: unknown — iam:GetAccessKeyLastUsed is not permitted (AccessDenied)'],
+    [
+      { ok: false, reason: 'iam:GetAccessKeyLastUsed is not permitted (AccessDenied)' },
+      'last used: unknown — iam:GetAccessKeyLastUsed is not permitted (AccessDenied)',
+    ],
   ] as const)('says when the key was last used: %j', (lastUsed, text) => {
-    expect(keyHygiene({ createdAt: '2026-11-16T09:00:00Z', addedAt: '2026-11-16T09:00:00Z', now, nameArg: 'prod', lastUsed })[1]).toEqual({ text, warning: false });
+    expect(
+      keyHygiene({
+        createdAt: '2026-11-16T09:00:00Z',
+        addedAt: '2026-11-16T09:00:00Z',
+        now,
+        nameArg: 'prod',
+        lastUsed,
+      })[1],
+    ).toEqual({ text, warning: false });
   });
 });

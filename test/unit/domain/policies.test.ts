@@ -147,15 +147,31 @@ describe('bucket names and prefixes', () => {
 });
 
 describe('the generated bucket policy', () => {
-  const statements = (buckets: string[], prefix?: string) => bucketPolicy(buckets, prefix).Statement as PolicyStatement[];
+  const statements = (buckets: string[], prefix?: string) =>
+    bucketPolicy(buckets, prefix).Statement as PolicyStatement[];
 
   it('grants only ListBucket and GetBucketLocation on the buckets and GetObject on their objects', () => {
     const doc = bucketPolicy(['b-two', 'a-one', 'b-two']);
     expect(doc.Version).toBe('2012-10-17');
     const [list, locate, read] = doc.Statement as PolicyStatement[];
-    expect(list).toEqual({ Sid: 'ListBuckets', Effect: 'Allow', Action: 's3:ListBucket', Resource: ['arn:aws:s3:::a-one', 'arn:aws:s3:::b-two'] });
-    expect(locate).toEqual({ Sid: 'LocateBuckets', Effect: 'Allow', Action: 's3:GetBucketLocation', Resource: ['arn:aws:s3:::a-one', 'arn:aws:s3:::b-two'] });
-    expect(read).toEqual({ Sid: 'ReadObjects', Effect: 'Allow', Action: 's3:GetObject', Resource: ['arn:aws:s3:::a-one/*', 'arn:aws:s3:::b-two/*'] });
+    expect(list).toEqual({
+      Sid: 'ListBuckets',
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: ['arn:aws:s3:::a-one', 'arn:aws:s3:::b-two'],
+    });
+    expect(locate).toEqual({
+      Sid: 'LocateBuckets',
+      Effect: 'Allow',
+      Action: 's3:GetBucketLocation',
+      Resource: ['arn:aws:s3:::a-one', 'arn:aws:s3:::b-two'],
+    });
+    expect(read).toEqual({
+      Sid: 'ReadObjects',
+      Effect: 'Allow',
+      Action: 's3:GetObject',
+      Resource: ['arn:aws:s3:::a-one/*', 'arn:aws:s3:::b-two/*'],
+    });
     const actions = (doc.Statement as PolicyStatement[]).flatMap((s) => s.Action);
     expect(actions.sort()).toEqual(['s3:GetBucketLocation', 's3:GetObject', 's3:ListBucket']);
   });
@@ -171,25 +187,38 @@ describe('the generated bucket policy', () => {
   it('never grants a wildcard action or a resource outside the buckets (property)', () => {
     const bucket = fc.stringMatching(/^[a-z0-9][a-z0-9-]{1,20}[a-z0-9]$/);
     fc.assert(
-      fc.property(fc.array(bucket, { minLength: 1, maxLength: 5 }), fc.option(fc.stringMatching(/^[a-z0-9/_-]{1,10}$/), { nil: undefined }), (buckets, prefix) => {
-        for (const s of statements(buckets, prefix)) {
-          for (const action of [s.Action].flat()) expect(action).not.toContain('*');
-          for (const resource of [s.Resource].flat()) expect(buckets.some((b) => resource === `arn:aws:s3:::${b}` || resource!.startsWith(`arn:aws:s3:::${b}/`))).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.array(bucket, { minLength: 1, maxLength: 5 }),
+        fc.option(fc.stringMatching(/^[a-z0-9/_-]{1,10}$/), { nil: undefined }),
+        (buckets, prefix) => {
+          for (const s of statements(buckets, prefix)) {
+            for (const action of [s.Action].flat()) expect(action).not.toContain('*');
+            for (const resource of [s.Resource].flat())
+              expect(
+                buckets.some((b) => resource === `arn:aws:s3:::${b}` || resource!.startsWith(`arn:aws:s3:::${b}/`)),
+              ).toBe(true);
+          }
+        },
+      ),
     );
   });
 });
 
 describe('the self-rotation policy', () => {
-  it('allows only the five key actions on the caller\'s own user', () => {
+  it("allows only the five key actions on the caller's own user", () => {
     expect(selfRotationPolicy()).toEqual({
       Version: '2012-10-17',
       Statement: [
         {
           Sid: 'RotateOwnAccessKeys',
           Effect: 'Allow',
-          Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'],
+          Action: [
+            'iam:CreateAccessKey',
+            'iam:DeleteAccessKey',
+            'iam:UpdateAccessKey',
+            'iam:ListAccessKeys',
+            'iam:GetAccessKeyLastUsed',
+          ],
           Resource: 'arn:aws:iam::*:user/${aws:username}',
         },
       ],
@@ -197,16 +226,24 @@ describe('the self-rotation policy', () => {
   });
 
   it('names the path of a user under a path, whose ARN includes it', () => {
-    expect((selfRotationPolicy('/integrations/').Statement as PolicyStatement[])[0]!.Resource).toBe('arn:aws:iam::*:user/integrations/${aws:username}');
+    expect((selfRotationPolicy('/integrations/').Statement as PolicyStatement[])[0]!.Resource).toBe(
+      'arn:aws:iam::*:user/integrations/${aws:username}',
+    );
   });
 });
 
 describe('custom policy documents', () => {
-  const valid = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}';
+  const valid =
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}';
 
   it('accepts a policy document, with a single statement object or a BOM', () => {
     expect(parsePolicyDocument(valid, 'p.json').Version).toBe('2012-10-17');
-    expect(parsePolicyDocument(`\uFEFF{"Version":"2012-10-17","Statement":{"Effect":"Deny","NotAction":"iam:*","Resource":"*"}}`, 'p.json').Version).toBe('2012-10-17');
+    expect(
+      parsePolicyDocument(
+        `\uFEFF{"Version":"2012-10-17","Statement":{"Effect":"Deny","NotAction":"iam:*","Resource":"*"}}`,
+        'p.json',
+      ).Version,
+    ).toBe('2012-10-17');
   });
 
   it.each([
@@ -216,7 +253,10 @@ describe('custom policy documents', () => {
     ['{"Version":"2020-01-01","Statement":[]}', 'IAM knows "2012-10-17"'],
     ['{"Version":"2012-10-17"}', '"Statement" is missing'],
     ['{"Version":"2012-10-17","Statement":[]}', '"Statement" is empty'],
-    ['{"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"a","Resource":"*"}]}', 'statement 1 has "Effect"'],
+    [
+      '{"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"a","Resource":"*"}]}',
+      'statement 1 has "Effect"',
+    ],
     ['{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*"}]}', 'statement 1 has no "Action"'],
     ['{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a"}]}', 'statement 1 has no "Resource"'],
   ])('rejects %s before any call', (text, why) => {
@@ -236,8 +276,12 @@ describe('custom policy documents', () => {
     expect(validatePolicyArn('arn:aws:iam::123456789012:policy/team/Custom')).toBeTruthy();
     expect(validatePolicyArn('arn:aws-us-gov:iam::aws:policy/job-function/ViewOnlyAccess')).toBeTruthy();
     expect(usageMessage(() => validatePolicyArn('AmazonS3ReadOnlyAccess'))).toContain('not an IAM managed policy ARN');
-    expect(usageMessage(() => validatePolicyArn('arn:aws:iam::aws:role/Admin'))).toContain('not an IAM managed policy ARN');
-    expect(usageMessage(() => validatePolicyArn('arn:aws:iam::12345:policy/X'))).toContain('not an IAM managed policy ARN');
+    expect(usageMessage(() => validatePolicyArn('arn:aws:iam::aws:role/Admin'))).toContain(
+      'not an IAM managed policy ARN',
+    );
+    expect(usageMessage(() => validatePolicyArn('arn:aws:iam::12345:policy/X'))).toContain(
+      'not an IAM managed policy ARN',
+    );
   });
 
   it('compares documents by meaning, not by formatting or key order', () => {
@@ -252,7 +296,9 @@ describe('quotas', () => {
 
   it('allows up to ten managed policies per user, counting ones already attached once', () => {
     expect(() => checkManagedPolicyQuota('u', arns(8), arns(10))).not.toThrow();
-    const message = usageMessage(() => checkManagedPolicyQuota('u', arns(9), ['arn:aws:iam::aws:policy/X', 'arn:aws:iam::aws:policy/Y']));
+    const message = usageMessage(() =>
+      checkManagedPolicyQuota('u', arns(9), ['arn:aws:iam::aws:policy/X', 'arn:aws:iam::aws:policy/Y']),
+    );
     expect(message).toContain('11 managed policies');
     expect(message).toContain('Nothing was changed');
   });
@@ -274,17 +320,35 @@ describe('quotas', () => {
 
   it('lets ten buckets with a prefix plus self-rotation fit in one user', () => {
     const buckets = Array.from({ length: 10 }, (_, i) => `datablast-bucket-${i}`);
-    expect(() => checkInlinePolicyQuota('u', {}, { a: policyText(bucketPolicy(buckets, 'exports/')), b: policyText(selfRotationPolicy()) })).not.toThrow();
+    expect(() =>
+      checkInlinePolicyQuota(
+        'u',
+        {},
+        { a: policyText(bucketPolicy(buckets, 'exports/')), b: policyText(selfRotationPolicy()) },
+      ),
+    ).not.toThrow();
   });
 });
 
 describe('the admin identity', () => {
   it('refuses the account root user, naming the account', () => {
-    expect(usageMessage(() => assertNotRoot({ account: '123456789012', arn: 'arn:aws:iam::123456789012:root', userId: '123456789012' }))).toContain('root user of account 123456789012');
+    expect(
+      usageMessage(() =>
+        assertNotRoot({ account: '123456789012', arn: 'arn:aws:iam::123456789012:root', userId: '123456789012' }),
+      ),
+    ).toContain('root user of account 123456789012');
   });
 
   it('accepts IAM users and assumed roles', () => {
-    expect(() => assertNotRoot({ account: '123456789012', arn: 'arn:aws:iam::123456789012:user/admin', userId: 'AIDA' })).not.toThrow();
-    expect(() => assertNotRoot({ account: '123456789012', arn: 'arn:aws:sts::123456789012:assumed-role/Admin/me', userId: 'AROA:me' })).not.toThrow();
+    expect(() =>
+      assertNotRoot({ account: '123456789012', arn: 'arn:aws:iam::123456789012:user/admin', userId: 'AIDA' }),
+    ).not.toThrow();
+    expect(() =>
+      assertNotRoot({
+        account: '123456789012',
+        arn: 'arn:aws:sts::123456789012:assumed-role/Admin/me',
+        userId: 'AROA:me',
+      }),
+    ).not.toThrow();
   });
 });

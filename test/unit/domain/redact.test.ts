@@ -7,7 +7,9 @@ import { sdkError } from '../../fakes/fake-aws.js';
 const SECRET_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+';
 const secret = fc.string({ unit: fc.constantFrom(...SECRET_CHARS), minLength: 40, maxLength: 40 });
 /** Text around a secret: anything, but not itself secret-shaped where it touches it. */
-const around = fc.string({ maxLength: 60 }).map((t) => t.replace(/[A-Za-z0-9/+=]+$/, '').replace(/^[A-Za-z0-9/+=]+/, ''));
+const around = fc
+  .string({ maxLength: 60 })
+  .map((t) => t.replace(/[A-Za-z0-9/+=]+$/, '').replace(/^[A-Za-z0-9/+=]+/, ''));
 
 describe('redact (every stderr write goes through it)', () => {
   it('removes a remembered secret wherever it appears, even inside other text', () => {
@@ -30,7 +32,8 @@ describe('redact (every stderr write goes through it)', () => {
   });
 
   it('leaves text without secrets alone: key ids, ARNs, paths, request ids', () => {
-    const text = 'AKIAIOSFODNN7EXAMPLE arn:aws:iam::123456789012:user/datablast /home/me/.config/datablast-aws/config.json 4f2a1c3e-9b1d-4c55-8a0e-2b9f5d6c7e81';
+    const text =
+      'AKIAIOSFODNN7EXAMPLE arn:aws:iam::123456789012:user/datablast /home/me/.config/datablast-aws/config.json 4f2a1c3e-9b1d-4c55-8a0e-2b9f5d6c7e81';
     expect(redact(text)).toBe(text);
   });
 
@@ -38,8 +41,15 @@ describe('redact (every stderr write goes through it)', () => {
     const unseen = 'Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2Fy';
     const world = fakeWorld();
     const key = world.aws.seedUser('datablast', { withKey: true })!;
-    world.aws.failNext('getCallerIdentity', sdkError('SignatureDoesNotMatch', `The request signature we calculated does not match ${unseen}`, 403));
-    const run = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--debug'], world, { stdin: key.secretAccessKey });
+    world.aws.failNext(
+      'getCallerIdentity',
+      sdkError('SignatureDoesNotMatch', `The request signature we calculated does not match ${unseen}`, 403),
+    );
+    const run = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--debug'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
     expect(run.exitCode).toBe(4);
     // The --debug detail prints the SDK error's own stack, whose message nobody scrubbed before main's stderr.
     expect(run.stderr).toContain('SignatureDoesNotMatch: The request signature we calculated does not match ****');

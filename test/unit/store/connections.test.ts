@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +30,13 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 function connection(name: string, extra: Partial<Connection> = {}): Connection {
-  return { name, accessKeyId: 'AKIAIOSFODNN7EXAMPLE', region: 'eu-west-1', createdAt: '2025-01-02T03:04:05.000Z', ...extra };
+  return {
+    name,
+    accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+    region: 'eu-west-1',
+    createdAt: '2025-01-02T03:04:05.000Z',
+    ...extra,
+  };
 }
 
 const open = () => openConnectionStore({ DATABLAST_AWS_CONFIG_DIR: dir });
@@ -71,8 +86,12 @@ describe('openConnectionStore', () => {
   });
 
   it('follows the platform conventions on macOS and Windows', () => {
-    expect(defaultConfigDir({}, 'darwin', '/Users/ann')).toBe(join('/Users/ann', 'Library', 'Preferences', 'datablast-aws'));
-    expect(defaultConfigDir({ APPDATA: '/appdata' }, 'win32', '/home/ann')).toBe(join('/appdata', 'datablast-aws', 'Config'));
+    expect(defaultConfigDir({}, 'darwin', '/Users/ann')).toBe(
+      join('/Users/ann', 'Library', 'Preferences', 'datablast-aws'),
+    );
+    expect(defaultConfigDir({ APPDATA: '/appdata' }, 'win32', '/home/ann')).toBe(
+      join('/appdata', 'datablast-aws', 'Config'),
+    );
     expect(defaultConfigDir({}, 'linux', '/home/ann')).toBe(join('/home/ann', '.config', 'datablast-aws'));
   });
 });
@@ -90,7 +109,10 @@ describe('the connection store', () => {
     await store.put(connection('AWS Production'));
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(statSync(store.path).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(readFileSync(store.path, 'utf8'))).toEqual({ version: 1, connections: { 'AWS Production': connection('AWS Production') } });
+    expect(JSON.parse(readFileSync(store.path, 'utf8'))).toEqual({
+      version: 1,
+      connections: { 'AWS Production': connection('AWS Production') },
+    });
   });
 
   it('stores, replaces, lists in name order and deletes connections, names with dots and unicode included', async () => {
@@ -109,8 +131,16 @@ describe('the connection store', () => {
 
   it('lists in name order with case folded, capitals first among equals', async () => {
     const store = await open();
-    for (const name of ['beta', 'Alpha', 'Beta', 'alpha 2', 'AWS Production', 'Ärger']) await store.put(connection(name));
-    expect((await store.list()).map((c) => c.name)).toEqual(['Alpha', 'alpha 2', 'AWS Production', 'Beta', 'beta', 'Ärger']);
+    for (const name of ['beta', 'Alpha', 'Beta', 'alpha 2', 'AWS Production', 'Ärger'])
+      await store.put(connection(name));
+    expect((await store.list()).map((c) => c.name)).toEqual([
+      'Alpha',
+      'alpha 2',
+      'AWS Production',
+      'Beta',
+      'beta',
+      'Ärger',
+    ]);
   });
 
   it('does not treat names like toString or __proto__ as existing connections', async () => {
@@ -162,32 +192,56 @@ describe('a damaged connection file', () => {
   const cases: Array<[string, string]> = [
     ['not JSON', '{ this is not json'],
     ['empty (truncated to nothing)', ''],
-    ['truncated mid-document', JSON.stringify({ version: 1, connections: { prod: connection('prod') } }, undefined, '\t').slice(0, 60)],
+    [
+      'truncated mid-document',
+      JSON.stringify({ version: 1, connections: { prod: connection('prod') } }, undefined, '\t').slice(0, 60),
+    ],
     ['JSON null', 'null'],
     ['a JSON array', '[]'],
     ['a JSON string', '"connections"'],
     ['missing its version', JSON.stringify({ connections: {} })],
     ['connections not an object', JSON.stringify({ version: 1, connections: [] })],
-    ['an entry whose name does not match its key', JSON.stringify({ version: 1, connections: { prod: connection('dev') } })],
-    ['an entry without an access key id', JSON.stringify({ version: 1, connections: { prod: { name: 'prod', region: 'x', createdAt: 'y' } } })],
-    ['an entry with a non-text field', JSON.stringify({ version: 1, connections: { prod: connection('prod', { accountId: 12 as unknown as string }) } })],
-    ['an entry with a bad list', JSON.stringify({ version: 1, connections: { prod: connection('prod', { services: 's3' as unknown as string[] }) } })],
+    [
+      'an entry whose name does not match its key',
+      JSON.stringify({ version: 1, connections: { prod: connection('dev') } }),
+    ],
+    [
+      'an entry without an access key id',
+      JSON.stringify({ version: 1, connections: { prod: { name: 'prod', region: 'x', createdAt: 'y' } } }),
+    ],
+    [
+      'an entry with a non-text field',
+      JSON.stringify({ version: 1, connections: { prod: connection('prod', { accountId: 12 as unknown as string }) } }),
+    ],
+    [
+      'an entry with a bad list',
+      JSON.stringify({
+        version: 1,
+        connections: { prod: connection('prod', { services: 's3' as unknown as string[] }) },
+      }),
+    ],
   ];
 
-  it.each(cases)('that is %s is an exit-3 error naming the file and the repair, and is never overwritten', async (_label, content) => {
-    mkdirSync(dir, { recursive: true });
-    const store = await open();
-    writeFileSync(store.path, content, { mode: 0o600 });
-    const before = hash(store.path);
-    const error = await expectConfigError(store.list(), new RegExp(store.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-    expect(error.hint).toMatch(/config\.json\.bak/);
-    expect(error.hint).toMatch(/mv /);
-    await expectConfigError(store.get('prod'), /connection file/);
-    await expectConfigError(store.put(connection('new')), /connection file/);
-    await expectConfigError(store.delete('prod'), /connection file/);
-    expect(hash(store.path)).toBe(before);
-    expect(readdirSync(dir)).toEqual(['config.json']);
-  });
+  it.each(cases)(
+    'that is %s is an exit-3 error naming the file and the repair, and is never overwritten',
+    async (_label, content) => {
+      mkdirSync(dir, { recursive: true });
+      const store = await open();
+      writeFileSync(store.path, content, { mode: 0o600 });
+      const before = hash(store.path);
+      const error = await expectConfigError(
+        store.list(),
+        new RegExp(store.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
+      );
+      expect(error.hint).toMatch(/config\.json\.bak/);
+      expect(error.hint).toMatch(/mv /);
+      await expectConfigError(store.get('prod'), /connection file/);
+      await expectConfigError(store.put(connection('new')), /connection file/);
+      await expectConfigError(store.delete('prod'), /connection file/);
+      expect(hash(store.path)).toBe(before);
+      expect(readdirSync(dir)).toEqual(['config.json']);
+    },
+  );
 
   it('from a newer version is an exit-3 error asking for an upgrade, and is never overwritten', async () => {
     mkdirSync(dir, { recursive: true });
@@ -220,11 +274,15 @@ describe('concurrent writers', () => {
   it('lose no connection when many processes add and remove at once', async () => {
     const processes = 8;
     const each = 6;
-    const results = await Promise.all(Array.from({ length: processes }, (_, p) => runTsWorker(worker, [dir, `p${p}`, String(each)])));
+    const results = await Promise.all(
+      Array.from({ length: processes }, (_, p) => runTsWorker(worker, [dir, `p${p}`, String(each)])),
+    );
     for (const result of results) expect(result).toMatchObject({ code: 0, stderr: '' });
     const store = await open();
     const names = (await store.list()).map((c) => c.name).sort();
-    const expected = Array.from({ length: processes }, (_, p) => Array.from({ length: each }, (_, i) => `p${p}-${i}`)).flat().sort();
+    const expected = Array.from({ length: processes }, (_, p) => Array.from({ length: each }, (_, i) => `p${p}-${i}`))
+      .flat()
+      .sort();
     expect(names).toEqual(expected);
     expect(statSync(store.path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir).sort()).toEqual(['config.json', 'config.json.bak']);

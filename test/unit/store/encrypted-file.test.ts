@@ -1,12 +1,28 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { redact } from '../../../src/domain/redact.js';
 import { ExitCode, SecretStoreError } from '../../../src/errors.js';
-import { DEFAULT_SCRYPT, deriveKey, openEncryptedFileStore, readPassphrase, SECRETS_FILE_NAME, type ScryptParams } from '../../../src/store/encrypted-file.js';
+import {
+  DEFAULT_SCRYPT,
+  deriveKey,
+  openEncryptedFileStore,
+  readPassphrase,
+  SECRETS_FILE_NAME,
+  type ScryptParams,
+} from '../../../src/store/encrypted-file.js';
 import { openSecretStore, typedSecretStore } from '../../../src/store/secret-store.js';
 import { runTsWorker } from '../../support/ts-worker.js';
 import { rejection as rejectionOf } from '../../support/rejection.js';
@@ -68,9 +84,15 @@ describe('the encrypted file store', () => {
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const text = readFileSync(file, 'utf8');
-    for (const plain of [SECRET, 'AKIAIOSFODNN7EXAMPLE', 'AWS Production', PASSPHRASE]) expect(text).not.toContain(plain);
+    for (const plain of [SECRET, 'AKIAIOSFODNN7EXAMPLE', 'AWS Production', PASSPHRASE])
+      expect(text).not.toContain(plain);
     const envelope = JSON.parse(text);
-    expect(envelope).toMatchObject({ format: 'datablast-aws-secrets', version: 1, cipher: 'aes-256-gcm', kdf: { name: 'scrypt', N: CHEAP.N, r: 8, p: 1 } });
+    expect(envelope).toMatchObject({
+      format: 'datablast-aws-secrets',
+      version: 1,
+      cipher: 'aes-256-gcm',
+      kdf: { name: 'scrypt', N: CHEAP.N, r: 8, p: 1 },
+    });
     expect(Buffer.from(envelope.kdf.salt, 'base64')).toHaveLength(16);
     expect(Buffer.from(envelope.iv, 'base64')).toHaveLength(12);
   });
@@ -122,12 +144,16 @@ describe('a wrong passphrase or a damaged file', () => {
     expect(readdirSync(dir)).toEqual([SECRETS_FILE_NAME]);
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tamperings reach into an envelope of any shape
   const tamperings: Array<[string, (envelope: Record<string, any>) => void]> = [
-    ['a flipped ciphertext byte', (e) => {
-      const bytes = Buffer.from(e.ciphertext, 'base64');
-      bytes[0]! ^= 1;
-      e.ciphertext = bytes.toString('base64');
-    }],
+    [
+      'a flipped ciphertext byte',
+      (e) => {
+        const bytes = Buffer.from(e.ciphertext, 'base64');
+        bytes[0]! ^= 1;
+        e.ciphertext = bytes.toString('base64');
+      },
+    ],
     ['a different tag', (e) => (e.tag = Buffer.alloc(16).toString('base64'))],
     ['a different IV', (e) => (e.iv = Buffer.alloc(12).toString('base64'))],
     ['a different salt', (e) => (e.kdf.salt = Buffer.alloc(16).toString('base64'))],
@@ -151,18 +177,24 @@ describe('a wrong passphrase or a damaged file', () => {
     ['truncated', (text) => text.slice(0, text.length / 2)],
     ['empty', () => ''],
     ['not ours', () => JSON.stringify({ hello: 'world' })],
-    ['given absurd scrypt parameters', (text) => JSON.stringify({ ...JSON.parse(text), kdf: { ...JSON.parse(text).kdf, N: 2 ** 30 } })],
+    [
+      'given absurd scrypt parameters',
+      (text) => JSON.stringify({ ...JSON.parse(text), kdf: { ...JSON.parse(text).kdf, N: 2 ** 30 } }),
+    ],
   ];
 
-  it.each(damages)('that is %s is exit 6 naming the file and the repair, and left untouched', async (_label, damage) => {
-    await (await store()).set('a', pair);
-    writeFileSync(file, damage(readFileSync(file, 'utf8')));
-    const before = hash(file);
-    const error = await rejection((await store()).get('a'));
-    expect(error.message).toContain(file);
-    expect(error.hint).toMatch(/mv|backup/);
-    expect(hash(file)).toBe(before);
-  });
+  it.each(damages)(
+    'that is %s is exit 6 naming the file and the repair, and left untouched',
+    async (_label, damage) => {
+      await (await store()).set('a', pair);
+      writeFileSync(file, damage(readFileSync(file, 'utf8')));
+      const before = hash(file);
+      const error = await rejection((await store()).get('a'));
+      expect(error.message).toContain(file);
+      expect(error.hint).toMatch(/mv|backup/);
+      expect(hash(file)).toBe(before);
+    },
+  );
 
   it('never quotes a stored value that is not a key pair', async () => {
     const raw = await openEncryptedFileStore({ dir, env: { DATABLAST_AWS_PASSPHRASE: PASSPHRASE }, scrypt: CHEAP });
@@ -205,7 +237,9 @@ describe('the passphrase', () => {
   it('is refused when empty, from the environment or from a file', async () => {
     const passphraseFile = join(dir, 'pass');
     writeFileSync(passphraseFile, '\n', { mode: 0o600 });
-    expect((await rejection(readPassphrase({ DATABLAST_AWS_PASSPHRASE_FILE: passphraseFile }))).message).toMatch(/empty/);
+    expect((await rejection(readPassphrase({ DATABLAST_AWS_PASSPHRASE_FILE: passphraseFile }))).message).toMatch(
+      /empty/,
+    );
     expect((await rejection(readPassphrase({ DATABLAST_AWS_PASSPHRASE: '' }))).message).toMatch(/empty/);
   });
 
@@ -215,7 +249,9 @@ describe('the passphrase', () => {
   });
 
   it('is refused when both variables are set', async () => {
-    const error = await rejection(readPassphrase({ DATABLAST_AWS_PASSPHRASE: 'a', DATABLAST_AWS_PASSPHRASE_FILE: '/x' }));
+    const error = await rejection(
+      readPassphrase({ DATABLAST_AWS_PASSPHRASE: 'a', DATABLAST_AWS_PASSPHRASE_FILE: '/x' }),
+    );
     expect(error.hint).toMatch(/only one/);
   });
 });
@@ -232,7 +268,10 @@ describe('the default key derivation', () => {
   });
 
   it('is what openSecretStore uses for DATABLAST_AWS_SECRET_STORE=file', async () => {
-    const secrets = await openSecretStore({ DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE }, dir);
+    const secrets = await openSecretStore(
+      { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE },
+      dir,
+    );
     expect(secrets.kind).toBe('file');
     await secrets.set('a', pair);
     expect(JSON.parse(readFileSync(file, 'utf8')).kdf).toMatchObject(DEFAULT_SCRYPT);
@@ -245,7 +284,11 @@ describe('concurrent writers', () => {
     const results = await Promise.all(Array.from({ length: 5 }, (_, p) => runTsWorker(worker, [dir, `p${p}`, '4'])));
     for (const result of results) expect(result).toMatchObject({ code: 0, stderr: '' });
     const accounts = await (await store()).list();
-    expect(accounts).toEqual(Array.from({ length: 5 }, (_, p) => Array.from({ length: 4 }, (_, i) => `p${p}-${i}`)).flat().sort());
+    expect(accounts).toEqual(
+      Array.from({ length: 5 }, (_, p) => Array.from({ length: 4 }, (_, i) => `p${p}-${i}`))
+        .flat()
+        .sort(),
+    );
     expect(readdirSync(dir)).toEqual([SECRETS_FILE_NAME]);
   }, 90_000);
 });

@@ -4,15 +4,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, SecretStoreError } from '../../../src/errors.js';
-import { classifyKeychainError, keychainFailureKind, openKeychainStore, sessionBusSocket, unixSocketPath } from '../../../src/store/keychain.js';
+import {
+  classifyKeychainError,
+  keychainFailureKind,
+  openKeychainStore,
+  sessionBusSocket,
+  unixSocketPath,
+} from '../../../src/store/keychain.js';
 
 // The first eight were measured with @napi-rs/keyring 2.1.2 against gnome-keyring and libdbus here;
 // the rest are strings of its native binary (keyring-rs, dbus-secret-service, secret-service) or macOS.
 const measured: Array<[string, ReturnType<typeof keychainFailureKind>]> = [
   ['Platform failure: DBus error: Failed to connect to socket /nonexistent: No such file or directory', 'unavailable'],
-  ['Platform failure: DBus error: Using X11 for dbus-daemon autolaunch was disabled at compile time, set your DBUS_SESSION_BUS_ADDRESS instead', 'unavailable'],
-  ['Platform failure: DBus error: The name org.freedesktop.secrets was not provided by any .service files', 'unavailable'],
-  ['Platform failure: DBus error: Did not receive a reply. Possible causes include: the remote application did not send a reply, the message bus security policy blocked the reply, the reply timeout expired, or the network connection was broken.', 'timeout'],
+  [
+    'Platform failure: DBus error: Using X11 for dbus-daemon autolaunch was disabled at compile time, set your DBUS_SESSION_BUS_ADDRESS instead',
+    'unavailable',
+  ],
+  [
+    'Platform failure: DBus error: The name org.freedesktop.secrets was not provided by any .service files',
+    'unavailable',
+  ],
+  [
+    'Platform failure: DBus error: Did not receive a reply. Possible causes include: the remote application did not send a reply, the message bus security policy blocked the reply, the reply timeout expired, or the network connection was broken.',
+    'timeout',
+  ],
   ["Couldn't access platform storage: Secret Service: unlock prompt was dismissed", 'locked'],
   ['Platform failure: DBus error: Message recipient disconnected from message bus without replying', 'disconnected'],
   ['zbus error: org.freedesktop.Secret.Error.IsLocked: Cannot get secret of a locked object', 'locked'],
@@ -33,24 +48,40 @@ describe('keychain failures', () => {
   });
 
   it('says a locked keychain is locked, and what to do, never that the secret is missing', () => {
-    const error = classifyKeychainError(new Error("Couldn't access platform storage: Secret Service: unlock prompt was dismissed"), 'read', 'AWS Production');
+    const error = classifyKeychainError(
+      new Error("Couldn't access platform storage: Secret Service: unlock prompt was dismissed"),
+      'read',
+      'AWS Production',
+    );
     expect(error).toBeInstanceOf(SecretStoreError);
     expect(error.exitCode).toBe(ExitCode.secretStore);
-    expect(error.message).toBe('could not read the secret of "AWS Production" from the keychain: the keychain is locked');
+    expect(error.message).toBe(
+      'could not read the secret of "AWS Production" from the keychain: the keychain is locked',
+    );
     expect(error.hint).toMatch(/Unlock it/);
     expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
   });
 
   it('says no keychain service is running when D-Bus or the Secret Service is missing', () => {
-    const error = classifyKeychainError(new Error('Platform failure: DBus error: Failed to connect to socket /x: No such file or directory'), 'store', 'p');
+    const error = classifyKeychainError(
+      new Error('Platform failure: DBus error: Failed to connect to socket /x: No such file or directory'),
+      'store',
+      'p',
+    );
     expect(error.message).toMatch(/^could not store the secret of "p" in the keychain: no keychain service is running/);
     expect(error.hint).toMatch(/Start one/);
     expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
   });
 
   it('says the keychain stopped while answering when the Secret Service crashed mid-call (again, after the one repeat)', () => {
-    const error = classifyKeychainError(new Error('Platform failure: DBus error: Message recipient disconnected from message bus without replying'), 'read', 'p');
-    expect(error.message).toBe('could not read the secret of "p" from the keychain: the keychain service stopped while answering, twice (it may have crashed)');
+    const error = classifyKeychainError(
+      new Error('Platform failure: DBus error: Message recipient disconnected from message bus without replying'),
+      'read',
+      'p',
+    );
+    expect(error.message).toBe(
+      'could not read the secret of "p" from the keychain: the keychain service stopped while answering, twice (it may have crashed)',
+    );
     expect(error.hint).toMatch(/^Run the command again; .*gnome-keyring-daemon --replace/);
     expect(error.hint).toMatch(/DATABLAST_AWS_SECRET_STORE=file/);
   });
@@ -65,7 +96,10 @@ describe('a Secret Service that drops a call', () => {
   const dropped = 'Platform failure: DBus error: Message recipient disconnected from message bus without replying';
 
   /** A native module whose getPassword answers from `script`, one answer a call (an Error is thrown). */
-  function scripted(script: Array<string | Error>): { keyring: typeof import('@napi-rs/keyring'); calls: () => number } {
+  function scripted(script: Array<string | Error>): {
+    keyring: typeof import('@napi-rs/keyring');
+    calls: () => number;
+  } {
     let calls = 0;
     class AsyncEntry {
       async getPassword(): Promise<string | undefined> {
@@ -140,7 +174,9 @@ describe('the Secret Service client against a bus that misbehaves', () => {
     return `unix:path=${path},guid=0123`;
   }
 
-  async function failure(store: Awaited<ReturnType<typeof openKeychainStore>>): Promise<{ error: SecretStoreError; ms: number }> {
+  async function failure(
+    store: Awaited<ReturnType<typeof openKeychainStore>>,
+  ): Promise<{ error: SecretStoreError; ms: number }> {
     const started = Date.now();
     const error = await store.get('prod').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SecretStoreError);
@@ -149,8 +185,12 @@ describe('the Secret Service client against a bus that misbehaves', () => {
   }
 
   it('fails fast with exit 6 and "no keychain service is running" when nothing listens', async () => {
-    const { error, ms } = await failure(await openKeychainStore({ platform: 'linux', busAddress: 'unix:path=/nonexistent' }));
-    expect(error.message).toMatch(/^could not read the secret of "prod" from the keychain: no keychain service is running/);
+    const { error, ms } = await failure(
+      await openKeychainStore({ platform: 'linux', busAddress: 'unix:path=/nonexistent' }),
+    );
+    expect(error.message).toMatch(
+      /^could not read the secret of "prod" from the keychain: no keychain service is running/,
+    );
     expect(ms).toBeLessThan(500);
   });
 
@@ -159,7 +199,9 @@ describe('the Secret Service client against a bus that misbehaves', () => {
     process.env.XDG_RUNTIME_DIR = dir;
     try {
       const { error } = await failure(await openKeychainStore({ platform: 'linux', busAddress: undefined }));
-      expect(error.message).toMatch(/no keychain service is running \(no D-Bus session: DBUS_SESSION_BUS_ADDRESS is not set/);
+      expect(error.message).toMatch(
+        /no keychain service is running \(no D-Bus session: DBUS_SESSION_BUS_ADDRESS is not set/,
+      );
     } finally {
       if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
       else process.env.XDG_RUNTIME_DIR = saved;
@@ -175,7 +217,9 @@ describe('the Secret Service client against a bus that misbehaves', () => {
 
   it('fails with exit 6 within its bound when the bus accepts but never answers (a frozen bus)', async () => {
     const address = await listen(() => undefined);
-    const { error, ms } = await failure(await openKeychainStore({ platform: 'linux', busAddress: address, timeoutMs: 300 }));
+    const { error, ms } = await failure(
+      await openKeychainStore({ platform: 'linux', busAddress: address, timeoutMs: 300 }),
+    );
     expect(error.message).toMatch(/the keychain did not answer within/);
     expect(ms).toBeLessThan(1_000);
   });
@@ -186,14 +230,16 @@ describe('the Secret Service client against a bus that misbehaves', () => {
     expect(error.message).toMatch(/the message bus refused us: REJECTED EXTERNAL/);
   });
 
-  it('fails with exit 6 at once when the bus announces a message over the protocol\'s 128 MiB limit (no waiting for it)', async () => {
+  it("fails with exit 6 at once when the bus announces a message over the protocol's 128 MiB limit (no waiting for it)", async () => {
     const header = Buffer.alloc(16);
     header.write('l', 0, 'latin1');
     header.writeUInt8(2, 1);
     header.writeUInt8(1, 3);
     header.writeUInt32LE(0xfffffff0, 4);
     header.writeUInt32LE(1, 8);
-    const address = await listen((socket) => socket.once('data', () => socket.write(Buffer.concat([Buffer.from('OK 0123456789abcdef\r\n'), header]))));
+    const address = await listen((socket) =>
+      socket.once('data', () => socket.write(Buffer.concat([Buffer.from('OK 0123456789abcdef\r\n'), header]))),
+    );
     const { error, ms } = await failure(await openKeychainStore({ platform: 'linux', busAddress: address }));
     expect(error.message).toMatch(/over the protocol's limit/);
     expect(ms).toBeLessThan(1_000);

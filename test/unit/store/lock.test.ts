@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +34,10 @@ function deadPid(): number {
 }
 
 function writeOwner(pid: number, host = hostname()): void {
-  writeFileSync(lockPath, JSON.stringify({ pid, hostname: host, createdAt: new Date().toISOString(), token: 'theirs' }));
+  writeFileSync(
+    lockPath,
+    JSON.stringify({ pid, hostname: host, createdAt: new Date().toISOString(), token: 'theirs' }),
+  );
 }
 
 describe('acquireLock', () => {
@@ -107,7 +120,9 @@ describe('acquireLock', () => {
 
   it('releases the lock of a SIGKILLed holder to the next process', async () => {
     const child = spawnTsWorker(worker, ['hold', lockPath]);
-    const output = await new Promise<string>((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    const output = await new Promise<string>((resolve) =>
+      child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+    );
     expect(output).toBe('held\n');
     expect(await acquireLock(lockPath, { waitMs: 0 })).toBeUndefined();
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -123,7 +138,9 @@ describe('acquireLock', () => {
   it('lets exactly one of many processes in at a time, even starting from an abandoned lock', async () => {
     const counter = join(dir, 'counter');
     writeOwner(deadPid());
-    const results = await Promise.all(Array.from({ length: 6 }, () => runTsWorker(worker, ['count', lockPath, counter, '25'])));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => runTsWorker(worker, ['count', lockPath, counter, '25'])),
+    );
     for (const result of results) expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(readFileSync(counter, 'utf8')).toBe(String(6 * 25));
     expect(readdirSync(dir).sort()).toEqual(['counter']);
@@ -133,10 +150,15 @@ describe('acquireLock', () => {
 describe('withLock', () => {
   it('runs the work under the lock and releases it afterwards, even when the work fails', async () => {
     await expect(
-      withLock(lockPath, { waitMs: 0 }, () => new Error('busy'), async () => {
-        expect(existsSync(lockPath)).toBe(true);
-        throw new Error('work failed');
-      }),
+      withLock(
+        lockPath,
+        { waitMs: 0 },
+        () => new Error('busy'),
+        async () => {
+          expect(existsSync(lockPath)).toBe(true);
+          throw new Error('work failed');
+        },
+      ),
     ).rejects.toThrow('work failed');
     expect(existsSync(lockPath)).toBe(false);
   });
@@ -162,7 +184,19 @@ describe('withLock', () => {
 
 describe('safeFileName', () => {
   it('gives file-name-safe, distinct names for names that differ only in case, spaces or unicode', () => {
-    const names = ['AWS Production', 'aws production', 'AWS-Production', 'aws/production', '..', 'prod\\x', 'Производство', '生产', 'Ünïcødé', 'a'.repeat(64), `${'a'.repeat(63)}b`];
+    const names = [
+      'AWS Production',
+      'aws production',
+      'AWS-Production',
+      'aws/production',
+      '..',
+      'prod\\x',
+      'Производство',
+      '生产',
+      'Ünïcødé',
+      'a'.repeat(64),
+      `${'a'.repeat(63)}b`,
+    ];
     const files = names.map(safeFileName);
     expect(new Set(files).size).toBe(names.length);
     for (const file of files) {
@@ -177,8 +211,14 @@ describe('safeFileName', () => {
 describe('a lock in a place it cannot be created', () => {
   it('is an exit-3 error naming the lock file', async () => {
     const missing = join(dir, 'no-such-dir', 'x.lock');
-    await expect(acquireLock(missing, { waitMs: 0 })).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining(missing) });
+    await expect(acquireLock(missing, { waitMs: 0 })).rejects.toMatchObject({
+      exitCode: 3,
+      message: expect.stringContaining(missing),
+    });
     mkdirSync(join(dir, 'a-dir.lock'));
-    await expect(acquireLock(join(dir, 'a-dir.lock'), { waitMs: 0 })).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('a-dir.lock') });
+    await expect(acquireLock(join(dir, 'a-dir.lock'), { waitMs: 0 })).rejects.toMatchObject({
+      exitCode: 3,
+      message: expect.stringContaining('a-dir.lock'),
+    });
   });
 });

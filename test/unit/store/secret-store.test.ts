@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { redact } from '../../../src/domain/redact.js';
 import { ExitCode, SecretStoreError, UsageError } from '../../../src/errors.js';
-import { decodeAccessKeyPair, openSecretStore, secretStoreKind, typedSecretStore, withTimeout, type RawSecretStore } from '../../../src/store/secret-store.js';
+import {
+  decodeAccessKeyPair,
+  openSecretStore,
+  secretStoreKind,
+  typedSecretStore,
+  withTimeout,
+  type RawSecretStore,
+} from '../../../src/store/secret-store.js';
 
 /** A raw store over a Map, to see exactly what the typed layer stores. */
 function rawStore(): RawSecretStore & { entries: Map<string, string> } {
@@ -28,20 +35,25 @@ describe('secretStoreKind', () => {
     expect(secretStoreKind({ DATABLAST_AWS_SECRET_STORE: value })).toBe(kind);
   });
 
-  it.each(['File', 'plaintext', 'keytar', ' file'])('refuses %j with a usage error naming the variable and the allowed values', (value) => {
-    let error: unknown;
-    try {
-      secretStoreKind({ DATABLAST_AWS_SECRET_STORE: value });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).exitCode).toBe(ExitCode.usage);
-    expect((error as UsageError).message).toMatch(/DATABLAST_AWS_SECRET_STORE .* "keychain" or "file"/);
-  });
+  it.each(['File', 'plaintext', 'keytar', ' file'])(
+    'refuses %j with a usage error naming the variable and the allowed values',
+    (value) => {
+      let error: unknown;
+      try {
+        secretStoreKind({ DATABLAST_AWS_SECRET_STORE: value });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as UsageError).exitCode).toBe(ExitCode.usage);
+      expect((error as UsageError).message).toMatch(/DATABLAST_AWS_SECRET_STORE .* "keychain" or "file"/);
+    },
+  );
 
   it('makes openSecretStore fail before touching any store', async () => {
-    await expect(openSecretStore({ DATABLAST_AWS_SECRET_STORE: 'plaintext' }, '/nonexistent')).rejects.toBeInstanceOf(UsageError);
+    await expect(openSecretStore({ DATABLAST_AWS_SECRET_STORE: 'plaintext' }, '/nonexistent')).rejects.toBeInstanceOf(
+      UsageError,
+    );
   });
 });
 
@@ -68,26 +80,37 @@ describe('the typed secret store', () => {
     expect(redact(`x ${secret} y`)).toBe('x ****REDACTED**** y');
   });
 
-  it.each(['not json at all, maybe a secret 12345', '{"accessKeyId":"AKIA"}', '{"accessKeyId":"","secretAccessKey":"x"}', 'null', '42'])(
-    'reports an entry %j that is not a key pair as exit 6 without quoting it',
-    (value) => {
-      let error: unknown;
-      try {
-        decodeAccessKeyPair(value, 'prod', 'the keychain');
-      } catch (e) {
-        error = e;
-      }
-      expect(error).toBeInstanceOf(SecretStoreError);
-      expect((error as SecretStoreError).exitCode).toBe(ExitCode.secretStore);
-      expect((error as SecretStoreError).message).toBe('the secret stored for "prod" in the keychain is not a datablast-aws access key');
-      expect((error as SecretStoreError).hint).toMatch(/add-connection prod --force/);
-    },
-  );
+  it.each([
+    'not json at all, maybe a secret 12345',
+    '{"accessKeyId":"AKIA"}',
+    '{"accessKeyId":"","secretAccessKey":"x"}',
+    'null',
+    '42',
+  ])('reports an entry %j that is not a key pair as exit 6 without quoting it', (value) => {
+    let error: unknown;
+    try {
+      decodeAccessKeyPair(value, 'prod', 'the keychain');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SecretStoreError);
+    expect((error as SecretStoreError).exitCode).toBe(ExitCode.secretStore);
+    expect((error as SecretStoreError).message).toBe(
+      'the secret stored for "prod" in the keychain is not a datablast-aws access key',
+    );
+    expect((error as SecretStoreError).hint).toMatch(/add-connection prod --force/);
+  });
 });
 
 describe('withTimeout', () => {
   it('returns the result of work that finishes in time', async () => {
-    expect(await withTimeout(async () => 'done', 1_000, () => new Error('late'))).toBe('done');
+    expect(
+      await withTimeout(
+        async () => 'done',
+        1_000,
+        () => new Error('late'),
+      ),
+    ).toBe('done');
   });
 
   it('fails with the timeout error and aborts the signal when the work hangs', async () => {
@@ -107,6 +130,12 @@ describe('withTimeout', () => {
   });
 
   it('passes on the error of work that fails', async () => {
-    await expect(withTimeout(async () => Promise.reject(new Error('boom')), 1_000, () => new Error('late'))).rejects.toThrow('boom');
+    await expect(
+      withTimeout(
+        async () => Promise.reject(new Error('boom')),
+        1_000,
+        () => new Error('late'),
+      ),
+    ).rejects.toThrow('boom');
   });
 });

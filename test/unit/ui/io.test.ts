@@ -6,11 +6,14 @@ const failure = (code: string) => Object.assign(new Error(code), { code });
 describe('blockingWriter (stdout without building process.stdout)', () => {
   it('writes everything, however few bytes each write takes', () => {
     const written: Buffer[] = [];
-    const write = blockingWriter((bytes, offset) => {
-      const n = Math.min(3, bytes.length - offset);
-      written.push(Buffer.from(bytes.subarray(offset, offset + n)));
-      return n;
-    }, () => expect.fail('no fallback needed'));
+    const write = blockingWriter(
+      (bytes, offset) => {
+        const n = Math.min(3, bytes.length - offset);
+        written.push(Buffer.from(bytes.subarray(offset, offset + n)));
+        return n;
+      },
+      () => expect.fail('no fallback needed'),
+    );
     write('hello, wörld\n');
     expect(written.length).toBeGreaterThan(4);
     expect(Buffer.concat(written).toString()).toBe('hello, wörld\n');
@@ -38,25 +41,35 @@ describe('blockingWriter (stdout without building process.stdout)', () => {
 
   it('stops writing quietly once the reader has gone (EPIPE)', () => {
     let calls = 0;
-    const write = blockingWriter(() => {
-      calls += 1;
-      throw failure('EPIPE');
-    }, () => expect.fail('no fallback'));
+    const write = blockingWriter(
+      () => {
+        calls += 1;
+        throw failure('EPIPE');
+      },
+      () => expect.fail('no fallback'),
+    );
     expect(() => write('a')).not.toThrow();
     write('b');
     expect(calls).toBe(1);
   });
 
   it('lets any other write error through', () => {
-    const write = blockingWriter(() => {
-      throw failure('EIO');
-    }, () => undefined);
+    const write = blockingWriter(
+      () => {
+        throw failure('EIO');
+      },
+      () => undefined,
+    );
     expect(() => write('a')).toThrow('EIO');
   });
 
   it('uses the stream from the start when asked (Windows consoles)', () => {
     const queued: string[] = [];
-    const write = blockingWriter(() => expect.fail('no direct write'), (bytes) => void queued.push(bytes.toString()), true);
+    const write = blockingWriter(
+      () => expect.fail('no direct write'),
+      (bytes) => void queued.push(bytes.toString()),
+      true,
+    );
     write('x');
     expect(queued).toEqual(['x']);
   });

@@ -5,7 +5,8 @@ import { styleFor } from '../../../src/ui/output.js';
 describe('styleFor', () => {
   it('is the identity when colour is off', () => {
     const style = styleFor(false);
-    for (const paint of [style.bold, style.dim, style.green, style.red, style.yellow, style.cyan]) expect(paint('a\nb')).toBe('a\nb');
+    for (const paint of [style.bold, style.dim, style.green, style.red, style.yellow, style.cyan])
+      expect(paint('a\nb')).toBe('a\nb');
   });
 
   it('wraps text in the basic SGR codes when colour is on', () => {

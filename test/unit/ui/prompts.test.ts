@@ -1,11 +1,20 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { inquirerPrompter } from '../../../src/ui/prompts.js';
-import { createContext, type GlobalOptions } from '../../../src/context.js';
+import type { GlobalOptions } from '../../../src/ports.js';
+import { createContext } from '../../../src/context.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { CancelledError } from '../../../src/errors.js';
 
-const globals: GlobalOptions = { json: false, input: true, color: false, profile: undefined, region: undefined, endpointUrl: undefined, debug: false };
+const globals: GlobalOptions = {
+  json: false,
+  input: true,
+  color: false,
+  profile: undefined,
+  region: undefined,
+  endpointUrl: undefined,
+  debug: false,
+};
 
 function setup() {
   const input = new PassThrough();

@@ -7,12 +7,17 @@ import { acquireLock, withLock } from '../../../../src/store/lock.ts';
 const [mode, lockPath, counterPath, times] = process.argv.slice(2);
 if (mode === 'count') {
   for (let i = 0; i < Number(times); i++) {
-    await withLock(lockPath, { waitMs: 60_000, pollMs: 5 }, () => new Error('busy'), async () => {
-      const value = Number(await readFile(counterPath, 'utf8').catch(() => '0'));
-      // Give a second writer every chance to interleave if the lock did not exclude it.
-      await new Promise((resolve) => setImmediate(resolve));
-      await writeFile(counterPath, String(value + 1));
-    });
+    await withLock(
+      lockPath,
+      { waitMs: 60_000, pollMs: 5 },
+      () => new Error('busy'),
+      async () => {
+        const value = Number(await readFile(counterPath, 'utf8').catch(() => '0'));
+        // Give a second writer every chance to interleave if the lock did not exclude it.
+        await new Promise((resolve) => setImmediate(resolve));
+        await writeFile(counterPath, String(value + 1));
+      },
+    );
   }
 } else if (mode === 'hold') {
   const lock = await acquireLock(lockPath, { waitMs: 10_000 });

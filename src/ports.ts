@@ -1,0 +1,169 @@
+/**
+ * The ports: the interfaces the Context hands out, named after what commands need. Adapters (aws/, store/, ui/)
+ * implement them and import this file, never the composition root (context.ts).
+ */
+import type { AccessKeyPair, Connection, Credentials } from './domain/connection.js';
+import type { AccessKeyInfo, Identity, IamUser } from './domain/iam.js';
+
+/** The global options of CLI.md, resolved once by main. */
+export interface GlobalOptions {
+  json: boolean;
+  /** False under --no-input, when stdin is not a TTY, or when CI=true. */
+  input: boolean;
+  color: boolean;
+  profile: string | undefined;
+  region: string | undefined;
+  endpointUrl: string | undefined;
+  debug: boolean;
+}
+
+/** Streams that know the terminal: stdout for results, stderr for everything else. */
+export interface IO {
+  out(text: string): void;
+  err(text: string): void;
+  readonly stdinIsTTY: boolean;
+  readonly stdoutIsTTY: boolean;
+  readonly stderrIsTTY: boolean;
+  /** Reads all of standard input (for --secret-stdin). */
+  readStdin(): Promise<string>;
+}
+
+/** Time, injectable so that tests control ages, backoff and timeouts. */
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+/** Questions asked on stderr; the scripted test prompter answers them in order. */
+export interface Prompter {
+  input(message: string, options?: { default?: string; validate?: (value: string) => string | true }): Promise<string>;
+  password(message: string, options?: { validate?: (value: string) => string | true }): Promise<string>;
+  confirm(message: string, options?: { default?: boolean }): Promise<boolean>;
+  select<T extends string>(
+    message: string,
+    choices: Array<{ value: T; name?: string; description?: string }>,
+    options?: { default?: T },
+  ): Promise<T>;
+  checkbox<T extends string>(
+    message: string,
+    choices: Array<{ value: T; name?: string; checked?: boolean }>,
+  ): Promise<T[]>;
+}
+
+/** Where secrets live: service `datablast-aws`, account = connection name (CLI.md, "Files"). */
+export interface SecretStore {
+  readonly kind: 'keychain' | 'file' | 'memory';
+  get(account: string): Promise<AccessKeyPair | undefined>;
+  /** Whether the account holds an entry, found without reading its secret where the store allows (show). */
+  has(account: string): Promise<boolean>;
+  set(account: string, pair: AccessKeyPair): Promise<void>;
+  /** True when something was deleted. */
+  delete(account: string): Promise<boolean>;
+  /** Every account that holds a secret. */
+  list(): Promise<string[]>;
+}
+
+/** The connection metadata file: never a secret. */
+export interface ConnectionStore {
+  /** The file's path, for messages. */
+  readonly path: string;
+  /** The directory holding metadata, journals and locks. */
+  readonly dir: string;
+  list(): Promise<Connection[]>;
+  get(name: string): Promise<Connection | undefined>;
+  /** Inserts or replaces. */
+  put(connection: Connection): Promise<void>;
+  /** True when something was deleted. */
+  delete(name: string): Promise<boolean>;
+}
+
+/** STS, domain-shaped. */
+export interface Sts {
+  getCallerIdentity(): Promise<Identity>;
+}
+
+/** IAM, domain-shaped; only the calls the product makes. */
+export interface Iam {
+  getUser(userName?: string): Promise<IamUser | undefined>;
+  createUser(userName: string, options: { path?: string; tags: Record<string, string> }): Promise<IamUser>;
+  tagUser(userName: string, tags: Record<string, string>): Promise<void>;
+  listAccessKeys(userName: string): Promise<AccessKeyInfo[]>;
+  createAccessKey(userName: string): Promise<AccessKeyPair & { createDate: string | undefined }>;
+  updateAccessKey(userName: string, accessKeyId: string, status: 'Active' | 'Inactive'): Promise<void>;
+  deleteAccessKey(userName: string, accessKeyId: string): Promise<void>;
+  getAccessKeyLastUsed(
+    accessKeyId: string,
+  ): Promise<{ lastUsedDate: string | undefined; serviceName: string | undefined; region: string | undefined }>;
+  listAttachedUserPolicies(userName: string): Promise<Array<{ policyArn: string; policyName: string }>>;
+  attachUserPolicy(userName: string, policyArn: string): Promise<void>;
+  listUserPolicies(userName: string): Promise<string[]>;
+  getUserPolicy(userName: string, policyName: string): Promise<string | undefined>;
+  putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
+}
+
+/** What a listing probe saw on its first page: how many items, and whether there are more. */
+export interface ProbeCount {
+  count: number;
+  more: boolean;
+}
+
+/** Read-only calls that show whether a key may use a service (`test --service`); a denial names the IAM action. */
+export interface Probes {
+  /** s3:ListAllMyBuckets (ListBuckets). */
+  listBuckets(): Promise<ProbeCount>;
+  /** s3:ListBucket on one bucket (HeadBucket). */
+  headBucket(bucket: string): Promise<void>;
+  /** rds:DescribeDBInstances, first page. */
+  describeDbInstances(): Promise<ProbeCount>;
+  /** lambda:ListFunctions, first page. */
+  listFunctions(): Promise<ProbeCount>;
+}
+
+/** A pair of gateways signed by one set of credentials. */
+export interface AwsSession {
+  sts: Sts;
+  iam: Iam;
+  /**
+   * STS at the global endpoint (https://sts.amazonaws.com, or the endpoint override), signed for us-east-1:
+   * `test` asks it only after the regional endpoint rejected the key, to recognise an opt-in region.
+   */
+  globalSts?: Sts;
+  /** Service access probes for `test --service`. */
+  probes?: Probes;
+}
+
+/**
+ * AWS access. Admin calls and connection calls are different gateways,
+ * so no command uses admin credentials by accident.
+ */
+export interface Aws {
+  /** Signed by the standard credential chain (--profile, AWS_PROFILE, environment, files, SSO). */
+  admin(): Promise<AwsSession>;
+  /** Signed by a connection's own key. */
+  as(credentials: Credentials, region?: string): Promise<AwsSession>;
+}
+
+/** Everything a command may touch. Each port is built on first use. */
+export interface Context {
+  readonly io: IO;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly globals: GlobalOptions;
+  readonly clock: Clock;
+  prompter(): Promise<Prompter>;
+  secrets(): Promise<SecretStore>;
+  connections(): Promise<ConnectionStore>;
+  aws(): Promise<Aws>;
+  /** Set by a command whose result is printed but whose outcome is a failure (e.g. `test`). */
+  exitCode: number;
+}
+
+/** Ports a caller (a test, or main) may supply instead of the real ones. */
+export interface ContextParts {
+  io: IO;
+  env: Record<string, string | undefined>;
+  clock: Clock;
+  prompter: () => Promise<Prompter>;
+  secrets: () => Promise<SecretStore>;
+  connections: () => Promise<ConnectionStore>;
+  aws: () => Promise<Aws>;
+}
