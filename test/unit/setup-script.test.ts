@@ -30,6 +30,7 @@ const BASE_TOOLS: Record<string, string> = {
   umount: 'util-linux (mount), Priority required',
   sort: 'coreutils, Essential',
   realpath: 'coreutils, Essential',
+  mkfifo: 'coreutils, Essential',
   dpkg: 'Essential on Debian (this test skips its check where there is none)',
   'dpkg-query': 'dpkg, as dpkg',
 };
