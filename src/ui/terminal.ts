@@ -21,7 +21,9 @@ export function processTerminal(): Terminal {
         stdin.once('data', (data: Buffer) => {
           stdin.setRawMode(wasRaw);
           stdin.pause();
-          const key = data.toString('utf8');
+          // Keys typed ahead arrive in one chunk: take the first, leave the rest for the next reader.
+          const [key = '', ...rest] = [...data.toString('utf8')];
+          if (rest.length > 0) stdin.unshift(Buffer.from(rest.join(''), 'utf8'));
           // Raw mode turns Ctrl-C and Ctrl-D into plain bytes: they still mean "stop".
           if (key === '\u0003' || key === '\u0004') reject(new CancelledError());
           else resolve(key);
