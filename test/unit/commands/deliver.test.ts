@@ -9,13 +9,11 @@ import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { MemoryConnectionStore } from '../../fakes/memory-connection-store.js';
 import { captureOptions, leaks, seedConnection } from './helpers.js';
 
-/** The in-memory store, with a real directory for the rotation lock that deliver takes. */
-class DirConnectionStore extends MemoryConnectionStore {
-  override readonly dir = mkdtempSync(join(tmpdir(), 'dbaws-deliver-'));
-}
-
+/** A fake world whose in-memory store has a real directory, for the rotation lock that deliver takes. */
 function world() {
-  return fakeWorld({ connections: new DirConnectionStore() });
+  const connections = new MemoryConnectionStore();
+  Object.defineProperty(connections, 'dir', { value: mkdtempSync(join(tmpdir(), 'dbaws-deliver-')) });
+  return fakeWorld({ connections });
 }
 
 describe('deliver: argv → options', () => {
