@@ -25,8 +25,8 @@ export interface IO {
   readonly stdinIsTTY: boolean;
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
-  /** Reads all of standard input (for --secret-stdin). */
-  readStdin(): Promise<string>;
+  /** Reads standard input to its end (for --secret-stdin); undefined, having stopped reading, when it holds more than `maxBytes`. */
+  readStdin(maxBytes: number): Promise<string | undefined>;
 }
 
 /** Time, injectable so that tests control ages, backoff and timeouts. */
@@ -48,6 +48,8 @@ export interface Prompter {
   checkbox<T extends string>(
     message: string,
     choices: Array<{ value: T; name?: string; checked?: boolean }>,
+    /** Checked at submission: a message keeps the prompt open (nothing is shown as answered). */
+    options?: { validate?: (values: T[]) => string | true },
   ): Promise<T[]>;
 }
 
@@ -97,9 +99,11 @@ export interface Iam {
   ): Promise<{ lastUsedDate: string | undefined; serviceName: string | undefined; region: string | undefined }>;
   listAttachedUserPolicies(userName: string): Promise<Array<{ policyArn: string; policyName: string }>>;
   attachUserPolicy(userName: string, policyArn: string): Promise<void>;
+  detachUserPolicy(userName: string, policyArn: string): Promise<void>;
   listUserPolicies(userName: string): Promise<string[]>;
   getUserPolicy(userName: string, policyName: string): Promise<string | undefined>;
   putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
+  deleteUserPolicy(userName: string, policyName: string): Promise<void>;
 }
 
 /** What a listing probe saw on its first page: how many items, and whether there are more. */
