@@ -1,3 +1,4 @@
+import { consumerRecordsProblem } from '../domain/consumer.js';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -142,6 +143,8 @@ function connectionProblem(name: string, entry: unknown): string | undefined {
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))
       return `"${field}" is not a list of text`;
   }
+  const consumers = consumerRecordsProblem(entry.consumers);
+  if (consumers) return consumers;
   const connection = entry as unknown as Connection;
   const checks: [field: string, check: () => unknown][] = [
     ['name', () => validateConnectionName(name)],
