@@ -24,6 +24,10 @@ export interface Connection {
   keyCreatedAt?: string;
   lastTestedAt?: string;
   lastRotatedAt?: string;
+  /** When `test` last saw AWS reject the key (cleared in effect by a later passing test: see lastTestedAt). */
+  lastTestRejectedAt?: string;
+  /** The key id that was rejected, so that a rejection never sticks to the key that replaced it. */
+  lastTestRejectedKeyId?: string;
   /** Services the user was onboarded with, so `test` knows what to probe. */
   services?: string[];
   /** Buckets the user was granted, so `test` can probe them. */
@@ -79,7 +83,7 @@ export function quotedName(name: string): string {
   );
 }
 
-/** Checks a connection name: 1–64 printable characters, spaces allowed (CLI.md). */
+/** Checks a new connection name: 1–64 printable, visible characters, spaces allowed (CLI.md), not starting with `-`. */
 export function validateConnectionName(name: string): string {
   if (name.length === 0) {
     throw new UsageError('the connection name is empty', {
@@ -98,6 +102,21 @@ export function validateConnectionName(name: string): string {
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(name)) {
     throw new UsageError('the connection name contains a control character (a newline, tab or similar)', {
       hint: 'Use printable characters only; spaces are fine.',
+    });
+  }
+  // Format characters (zero-width spaces and joiners, bidi overrides and isolates, the BOM, soft hyphen),
+  // invisible fillers, private-use and unassigned code points: a name that looks like another one, or
+  // reorders the text around it in a terminal, is a name a user can be tricked with.
+  if (/[\p{Cf}\p{Co}\p{Cn}\u115f\u1160\u3164\uffa0\u2800]/u.test(name)) {
+    throw new UsageError(
+      'the connection name contains an invisible or text-direction character (e.g. a zero-width space or a right-to-left override)',
+      { hint: 'Type the name again with visible characters only; spaces are fine.' },
+    );
+  }
+  // A leading dash reads as an option in every command line that names the connection (hints, credential_process).
+  if (name.startsWith('-')) {
+    throw new UsageError('the connection name starts with "-", which command lines would read as an option', {
+      hint: `Choose a name that starts with a letter or digit, e.g. "${name.replace(/^-+/, '') || 'prod'}".`,
     });
   }
   if (name.trim() !== name) {
