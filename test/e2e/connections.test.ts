@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMoto, type Moto } from '../support/moto.js';
 import { startKeyring, type Keyring } from '../support/keyring.js';
@@ -124,5 +124,44 @@ describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
     } finally {
       await moto.disableAuth();
     }
+  });
+});
+
+describe('list and show when the file store cannot be read', () => {
+  /** A connection stored in the file store, without calling AWS. */
+  async function stored(): Promise<{ env: Record<string, string>; configDir: string }> {
+    const configDir = tempConfigDir();
+    const env = {
+      DATABLAST_AWS_CONFIG_DIR: configDir,
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: 'correct horse battery staple',
+    };
+    const added = await runBin(
+      ['add-connection', 'prod', '--access-key-id', 'AKIAIOSFODNN7EXAMPLE', '--secret-stdin', '--no-test'],
+      { env, stdin: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+    );
+    expect(added.exitCode, added.stderr).toBe(0);
+    return { env, configDir };
+  }
+
+  it('says "unknown: secret store unavailable" and exits 6 with a wrong passphrase, never ok', async () => {
+    const { env } = await stored();
+    const wrong = { ...env, DATABLAST_AWS_PASSPHRASE: 'not the passphrase at all' };
+    const listed = await runBin(['list', '--json'], { env: wrong });
+    expect(listed.exitCode).toBe(6);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ name: 'prod', status: 'unknown: secret store unavailable' }]);
+    const shown = await runBin(['show', 'prod'], { env: wrong });
+    expect(shown.exitCode).toBe(6);
+    expect(shown.stdout).toMatch(/status\s+unknown: secret store unavailable/);
+    expect(shown.stderr).not.toContain('at ');
+  });
+
+  it('says "unknown: secret store unavailable" and exits 6 when secrets.enc is damaged', async () => {
+    const { env, configDir } = await stored();
+    const file = readdirSync(configDir).find((f) => f.endsWith('.enc'))!;
+    writeFileSync(join(configDir, file), 'this is not an encrypted store', { mode: 0o600 });
+    const listed = await runBin(['list', '--json'], { env });
+    expect(listed.exitCode).toBe(6);
+    expect(JSON.parse(listed.stdout)[0].status).toBe('unknown: secret store unavailable');
   });
 });
