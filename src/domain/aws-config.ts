@@ -233,7 +233,10 @@ function unrepresentable(value: string, why: string): UsageError {
   });
 }
 
-/** The credential_process value: the program (already absolute paths), `credential-process`, and the quoted connection name. */
+/**
+ * The credential_process value: the program (already absolute paths), `credential-process`, and the quoted
+ * connection name, after `--` when it starts with a dash (names made before such names were refused).
+ */
 export function credentialProcessLine(
   program: readonly string[],
   connectionName: string,
@@ -242,6 +245,7 @@ export function credentialProcessLine(
   return [
     ...program.map((p) => commandLineWord(p, flavour)),
     'credential-process',
+    ...(connectionName.startsWith('-') ? ['--'] : []),
     commandLineWord(connectionName, flavour),
   ].join(' ');
 }

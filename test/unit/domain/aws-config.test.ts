@@ -202,6 +202,15 @@ describe('credential_process command lines', () => {
     );
   });
 
+  it('ends the options with -- before a name that starts with a dash, and only then', () => {
+    expect(credentialProcessLine(['/opt/datablast-aws.js'], '-x')).toBe(
+      '/opt/datablast-aws.js credential-process -- -x',
+    );
+    expect(credentialProcessLine(['/opt/datablast-aws.js'], 'a-x')).toBe(
+      '/opt/datablast-aws.js credential-process a-x',
+    );
+  });
+
   it.each([
     ['say "hi"', '"say \\"hi\\""'],
     ['back\\slash', '"back\\\\slash"'],
