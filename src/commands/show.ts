@@ -33,7 +33,7 @@ export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult>
   const connection = await requireConnection(await ctx.connections(), opts.name);
   const [health] = await inspectConnections(ctx, [connection]);
   const failure = health!.storeFailure;
-  if (failure) {
+  if (failure && !health!.advice) {
     warn(
       ctx,
       `could not read the secret store (${failure.message}); the status of ${JSON.stringify(connection.name)} is unknown${failure.hint ? `\n${failure.hint}` : ''}`,

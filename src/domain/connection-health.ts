@@ -13,7 +13,9 @@ export type ConnectionStatus =
   | 'stored key differs'
   | 'rejected at last test'
   | 'rotation interrupted'
+  | 'rotation in progress'
   | 'unknown: secret store unavailable'
+  | 'unknown: secret unreadable'
   | 'unknown: rotation journal unreadable';
 
 /** The exit code each status gives `list` and `show` (CLI.md's codes; the worst one wins). */
@@ -25,15 +27,22 @@ export const STATUS_EXIT_CODE: Readonly<Record<ConnectionStatus, number>> = {
   'stored key differs': ExitCode.config,
   'rejected at last test': ExitCode.credentialsRejected,
   'rotation interrupted': ExitCode.interrupted,
+  // Another process is rotating it right now (its lock is held): nothing is wrong yet.
+  'rotation in progress': 0,
   'unknown: secret store unavailable': ExitCode.secretStore,
+  'unknown: secret unreadable': ExitCode.secretStore,
   'unknown: rotation journal unreadable': ExitCode.config,
 };
 
-/** What was found about one connection's secret: unreadable store, no entry, or the stored pair's key id. */
-export type StoredSecretFact = { kind: 'unreadable' } | { kind: 'missing' } | { kind: 'stored'; accessKeyId: string };
+/**
+ * What was found about one connection's secret: a store that could not be read, an entry that could not
+ * (the store listed it, but reading it failed: damaged, not a key pair), no entry, or the stored pair's key id.
+ */
+export type StoredSecretFact =
+  { kind: 'unreadable' } | { kind: 'entry unreadable' } | { kind: 'missing' } | { kind: 'stored'; accessKeyId: string };
 
-/** What the journal file says: no rotation under way, one interrupted, or a journal that cannot be read. */
-export type JournalFact = 'none' | 'present' | 'unreadable';
+/** What the journal file says: no rotation under way, one running (its lock held), one interrupted, or a journal that cannot be read. */
+export type JournalFact = 'none' | 'running' | 'present' | 'unreadable';
 
 /** The facts a status is decided from. */
 export interface HealthFacts {
@@ -55,8 +64,10 @@ export function rejectedAtLastTest(connection: Connection): boolean {
  */
 export function connectionStatus(connection: Connection, facts: HealthFacts): ConnectionStatus {
   if (facts.journal === 'present') return 'rotation interrupted';
+  if (facts.journal === 'running') return 'rotation in progress';
   if (facts.journal === 'unreadable') return 'unknown: rotation journal unreadable';
   if (facts.secret.kind === 'unreadable') return 'unknown: secret store unavailable';
+  if (facts.secret.kind === 'entry unreadable') return 'unknown: secret unreadable';
   if (facts.secret.kind === 'missing') return 'secret missing';
   if (facts.secret.accessKeyId !== connection.accessKeyId) return 'stored key differs';
   if (rejectedAtLastTest(connection)) return 'rejected at last test';

@@ -16,7 +16,10 @@ import {
   type StoredSecretFact,
 } from '../domain/connection-health.js';
 import { ageInDays } from '../domain/connection.js';
-import { journalStore } from '../store/journal.js';
+import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { journalStore, rotationLockPath } from '../store/journal.js';
+import { DEFAULT_STALE_MS, readLockOwner } from '../store/lock.js';
 import { rememberSecret } from '../domain/redact.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { shellWord } from '../domain/shell-word.js';
@@ -83,7 +86,10 @@ export async function inspectConnections(
         storedAccessKeyId,
         keyAgeDays,
         keyAgeKnown,
-        advice: advice(connection, status, storedAccessKeyId, keyAgeDays, keyAgeKnown),
+        advice:
+          status === 'unknown: secret unreadable' && storeFailure
+            ? `${storeFailure.message}${storeFailure.hint ? `\n${storeFailure.hint}` : ''}`
+            : advice(connection, status, storedAccessKeyId, keyAgeDays, keyAgeKnown),
         exitCode: STATUS_EXIT_CODE[status],
         storeFailure,
       };
@@ -105,16 +111,38 @@ async function secretFact(
     return [{ kind: 'stored', accessKeyId: pair.accessKeyId }, null];
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    return [{ kind: 'unreadable' }, error];
+    // The store answered list(): the store works, this entry does not.
+    return [{ kind: reading?.accounts ? 'entry unreadable' : 'unreadable' }, error];
   }
 }
 
 async function journalFact(dir: string, name: string): Promise<JournalFact> {
   try {
-    return (await journalStore(dir, name).read()) ? 'present' : 'none';
+    if (!(await journalStore(dir, name).read())) return 'none';
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     return 'unreadable';
+  }
+  return (await rotationRunning(rotationLockPath(dir, name))) ? 'running' : 'present';
+}
+
+/**
+ * Whether a live process holds the rotation lock: on this host, its pid is alive; from another host
+ * sharing the directory, its holder refreshed the file within the staleness bound (lock.ts's rule).
+ */
+async function rotationRunning(lockPath: string): Promise<boolean> {
+  const owner = await readLockOwner(lockPath);
+  if (!owner) return false;
+  if (owner.hostname !== hostname()) {
+    const info = await stat(lockPath).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs < DEFAULT_STALE_MS;
+  }
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, but another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -138,10 +166,13 @@ function advice(
       return `the secret store holds key ${maskAccessKeyId(stored ?? '')} for ${name}, but the metadata names ${maskAccessKeyId(connection.accessKeyId)} (an interrupted add-connection --force?); \`datablast-aws test ${arg}\` tests the stored key, and \`datablast-aws add-connection ${arg} --force\` stores the right one`;
     case 'rejected at last test':
       return `AWS rejected the key of ${name} when it was last tested; run \`datablast-aws test ${arg}\` for the cause and the fix`;
+    case 'rotation in progress':
+      return null;
     case 'rotation interrupted':
       return `a rotation of ${name} was interrupted; run \`datablast-aws rotate ${arg}\` to finish or undo it`;
     case 'unknown: rotation journal unreadable':
       return `the rotation journal of ${name} cannot be read; run \`datablast-aws rotate ${arg}\` for the details and the repair`;
+    case 'unknown: secret unreadable':
     case 'unknown: secret store unavailable':
       return null;
   }

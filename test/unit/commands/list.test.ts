@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { journalStore } from '../../../src/store/journal.js';
+import { journalStore, rotationLockPath } from '../../../src/store/journal.js';
+import { acquireLock } from '../../../src/store/lock.js';
 import { listCommand } from '../../../src/commands/list.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
@@ -152,7 +153,8 @@ describe('list', () => {
     world.secrets.failNext('get');
     const result = await runCli(['list', '--json'], world);
     expect(result.exitCode).toBe(6);
-    expect(JSON.parse(result.stdout)[0].status).toBe('unknown: secret store unavailable');
+    expect(JSON.parse(result.stdout)[0].status).toBe('unknown: secret unreadable');
+    expect(result.stderr).toContain('the secret store failed on get');
   });
 
   it('flags a stored key that is not the one the metadata names (an interrupted add-connection --force), exit 3', async () => {
@@ -228,6 +230,33 @@ describe('list', () => {
     expect(result.exitCode).toBe(8);
     expect(JSON.parse(result.stdout).map((e: { status: string }) => e.status)).toEqual(['ok', 'rotation interrupted']);
     expect(result.stderr).toContain('datablast-aws rotate prod');
+  });
+
+  it('says "rotation in progress", exit 0, while a live process holds the rotation lock beside the journal', async () => {
+    const world = fakeWorld();
+    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
+    (world.connections as { dir: string }).dir = dir;
+    const pair = await seedConnection(world, 'prod');
+    await journalStore(dir, 'prod').write({
+      version: 1,
+      connection: 'prod',
+      phase: 'creating',
+      startedAt: world.clock.now().toISOString(),
+      updatedAt: world.clock.now().toISOString(),
+      userName: 'datablast',
+      oldAccessKeyId: pair.accessKeyId,
+      keysBefore: [pair.accessKeyId],
+      keepOld: false,
+    });
+    const lock = await acquireLock(rotationLockPath(dir, 'prod'), { waitMs: 0 });
+    try {
+      const result = await runCli(['list', '--json'], world);
+      expect(result.exitCode).toBe(0);
+      expect(JSON.parse(result.stdout)[0].status).toBe('rotation in progress');
+    } finally {
+      await lock!.release();
+    }
+    expect(JSON.parse((await runCli(['list', '--json'], world)).stdout)[0].status).toBe('rotation interrupted');
   });
 
   it('makes no AWS call', async () => {
