@@ -3,7 +3,7 @@ import { collect, createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../ports.js';
 import { classify } from '../aws/errors.js';
 import { CliError, ConfigError, ExitCode, UsageError } from '../errors.js';
-import { validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
+import { validateStoredConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn, validateRegion } from '../domain/access-key.js';
 import {
   BUCKET_PROBE_ACTION,
@@ -150,7 +150,7 @@ export function parseTestOptions(name: string | undefined, flags: TestFlags): Te
   const all = flags.all === true;
   if (all && name !== undefined)
     throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
-  if (name !== undefined) validateConnectionName(name);
+  if (name !== undefined) validateStoredConnectionName(name);
   const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed === true };
   if (name !== undefined) opts.name = name;
   if (flags.service !== undefined) opts.services = [...new Set(flags.service.map(parseService))];

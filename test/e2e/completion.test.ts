@@ -98,6 +98,7 @@ const COMMANDS = [
   'credential-process',
   'env',
   'export-profile',
+  'deliver',
   'completion',
 ];
 

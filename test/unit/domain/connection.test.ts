@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/errors.js';
-import { validateConnectionName } from '../../../src/domain/connection.js';
+import { validateConnectionName, validateStoredConnectionName } from '../../../src/domain/connection.js';
 
 describe('validateConnectionName', () => {
   it.each(['prod', 'AWS Production', 'Team $(touch X)', 'équipe données', '生产', 'a-b', 'x'.repeat(64), 'ok 👍'])(
@@ -13,7 +13,7 @@ describe('validateConnectionName', () => {
   it.each([
     ['a right-to-left override (U+202E)', 'prod\u202Eexe.txt'],
     ['a zero-width space (U+200B)', 'pro\u200Bd'],
-    ['a byte order mark (U+FEFF)', '\uFEFFprod'],
+    ['a byte order mark (U+FEFF)', 'pro\uFEFFd'],
     ['a left-to-right isolate (U+2066)', 'a\u2066b'],
     ['a right-to-left mark (U+200F)', 'a\u200Fb'],
     ['a word joiner (U+2060)', 'a\u2060b'],
@@ -31,4 +31,17 @@ describe('validateConnectionName', () => {
       expect(() => validateConnectionName(name)).toThrow(/starts with "-"/);
     },
   );
+});
+
+describe('validateStoredConnectionName', () => {
+  it.each(['-x', 'pro\u200Bd', 'prod\u202Eexe'])(
+    'still accepts %j, made before new names were checked more strictly: it stays usable',
+    (name) => {
+      expect(validateStoredConnectionName(name)).toBe(name);
+    },
+  );
+
+  it.each(['', ' prod', 'a\nb', 'x'.repeat(65)])('refuses %j as always', (name) => {
+    expect(() => validateStoredConnectionName(name)).toThrow(UsageError);
+  });
 });
