@@ -1,7 +1,7 @@
-import type { Context, ProbeCount, Probes, Sts } from '../ports.js';
+import type { ProbeCount, Probes, Sts } from '../ports.js';
 import { lazy } from '../lazy.js';
 import { BUCKET_PROBE_ACTION, GLOBAL_STS_REGION, PROBE_ACTIONS } from '../domain/diagnosis.js';
-import { addDebugLogging, call, resolveEndpoint, SkewObserver, type Service } from './clients.js';
+import { addDebugLogging, call, resolveEndpoint, SkewObserver, type AwsDeps, type Service } from './clients.js';
 import type { CallFacts } from './errors.js';
 import { stsGateway, type StsParts } from './sts.js';
 
@@ -26,7 +26,7 @@ export type SharedHandler = () => Promise<unknown>;
 
 /** The global STS gateway and the service probes of one session. */
 export function diagnosticGateways(
-  ctx: Context,
+  ctx: AwsDeps,
   http: SharedHandler,
   config: SessionConfig,
   facts: CallFacts,
@@ -51,7 +51,7 @@ export function diagnosticGateways(
 }
 
 /** The read-only probes of `test --service`; every failure goes through the one error table, naming the IAM action. */
-export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFacts): Probes {
+export function probesGateway(ctx: AwsDeps, config: SessionConfig, facts: CallFacts): Probes {
   const s3 = lazy(async () => {
     const sdk = await import('@aws-sdk/client-s3');
     const base = await config('s3');
