@@ -134,9 +134,10 @@ function queryAction(request: RequestLike): string | undefined {
 }
 
 /**
- * Accepts only what AWS sends for the operation: for the query protocol, XML with `<ActionResponse>` and
- * a RequestId on success, or an `<ErrorResponse>`/`<Error>` with a Code on failure; for the other
- * protocols (S3's REST-XML, Lambda's REST-JSON), no HTML and a body of the protocol's content type.
+ * Accepts only what AWS sends for the operation. The query protocol (IAM, STS, RDS) is judged by shape:
+ * `<ActionResponse>` with a RequestId on success, an error document with a Code otherwise (moto labels its
+ * signature errors text/html, AWS text/xml: the shape is what tells). Other protocols (S3's REST-XML,
+ * Lambda's REST-JSON): no HTML page, and a body of the protocol's content type.
  */
 function checkProtocol(request: RequestLike, response: ResponseLike, contentType: string | undefined, body: Buffer) {
   const status = response.statusCode;
@@ -149,20 +150,21 @@ function checkProtocol(request: RequestLike, response: ResponseLike, contentType
       contentType,
     );
   const start = body.subarray(0, 512).toString('utf8').trimStart().toLowerCase();
-  if (/html/.test(type) || start.startsWith('<!doctype html') || start.startsWith('<html')) throw notAws();
+  if (start.startsWith('<!doctype html') || start.startsWith('<html')) throw notAws();
   const action = queryAction(request);
   if (action !== undefined) {
-    if (!/xml/.test(type)) throw notAws();
     const text = body.toString('utf8');
     const ok =
       status >= 200 && status < 300
         ? text.includes(`<${action}Response`) && /<RequestId>[^<]+<\/RequestId>/.test(text)
-        : /<Error(Response)?[\s>]/.test(text) && /<Code>[^<]+<\/Code>/.test(text);
+        : /<Error[\s>]/.test(text) && /<Code>[^<]+<\/Code>/.test(text);
     if (!ok) throw notAws();
     return;
   }
-  if (status >= 300 && status < 400 && body.length === 0) return;
-  if (body.length > 0 && !/xml|json/.test(type)) throw notAws();
+  if (body.length === 0) return;
+  if (/xml/.test(type) || (/json/.test(type) && !/html/.test(type))) return;
+  if (start.startsWith('<?xml')) return;
+  throw notAws();
 }
 
 function header(headers: Record<string, string | undefined>, name: string): string | undefined {
