@@ -44,7 +44,7 @@ export interface TestOptions {
   /** The connection; absent with --all (and, on a terminal, when the user is to pick one). */
   name?: string;
   all: boolean;
-  /** --service, repeatable; undefined means the services the connection was onboarded with. */
+  /** --service, repeatable; undefined means the services the connection was onboarded with (its buckets are always probed). */
   services?: ProbeService[];
   /** List the user's keys with the --profile admin credentials (tells inactive from deleted or rotated). */
   admin: boolean;
@@ -141,8 +141,10 @@ export function testCommand(
       `
 Checked without a call: stray spaces or characters in the stored key. With one STS call: network (DNS, TCP,
 TLS, proxy, timeout), key id and secret, key active, clock (AWS's Date header), region. Only after a regional
-rejection: the global STS endpoint (an opt-in region not enabled). With --service: permissions and IP
-restrictions. A key created less than two minutes ago is retried while IAM spreads it.
+rejection: the global STS endpoint (an opt-in region not enabled). With --service, and for the connection's
+buckets (their location and region): permissions and IP restrictions. A key created less than two minutes
+ago is retried for up to 30 s while IAM spreads it. Only an AWS answer counts: an HTML page from a proxy or
+captive portal is reported as such.
 
 Exit codes: 0 all good; 2 the stored key is malformed; 3 no such connection; 4 AWS rejects the key (or the
 clock is off); 5 denied or unreachable; 6 secret store. With --all, the most urgent failure decides.
