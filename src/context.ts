@@ -33,6 +33,9 @@ export function createContext(
       parts.secrets ??
       lazy(async () => (await import('./store/secret-store.js')).openSecretStore(env, (await connections()).dir)),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
+    consumer:
+      parts.consumer ??
+      (async (record, options) => (await import('./consumers/open.js')).openConsumer(ctx, record, options)),
   };
   return ctx;
 }

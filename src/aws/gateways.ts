@@ -18,6 +18,7 @@ import {
 } from './clients.js';
 import { iamGateway, type IamParts } from './iam.js';
 import { diagnosticGateways } from './probes.js';
+import { secretsManagerGateway } from './secrets-manager.js';
 import { stsGateway, type StsParts } from './sts.js';
 
 /** Credentials as the SDK takes them: fixed, or a provider it calls when it needs them. */
@@ -144,6 +145,7 @@ function session(
     sts: stsGateway(stsParts, facts),
     iam: iamGateway(iamParts, facts, ctx.clock, signerKeyId),
     ...diagnosticGateways(ctx, http, config, facts),
+    secretsManager: (secretRegion) => secretsManagerGateway(ctx, config, facts, secretRegion),
   };
 }
 
