@@ -7,7 +7,7 @@ import { worstExitCode } from '../domain/rotation.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { present, warn, type Style } from '../ui/output.js';
 import { mapConcurrently } from '../domain/concurrency.js';
-import { rotateConnection, type RotateResult, type RotateStatus } from '../rotation/engine.js';
+import { rotateConnection, type RotateResult } from '../rotation/engine.js';
 
 export { LOCK_WAIT_MS, type RotateResult, type RotateStatus } from '../rotation/engine.js';
 

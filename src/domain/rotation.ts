@@ -335,7 +335,8 @@ export function journalProblem(r: Record<string, unknown>, connectionName: strin
   if (!isKeyId(r.oldAccessKeyId)) return 'oldAccessKeyId is not an access key id';
   if (!Array.isArray(r.keysBefore) || !r.keysBefore.every(isKeyId)) return 'keysBefore is not a list of access key ids';
   if (typeof r.keepOld !== 'boolean') return 'keepOld is not true or false';
-  if (r.phase !== 'creating' && r.newAccessKeyId === undefined) return `phase ${String(r.phase)} without newAccessKeyId`;
+  if (r.phase !== 'creating' && r.newAccessKeyId === undefined)
+    return `phase ${String(r.phase)} without newAccessKeyId`;
   if (r.newAccessKeyId !== undefined && !isKeyId(r.newAccessKeyId)) return 'newAccessKeyId is not an access key id';
   if (r.accountId !== undefined && !(typeof r.accountId === 'string' && /^\d{12}$/.test(r.accountId)))
     return 'accountId is not a 12-digit account id';

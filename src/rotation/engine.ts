@@ -76,7 +76,7 @@ async function runPhases(r: RotationRun): Promise<RotateResult> {
   let rolledBack = false;
   let skipped = false;
   try {
-    for (let phase: PhaseName | 'end' = 'recover'; phase !== 'end'; ) {
+    for (let phase: PhaseName | 'end' = 'recover'; phase !== 'end';) {
       const step = PHASE_TABLE[phase];
       if (r.request.dryRun && !READ_ONLY_PHASES.has(phase)) {
         plan.push(...step.describe(r));
@@ -85,7 +85,8 @@ async function runPhases(r: RotationRun): Promise<RotateResult> {
       }
       const outcome = await step.run(r);
       if (r.request.dryRun) plan.push(...step.describe(r));
-      if (outcome.kind === 'resume') resumed = outcome.action.kind !== 'clear' && outcome.action.kind !== 'delete-orphan';
+      if (outcome.kind === 'resume')
+        resumed = outcome.action.kind !== 'clear' && outcome.action.kind !== 'delete-orphan';
       if (phase === 'undo') recovered = 'rolled-back';
       if (outcome.kind === 'skipped') skipped = true;
       if (phase === 'roll-back') rolledBack = true;

@@ -200,7 +200,9 @@ async function holders(r: RotationRun, currentId: string): Promise<Map<string, s
 }
 
 function retireStep(keepOld: boolean, old: string): string {
-  return keepOld ? `deactivate the old key ${old} and keep it (--keep-old)` : `deactivate, then delete the old key ${old}`;
+  return keepOld
+    ? `deactivate the old key ${old} and keep it (--keep-old)`
+    : `deactivate, then delete the old key ${old}`;
 }
 
 const recover: Phase = {
@@ -214,7 +216,9 @@ const recover: Phase = {
     }
     if (!entry) return { kind: 'no-journal' };
     r.entry = entry;
-    r.say(`found an interrupted rotation (phase "${entry.phase}", started ${entry.startedAt}); finishing or undoing it first`);
+    r.say(
+      `found an interrupted rotation (phase "${entry.phase}", started ${entry.startedAt}); finishing or undoing it first`,
+    );
     await connection(r);
     const current = await storedPair(r, r.name);
     const pending = await storedPair(r, pendingAccount(r.name));
@@ -383,9 +387,12 @@ const check: Phase = {
     const decision = decideOtherKey(keys, current.accessKeyId, held);
     r.other = decision;
     if (decision.kind === 'current-missing') {
-      throw new AwsError(`IAM does not list the key ${current.accessKeyId} of "${r.name}" among user ${userName}'s keys`, {
-        hint: 'IAM may not be consistent yet after a recent change: wait a minute and run the command again.',
-      });
+      throw new AwsError(
+        `IAM does not list the key ${current.accessKeyId} of "${r.name}" among user ${userName}'s keys`,
+        {
+          hint: 'IAM may not be consistent yet after a recent change: wait a minute and run the command again.',
+        },
+      );
     }
     if (decision.kind === 'blocked-foreign') {
       const id = decision.key.accessKeyId;
@@ -531,7 +538,10 @@ async function undoCreate(r: RotationRun, iam: Iam, fresh: AccessKeyPair, error:
   }
   return new SecretStoreError(
     `could not store the new key of "${r.name}" (${cli?.message ?? String(error)}); the new key was deleted again and the connection keeps its current key, which works`,
-    { cause: error, hint: cli?.hint ?? 'Check that the secret store is unlocked and reachable, then run rotate again.' },
+    {
+      cause: error,
+      hint: cli?.hint ?? 'Check that the secret store is unlocked and reachable, then run rotate again.',
+    },
   );
 }
 

@@ -56,6 +56,7 @@ export class FakeAws implements Aws {
   /** Buckets that exist, for the HeadBucket probe. */
   readonly buckets = new Set<string>();
   private injected: Array<{ method: string; error: Error; afterCalls: number }> = [];
+  private hollow: string[] = [];
   private keyCounter = 0;
   private now: () => Date;
 
@@ -70,6 +71,22 @@ export class FakeAws implements Aws {
     afterCalls = 0,
   ): void {
     this.injected.push({ method, error, afterCalls });
+  }
+
+  /**
+   * The next call of `method` answers success without doing anything: what a proxy's or captive portal's
+   * `200 text/html` looks like to a client that takes any 200 for AWS's answer.
+   */
+  succeedWithoutEffect(method: 'updateAccessKey' | 'deleteAccessKey'): void {
+    this.hollow.push(method);
+  }
+
+  /** True (once) when the call of `method` is to answer without effect. */
+  private hollowCall(method: string): boolean {
+    const index = this.hollow.indexOf(method);
+    if (index < 0) return false;
+    this.hollow.splice(index, 1);
+    return true;
   }
 
   /** Creates a user directly (test setup), optionally with a key; returns the key. */
@@ -203,6 +220,7 @@ export class FakeAws implements Aws {
         }),
       updateAccessKey: (userName, accessKeyId, status) =>
         call('iam', 'updateAccessKey', 'iam:UpdateAccessKey', () => {
+          if (this.hollowCall('updateAccessKey')) return;
           const key = this.keys.get(accessKeyId);
           if (!key || key.userName !== userName)
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
@@ -210,6 +228,7 @@ export class FakeAws implements Aws {
         }),
       deleteAccessKey: (userName, accessKeyId) =>
         call('iam', 'deleteAccessKey', 'iam:DeleteAccessKey', () => {
+          if (this.hollowCall('deleteAccessKey')) return;
           const key = this.keys.get(accessKeyId);
           if (!key || key.userName !== userName)
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);

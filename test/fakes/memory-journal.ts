@@ -9,6 +9,12 @@ import { ConfigError } from '../../src/errors.js';
 export class MemoryJournals implements Journals {
   /** Connection name → journal text. */
   readonly texts = new Map<string, string>();
+  private failWrites = 0;
+
+  /** The next write fails, as on a full disk. */
+  failNextWrite(): void {
+    this.failWrites += 1;
+  }
 
   of(connectionName: string): Journal {
     const path = `/memory/rotate-${connectionName}.journal.json`;
@@ -31,6 +37,10 @@ export class MemoryJournals implements Journals {
         return record as unknown as RotationJournal;
       },
       write: async (journal) => {
+        if (this.failWrites > 0) {
+          this.failWrites -= 1;
+          throw Object.assign(new Error('no space left on device (injected)'), { code: 'ENOSPC' });
+        }
         this.texts.set(connectionName, JSON.stringify(journal, null, 2));
       },
       clear: async () => {

@@ -6,6 +6,7 @@ import type {
   Context,
   GlobalOptions,
   Iam,
+  Journals,
   SecretStore,
   Sts,
 } from '../../../src/ports.js';
@@ -184,7 +185,7 @@ export interface RunResult {
 export async function rotateIn(
   world: RotationWorld,
   opts: Partial<RotateOptions> = {},
-  options: { fault?: Fault; json?: boolean; tty?: boolean } = {},
+  options: { fault?: Fault; json?: boolean; tty?: boolean; journals?: Journals } = {},
 ): Promise<RunResult> {
   const io = bufferedIO({ tty: options.tty ?? false });
   const ports = new Ports(world, options.fault);
@@ -205,7 +206,7 @@ export async function rotateIn(
     connections: async () => ports.connections(),
     aws: async () => ports.aws(),
     prompter: async () => world.prompter,
-    journals: async () => world.journals,
+    journals: async () => options.journals ?? world.journals,
     locks: async () => world.locks,
   });
   const full: RotateOptions = { all: false, concurrency: 4, keepOld: false, admin: false, dryRun: false, ...opts };
