@@ -5,9 +5,9 @@ import { validateConnectionName } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { worstExitCode } from '../domain/rotation.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
-import { present, warn, type Style } from '../ui/output.js';
+import { present, progress, warn, type Style } from '../ui/output.js';
 import { mapConcurrently } from '../domain/concurrency.js';
-import { rotateConnection, type RotateResult } from '../rotation/engine.js';
+import { rotateConnection, type RotateResult, type RotationReporter } from '../rotation/engine.js';
 
 export { LOCK_WAIT_MS, type RotateResult, type RotateStatus } from '../rotation/engine.js';
 
@@ -137,7 +137,7 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
  */
 export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateOutcome> {
   if (!opts.all) {
-    const result = await rotateConnection(ctx, opts.name!, opts);
+    const result = await rotateConnection(ctx, opts.name!, opts, reporter(ctx));
     if (result.status === 'rolled-back') ctx.exitCode = ExitCode.aws;
     return result;
   }
@@ -147,7 +147,7 @@ export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateO
     opts.concurrency,
     async (connection): Promise<RotateResult | RotateFailure> => {
       try {
-        return await rotateConnection(ctx, connection.name, opts);
+        return await rotateConnection(ctx, connection.name, opts, reporter(ctx));
       } catch (error) {
         const failure = failureEntry(connection.name, error);
         warn(
@@ -160,6 +160,11 @@ export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateO
   );
   ctx.exitCode = worstExitCode(entries.map(entryExitCode));
   return entries;
+}
+
+/** The engine's progress lines and warnings, on stderr. */
+function reporter(ctx: Context): RotationReporter {
+  return { progress: (message) => progress(ctx, message), warn: (message) => warn(ctx, message) };
 }
 
 /** The exit code one --all entry contributes. */

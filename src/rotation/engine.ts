@@ -2,7 +2,6 @@ import type { Context } from '../ports.js';
 import { quotedName } from '../domain/connection.js';
 import { resolveRegion } from '../domain/region.js';
 import { CliError, ConfigError, LockHeldError, RotationInterruptedError } from '../errors.js';
-import { progress, warn } from '../ui/output.js';
 import { READ_ONLY_PHASES, RotationStop, failureFate, nextPhase, type PhaseName } from './decisions.js';
 import { PHASE_TABLE, type RotationRequest, type RotationRun } from './phases.js';
 
@@ -26,12 +25,23 @@ export interface RotateResult {
   plan?: string[];
 }
 
+/** Where the engine's progress lines and warnings go (the command renders them: ui/ stays out of rotation/). */
+export interface RotationReporter {
+  progress(message: string): void;
+  warn(message: string): void;
+}
+
 /**
  * Rotates one connection under its lock: one loop over the phases (rotation/decisions.ts), which starts
  * from the journal it finds, so a fresh and an interrupted rotation take the same steps. A dry run takes
  * no lock, performs the read-only phases and describes the others.
  */
-export async function rotateConnection(ctx: Context, name: string, request: RotationRequest): Promise<RotateResult> {
+export async function rotateConnection(
+  ctx: Context,
+  name: string,
+  request: RotationRequest,
+  report: RotationReporter,
+): Promise<RotateResult> {
   const connections = await ctx.connections();
   const connection = await connections.get(name);
   if (!connection) {
@@ -48,8 +58,8 @@ export async function rotateConnection(ctx: Context, name: string, request: Rota
     aws: await ctx.aws(),
     journal: (await ctx.journals()).of(name),
     region: resolveRegion({ flag: ctx.globals.region, connection: connection.region, env: ctx.env }).region,
-    say: (message) => progress(ctx, `${name}: ${message}`),
-    warn: (message) => warn(ctx, message),
+    say: (message) => report.progress(`${name}: ${message}`),
+    warn: (message) => report.warn(message),
   };
   if (request.dryRun) return runPhases(run);
   const locks = await ctx.locks();
@@ -64,7 +74,7 @@ export async function rotateConnection(ctx: Context, name: string, request: Rota
   } finally {
     await lock
       .release()
-      .catch((error: unknown) => warn(ctx, `could not remove the lock ${lock.path}: ${(error as Error).message}`));
+      .catch((error: unknown) => report.warn(`could not remove the lock ${lock.path}: ${(error as Error).message}`));
   }
 }
 
