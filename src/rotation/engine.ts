@@ -3,7 +3,8 @@ import { quotedName } from '../domain/connection.js';
 import { resolveRegion } from '../domain/region.js';
 import { CliError, ConfigError, LockHeldError, RotationInterruptedError } from '../errors.js';
 import { READ_ONLY_PHASES, RotationStop, failureFate, nextPhase, type PhaseName } from './decisions.js';
-import { PHASE_TABLE, type RotationRequest, type RotationRun } from './phases.js';
+import { PHASE_TABLE } from './phases.js';
+import type { RotationRequest, RotationRun } from './run.js';
 
 /** How long a second rotation of the same connection waits for the lock before exit 7. */
 export const LOCK_WAIT_MS = 3_000;
