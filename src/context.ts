@@ -38,6 +38,9 @@ export function createContext(
       parts.locks ??
       lazy(async () => (await import('./store/journal.js')).fileRotationLocks((await connections()).dir)),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
+    consumer:
+      parts.consumer ??
+      (async (record, options) => (await import('./consumers/open.js')).openConsumer(ctx, record, options)),
   };
   return ctx;
 }

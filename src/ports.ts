@@ -5,6 +5,7 @@
 import type { AccessKeyPair, Connection, Credentials } from './domain/connection.js';
 import type { AccessKeyInfo, Identity, IamUser } from './domain/iam.js';
 import type { RotationJournal } from './domain/rotation.js';
+import type { ConsumerRecord } from './domain/consumer.js';
 
 /** The global options of CLI.md, resolved once by main. */
 export interface GlobalOptions {
@@ -25,8 +26,8 @@ export interface IO {
   readonly stdinIsTTY: boolean;
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
-  /** Reads all of standard input (for --secret-stdin). */
-  readStdin(): Promise<string>;
+  /** Reads standard input to its end (for --secret-stdin); undefined, having stopped reading, when it holds more than `maxBytes`. */
+  readStdin(maxBytes: number): Promise<string | undefined>;
 }
 
 /** Time, injectable so that tests control ages, backoff and timeouts. */
@@ -48,6 +49,8 @@ export interface Prompter {
   checkbox<T extends string>(
     message: string,
     choices: Array<{ value: T; name?: string; checked?: boolean }>,
+    /** Checked at submission: a message keeps the prompt open (nothing is shown as answered). */
+    options?: { validate?: (values: T[]) => string | true },
   ): Promise<T[]>;
 }
 
@@ -131,9 +134,11 @@ export interface Iam {
   ): Promise<{ lastUsedDate: string | undefined; serviceName: string | undefined; region: string | undefined }>;
   listAttachedUserPolicies(userName: string): Promise<Array<{ policyArn: string; policyName: string }>>;
   attachUserPolicy(userName: string, policyArn: string): Promise<void>;
+  detachUserPolicy(userName: string, policyArn: string): Promise<void>;
   listUserPolicies(userName: string): Promise<string[]>;
   getUserPolicy(userName: string, policyName: string): Promise<string | undefined>;
   putUserPolicy(userName: string, policyName: string, document: string): Promise<void>;
+  deleteUserPolicy(userName: string, policyName: string): Promise<void>;
 }
 
 /** What a listing probe saw on its first page: how many items, and whether there are more. */
@@ -165,6 +170,33 @@ export interface AwsSession {
   globalSts?: Sts;
   /** Service access probes for `test --service`. */
   probes?: Probes;
+  /** Secrets Manager in `region` (the aws-secrets-manager consumer; admin-signed sessions only). */
+  secretsManager?: (region: string) => SecretsManager;
+}
+
+/** A secret as DescribeSecret tells it (never its value). */
+export interface SecretDescription {
+  arn: string;
+  name: string;
+  tags: Record<string, string>;
+  /** Set when the secret is scheduled for deletion. */
+  deletedDate?: string;
+}
+
+/** AWS Secrets Manager, domain-shaped: only the calls the product makes. */
+export interface SecretsManager {
+  /** The secret, or undefined when it does not exist. */
+  describe(secretId: string): Promise<SecretDescription | undefined>;
+  /** Creates the secret holding `value` as its first (AWSCURRENT) version. */
+  create(
+    name: string,
+    value: string,
+    options: { tags: Record<string, string>; kmsKeyId?: string; clientRequestToken: string },
+  ): Promise<{ arn: string; versionId: string }>;
+  /** Puts `value` as the secret's new AWSCURRENT version. */
+  put(secretId: string, value: string, clientRequestToken: string): Promise<{ versionId: string }>;
+  /** The value of one version (AWSCURRENT when `versionId` is absent); undefined when there is none. */
+  getValue(secretId: string, versionId?: string): Promise<{ value: string; versionId: string } | undefined>;
 }
 
 /**
@@ -176,6 +208,26 @@ export interface Aws {
   admin(): Promise<AwsSession>;
   /** Signed by a connection's own key. */
   as(credentials: Credentials, region?: string): Promise<AwsSession>;
+}
+
+/** What one hand-off to a consumer achieved; `detail` and `output` are for people and never carry a secret. */
+export type DeliveryOutcome =
+  | { status: 'delivered'; detail: string; output?: string }
+  | { status: 'pending'; detail: string }
+  | { status: 'failed'; message: string; hint?: string; output?: string };
+
+/** One place a connection's key must go besides this machine's secret store (domain/consumer.ts). */
+export interface Consumer {
+  /** Hands `pair` over; never throws for the consumer's own failure (that is a `failed` outcome). */
+  deliver(connection: Connection, pair: AccessKeyPair): Promise<DeliveryOutcome>;
+}
+
+/** A person's terminal, for the hand-offs that need one (the `datablast` form). */
+export interface Terminal {
+  /** Writes straight to the terminal, unscrubbed: the one way a secret may reach a person's screen. */
+  write(text: string): void;
+  /** Waits for one keypress and returns it; Ctrl-C cancels (CancelledError). */
+  readKey(): Promise<string>;
 }
 
 /** Everything a command may touch. Each port is built on first use. */
@@ -192,6 +244,8 @@ export interface Context {
   journals(): Promise<Journals>;
   /** Rotation locks, beside the metadata. */
   locks(): Promise<RotationLocks>;
+  /** The consumer a connection's record describes (consumers/). */
+  consumer(record: ConsumerRecord, options?: ConsumerOptions): Promise<Consumer>;
   /** Set by a command whose result is printed but whose outcome is a failure (e.g. `test`). */
   exitCode: number;
 }
@@ -207,4 +261,11 @@ export interface ContextParts {
   aws: () => Promise<Aws>;
   journals: () => Promise<Journals>;
   locks: () => Promise<RotationLocks>;
+  consumer: (record: ConsumerRecord, options?: ConsumerOptions) => Promise<Consumer>;
+}
+
+/** Settings of a hand-off that are not part of the consumer's record. */
+export interface ConsumerOptions {
+  /** How long an `exec:` command may run before it is stopped (milliseconds). */
+  execTimeoutMs?: number;
 }

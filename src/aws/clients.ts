@@ -7,8 +7,11 @@ import { translateAwsError, type CallFacts } from './errors.js';
  * The SDK itself is loaded here with `await import()` only when a gateway is first used.
  */
 
-/** The AWS services our gateways call (s3, rds and lambda only for `test --service` probes). */
-export type Service = 'iam' | 'sts' | 's3' | 'rds' | 'lambda';
+/**
+ * The AWS services our gateways call (s3, rds and lambda only for `test --service` probes), spelt so that
+ * AWS_ENDPOINT_URL_<SERVICE> is the SDKs' own variable (AWS_ENDPOINT_URL_SECRETS_MANAGER).
+ */
+export type Service = 'iam' | 'sts' | 's3' | 'rds' | 'lambda' | 'secrets_manager';
 
 /** Bound on establishing a TCP connection (per attempt). */
 export const CONNECT_TIMEOUT_MS = 3_000;

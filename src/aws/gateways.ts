@@ -17,6 +17,7 @@ import {
 } from './clients.js';
 import { iamGateway, type IamParts } from './iam.js';
 import { diagnosticGateways } from './probes.js';
+import { secretsManagerGateway } from './secrets-manager.js';
 import { stsGateway, type StsParts } from './sts.js';
 
 /** Credentials as the SDK takes them: fixed, or a provider it calls when it needs them. */
@@ -142,6 +143,7 @@ function session(
     sts: stsGateway(stsParts, facts),
     iam: iamGateway(iamParts, facts, (ms) => ctx.clock.sleep(ms)),
     ...diagnosticGateways(ctx, http, config, facts),
+    secretsManager: (secretRegion) => secretsManagerGateway(ctx, config, facts, secretRegion),
   };
 }
 

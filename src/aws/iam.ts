@@ -176,6 +176,12 @@ export function iamGateway(
       );
     },
 
+    async detachUserPolicy(userName, policyArn) {
+      await send('iam:DetachUserPolicy', (p, abortSignal) =>
+        p.client.send(new p.sdk.DetachUserPolicyCommand({ UserName: userName, PolicyArn: policyArn }), { abortSignal }),
+      );
+    },
+
     async listUserPolicies(userName) {
       const names: string[] = [];
       let marker: string | undefined;
@@ -209,6 +215,14 @@ export function iamGateway(
           new p.sdk.PutUserPolicyCommand({ UserName: userName, PolicyName: policyName, PolicyDocument: document }),
           { abortSignal },
         ),
+      );
+    },
+
+    async deleteUserPolicy(userName, policyName) {
+      await send('iam:DeleteUserPolicy', (p, abortSignal) =>
+        p.client.send(new p.sdk.DeleteUserPolicyCommand({ UserName: userName, PolicyName: policyName }), {
+          abortSignal,
+        }),
       );
     },
   };

@@ -1,24 +1,11 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createCommand, createOption } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import type { Identity } from '../domain/iam.js';
-import { AwsError, CliError, ConfigError, CredentialsRejectedError, UsageError } from '../errors.js';
-import { isUndecodableEntry } from '../store/secret-store.js';
+import { CliError, UsageError } from '../errors.js';
+import { validateConnectionName, validateDescription, type ConnectionJson } from '../domain/connection.js';
 import {
-  connectionJson,
-  validateConnectionName,
-  validateDescription,
-  type AccessKeyPair,
-  type Connection,
-  type ConnectionJson,
-} from '../domain/connection.js';
-import {
-  accountIdFromAccessKeyId,
-  isRootArn,
   maskAccessKeyId,
-  normalizeKeyPair,
-  userNameFromArn,
   type KeyPairSources,
   validateAccessKeyId,
   validateRegion,
@@ -27,7 +14,10 @@ import {
 import { parseCredentialsCsv } from '../domain/credentials-csv.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, type Style } from '../ui/output.js';
+import { readFileUpTo } from '../ui/io.js';
 import { shellWord } from '../domain/shell-word.js';
+import { connectionExists, saveConnection } from '../onboarding/connection.js';
+import { regionForNewConnection } from '../onboarding/region.js';
 
 /** The options of `add-connection NAME`, as gathered from flags. */
 export interface AddConnectionOptions {
@@ -40,37 +30,6 @@ export interface AddConnectionOptions {
   force: boolean;
   /** False under --no-test: store without calling AWS. */
   test: boolean;
-}
-
-/** What saveConnection stores: a key pair and what we know about it. */
-export interface SaveConnectionInput {
-  name: string;
-  pair: AccessKeyPair;
-  region: string;
-  description?: string;
-  /** Prove the key with STS GetCallerIdentity before storing anything. */
-  test: boolean;
-  /** Replace an existing connection of this name. */
-  force: boolean;
-  services?: string[];
-  buckets?: string[];
-  keyCreatedAt?: string;
-  /** The IAM user, when the caller knows it (the STS answer wins when the key is tested). */
-  userName?: string;
-  /** Where the key id and secret came from, so that a malformed one is reported against its flag, variable or CSV column. */
-  sources?: KeyPairSources;
-}
-
-/** The outcome of saveConnection. */
-export interface SaveConnectionResult {
-  /** The stored connection, in the JSON shape of CLI.md. */
-  connection: ConnectionJson;
-  /** True when AWS accepted the key before it was stored. */
-  tested: boolean;
-  /** True when an existing connection was replaced (--force). */
-  replaced: boolean;
-  /** What we changed or noticed, for the user to read (never a secret). */
-  notes: string[];
 }
 
 /** The result of `add-connection`: the connection JSON of CLI.md plus how it was stored. */
@@ -92,6 +51,8 @@ interface RawFlags {
 
 /** A credentials CSV is a few hundred bytes; anything far bigger is the wrong file. */
 const MAX_CSV_BYTES = 64 * 1024;
+/** A secret is 40 characters; standard input far bigger than that is the wrong input (`yes |`, a file). */
+const MAX_STDIN_BYTES = 64 * 1024;
 
 /** Commander wiring of `add-connection`; `run` is swappable so tests can capture the parsed options. */
 export function addConnectionCommand(ctx: Context, run: AddConnectionRun = addConnection): Command {
@@ -117,7 +78,9 @@ export function addConnectionCommand(ctx: Context, run: AddConnectionRun = addCo
       .addHelpText(
         'after',
         `
-The region is --region, else AWS_REGION, else us-east-1. Secrets are never accepted as flags.
+The region is --region, else AWS_REGION, AWS_DEFAULT_REGION, the region of the --profile (or default)
+profile in the AWS config file, else us-east-1; on a terminal you are asked, with that as the default.
+Secrets are never accepted as flags.
 
 Examples:
   $ datablast-aws add-connection "AWS Production"            # prompts for the key id and secret
@@ -176,16 +139,34 @@ function addConnectionOptions(name: string, flags: RawFlags): AddConnectionOptio
 /** Gathers the key from the chosen source (flags, stdin, environment, CSV file or prompts) and saves it. */
 export async function addConnection(ctx: Context, opts: AddConnectionOptions): Promise<AddConnectionResult> {
   const name = validateConnectionName(opts.name);
-  const region = defaultRegion(ctx);
+  const fallback = await regionForNewConnection(ctx);
   if (opts.description !== undefined) validateDescription(opts.description);
   // Fail before asking for a secret that could not be stored anyway.
   if (!opts.force && (await (await ctx.connections()).get(name))) throw connectionExists(name);
   const gathered = await gatherKey(ctx, opts);
+  // The guide's other two connection fields, asked on a terminal when no flag gave them.
+  const ask = ctx.globals.input && gathered.prompted ? await ctx.prompter() : undefined;
+  const region =
+    ask && fallback.source !== 'flag'
+      ? await ask.input('AWS region', {
+          default: fallback.region,
+          validate: (v) => accepts((r) => validateRegion(r, 'the region'), v),
+        })
+      : fallback.region;
+  const description =
+    opts.description ??
+    ((ask
+      ? await ask.input('Description (optional, Enter to skip)', {
+          default: '',
+          validate: (v) => (v === '' ? true : accepts(validateDescription, v)),
+        })
+      : '') ||
+      undefined);
   const saved = await saveConnection(ctx, {
     name,
     pair: gathered.pair,
     region,
-    description: opts.description,
+    description,
     test: opts.test,
     force: opts.force,
     userName: gathered.userName,
@@ -196,103 +177,6 @@ export async function addConnection(ctx: Context, opts: AddConnectionOptions): P
     tested: saved.tested,
     replaced: saved.replaced,
     notes: [...gathered.notes, ...saved.notes],
-  };
-}
-
-/** The region for a new connection: --region, else AWS_REGION, else us-east-1 (CLI.md). */
-export function defaultRegion(ctx: Context): string {
-  if (ctx.globals.region !== undefined) return validateRegion(ctx.globals.region, '--region');
-  if (ctx.env.AWS_REGION) return validateRegion(ctx.env.AWS_REGION, 'AWS_REGION');
-  return 'us-east-1';
-}
-
-/**
- * Validates, tests (unless `test` is false) and stores a key as a connection: the reusable core of
- * add-connection, create-user --create-key and init. Nothing is stored when AWS rejects the key
- * (CredentialsRejectedError, exit 4). The secret is written first, then the metadata; if the
- * metadata write fails, the secret store is put back as it was.
- */
-export async function saveConnection(ctx: Context, input: SaveConnectionInput): Promise<SaveConnectionResult> {
-  rememberSecret(input.pair.secretAccessKey);
-  const name = validateConnectionName(input.name);
-  const region = validateRegion(input.region);
-  if (input.description !== undefined) validateDescription(input.description);
-  const { pair, notes } = normalizeKeyPair(input.pair, input.sources);
-  rememberSecret(pair.secretAccessKey);
-  if (pair.accessKeyId.startsWith('ASIA')) {
-    throw new UsageError(
-      `${maskAccessKeyId(pair.accessKeyId)} is a temporary access key (ASIA…): it needs a session token and expires, so it cannot be stored for Datablast`,
-      {
-        hint: 'Use a long-term access key of an IAM user (AKIA…), e.g. from `datablast-aws create-user USER --create-key --connection NAME`.',
-      },
-    );
-  }
-  const connections = await ctx.connections();
-  const existing = await connections.get(name);
-  if (existing && !input.force) throw connectionExists(name);
-
-  let identity: Identity | undefined;
-  let keyCreatedAt = input.keyCreatedAt;
-  let userName = input.userName;
-  if (input.test) {
-    identity = await proveKey(ctx, pair, region);
-    userName = userNameFromArn(identity.arn);
-    if (isRootArn(identity.arn)) {
-      notes.push(
-        `this is a root user key of account ${identity.account}: AWS advises against root access keys; give Datablast its own IAM user with \`datablast-aws create-user\``,
-      );
-    }
-    if (keyCreatedAt === undefined && userName !== undefined)
-      keyCreatedAt = await keyCreationDate(ctx, pair, region, userName);
-  }
-  let accountId = identity?.account;
-  if (accountId === undefined) {
-    accountId = accountIdFromAccessKeyId(pair.accessKeyId);
-    if (accountId !== undefined) notes.push(`account ${accountId} was read from the key id, not confirmed with AWS`);
-  }
-  const now = ctx.clock.now().toISOString();
-  const connection: Connection = {
-    name,
-    accessKeyId: pair.accessKeyId,
-    accountId,
-    arn: identity?.arn,
-    userName,
-    region,
-    description: input.description,
-    createdAt: now,
-    keyCreatedAt,
-    lastTestedAt: identity ? now : undefined,
-    services: input.services,
-    buckets: input.buckets,
-  };
-
-  const secrets = await ctx.secrets();
-  // Read before writing, so that a failed replacement can put the old secret back. An entry that does not
-  // decode is what --force is advised for (decodeAccessKeyPair's hint): it is replaced, not restored.
-  const previous = existing ? await secrets.get(name).catch(unlessUndecodable) : undefined;
-  await secrets.set(name, pair);
-  try {
-    await connections.put(connection);
-  } catch (error) {
-    const undoFailed = await restoreSecret(ctx, name, previous);
-    if (undoFailed && error instanceof CliError) {
-      // The metadata error says "nothing was changed"; with the secret left behind, that is no longer true.
-      throw new CliError(
-        `${error.message.replace(/; nothing was changed$/, '')}; the secret of ${JSON.stringify(name)} was stored and could not be taken back (${undoFailed.message.replace(/; nothing was changed$/, '')})`,
-        error.exitCode,
-        {
-          hint: `${error.hint ?? ''} Then run \`datablast-aws remove ${shellWord(name)}\` to remove that secret, or add the connection again${previous ? ' with --force' : ''}.`.trim(),
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
-  return {
-    connection: connectionJson(connection),
-    tested: identity !== undefined,
-    replaced: existing !== undefined,
-    notes,
   };
 }
 
@@ -313,14 +197,10 @@ export function renderAddConnection(result: AddConnectionResult, io: IO, style: 
   else io.out(`Not tested with AWS: run \`datablast-aws test ${shellWord(result.name)}\` to check it.\n`);
 }
 
-function connectionExists(name: string): ConfigError {
-  return new ConfigError(`connection ${JSON.stringify(name)} exists`, {
-    hint: `Add --force to replace it, or choose another name. \`datablast-aws show ${shellWord(name)}\` shows the one stored.`,
-  });
-}
-
 interface GatheredKey {
-  pair: AccessKeyPair;
+  pair: { accessKeyId: string; secretAccessKey: string };
+  /** The key was typed at prompts (so the other fields are asked too). */
+  prompted?: boolean;
   userName?: string;
   notes: string[];
   sources?: KeyPairSources;
@@ -338,14 +218,22 @@ async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<Gath
       });
     }
     const prompter = await ctx.prompter();
-    accessKeyId = (
-      await prompter.input('Access key ID (AKIA…):', { validate: (v) => accepts(validateAccessKeyId, v.trim()) })
-    ).trim();
-    return { pair: { accessKeyId, secretAccessKey: await promptSecret(ctx) }, notes };
+    // Untrimmed: normalizeKeyPair trims it and says so, as the README promises.
+    accessKeyId = await prompter.input('Access key ID (AKIA…):', {
+      validate: (v) => accepts(validateAccessKeyId, v.trim()),
+    });
+    return { pair: { accessKeyId, secretAccessKey: await promptSecret(ctx) }, notes, prompted: true };
   }
   if (opts.secretStdin) {
     if (ctx.io.stdinIsTTY) progress(ctx, 'reading the secret access key from standard input (end with Ctrl-D)');
-    const text = await ctx.io.readStdin();
+    const text = await ctx.io.readStdin(MAX_STDIN_BYTES);
+    if (text === undefined)
+      throw new UsageError(
+        `--secret-stdin: standard input holds more than ${MAX_STDIN_BYTES / 1024} KiB; a secret access key is 40 characters`,
+        {
+          hint: 'Pipe only the secret, e.g. `pbpaste | datablast-aws add-connection NAME --access-key-id ID --secret-stdin`.',
+        },
+      );
     rememberSecret(text.trim());
     const secretAccessKey = text.replace(/\r?\n$/, '');
     if (secretAccessKey.trim() === '')
@@ -368,7 +256,7 @@ async function gatherKey(ctx: Context, opts: AddConnectionOptions): Promise<Gath
       hint: 'Pipe it into --secret-stdin (e.g. `pbpaste | datablast-aws add-connection NAME --access-key-id ID --secret-stdin`) or set AWS_SECRET_ACCESS_KEY.',
     });
   }
-  return { pair: { accessKeyId, secretAccessKey: await promptSecret(ctx) }, notes };
+  return { pair: { accessKeyId, secretAccessKey: await promptSecret(ctx) }, notes, prompted: true };
 }
 
 async function promptSecret(ctx: Context): Promise<string> {
@@ -381,7 +269,7 @@ async function promptSecret(ctx: Context): Promise<string> {
 }
 
 /** A prompt validator from a domain check: true, or the check's message and hint. */
-function accepts(check: (value: string) => string, value: string): string | true {
+function accepts(check: (value: string) => unknown, value: string): string | true {
   try {
     check(value);
     return true;
@@ -421,11 +309,14 @@ async function keyFromCsv(file: string): Promise<GatheredKey> {
     const info = await stat(file);
     if (info.isDirectory())
       throw new UsageError(`--from-csv ${file}: this is a directory`, { hint: 'Give the path of the .csv file.' });
-    if (info.size > MAX_CSV_BYTES)
-      throw new UsageError(`--from-csv ${file}: the file is ${info.size} bytes, far too big for a credentials CSV`, {
-        hint: 'Give the .csv file the AWS console downloaded for this key.',
-      });
-    bytes = await readFile(file);
+    // The size of a device or pipe is 0: the read itself stops at the bound.
+    const read = info.size > MAX_CSV_BYTES ? undefined : await readFileUpTo(file, MAX_CSV_BYTES);
+    if (read === undefined)
+      throw new UsageError(
+        `--from-csv ${file}: the file holds more than ${MAX_CSV_BYTES / 1024} KiB, far too much for a credentials CSV`,
+        { hint: 'Give the .csv file the AWS console downloaded for this key.' },
+      );
+    bytes = read;
   } catch (error) {
     if (error instanceof CliError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -448,70 +339,6 @@ async function keyFromCsv(file: string): Promise<GatheredKey> {
     secretAccessKey: `--from-csv ${file}: the "Secret access key" column`,
   };
   return parsed.userName ? { pair, userName: parsed.userName, notes, sources } : { pair, notes, sources };
-}
-
-/** Proves the key with STS GetCallerIdentity; a failure keeps aws/errors.ts's diagnosis and adds that nothing was stored. */
-async function proveKey(ctx: Context, pair: AccessKeyPair, region: string): Promise<Identity> {
-  progress(ctx, `testing ${maskAccessKeyId(pair.accessKeyId)} with AWS STS GetCallerIdentity`);
-  try {
-    return await (await (await ctx.aws()).as(pair, region)).sts.getCallerIdentity();
-  } catch (error) {
-    if (!(error instanceof CredentialsRejectedError || error instanceof AwsError)) throw error;
-    const Kind = error instanceof CredentialsRejectedError ? CredentialsRejectedError : AwsError;
-    // A rejected key must not be stored, so --no-test is offered only when AWS could not answer.
-    const hint =
-      error instanceof AwsError
-        ? `${error.hint ?? 'Check the network and --endpoint-url, then try again.'} Or add --no-test to store the key without checking it.`
-        : error.hint;
-    throw new Kind(`${error.message}; nothing was stored`, {
-      hint,
-      awsCode: error.awsCode,
-      requestId: error.requestId,
-      diagnosis: error.diagnosis,
-      cause: error,
-    });
-  }
-}
-
-/**
- * When the key was created, from IAM ListAccessKeys signed by the key itself. Best effort: the
- * self-rotation policy allows it, other users may be denied, and a missing date only means
- * `list` counts the key's age from when it was added.
- */
-async function keyCreationDate(
-  ctx: Context,
-  pair: AccessKeyPair,
-  region: string,
-  userName: string,
-): Promise<string | undefined> {
-  try {
-    const keys = await (await (await ctx.aws()).as(pair, region)).iam.listAccessKeys(userName);
-    return keys.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
-  } catch (error) {
-    if (error instanceof CliError) return undefined;
-    throw error;
-  }
-}
-
-/** Reads a damaged entry as absent; any other failure (a locked or unreachable store) stands. */
-function unlessUndecodable(error: unknown): undefined {
-  if (isUndecodableEntry(error)) return undefined;
-  throw error;
-}
-
-/** Puts the secret store back as it was before a failed save; returns the failure when it could not. */
-async function restoreSecret(
-  ctx: Context,
-  name: string,
-  previous: AccessKeyPair | undefined,
-): Promise<Error | undefined> {
-  try {
-    if (previous) await (await ctx.secrets()).set(name, previous);
-    else await (await ctx.secrets()).delete(name);
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  }
 }
 
 /** Quotes a value for a command line shown to the user (POSIX shells); kept here for existing importers. */

@@ -12,11 +12,22 @@ export interface CredentialProcessOptions {
   name: string;
 }
 
-/** The credential_process document, Version 1 (long-term keys: no SessionToken, no Expiration). */
+/**
+ * How long an SDK may keep the key it got before running credential-process again. Without an Expiration,
+ * boto3 and the JavaScript SDK keep the first key for a client's whole life, so a long-running job breaks
+ * when a rotation retires that key. It must stay above botocore's advisory refresh window (15 min:
+ * a shorter expiry makes boto3 run this command on every call); 20 min makes boto3 ask again every 5 min,
+ * the JavaScript SDK v3 (5-min window) every 15, the Java SDK v2 (15-s threshold) and Go SDK v2 every 20.
+ */
+export const CREDENTIAL_PROCESS_LIFETIME_MS = 20 * 60_000;
+
+/** The credential_process document, Version 1 (long-term keys: no SessionToken; Expiration so SDKs ask again). */
 export interface CredentialProcessResult {
   Version: 1;
   AccessKeyId: string;
   SecretAccessKey: string;
+  /** ISO 8601, UTC, whole seconds. */
+  Expiration: string;
 }
 
 /**
@@ -31,13 +42,19 @@ export async function credentialProcess(
   const pair = await requireKeyPair(await ctx.secrets(), connection);
   // The stored pair is written as one unit, so its key id always matches its secret, even while a
   // rotation has switched the secret but not yet the metadata.
-  return { Version: 1, AccessKeyId: pair.accessKeyId, SecretAccessKey: pair.secretAccessKey };
+  const expiration = new Date(ctx.clock.now().getTime() + CREDENTIAL_PROCESS_LIFETIME_MS);
+  return {
+    Version: 1,
+    AccessKeyId: pair.accessKeyId,
+    SecretAccessKey: pair.secretAccessKey,
+    Expiration: expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
 }
 
 /** Writes exactly the credential_process JSON and a newline. */
 export function renderCredentialProcess(result: CredentialProcessResult, io: IO): void {
   io.out(
-    `${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey })}\n`,
+    `${JSON.stringify({ Version: result.Version, AccessKeyId: result.AccessKeyId, SecretAccessKey: result.SecretAccessKey, Expiration: result.Expiration })}\n`,
   );
 }
 

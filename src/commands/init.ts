@@ -5,9 +5,13 @@ import { CancelledError, UsageError } from '../errors.js';
 import { connectionJson, validateConnectionName, type ConnectionJson } from '../domain/connection.js';
 import { maskAccessKeyId, validateRegion } from '../domain/access-key.js';
 import {
+  BUCKET_POLICY_NAME,
   MANAGED_BY_TAG,
+  SELF_ROTATION_POLICY_NAME,
   SERVICES,
   SERVICE_POLICIES,
+  bucketScope,
+  describeBucketScope,
   parseService,
   validateBucketName,
   validatePrefix,
@@ -15,13 +19,25 @@ import {
   validateUserName,
   type ServiceName,
 } from '../domain/policies.js';
-import { present, type Style } from '../ui/output.js';
+import { present, warn, type Style } from '../ui/output.js';
 import { note } from '../ui/progress.js';
-import { openAdmin } from './admin-session.js';
-import { assertRoomForKey, createKeyAndSave, ensureUser, inspectConnection, lookUpUser } from './create-user.js';
-import { defaultRegion } from './add-connection.js';
 import { shellWord } from '../domain/shell-word.js';
-import { applyAttachPolicy, desiredPolicies, planAttachPolicy, shortArn } from './attach-policy.js';
+import { openAdmin } from '../onboarding/admin.js';
+import { ensureUser, lookUpUser } from '../onboarding/user.js';
+import { assertRoomForKey, createKeyAndSave, inspectConnection } from '../onboarding/key.js';
+import { checkSecretStore } from '../onboarding/connection.js';
+import { regionForNewConnection } from '../onboarding/region.js';
+import {
+  applyPolicies,
+  desiredPolicies,
+  isRemovableGrant,
+  planIsEmpty,
+  planPolicies,
+  readGrants,
+  shortArn,
+  type CurrentGrants,
+} from '../onboarding/policies.js';
+import { testGranted } from '../onboarding/verify.js';
 
 /** The wizard's answers; each one given here is not asked. */
 export interface InitOptions {
@@ -35,6 +51,10 @@ export interface InitOptions {
   description?: string;
   /** Skip the confirmation before changes. */
   yes?: boolean;
+  /** Print the plan and change nothing. */
+  dryRun?: boolean;
+  /** Also remove grants not asked for (the service presets and our generated inline policies). */
+  exact?: boolean;
 }
 
 /** What the wizard did, and what it found already in place. */
@@ -46,15 +66,35 @@ export interface InitResult {
   userCreated: boolean;
   services: ServiceName[];
   buckets: string[];
+  /** The key prefix the bucket policy is limited to. */
+  prefix?: string;
   selfRotation: boolean;
   attached: string[];
   alreadyAttached: string[];
   inline: string[];
   alreadyInline: string[];
-  connection: ConnectionJson;
+  /** Managed policies detached (--exact). */
+  detached: string[];
+  /** Inline policies deleted (--exact). */
+  deletedInline: string[];
+  /** Grants the user holds beyond what was asked (ARNs and inline names): `--exact` removes ours. */
+  extra: string[];
+  /** Absent under --dry-run (nothing saved yet). */
+  connection?: ConnectionJson;
   keyCreated: boolean;
   /** Everything was in place already: nothing was changed. */
   alreadySetUp: boolean;
+  /** The changes, in words: what was done, or under --dry-run what would be. */
+  plan: string[];
+  /** --dry-run: nothing was changed. */
+  dryRun: boolean;
+  /** The final test as the connection, probing what was granted (absent under --dry-run). */
+  test?: {
+    ok: boolean;
+    checks: Array<{ id: string; title: string; status: string; detail?: string }>;
+    cause: string | null;
+    fix: string | null;
+  };
 }
 
 /** The user name the onboarding guide suggests. */
@@ -75,9 +115,14 @@ export function initCommand(ctx: Context): Command {
     .option('--connection <name>', 'name of the connection to save the key as')
     .option('--description <text>', "the connection's description (also the key's description in IAM)")
     .option('-y, --yes', 'do not ask for confirmation before changing anything')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option(
+      '--exact',
+      'also remove grants not asked for: the s3|rds|lambda read-only policies and the inline policies datablast-aws generates',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  datablast-aws init\n' +
+      '\nExamples:\n  datablast-aws init\n  datablast-aws init --dry-run\n' +
         '  datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production" --region eu-west-1\n',
     )
     .action(
@@ -90,6 +135,8 @@ export function initCommand(ctx: Context): Command {
         connection?: string;
         description?: string;
         yes?: boolean;
+        dryRun?: boolean;
+        exact?: boolean;
       }) => {
         const opts: InitOptions = {
           user: flags.user,
@@ -101,14 +148,16 @@ export function initCommand(ctx: Context): Command {
           region: ctx.globals.region,
           description: flags.description,
           yes: flags.yes === true,
+          dryRun: flags.dryRun === true,
+          exact: flags.exact === true,
         };
         present(ctx, await init(ctx, opts), renderInit);
       },
     );
 }
 
-/** Checks the answers given as flags before anything is asked or called. */
-function validateFlags(opts: InitOptions): void {
+/** Checks the answers given as flags before anything is asked or called; under --no-input, names every missing one at once. */
+function validateFlags(ctx: Context, opts: InitOptions): void {
   if (opts.user !== undefined) validateUserName(opts.user);
   opts.buckets?.forEach(validateBucketName);
   if (opts.prefix !== undefined) {
@@ -122,77 +171,97 @@ function validateFlags(opts: InitOptions): void {
   if (opts.region !== undefined) validateRegion(opts.region);
   if (opts.description !== undefined)
     validateTagValue(opts.description, '--description (stored as a tag on the user, as the console does)');
+  if (ctx.globals.input) return;
+  const missing = [
+    !opts.services?.length && !opts.buckets?.length
+      ? '--service s3|rds|lambda (repeatable) or --bucket NAME (what Datablast may read)'
+      : undefined,
+    opts.connection === undefined ? '--connection NAME (the name the key is saved under)' : undefined,
+  ].filter((m): m is string => m !== undefined);
+  if (missing.length)
+    throw new UsageError(`missing ${missing.join(' and ')}; under --no-input every answer comes from a flag`, {
+      hint: 'For example: datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production".',
+    });
+}
+
+/** What an earlier run left: a stored connection that names its IAM user. */
+async function earlierSetup(
+  ctx: Context,
+  opts: InitOptions,
+): Promise<{ user: string; connection: string } | undefined> {
+  const stored = (await (await ctx.connections()).list()).filter((c) => c.userName !== undefined);
+  const match =
+    opts.connection !== undefined
+      ? stored.find((c) => c.name === opts.connection)
+      : opts.user !== undefined
+        ? stored.find((c) => c.userName === opts.user)
+        : stored.length === 1
+          ? stored[0]
+          : undefined;
+  return match ? { user: match.userName!, connection: match.name } : undefined;
 }
 
 /**
  * The wizard, in the onboarding guide's order. Every question is asked before anything changes, so
  * Ctrl-C at any prompt leaves nothing behind; the connection's name is asked before its key exists,
- * so the secret goes from AWS straight into the secret store. Composes the commands' own functions.
+ * so the secret goes from AWS straight into the secret store. A re-run asks only what an earlier run
+ * did not settle, with what is attached preselected. Composes the onboarding services.
  */
 export async function init(ctx: Context, opts: InitOptions): Promise<InitResult> {
-  validateFlags(opts);
-  // Under --no-input the answers without a default must all be flags: say so before any call.
-  if (!ctx.globals.input) {
-    if (!opts.services?.length && !opts.buckets?.length)
-      missing('--service s3|rds|lambda (repeatable) or --bucket NAME', 'what Datablast may read');
-    if (opts.connection === undefined) missing('--connection NAME', 'the name the key is saved under');
-  }
+  validateFlags(ctx, opts);
   const prompter = ctx.globals.input ? await ctx.prompter() : undefined;
 
   // 1. Who am I.
   const admin = await openAdmin(ctx);
+  const earlier = await earlierSetup(ctx, opts);
 
   // 2. The user.
-  const userName =
-    opts.user ??
-    (prompter
-      ? await prompter.input('Name of the IAM user for Datablast', {
-          default: DEFAULT_USER_NAME,
-          validate: check(validateUserName),
-        })
-      : defaulted(ctx, 'IAM user', DEFAULT_USER_NAME, DEFAULT_USER_NAME, '--user'));
+  let userName: string;
+  if (opts.user !== undefined) userName = opts.user;
+  else if (earlier) {
+    userName = earlier.user;
+    note(ctx, `IAM user: ${userName} (of connection ${earlier.connection}; --user to change it)`);
+  } else if (prompter)
+    userName = await prompter.input('Name of the IAM user for Datablast', {
+      default: DEFAULT_USER_NAME,
+      validate: check(validateUserName),
+    });
+  else userName = defaulted(ctx, 'IAM user', DEFAULT_USER_NAME, DEFAULT_USER_NAME, '--user');
   const existingUser = await lookUpUser(ctx, admin, userName);
+  const current = await readGrants(ctx, admin, userName, existingUser);
 
-  // 3. What Datablast may read.
-  const grants = await chooseGrants(ctx, opts, prompter!);
+  // 3. What Datablast may read (what is attached already is preselected).
+  const grants = await chooseGrants(ctx, opts, prompter, current);
 
-  // 4. Self-rotation.
+  // 4. Self-rotation: on, unless a flag turns it off or an earlier run left it off.
+  const leftOff =
+    existingUser !== undefined &&
+    !(SELF_ROTATION_POLICY_NAME in current.inline) &&
+    (current.managed.some(isRemovableGrant) || BUCKET_POLICY_NAME in current.inline);
   const selfRotation =
     opts.selfRotation ??
-    (prompter
-      ? await prompter.confirm(
-          'Allow the user to rotate its own access key (so scheduled `rotate` needs no admin credentials)?',
-          { default: true },
-        )
+    (leftOff
+      ? defaulted(ctx, 'self-rotation', false, 'off (as before)', '--self-rotation')
       : defaulted(ctx, 'self-rotation', true, 'on', '--no-self-rotation'));
 
   // 5. The connection: name first; an existing one that already works for this user means no new key.
   const connectionName =
     opts.connection ??
+    (earlier?.user === userName ? earlier.connection : undefined) ??
     (await prompter!.input('Name for the connection (how you will refer to this key)', {
       validate: check(validateConnectionName),
     }));
   const state = await inspectConnection(ctx, connectionName, userName);
   let region: string | undefined;
-  let description: string | undefined;
   if (state.state === 'absent') {
+    const fallback = await regionForNewConnection(ctx);
     region =
-      opts.region ??
-      (prompter
+      prompter && fallback.source !== 'flag'
         ? await prompter.input('AWS region for this connection', {
-            default: defaultRegion(ctx),
-            validate: check((r) => validateRegion(r)),
+            default: fallback.region,
+            validate: check((r) => validateRegion(r, 'the region')),
           })
-        : defaultRegion(ctx));
-    description =
-      opts.description ??
-      ((prompter
-        ? await prompter.input('Description (optional, Enter to skip)', {
-            default: '',
-            validate: check((d) => d === '' || validateTagValue(d, 'the description')),
-          })
-        : '') ||
-        undefined);
+        : fallback.region;
   } else {
     note(ctx, `connection ${connectionName} already holds a working key of ${userName}`);
   }
@@ -202,28 +271,65 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
     { userName, services: grants.services, buckets: grants.buckets, prefix: grants.prefix, selfRotation },
     existingUser?.path ?? '/',
   );
-  const plan = await planAttachPolicy(ctx, admin, userName, existingUser, desired);
+  const policyPlan = planPolicies(userName, current, desired, { exact: opts.exact === true });
   if (existingUser && state.state === 'absent') {
     // Two keys already: stop now rather than after the user and policies changed (createKeyAndSave checks again).
     await assertRoomForKey(ctx, admin, userName);
   }
-  const changes = [
+  const plan = [
     ...(existingUser ? [] : [`create IAM user ${userName} (tagged ${MANAGED_BY_TAG.key}=${MANAGED_BY_TAG.value})`]),
-    ...plan.toAttach.map((arn) => `attach ${arn}`),
-    ...Object.keys(plan.toPut).map((name) => `write inline policy ${name}`),
+    ...policyPlan.toAttach.map((arn) => `attach ${shortArn(arn)}`),
+    ...Object.keys(policyPlan.toPut).map((name) =>
+      name === BUCKET_POLICY_NAME
+        ? `write inline policy ${name}: list and read ${describeBucketScope(grants.buckets, grants.prefix)}, nothing else`
+        : `write inline policy ${name}`,
+    ),
+    ...policyPlan.toDetach.map((arn) => `detach ${shortArn(arn)} (not asked for)`),
+    ...policyPlan.toDelete.map((name) => `delete inline policy ${name} (not asked for)`),
     ...(state.state === 'absent'
       ? [`create an access key for ${userName}, save it as connection "${connectionName}" (${region}) and test it`]
       : []),
   ];
-  if (changes.length && prompter && !opts.yes) {
-    ctx.io.err(`\nAbout to change account ${admin.identity.account}:\n${changes.map((c) => `  • ${c}\n`).join('')}\n`);
+  if (policyPlan.extra.length) warn(ctx, extraWarning(userName, policyPlan.extra));
+  const base = {
+    account: admin.identity.account,
+    adminArn: admin.identity.arn,
+    userName,
+    services: grants.services,
+    buckets: grants.buckets,
+    ...(grants.prefix !== undefined ? { prefix: grants.prefix } : {}),
+    selfRotation,
+    extra: policyPlan.extra,
+    keyCreated: false,
+    plan,
+  };
+  if (opts.dryRun) {
+    return {
+      ...base,
+      userArn: existingUser?.arn ?? '',
+      userCreated: false,
+      attached: [],
+      alreadyAttached: policyPlan.alreadyAttached,
+      inline: [],
+      alreadyInline: policyPlan.alreadyInline,
+      detached: [],
+      deletedInline: [],
+      ...(state.state === 'ready' ? { connection: connectionJson(state.connection) } : {}),
+      alreadySetUp: plan.length === 0,
+      dryRun: true,
+    };
+  }
+  // A key needs somewhere to go: find out now, not after the user and its policies exist.
+  if (state.state === 'absent') await checkSecretStore(ctx);
+  if (plan.length && prompter && !opts.yes) {
+    ctx.io.err(`\nAbout to change account ${admin.identity.account}:\n${plan.map((c) => `  • ${c}\n`).join('')}\n`);
     if (!(await prompter.confirm('Go ahead?', { default: true })))
       throw new CancelledError('cancelled; nothing was changed');
   }
 
   // Now the changes, each a step on stderr.
   const ensured = await ensureUser(ctx, admin, { userName }, { user: existingUser });
-  const policies = await applyAttachPolicy(ctx, admin, plan);
+  const policies = planIsEmpty(policyPlan) ? undefined : await applyPolicies(ctx, admin, policyPlan);
   const connection =
     state.state === 'ready'
       ? connectionJson(state.connection)
@@ -231,28 +337,39 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
           userName,
           connection: connectionName,
           region: region!,
-          description,
+          description: opts.description,
           services: grants.services,
           buckets: grants.buckets,
         });
 
+  // 6. Test it, probing what was granted.
+  const report = await testGranted(ctx, connection.name, grants);
+  if (!report.ok) ctx.exitCode = report.exitCode;
   return {
-    account: admin.identity.account,
-    adminArn: admin.identity.arn,
-    userName,
+    ...base,
     userArn: ensured.user.arn,
     userCreated: ensured.created,
-    services: grants.services,
-    buckets: grants.buckets,
-    selfRotation,
-    attached: policies.attached,
-    alreadyAttached: policies.alreadyAttached,
-    inline: policies.inline,
-    alreadyInline: policies.alreadyInline,
+    attached: policies?.attached ?? [],
+    alreadyAttached: policyPlan.alreadyAttached,
+    inline: policies?.inline ?? [],
+    alreadyInline: policyPlan.alreadyInline,
+    detached: policies?.detached ?? [],
+    deletedInline: policies?.deletedInline ?? [],
     connection,
     keyCreated: state.state === 'absent',
-    alreadySetUp: changes.length === 0,
+    alreadySetUp: plan.length === 0,
+    dryRun: false,
+    test: { ok: report.ok, checks: report.checks, cause: report.cause, fix: report.fix },
   };
+}
+
+/** The warning for grants beyond what was asked, with the way to remove the ones we manage. */
+function extraWarning(userName: string, extra: string[]): string {
+  const ours = extra.filter(isRemovableGrant);
+  return (
+    `user ${userName} also holds ${extra.map(shortArn).join(', ')}, which this run did not ask for` +
+    (ours.length ? `; add --exact to remove ${ours.map(shortArn).join(', ')}` : '; datablast-aws leaves it as it is')
+  );
 }
 
 /** Under --no-input a question with a default takes it, and says so (and which flag changes it). */
@@ -261,31 +378,38 @@ function defaulted<T>(ctx: Context, what: string, value: T, shown: string, flag:
   return value;
 }
 
-/** The services and buckets to grant: from the flags, else a multi-select (and the buckets if chosen). */
+/** The services and buckets to grant: from the flags, else a multi-select preselecting what is attached (and the buckets if chosen). */
 async function chooseGrants(
   ctx: Context,
   opts: InitOptions,
-  prompter: Prompter,
+  prompter: Prompter | undefined,
+  current: CurrentGrants,
 ): Promise<{ services: ServiceName[]; buckets: string[]; prefix?: string }> {
-  if (opts.services?.length || opts.buckets?.length)
+  if (opts.services?.length || opts.buckets?.length || !prompter)
     return { services: opts.services ?? [], buckets: opts.buckets ?? [], prefix: opts.prefix };
   type Choice = ServiceName | 'buckets';
-  const choices: Array<{ value: Choice; name: string }> = [
-    { value: 's3', name: `S3, all buckets (${shortArn(SERVICE_POLICIES.s3.policyArn)})` },
-    { value: 'buckets', name: 'S3, only buckets I name (a generated least-privilege policy)' },
+  const scope = current.inline[BUCKET_POLICY_NAME] ? bucketScope(current.inline[BUCKET_POLICY_NAME]) : undefined;
+  const attached = (s: ServiceName) => current.managed.includes(SERVICE_POLICIES[s].policyArn);
+  const choices: Array<{ value: Choice; name: string; checked: boolean }> = [
+    { value: 's3', name: `S3, all buckets (${shortArn(SERVICE_POLICIES.s3.policyArn)})`, checked: attached('s3') },
+    {
+      value: 'buckets',
+      name: 'S3, only buckets I name (a generated least-privilege policy)',
+      checked: scope !== undefined,
+    },
     ...SERVICES.filter((s) => s !== 's3').map((s) => ({
       value: s as Choice,
       name: `${s === 'rds' ? 'RDS' : 'Lambda'} (${shortArn(SERVICE_POLICIES[s].policyArn)})`,
+      checked: attached(s),
     })),
   ];
-  let chosen: Choice[] = [];
-  while (chosen.length === 0) {
-    chosen = await prompter.checkbox<Choice>('What may Datablast read?', choices);
-    if (chosen.length === 0) note(ctx, 'choose at least one');
-  }
+  const chosen = await prompter.checkbox<Choice>('What may Datablast read?', choices, {
+    validate: (values) => (values.length > 0 ? true : 'choose at least one (Space selects)'),
+  });
   const services = chosen.filter((c): c is ServiceName => c !== 'buckets');
   if (!chosen.includes('buckets')) return { services, buckets: [] };
   const bucketText = await prompter.input('Bucket names (separated by spaces or commas)', {
+    ...(scope ? { default: scope.buckets.join(' ') } : {}),
     validate: check((text) => {
       const names = splitList(text);
       if (names.length === 0) throw new UsageError('give at least one bucket name');
@@ -293,21 +417,15 @@ async function chooseGrants(
     }),
   });
   const prefix = await prompter.input('Only objects under this key prefix (Enter for whole buckets)', {
-    default: '',
+    default: scope?.prefix ?? '',
     validate: check((p) => p === '' || validatePrefix(p)),
   });
+  note(ctx, `buckets: ${describeBucketScope(splitList(bucketText), prefix || undefined)}`);
   return { services, buckets: splitList(bucketText), prefix: prefix || undefined };
 }
 
 function splitList(text: string): string[] {
   return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
-}
-
-/** Under --no-input a question without a default is an error naming the flag that answers it. */
-function missing(flag: string, what: string): never {
-  throw new UsageError(`missing ${flag} (${what}); under --no-input every answer comes from a flag`, {
-    hint: 'For example: datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production".',
-  });
 }
 
 /** Turns a throwing validator into a prompt validator (the message is shown under the prompt). */
@@ -322,9 +440,18 @@ function check(validate: (value: string) => unknown): (value: string) => string 
   };
 }
 
-/** Human text for `init`: what exists now, and what to do next. */
+/** Human text for `init`: what exists now (or, under --dry-run, what would change), and what to do next. */
 export function renderInit(result: InitResult, io: IO, style: Style): void {
-  const c = result.connection;
+  if (result.dryRun) {
+    io.out(
+      result.plan.length
+        ? `dry run, nothing changed; in account ${result.account} init would:\n${result.plan.map((c) => `  • ${c}\n`).join('')}`
+        : `dry run: nothing to change in account ${result.account}\n`,
+    );
+    if (result.extra.length) io.out(`  also held, not asked for: ${result.extra.map(shortArn).join(', ')}\n`);
+    return;
+  }
+  const c = result.connection!;
   const name = shellWord(c.name);
   const grants = [...result.attached, ...result.alreadyAttached]
     .map(shortArn)
@@ -336,9 +463,27 @@ export function renderInit(result: InitResult, io: IO, style: Style): void {
   );
   io.out(`  user        ${result.userName} (${result.userCreated ? 'created' : 'already existed'})\n`);
   io.out(`  policies    ${grants.join(', ')}\n`);
+  if (result.buckets.length) io.out(`  buckets     ${describeBucketScope(result.buckets, result.prefix)}\n`);
+  if (result.detached.length || result.deletedInline.length)
+    io.out(`  removed     ${[...result.detached.map(shortArn), ...result.deletedInline].join(', ')} (not asked for)\n`);
+  if (result.extra.length)
+    io.out(
+      `  ${style.yellow('also holds')}  ${result.extra.map(shortArn).join(', ')} (not asked for${result.extra.some(isRemovableGrant) ? '; init --exact removes ours' : ''})\n`,
+    );
+  const tested = result.test;
+  const verdict = !tested
+    ? ''
+    : tested.ok
+      ? `tested: ${tested.checks
+          .filter((k) => k.status === 'pass')
+          .map((k) => k.title)
+          .join(', ')}`
+      : `${style.red('test failed')}: ${tested.cause ?? 'see datablast-aws test'}`;
   io.out(
-    `  connection  ${c.name}, key ${maskAccessKeyId(c.accessKeyId)} (${result.keyCreated ? 'created and tested' : 'already there, works'}), region ${c.region}\n`,
+    `  connection  ${c.name}, key ${maskAccessKeyId(c.accessKeyId)} (${result.keyCreated ? 'created' : 'already there'}), region ${c.region}\n`,
   );
+  if (verdict) io.out(`  test        ${verdict}\n`);
+  if (tested && !tested.ok && tested.fix) io.out(`              ${tested.fix}\n`);
   io.out(`\nNext steps\n`);
   io.out(`  check it any time     datablast-aws test ${name}\n`);
   io.out(`  rotate the key        datablast-aws rotate ${name}${result.selfRotation ? '' : ' --admin'}\n`);

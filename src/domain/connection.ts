@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import type { ConsumerRecord } from './consumer.js';
 
 /** An access key pair: what AWS gives once and what the secret store keeps. */
 export interface AccessKeyPair {
@@ -30,6 +31,8 @@ export interface Connection {
   buckets?: string[];
   /** Access key ids this connection held before, newest last (ids only). */
   previousAccessKeyIds?: string[];
+  /** Where the key must go besides this machine's store, and where each stands (domain/consumer.ts). */
+  consumers?: ConsumerRecord[];
 }
 
 /** The stable JSON shape of a connection (CLI.md): every key present, null when unknown. */

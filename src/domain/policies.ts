@@ -271,6 +271,31 @@ export function bucketPolicy(buckets: string[], prefix?: string): PolicyDocument
   };
 }
 
+/** What a bucket grant reaches, for plans and summaries: `s3://bucket/prefix*` for each bucket. */
+export function describeBucketScope(buckets: readonly string[], prefix?: string): string {
+  return [...new Set(buckets)]
+    .sort()
+    .map((b) => `s3://${b}/${prefix ?? ''}*`)
+    .join(', ');
+}
+
+/** The buckets and prefix of a bucket policy we generated (read back from IAM); undefined for any other document. */
+export function bucketScope(text: string): { buckets: string[]; prefix?: string } | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const statements = (doc as PolicyDocument | null)?.Statement;
+  const read = (Array.isArray(statements) ? statements : [statements]).find((s) => s?.Sid === 'ReadObjects');
+  const resources = read?.Resource === undefined ? [] : [read.Resource].flat();
+  const parsed = resources.map((r) => /^arn:aws:s3:::([^/]+)\/(.*)\*$/.exec(r));
+  if (parsed.length === 0 || parsed.some((m) => !m)) return undefined;
+  const prefix = parsed[0]![2]!;
+  return { buckets: parsed.map((m) => m![1]!), ...(prefix ? { prefix } : {}) };
+}
+
 /** The IAM actions a user needs to rotate its own access keys (what `rotate` calls without --admin). */
 export const SELF_ROTATION_ACTIONS = [
   'iam:CreateAccessKey',
@@ -307,7 +332,10 @@ export function parsePolicyDocument(text: string, source: string): PolicyDocumen
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`, {
+    // Our own words: the parser's message quotes the text, and the wrong file may hold a secret.
+    const at = /position (\d+)/.exec((error as Error).message);
+    const where = at ? ` (${lineAndColumn(text.replace(/^\uFEFF/, ''), Number(at[1]))})` : '';
+    throw new UsageError(`${source} is not valid JSON${where}`, {
       hint: 'Check the file with a JSON linter; IAM policies are JSON documents.',
     });
   }
@@ -334,6 +362,12 @@ export function parsePolicyDocument(text: string, source: string): PolicyDocumen
     if (!('Resource' in st) && !('NotResource' in st)) throw fail(`${where} has no "Resource"`);
   });
   return doc as unknown as PolicyDocument;
+}
+
+/** "line L, column C" of a character offset, without quoting any of the text. */
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1]!.length + 1}`;
 }
 
 /** The text we send for a document: compact JSON, so it costs as little of the inline quota as possible. */

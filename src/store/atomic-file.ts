@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { onInterrupt } from '../signals.js';
+import { tempFilePath } from './temp-files.js';
 
 /**
  * Replaces a file so that a reader (or a crash) sees the old content or the new, never a mix:
  * a temp file in the same directory, fsync, rename over the target, then fsync the directory.
  * The temp file is removed on failure, so a full or read-only disk leaves no partial file, and on
- * Ctrl-C (signals.ts), so an interrupted run leaves none either.
+ * Ctrl-C (signals.ts), so an interrupted run leaves none either; one a kill -9 left is removed by a
+ * later run (temp-files.ts).
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempFilePath(path, randomBytes(6).toString('hex'));
   let handle;
   const forget = onInterrupt(() => unlinkSync(temp));
   try {

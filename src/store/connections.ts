@@ -1,14 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type Conf from 'conf';
 import type { ConnectionStore } from '../ports.js';
-import type { Connection } from '../domain/connection.js';
+import { validateAccessKeyId, validateRegion } from '../domain/access-key.js';
+import { validateConnectionName, validateDescription, type Connection } from '../domain/connection.js';
+import { parseService, validateBucketName, validateUserName } from '../domain/policies.js';
 import { ConfigError } from '../errors.js';
+import { removeStaleTempFiles } from './temp-files.js';
+import { assertTrusted } from './trust.js';
 
 /** The version of the metadata file this code reads and writes. */
 export const CONNECTION_FILE_VERSION = 1;
-/** conf's project name: the default directory is the platform config dir of this name. */
+/** The default directory is the platform config dir of this name. */
 export const PROJECT_NAME = 'datablast-aws';
 /** How long a metadata write waits for another process's write before giving up. */
 const WRITE_LOCK_WAIT_MS = 15_000;
@@ -22,11 +25,18 @@ export interface ConnectionFile {
 type Environment = Readonly<Record<string, string | undefined>>;
 
 /**
- * Opens the connection metadata store. Reads nothing: the file is read on each call, so a context
- * that only needs the directory (for the secret store) never fails on a damaged file.
+ * Opens the connection metadata store: refuses a config dir that another user owns or others may
+ * write (exit 3), and removes the temp files killed writers left there. Reads no file: the metadata is
+ * read on each call, so a context that only needs the directory (for the secret store) never fails on
+ * a damaged file.
  */
 export async function openConnectionStore(env: Environment): Promise<ConnectionStore> {
-  return new ConfConnectionStore(configDir(env));
+  const dir = configDir(env);
+  // Everything here (connections, journals, the file store) steers what we do with keys: refuse a
+  // directory someone else could have written to, as OpenSSH does ~/.ssh.
+  assertTrusted(dir, 'directory');
+  removeStaleTempFiles(dir);
+  return new JsonConnectionStore(dir);
 }
 
 /** The configuration directory: DATABLAST_AWS_CONFIG_DIR when set, else the platform default. */
@@ -36,9 +46,8 @@ export function configDir(env: Environment): string {
 }
 
 /**
- * The directory conf picks for projectName 'datablast-aws' and projectSuffix '' (its env-paths rule),
- * computed without constructing conf, because conf's constructor reads the file.
- * test/unit/store/connections.test.ts checks that both agree.
+ * The platform's config dir for datablast-aws: XDG_CONFIG_HOME or ~/.config on Linux, Preferences on
+ * macOS, %APPDATA%\datablast-aws\Config on Windows (env-paths' rule, which conf used when it wrote the file).
  */
 export function defaultConfigDir(
   env: Environment,
@@ -71,7 +80,7 @@ export class DamagedConnectionFileError extends ConfigError {
 export function validateConnectionFile(data: unknown, path: string): ConnectionFile {
   const broken = (detail: string) => damaged(path, `is not a datablast-aws connection file (${detail})`);
   if (!isRecord(data)) throw broken('the top level is not an object');
-  // conf's own empty document, e.g. from a file created by hand.
+  // An empty document, e.g. from a file created by hand (or by conf, which wrote it before).
   if (Object.keys(data).length === 0) return { version: CONNECTION_FILE_VERSION, connections: {} };
   if (typeof data.version === 'number' && data.version > CONNECTION_FILE_VERSION) {
     throw new ConfigError(
@@ -100,6 +109,17 @@ export function validateConnectionFile(data: unknown, path: string): ConnectionF
   return { version: CONNECTION_FILE_VERSION, connections };
 }
 
+/** ISO 8601 instants as this tool writes them (Date.toISOString, IAM's CreateDate). */
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const ACCOUNT_ID = /^\d{12}$/;
+/** An IAM user's (or the root's) ARN: the identity GetCallerIdentity reported for the key. */
+const ARN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]{1,512}$/;
+
+/**
+ * Why a stored entry must not be used, or undefined. Every field passes the rule its input passed
+ * (the same validators): a value edited into the file is never acted on, e.g. a region carrying a
+ * newline and a `[profile x]` header that export-profile would write into ~/.aws/config.
+ */
 function connectionProblem(name: string, entry: unknown): string | undefined {
   if (!isRecord(entry)) return 'not an object';
   if (entry.name !== name) return '"name" does not match its key';
@@ -122,7 +142,40 @@ function connectionProblem(name: string, entry: unknown): string | undefined {
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))
       return `"${field}" is not a list of text`;
   }
+  const connection = entry as unknown as Connection;
+  const checks: [field: string, check: () => unknown][] = [
+    ['name', () => validateConnectionName(name)],
+    ['accessKeyId', () => validateAccessKeyId(connection.accessKeyId, 'it')],
+    ['region', () => validateRegion(connection.region, 'it')],
+    ['description', () => connection.description === undefined || validateDescription(connection.description, 'it')],
+    ['userName', () => connection.userName === undefined || validateUserName(connection.userName)],
+    ['accountId', () => shape(connection.accountId, ACCOUNT_ID, 'is not a 12-digit AWS account id')],
+    ['arn', () => shape(connection.arn, ARN, 'is not an IAM ARN')],
+    ...(['createdAt', 'keyCreatedAt', 'lastTestedAt', 'lastRotatedAt'] as const).map(
+      (field) => [field, () => timestamp(connection[field])] as [string, () => unknown],
+    ),
+    ['services', () => connection.services?.forEach((service) => parseService(service))],
+    ['buckets', () => connection.buckets?.forEach((bucket) => validateBucketName(bucket))],
+    ['previousAccessKeyIds', () => connection.previousAccessKeyIds?.forEach((id) => validateAccessKeyId(id, 'it'))],
+  ];
+  for (const [field, check] of checks) {
+    try {
+      check();
+    } catch (error) {
+      // The validators' own words, made to name the field instead of the flag it came from.
+      return `"${field}" is invalid: ${(error as Error).message.replace(/^it: /, '')}`;
+    }
+  }
   return undefined;
+}
+
+function shape(value: string | undefined, pattern: RegExp, problem: string): void {
+  if (value !== undefined && !pattern.test(value)) throw new Error(`${JSON.stringify(value.slice(0, 40))} ${problem}`);
+}
+
+function timestamp(value: string | undefined): void {
+  if (value !== undefined && !(TIMESTAMP.test(value) && Number.isFinite(Date.parse(value))))
+    throw new Error(`${JSON.stringify(value.slice(0, 40))} is not a date and time (ISO 8601)`);
 }
 
 /**
@@ -137,12 +190,12 @@ function byName(a: Connection, b: Connection): number {
 }
 
 /**
- * Metadata in one JSON file, written through conf. conf re-reads the file on every access and writes
- * it atomically (temp file, fsync, chmod, rename), but it has no lock between processes and its
- * constructor reads the file; so every change builds a fresh conf inside a read-modify-write under
- * lock.ts, keeping the previous good file as `.bak`.
+ * Metadata in one JSON file. Each change is a read-modify-write under lock.ts, written atomically
+ * (atomic-file.ts: temp file, fsync, rename, fsync of the directory), keeping the previous good file as
+ * `.bak`. (conf wrote it before: it re-read the file on each access, had no lock between processes, and
+ * its import took 80–210 ms of each writing run; reads had bypassed it already.)
  */
-class ConfConnectionStore implements ConnectionStore {
+class JsonConnectionStore implements ConnectionStore {
   readonly path: string;
   readonly backupPath: string;
 
@@ -180,19 +233,28 @@ class ConfConnectionStore implements ConnectionStore {
   }
 
   /**
-   * Reads and validates the file; a missing file is an empty store (and creates nothing). Reads do
-   * what conf's getter does (read, parse) without loading conf: it pulls in ajv, about 100 ms of
-   * every `credential-process` run, which the AWS CLI starts for each call. The file is small and
-   * the CLI does one thing at a time, so it is read synchronously: node:fs/promises would be one more
-   * module to load on every run.
+   * Reads and validates the file; a missing file is an empty store (and creates nothing). The file is
+   * small and the CLI does one thing at a time, so it is read synchronously: node:fs/promises would be
+   * one more module to load on every run (`credential-process` runs for each AWS CLI call).
    */
   private async read(): Promise<ConnectionFile> {
     let text: string;
+    let fd: number;
     try {
-      text = readFileSync(this.path, 'utf8');
+      fd = openSync(this.path, 'r');
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return { version: CONNECTION_FILE_VERSION, connections: {} };
       throw this.unreadable(error);
+    }
+    try {
+      // The very file we read (fstat, not a second look at the path): ours, and writable by nobody else.
+      assertTrusted(this.path, 'file', fstatSync(fd));
+      text = readFileSync(fd, 'utf8');
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      throw this.unreadable(error);
+    } finally {
+      closeSync(fd);
     }
     let data: unknown;
     try {
@@ -229,29 +291,11 @@ class ConfConnectionStore implements ConnectionStore {
       try {
         if (Object.keys(current.connections).length > 0)
           await writeFileAtomic(this.backupPath, serialize(current), 0o600);
-        (await this.conf()).store = next as unknown as Record<string, unknown>;
+        await writeFileAtomic(this.path, serialize(next), 0o600);
       } catch (error) {
         if (error instanceof ConfigError) throw error;
         throw this.unwritable(this.path, error);
       }
-    });
-  }
-
-  private async conf(): Promise<Conf<Record<string, unknown>>> {
-    const { default: ConfClass } = await (await import('./load-conf.js')).loadConf();
-    return new ConfClass<Record<string, unknown>>({
-      projectName: PROJECT_NAME,
-      projectSuffix: '',
-      cwd: this.dir,
-      configName: 'config',
-      configFileMode: 0o600,
-      clearInvalidConfig: false,
-      // Connection names may contain dots: never split keys into paths.
-      accessPropertiesByDotNotation: false,
-      // conf coerces any JSON value into an object (null and [] become {}), which would let a damaged
-      // file pass for an empty one and be overwritten: check the shape before conf sees it.
-      deserialize: (text: string) =>
-        validateConnectionFile(JSON.parse(text), this.path) as unknown as Record<string, unknown>,
     });
   }
 

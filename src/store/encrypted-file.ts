@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:cryp
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rememberSecret } from '../domain/redact.js';
-import { SecretStoreError } from '../errors.js';
+import { ConfigError, SecretStoreError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
 import { withLock } from './lock.js';
 import type { RawSecretStore } from './secret-store.js';
@@ -23,6 +23,13 @@ const MAX_SCRYPT_WORK_NRP = 2 ** 22;
 const FORMAT = 'datablast-aws-secrets';
 const KEY_LENGTH = 32;
 const WRITE_LOCK_WAIT_MS = 15_000;
+/**
+ * The shortest passphrase a new secrets file is made with. A copy of the file can be guessed offline,
+ * at whatever speed the attacker's hardware runs scrypt: each character multiplies the work, and 12
+ * (NIST SP 800-63B asks 8 of a memorised secret, and 15 where it is the only factor) puts a random
+ * lower-case passphrase at 26^12 ≈ 10^17 guesses. Files made before the minimum still open.
+ */
+export const MIN_PASSPHRASE_LENGTH = 12;
 
 /** Scrypt parameters (N: CPU/memory cost, r: block size, p: parallelism). */
 export interface ScryptParams {
@@ -145,9 +152,10 @@ class EncryptedFileStore implements RawSecretStore {
       new SecretStoreError(`the secrets file ${this.path} stayed locked by another datablast-aws process`, {
         hint: `Wait for it to finish and try again; if no datablast-aws is running, delete ${this.path}.lock.`,
       });
-    await withLock(`${this.path}.lock`, { waitMs: WRITE_LOCK_WAIT_MS }, busy, async () => {
+    const locked = withLock(`${this.path}.lock`, { waitMs: WRITE_LOCK_WAIT_MS }, busy, async () => {
       const { document, envelope } = await this.load();
       if (!change(document.entries)) return;
+      if (!envelope) checkNewPassphrase(await this.getPassphrase());
       // A file keeps its salt and parameters, so its key is derived once per process.
       const salt = envelope?.kdf.salt ?? randomBytes(16).toString('base64');
       const params = envelope ? envelope.kdf : (this.options.scrypt ?? DEFAULT_SCRYPT);
@@ -157,6 +165,12 @@ class EncryptedFileStore implements RawSecretStore {
       } catch (error) {
         throw this.unwritable(error);
       }
+    });
+    await locked.catch((error: unknown) => {
+      // The lock file is the secret store's own (a full disk there is a secret store failure, exit 6),
+      // where lock.ts, shared with the metadata, says ConfigError; the work inside throws none.
+      if (error instanceof ConfigError) throw new SecretStoreError(error.message, { hint: error.hint, cause: error });
+      throw error;
     });
   }
 
@@ -229,6 +243,18 @@ export async function readPassphrase(env: Environment): Promise<string> {
   }
   rememberSecret(passphrase);
   return passphrase;
+}
+
+/** Refuses to make a new secrets file under a passphrase shorter than MIN_PASSPHRASE_LENGTH characters. */
+function checkNewPassphrase(passphrase: string): void {
+  const length = [...passphrase].length;
+  if (length >= MIN_PASSPHRASE_LENGTH) return;
+  throw new SecretStoreError(
+    `the passphrase is ${length} character${length === 1 ? '' : 's'} long; a new secrets file needs at least ${MIN_PASSPHRASE_LENGTH}`,
+    {
+      hint: `Anyone with a copy of the file can guess a short passphrase offline. Use ${MIN_PASSPHRASE_LENGTH} or more characters, e.g. a few random words, in a file only you can read (DATABLAST_AWS_PASSPHRASE_FILE). Nothing was written.`,
+    },
+  );
 }
 
 async function readPassphraseFile(file: string): Promise<string> {

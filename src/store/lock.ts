@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { poll, type BackoffClock } from '../domain/backoff.js';
 import { ConfigError } from '../errors.js';
 import { onInterrupt } from '../signals.js';
 import { describeFsError } from './atomic-file.js';
@@ -71,21 +72,30 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
   }
 }
 
+/** Real time for the lock's waits (plain timers: a lock wait is not one of the sleeps Ctrl-C cuts short). */
+const lockClock: BackoffClock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
 async function acquire(lockPath: string, options: LockOptions): Promise<Lock | undefined> {
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const pollMs = options.pollMs ?? 50;
-  const deadline = Date.now() + options.waitMs;
-  for (;;) {
-    const lock = await tryCreate(lockPath, staleMs);
-    if (lock) return lock;
-    const observed = await observe(lockPath);
-    // Released between our attempt and our look: try again at once.
-    if (observed === undefined) continue;
-    if (isStale(observed, staleMs) && (await takeOver(lockPath, observed))) continue;
-    const left = deadline - Date.now();
-    if (left <= 0) return undefined;
-    await sleep(Math.min(left, pollMs * (0.5 + Math.random())));
-  }
+  // A steady poll, not a growing one: the holder's write takes milliseconds. Jittered (a random share of
+  // the pause), so that processes waiting together do not retry in step.
+  const policy = { initialDelayMs: pollMs, maxDelayMs: pollMs, timeoutMs: options.waitMs, jitter: true };
+  const result = await poll<Lock>(lockClock, policy, async () => {
+    for (;;) {
+      const lock = await tryCreate(lockPath, staleMs);
+      if (lock) return { done: true, value: lock };
+      const observed = await observe(lockPath);
+      // Released between our attempt and our look, or taken over from a dead holder: try again at once.
+      if (observed === undefined) continue;
+      if (isStale(observed, staleMs) && (await takeOver(lockPath, observed))) continue;
+      return { done: false };
+    }
+  });
+  return result.done ? result.value : undefined;
 }
 
 /** Runs `work` holding the lock; throws `onBusy(owner)` when the lock stays busy for `waitMs`. */
@@ -278,10 +288,6 @@ async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
     await unlink(guardPath).catch(() => undefined);
     forgetGuard();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function errorCode(error: unknown): string | undefined {

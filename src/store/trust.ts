@@ -1,4 +1,4 @@
-import { lstatSync, type Stats } from 'node:fs';
+import { lstatSync, statSync, type Stats } from 'node:fs';
 import { ConfigError } from '../errors.js';
 
 /**
@@ -12,9 +12,12 @@ export function assertTrusted(path: string, kind: 'directory' | 'file', stats?: 
   let info = stats;
   if (!info) {
     try {
-      info = lstatSync(path);
+      // A symlinked config dir is common (dotfiles): judge the directory it leads to, as OpenSSH does.
+      info = kind === 'directory' ? statSync(path) : lstatSync(path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Nothing there (or a file where a parent should be): the caller's own access says what is wrong.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
       throw error;
     }
   }

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { isatty } from 'node:tty';
 import type { IO } from '../ports.js';
 
@@ -20,12 +21,38 @@ export function processIO(): IO {
     stdinIsTTY: isatty(0),
     stdoutIsTTY: isatty(1),
     stderrIsTTY: isatty(2),
-    readStdin: async () => {
+    readStdin: async (maxBytes) => {
       const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      let total = 0;
+      for await (const chunk of process.stdin) {
+        total += (chunk as Buffer).length;
+        // Leaving the loop destroys the stream: `yes | …` gets SIGPIPE instead of filling our memory.
+        if (total > maxBytes) return undefined;
+        chunks.push(chunk as Buffer);
+      }
       return Buffer.concat(chunks).toString('utf8');
     },
   };
+}
+
+/**
+ * Reads at most `maxBytes` of a file (or a device, a pipe, a process substitution): undefined when it
+ * holds more, so `/dev/zero` or `<(yes)` cost at most that much memory. fs errors are thrown as they are.
+ */
+export async function readFileUpTo(path: string, maxBytes: number): Promise<Buffer | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return length > maxBytes ? undefined : buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -84,7 +111,10 @@ export function bufferedIO(options: { stdin?: string; tty?: boolean } = {}): Buf
     stdinIsTTY: tty,
     stdoutIsTTY: tty,
     stderrIsTTY: tty,
-    readStdin: async () => options.stdin ?? '',
+    readStdin: async (maxBytes) => {
+      const text = options.stdin ?? '';
+      return Buffer.byteLength(text, 'utf8') > maxBytes ? undefined : text;
+    },
     get stdout() {
       return stdout;
     },

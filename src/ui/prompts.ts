@@ -53,9 +53,26 @@ export function inquirerPrompter(
       const { select } = await inquirer();
       return ask(() => select({ message, choices, default: options.default, theme }, context));
     },
-    async checkbox(message, choices) {
+    async checkbox(message, choices, options = {}) {
       const { checkbox } = await inquirer();
-      return ask(() => checkbox({ message, choices, theme }, context));
+      const validate = options.validate;
+      // Checked in the prompt itself: an empty answer keeps the question open with the message, and no ✔ is drawn.
+      return ask(() =>
+        checkbox(
+          {
+            message,
+            choices,
+            theme,
+            ...(validate
+              ? {
+                  validate: (chosen: ReadonlyArray<{ value: unknown }>) =>
+                    validate(chosen.map((c) => c.value) as never),
+                }
+              : {}),
+          },
+          context,
+        ),
+      );
     },
   };
 }

@@ -103,6 +103,7 @@ describe.each(['file', 'keychain'] as const)('add-connection, remove and list at
         Version: 1,
         AccessKeyId: pair.accessKeyId,
         SecretAccessKey: pair.secretAccessKey,
+        Expiration: expect.any(String),
       });
       expect(entries.find((e) => e.name === name)?.accessKeyId).toBe(pair.accessKeyId);
     });

@@ -77,6 +77,7 @@ describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
       Version: 1,
       AccessKeyId: key.accessKeyId,
       SecretAccessKey: key.secretAccessKey,
+      Expiration: expect.any(String),
     });
 
     const exported = await runBin(['env', name], { env });

@@ -286,6 +286,7 @@ describe('a damaged secret store', () => {
       Version: 1,
       AccessKeyId: ID,
       SecretAccessKey: SECRET,
+      Expiration: expect.any(String),
     });
   });
 });

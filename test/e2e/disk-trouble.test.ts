@@ -125,16 +125,16 @@ describe('a read-only config dir', () => {
     const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
       stdin: SECRET,
     });
-    // The first write is the secrets file's lock, in the config dir: exit 3, the directory is the problem.
-    expectClear(add, 3, /secrets\.enc\.lock \(the file system is read-only\); nothing was changed/, 'add-connection');
+    // The first write is the secrets file's lock: the secret store cannot be written, exit 6 (issue 13 §5).
+    expectClear(add, 6, /secrets\.enc\.lock \(the file system is read-only\); nothing was changed/, 'add-connection');
     const replace = await runIn(
       env,
       ['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'],
       { stdin: SECRET },
     );
-    expectClear(replace, 3, /the file system is read-only/, 'add-connection --force');
+    expectClear(replace, 6, /secrets\.enc\.lock \(the file system is read-only\)/, 'add-connection --force');
     const remove = await runIn(env, ['remove', 'prod', '--yes']);
-    expectClear(remove, 3, /the file system is read-only/, 'remove');
+    expectClear(remove, 6, /secrets\.enc\.lock \(the file system is read-only\)/, 'remove');
     expect(hashTree(dir)).toEqual(before);
     const listed = await runIn(env, ['list', '--json']);
     expect(listed.exitCode, listed.stderr).toBe(0);
@@ -175,14 +175,15 @@ describe('a full config dir', () => {
     const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
       stdin: SECRET,
     });
+    // The secret store's own lock file: exit 6, as for the secrets file itself (issue 13 §5).
     expectClear(
       add,
-      3,
+      6,
       /secrets\.enc\.lock \(the disk is full\); nothing was changed/,
       'add-connection on a full disk',
     );
     const remove = await runIn(env, ['remove', 'prod', '--yes']);
-    expectClear(remove, 3, /the disk is full/, 'remove on a full disk');
+    expectClear(remove, 6, /secrets\.enc\.lock \(the disk is full\)/, 'remove on a full disk');
     expect(hashTree(dir)).toEqual(before);
     expectNoLeftovers(dir, 'full disk');
     const listed = await runIn(env, ['list', '--json']);

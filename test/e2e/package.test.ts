@@ -154,7 +154,11 @@ describe('the npm package', () => {
     expect(added.code, added.stderr).toBe(0);
     const served = await installedBin(['credential-process', 'AWS Production'], env);
     expect(served.code, served.stderr).toBe(0);
-    expect(served.stdout).toBe(`{"Version":1,"AccessKeyId":"${EXAMPLE_ID}","SecretAccessKey":"${EXAMPLE_SECRET}"}\n`);
+    expect(served.stdout).toMatch(
+      new RegExp(
+        `^\\{"Version":1,"AccessKeyId":"${EXAMPLE_ID}","SecretAccessKey":"${EXAMPLE_SECRET.replace(/[/+]/g, '\\$&')}","Expiration":"[0-9T:-]+Z"\\}\\n$`,
+      ),
+    );
     // The profile it would write names the installed copy, not this repository.
     const printed = await installedBin(['export-profile', 'AWS Production', '--print'], env);
     expect(printed.stdout).toContain(

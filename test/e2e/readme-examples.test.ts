@@ -318,6 +318,7 @@ describe('README "Connections"', () => {
         Version: 1,
         AccessKeyId: key.accessKeyId,
         SecretAccessKey: key.secretAccessKey,
+        Expiration: expect.any(String),
       });
     }
   }, 40_000);

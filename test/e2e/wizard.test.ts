@@ -130,20 +130,17 @@ describe('init, in a real terminal', () => {
     await waitFor(name, 'Name of the IAM user for Datablast');
     keys(name, 'Enter'); // the default, datablast-integration
     await waitFor(name, 'What may Datablast read?');
+    keys(name, 'Enter'); // nothing chosen: refused inside the prompt, which stays open
+    await waitFor(name, 'choose at least one');
+    expect(screen(name)).not.toMatch(/✔ What may Datablast read/);
     keys(name, 'Space'); // S3, all buckets
     keys(name, 'Down', 'Down', 'Space'); // RDS
-    keys(name, 'Enter');
-    await waitFor(name, 'rotate its own access key');
-    type(name, 'y');
     keys(name, 'Enter');
     await waitFor(name, 'Name for the connection');
     type(name, 'AWS Production');
     keys(name, 'Enter');
     await waitFor(name, 'AWS region for this connection');
     type(name, 'eu-west-1');
-    keys(name, 'Enter');
-    await waitFor(name, 'Description (optional');
-    type(name, 'nightly sync');
     keys(name, 'Enter');
     await waitFor(name, 'Go ahead?');
     type(name, 'y');
@@ -178,7 +175,6 @@ describe('init, in a real terminal', () => {
         accessKeyId: keysInAws[0]!.AccessKeyId,
         region: 'eu-west-1',
         userName: user,
-        description: 'nightly sync',
       }),
     ]);
     const served = await runBin(['credential-process', 'AWS Production'], { env: env() });
@@ -197,16 +193,32 @@ describe('init, in a real terminal', () => {
     }
   });
 
+  it('on a re-run asks only what it may read, with what is attached preselected', async () => {
+    const ci = await runBin(['init', '--no-input', '--user', 'dbx', '--service', 'rds', '--connection', 'prod'], {
+      env: env(),
+    });
+    expect(ci.exitCode, ci.stderr).toBe(0);
+    const name = start(['init']);
+    const shown = await waitFor(name, 'What may Datablast read?');
+    expect(shown).toContain('IAM user: dbx (of connection prod');
+    expect(shown).toMatch(/◉ RDS/);
+    keys(name, 'Enter');
+    expect(await exitCode(name)).toBe(0);
+    const transcript = screen(name);
+    expect(transcript).toContain('already set up');
+    expect(transcript).not.toContain('Name of the IAM user');
+    expect(transcript).not.toContain('Name for the connection');
+  });
+
   it('says "already set up" when run again on a finished setup, creating nothing', async () => {
     const ci = await runBin(['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'prod'], {
       env: env(),
     });
     expect(ci.exitCode, ci.stderr).toBe(0);
     const name = start(['init', '--user', 'dbx', '--service', 's3', '--self-rotation']);
-    await waitFor(name, 'Name for the connection');
-    type(name, 'prod');
-    keys(name, 'Enter');
+    // The connection of dbx is known from the first run: nothing is asked.
     expect(await exitCode(name)).toBe(0);
+    expect(screen(name)).not.toContain('Name for the connection');
     expect(screen(name)).toContain('already set up');
     expect((await iam().send(new ListAccessKeysCommand({ UserName: 'dbx' }))).AccessKeyMetadata).toHaveLength(1);
   });

@@ -252,6 +252,13 @@ export class FakeAws implements Aws {
           if (!user.attached.some((p) => p.policyArn === policyArn))
             user.attached.push({ policyArn, policyName: policyArn.split('/').pop() ?? policyArn });
         }),
+      detachUserPolicy: (userName, policyArn) =>
+        call('iam', 'detachUserPolicy', 'iam:DetachUserPolicy', () => {
+          const user = this.requireUser(userName);
+          const index = user.attached.findIndex((p) => p.policyArn === policyArn);
+          if (index < 0) throw sdkError('NoSuchEntity', `Policy ${policyArn} was not found.`, 404);
+          user.attached.splice(index, 1);
+        }),
       listUserPolicies: (userName) =>
         call('iam', 'listUserPolicies', 'iam:ListUserPolicies', () => [...this.requireUser(userName).inline.keys()]),
       getUserPolicy: (userName, policyName) =>
@@ -259,6 +266,11 @@ export class FakeAws implements Aws {
       putUserPolicy: (userName, policyName, document) =>
         call('iam', 'putUserPolicy', 'iam:PutUserPolicy', () => {
           this.requireUser(userName).inline.set(policyName, document);
+        }),
+      deleteUserPolicy: (userName, policyName) =>
+        call('iam', 'deleteUserPolicy', 'iam:DeleteUserPolicy', () => {
+          if (!this.requireUser(userName).inline.delete(policyName))
+            throw sdkError('NoSuchEntity', `The user policy with name ${policyName} cannot be found.`, 404);
         }),
     };
     return { sts, iam, globalSts, probes };

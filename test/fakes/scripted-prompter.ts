@@ -62,10 +62,24 @@ export class ScriptedPrompter implements Prompter {
     return value;
   }
 
-  async checkbox<T extends string>(message: string, choices: Array<{ value: T }>): Promise<T[]> {
-    const values = this.next(message) as T[];
-    for (const v of values)
-      if (!choices.some((c) => c.value === v)) throw new Error(`"${v}" is not a choice of "${message}"`);
-    return values;
+  /** Messages a checkbox's validate showed: the real prompt stays open on them, so the next answer is taken. */
+  readonly rejected: string[] = [];
+  /** The choices each checkbox offered, with what was preselected. */
+  readonly offered: Array<Array<{ value: string; checked?: boolean }>> = [];
+
+  async checkbox<T extends string>(
+    message: string,
+    choices: Array<{ value: T; checked?: boolean }>,
+    options?: { validate?: (values: T[]) => string | true },
+  ): Promise<T[]> {
+    this.offered.push(choices.map((c) => ({ value: c.value, checked: c.checked })));
+    for (;;) {
+      const values = this.next(message) as T[];
+      for (const v of values)
+        if (!choices.some((c) => c.value === v)) throw new Error(`"${v}" is not a choice of "${message}"`);
+      const valid = options?.validate?.(values) ?? true;
+      if (valid === true) return values;
+      this.rejected.push(valid);
+    }
   }
 }

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SecretStore } from '../../src/ports.js';
 import { ExitCode, SecretStoreError } from '../../src/errors.js';
 import { openSecretStore } from '../../src/store/secret-store.js';
@@ -22,10 +22,10 @@ interface WorkerResult {
   processMs: number;
 }
 
-// The adapter talks to the D-Bus the process environment names (libdbus reads it), and the library
-// keeps its first connection for the life of the process: the in-process tests all use one keyring,
-// set in process.env before the first call (so they run one after the other), and every other
-// environment is tried in a fresh child process, as the CLI would meet it.
+// The adapter talks to the D-Bus the process environment names, and @napi-rs/keyring (libdbus) keeps
+// its first connection for the life of the process: the in-process tests share one keyring, set in
+// process.env before the first call (so they run one after the other) and emptied after each test,
+// and every other environment is tried in a fresh child process, as the CLI would meet it.
 describe.sequential('the keychain store against a real gnome-keyring', () => {
   const pair = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
   const saved = { ...process.env };
@@ -70,6 +70,12 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     scratch = mkdtempSync(join(tmpdir(), 'dbaws-keychain-'));
     keyring = await startKeyring();
     useEnv(keyring.env);
+  });
+
+  // Each test starts from an empty keyring, whatever the one before it left behind when it failed.
+  afterEach(async () => {
+    const secrets = await open();
+    for (const account of await secrets.list()) await secrets.delete(account);
   });
 
   afterAll(async () => {
@@ -308,6 +314,20 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
   });
 
   it('reports a locked keyring as locked (exit 6), never as a missing secret', async () => {
+    // A keyring of its own: the shared one stays unlocked for the clean-up and any test after this one.
+    const shared = keyring;
+    keyring = await startKeyring();
+    useEnv(keyring.env);
+    try {
+      await lockedKeyring();
+    } finally {
+      await keyring.stop();
+      keyring = shared;
+      useEnv(keyring.env);
+    }
+  });
+
+  async function lockedKeyring(): Promise<void> {
     const secrets = await open();
     await secrets.set('AWS Production', pair);
     await keyring.lock();
@@ -325,5 +345,5 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
     }
     for (const operation of ['get', 'list'])
       expectExit6(await inFreshProcess(operation, 'AWS Production', {}), /the keychain is locked/);
-  });
+  }
 });

@@ -2,11 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  addConnectionCommand,
-  saveConnection,
-  type AddConnectionOptions,
-} from '../../../src/commands/add-connection.js';
+import { addConnectionCommand, type AddConnectionOptions } from '../../../src/commands/add-connection.js';
+import { saveConnection } from '../../../src/onboarding/connection.js';
 import type { GlobalOptions } from '../../../src/ports.js';
 import { createContext } from '../../../src/context.js';
 import { ConfigError, CredentialsRejectedError, UsageError } from '../../../src/errors.js';
@@ -306,18 +303,87 @@ describe('add-connection: where the secret comes from', () => {
     expect(result.stderr).toMatch(/--access-key-id.*--from-env.*--from-csv/);
   });
 
-  it('asks for the key id and the hidden secret on a terminal', async () => {
+  it('asks for the key id, the hidden secret, the region and a description on a terminal', async () => {
     const { world, key } = worldWithKey();
-    world.prompter.answer('Access key ID', key.accessKeyId).answer('Secret access key', key.secretAccessKey);
+    world.env.AWS_DEFAULT_REGION = 'eu-north-1';
+    world.prompter
+      .answer('Access key ID', key.accessKeyId)
+      .answer('Secret access key', key.secretAccessKey)
+      .answer('AWS region', '')
+      .answer('Description', 'nightly sync');
     const result = await runCli(['add-connection', 'prod'], world, { tty: true });
     expect(result.exitCode).toBe(0);
     world.prompter.assertDone();
     expect(world.secrets.entries.get('prod')).toEqual(key);
+    // The region's default follows the region rule, AWS_DEFAULT_REGION included.
+    expect(world.connections.entries.get('prod')).toMatchObject({ region: 'eu-north-1', description: 'nightly sync' });
   });
+
+  it('says it trimmed whitespace around a typed key id, as the README promises', async () => {
+    const { world, key } = worldWithKey();
+    world.prompter
+      .answer('Access key ID', ` ${key.accessKeyId} `)
+      .answer('Secret access key', key.secretAccessKey)
+      .answer('AWS region', 'us-east-1')
+      .answer('Description', '');
+    const result = await runCli(['add-connection', 'prod'], world, { tty: true });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('removed whitespace around the access key id');
+    expect(world.secrets.entries.get('prod')).toEqual(key);
+  });
+
+  it('takes the region from AWS_DEFAULT_REGION without a terminal', async () => {
+    const { world, key } = worldWithKey();
+    world.env.AWS_DEFAULT_REGION = 'ap-south-1';
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(world.connections.entries.get('prod')!.region).toBe('ap-south-1');
+  });
+
+  it('refuses more than 64 KiB on --secret-stdin (exit 2), storing nothing', async () => {
+    const { world, key } = worldWithKey();
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: 'y\n'.repeat(40_000) },
+    );
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('more than 64 KiB');
+    expect(world.secrets.entries.size + world.connections.entries.size).toBe(0);
+  });
+
+  it.each([['/dev/zero'], ['a pipe that never ends']])(
+    'reads at most 64 KiB of --from-csv %s (exit 2)',
+    async (what) => {
+      const { world } = worldWithKey();
+      let file = '/dev/zero';
+      let child: import('node:child_process').ChildProcess | undefined;
+      if (what !== '/dev/zero') {
+        const dir = mkdtempSync(join(tmpdir(), 'dbaws-fifo-'));
+        file = join(dir, 'fifo');
+        (await import('node:child_process')).execFileSync('mkfifo', [file]);
+        child = (await import('node:child_process')).spawn('sh', ['-c', `yes > '${file}'`], { stdio: 'ignore' });
+      }
+      try {
+        const result = await runCli(['add-connection', 'prod', '--from-csv', file], world);
+        expect(result.exitCode).toBe(2);
+        expect(result.stderr).toContain('more than 64 KiB');
+      } finally {
+        child?.kill();
+      }
+    },
+  );
 
   it('asks only for the hidden secret when --access-key-id is given on a terminal', async () => {
     const { world, key } = worldWithKey();
-    world.prompter.answer('Secret access key (hidden)', key.secretAccessKey);
+    world.prompter
+      .answer('Secret access key (hidden)', key.secretAccessKey)
+      .answer('AWS region', '')
+      .answer('Description', '');
     const result = await runCli(['add-connection', 'prod', '--access-key-id', key.accessKeyId], world, { tty: true });
     expect(result.exitCode).toBe(0);
     world.prompter.assertDone();

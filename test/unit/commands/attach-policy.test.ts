@@ -38,6 +38,9 @@ describe('attach-policy', () => {
       alreadyAttached: [],
       inline: [],
       alreadyInline: [],
+      detached: [],
+      deletedInline: [],
+      extra: [],
       inlineCharacters: 0,
     });
     expect(world.aws.users.get('dbx')!.attached.map((p) => p.policyArn)).toEqual([S3, RDS, LAMBDA]);
@@ -217,5 +220,49 @@ describe('attach-policy', () => {
     expect(exitCode).toBe(2);
     expect(stderr).toContain('root user');
     expect(world.aws.calls).toEqual(['sts:getCallerIdentity']);
+  });
+
+  it('reports grants beyond what was asked, and --exact removes only the ones datablast-aws manages', async () => {
+    const world = worldWithUser();
+    const OTHER = 'arn:aws:iam::123456789012:policy/TeamAudit';
+    await runCli(
+      ['attach-policy', 'dbx', '--service', 's3', '--service', 'rds', '--policy-arn', OTHER, '--bucket', 'exports'],
+      world,
+    );
+    const reported = await runCli(['attach-policy', 'dbx', '--service', 's3', '--json'], world);
+    expect(reported.exitCode).toBe(0);
+    expect(JSON.parse(reported.stdout).extra).toEqual([RDS, OTHER, 'datablast-s3-buckets']);
+    const human = await runCli(['attach-policy', 'dbx', '--service', 's3'], world);
+    expect(human.stdout).toContain(`also holds ${RDS} (not asked for; --exact removes it)`);
+    expect(human.stdout).toContain(`also holds ${OTHER} (not asked for; left as it is)`);
+
+    const exact = await runCli(['attach-policy', 'dbx', '--service', 's3', '--exact', '--json'], world);
+    expect(exact.exitCode, exact.stderr).toBe(0);
+    expect(JSON.parse(exact.stdout)).toMatchObject({
+      detached: [RDS],
+      deletedInline: ['datablast-s3-buckets'],
+      extra: [OTHER],
+    });
+    expect(world.aws.users.get('dbx')!.attached.map((p) => p.policyArn)).toEqual([S3, OTHER]);
+    expect([...world.aws.users.get('dbx')!.inline.keys()]).toEqual([]);
+  });
+
+  it("refuses a policy file beyond IAM's size limit, and never echoes a non-JSON file", async () => {
+    const world = worldWithUser();
+    const dir = mkdtempSync(join(tmpdir(), 'dbaws-policy-'));
+    const big = join(dir, 'big.json');
+    writeFileSync(big, ' '.repeat(20_000));
+    const tooBig = await runCli(['attach-policy', 'dbx', '--policy-file', big, '--policy-name', 'x'], world);
+    expect(tooBig.exitCode).toBe(2);
+    expect(tooBig.stderr).toContain('more than 10240 bytes');
+    const zero = await runCli(['attach-policy', 'dbx', '--policy-file', '/dev/zero', '--policy-name', 'x'], world);
+    expect(zero.exitCode).toBe(2);
+    const secretish = join(dir, 'creds.txt');
+    writeFileSync(secretish, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n');
+    const notJson = await runCli(['attach-policy', 'dbx', '--policy-file', secretish, '--policy-name', 'x'], world);
+    expect(notJson.exitCode).toBe(2);
+    expect(notJson.stderr).toContain('is not valid JSON');
+    expect(notJson.stderr).not.toContain('wJalr');
+    expect(world.aws.calls).not.toContain('iam:putUserPolicy');
   });
 });

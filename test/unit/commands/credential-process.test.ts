@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { credentialProcessCommand } from '../../../src/commands/credential-process.js';
+import { CREDENTIAL_PROCESS_LIFETIME_MS, credentialProcessCommand } from '../../../src/commands/credential-process.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { captureOptions, seedConnection } from './helpers.js';
 import { staticImports } from '../../support/static-imports.js';
@@ -16,9 +16,23 @@ describe('credential-process', () => {
     const result = await runCli(['credential-process', 'AWS Production'], world);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(
-      `{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`,
+      `{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}","Expiration":"2026-11-28T12:20:00Z"}\n`,
     );
     expect(result.stderr).toBe('');
+  });
+
+  it("expires 20 minutes ahead, beyond botocore's 15-minute advisory window, so SDKs ask again but not per call", async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.clock.advance(1234);
+    const result = await runCli(['credential-process', 'prod'], world);
+    const expiration = (JSON.parse(result.stdout) as { Expiration: string }).Expiration;
+    expect(expiration).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const minutes = (Date.parse(expiration) - world.clock.now().getTime()) / 60_000;
+    // Whole seconds: at most one second short of 20 minutes.
+    expect(minutes).toBeGreaterThan(15 + 4);
+    expect(minutes).toBeLessThanOrEqual(20);
+    expect(CREDENTIAL_PROCESS_LIFETIME_MS).toBe(20 * 60_000);
   });
 
   it('prints the same compact document under --json', async () => {
@@ -26,7 +40,7 @@ describe('credential-process', () => {
     const pair = await seedConnection(world, 'prod');
     const result = await runCli(['credential-process', 'prod', '--json'], world);
     expect(result.stdout).toBe(
-      `{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}"}\n`,
+      `{"Version":1,"AccessKeyId":"${pair.accessKeyId}","SecretAccessKey":"${pair.secretAccessKey}","Expiration":"2026-11-28T12:20:00Z"}\n`,
     );
   });
 
@@ -49,6 +63,7 @@ describe('credential-process', () => {
       Version: 1,
       AccessKeyId: next.accessKeyId,
       SecretAccessKey: next.secretAccessKey,
+      Expiration: '2026-11-28T12:20:00Z',
     });
   });
 

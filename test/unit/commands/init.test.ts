@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { fakeWorld, runCli, type FakeWorld } from '../../support/run-cli.js';
 import { CANCEL } from '../../fakes/scripted-prompter.js';
 import { sdkError } from '../../fakes/fake-aws.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bucketPolicy } from '../../../src/domain/policies.js';
 
 const S3 = 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess';
@@ -33,10 +36,8 @@ function answerEverything(world: FakeWorld): FakeWorld {
   world.prompter
     .answer('Name of the IAM user', '')
     .answer('What may Datablast read', ['s3', 'rds'])
-    .answer('rotate its own access key', true)
     .answer('Name for the connection', 'AWS Production')
-    .answer('AWS region', 'eu-west-1')
-    .answer('Description', 'nightly sync');
+    .answer('AWS region', 'eu-west-1');
   return world;
 }
 
@@ -166,6 +167,77 @@ describe('init with flags (CI)', () => {
     expect(world.aws.calls).toEqual([]);
   });
 
+  it('names every missing flag at once under --no-input', async () => {
+    const world = fakeWorld();
+    const { exitCode, stderr } = await runCli(['init', '--no-input'], world);
+    expect(exitCode).toBe(2);
+    expect(stderr).toContain('missing --service');
+    expect(stderr).toContain('and --connection NAME');
+    expect(world.aws.calls).toEqual([]);
+  });
+
+  it('reports grants beyond what was asked on a re-run with fewer services, and --exact removes them', async () => {
+    const world = fakeWorld();
+    await runCli([...CI_FLAGS, '--service', 'rds'], world);
+    const fewer = await runCli([...CI_FLAGS, '--json'], world);
+    expect(fewer.exitCode, fewer.stderr).toBe(0);
+    expect(JSON.parse(fewer.stdout)).toMatchObject({ alreadySetUp: true, extra: [RDS] });
+    expect(fewer.stderr).toContain('also holds AmazonRDSReadOnlyAccess, which this run did not ask for; add --exact');
+    const human = await runCli(CI_FLAGS, world);
+    expect(human.stdout).toContain('also holds  AmazonRDSReadOnlyAccess');
+    const exact = await runCli([...CI_FLAGS, '--exact', '--json'], world);
+    expect(exact.exitCode, exact.stderr).toBe(0);
+    expect(JSON.parse(exact.stdout)).toMatchObject({ detached: [RDS], extra: [] });
+    expect(world.aws.users.get('dbx')!.attached.map((p) => p.policyArn)).toEqual([S3]);
+  });
+
+  it('prints the plan under --dry-run and changes nothing, bucket scope included', async () => {
+    const world = fakeWorld();
+    const argv = [
+      'init',
+      '--no-input',
+      '--user',
+      'dbx',
+      '--bucket',
+      'exports',
+      '--prefix',
+      'daily/',
+      '--connection',
+      'c',
+      '--dry-run',
+    ];
+    const { exitCode, stdout } = await runCli(argv, world);
+    expect(exitCode).toBe(0);
+    expect(stdout).toContain('dry run, nothing changed');
+    expect(stdout).toContain('create IAM user dbx');
+    expect(stdout).toContain('write inline policy datablast-s3-buckets: list and read s3://exports/daily/*');
+    expectNothingChanged(world);
+    expect(JSON.parse((await runCli([...argv, '--json'], world)).stdout)).toMatchObject({ dryRun: true });
+  });
+
+  it('ends by testing the connection with probes of what it granted', async () => {
+    const world = fakeWorld();
+    const { exitCode, stdout } = await runCli([...CI_FLAGS, '--service', 'rds', '--json'], world);
+    expect(exitCode).toBe(0);
+    expect(world.aws.calls).toContain('s3:listBuckets');
+    expect(world.aws.calls).toContain('rds:describeDbInstances');
+    expect(JSON.parse(stdout).test).toMatchObject({ ok: true });
+  });
+
+  it("takes the region of a new connection from AWS_DEFAULT_REGION, then the admin profile's", async () => {
+    const world = fakeWorld();
+    world.env.AWS_DEFAULT_REGION = 'eu-central-1';
+    await runCli(['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'a'], world);
+    expect(world.connections.entries.get('a')!.region).toBe('eu-central-1');
+    const dir = mkdtempSync(join(tmpdir(), 'dbaws-awsconfig-'));
+    writeFileSync(join(dir, 'config'), '[default]\nregion = us-west-2\n[profile admin]\nregion = ap-northeast-1\n');
+    const other = fakeWorld();
+    other.env.AWS_CONFIG_FILE = join(dir, 'config');
+    other.env.AWS_PROFILE = 'admin';
+    await runCli(['init', '--no-input', '--user', 'dbx', '--service', 's3', '--connection', 'b'], other);
+    expect(other.connections.entries.get('b')!.region).toBe('ap-northeast-1');
+  });
+
   it('treats a non-terminal stdin as --no-input', async () => {
     const world = fakeWorld();
     const { exitCode, stderr } = await runCli(['init', '--user', 'dbx', '--service', 's3'], world, { tty: false });
@@ -234,9 +306,26 @@ describe('init with flags (CI)', () => {
     expect(world.connections.entries.size).toBe(0);
   });
 
-  it('finishes on a re-run after saving the key failed, with no key left whose secret nobody holds', async () => {
+  it('checks the secret store before any change: exit 6 with no user, policy or key made', async () => {
     const world = fakeWorld();
     world.secrets.failNext('set');
+    const { exitCode, stderr } = await runCli(CI_FLAGS, world);
+    expect(exitCode).toBe(6);
+    expect(stderr).toContain('secret store');
+    expectNothingChanged(world);
+  });
+
+  it('finishes on a re-run after saving the key failed, with no key left whose secret nobody holds', async () => {
+    const world = fakeWorld();
+    const set = world.secrets.set.bind(world.secrets);
+    let failed = false;
+    world.secrets.set = async (account, pair) => {
+      if (account === 'AWS Production' && !failed) {
+        failed = true;
+        world.secrets.failNext('set');
+      }
+      return set(account, pair);
+    };
     expect((await runCli(CI_FLAGS, world)).exitCode).toBe(6);
     expect(world.aws.keysOf('dbx')).toEqual([]);
     expect(world.aws.users.get('dbx')!.attached).toHaveLength(1);
@@ -256,9 +345,11 @@ describe('init, the wizard', () => {
     world.prompter.assertDone();
     expect(world.aws.users.get('datablast-integration')!.attached.map((p) => p.policyArn)).toEqual([S3, RDS]);
     expect([...world.aws.users.get('datablast-integration')!.inline.keys()]).toEqual(['datablast-self-rotation']);
+    // Five answers for a first setup; self-rotation is on without a question.
+    expect(world.prompter.asked).toHaveLength(5);
+    expect(stderr).toContain('self-rotation: on (the default; --no-self-rotation to change it)');
     expect(world.connections.entries.get('AWS Production')).toMatchObject({
       region: 'eu-west-1',
-      description: 'nightly sync',
       userName: 'datablast-integration',
     });
     // The plan is shown before the confirmation.
@@ -281,12 +372,12 @@ describe('init, the wizard', () => {
       .answer('What may Datablast read', ['buckets'])
       .answer('Bucket names', 'exports, archive')
       .answer('key prefix', 'daily/')
-      .answer('rotate its own access key', false)
       .answer('Name for the connection', 'c')
       .answer('AWS region', '')
-      .answer('Description', '')
       .answer('Go ahead?', true);
-    const { exitCode, stderr } = await runCli(['init'], world, { tty: true });
+    const { exitCode, stderr } = await runCli(['init', '--no-self-rotation'], world, { tty: true });
+    // The plan shows what the bucket policy reaches.
+    expect(stderr).toContain('list and read s3://archive/daily/*, s3://exports/daily/*');
     expect(exitCode, stderr).toBe(0);
     world.prompter.assertDone();
     const user = world.aws.users.get('dbx')!;
@@ -304,15 +395,14 @@ describe('init, the wizard', () => {
       .answer('Name of the IAM user', 'dbx')
       .answer('What may Datablast read', [])
       .answer('What may Datablast read', ['lambda'])
-      .answer('rotate its own access key', true)
       .answer('Name for the connection', 'c')
       .answer('AWS region', 'us-west-2')
-      .answer('Description', '')
       .answer('Go ahead?', true);
     const { exitCode, stderr } = await runCli(['init'], world, { tty: true });
     expect(exitCode, stderr).toBe(0);
     world.prompter.assertDone();
-    expect(stderr).toContain('choose at least one');
+    // Refused inside the prompt (which stays open), not after it was drawn as answered.
+    expect(world.prompter.rejected).toEqual(['choose at least one (Space selects)']);
   });
 
   it('asks only what the flags did not answer, and --yes skips the confirmation', async () => {
@@ -339,48 +429,39 @@ describe('init, the wizard', () => {
     world.prompter.assertDone();
   });
 
-  it('asks no region or description and no confirmation when everything is already set up', async () => {
+  it('on a re-run asks only what is unknown, with what is attached preselected, and no confirmation', async () => {
     const world = fakeWorld();
     await runCli(CI_FLAGS, world);
-    world.prompter
-      .answer('Name of the IAM user', 'dbx')
-      .answer('What may Datablast read', ['s3'])
-      .answer('rotate its own access key', true)
-      .answer('Name for the connection', 'AWS Production');
-    const { exitCode, stdout } = await runCli(['init'], world, { tty: true });
-    expect(exitCode).toBe(0);
+    world.prompter.answer('What may Datablast read', ['s3']);
+    const { exitCode, stdout, stderr } = await runCli(['init'], world, { tty: true });
+    expect(exitCode, stderr).toBe(0);
     world.prompter.assertDone();
+    expect(world.prompter.offered[0]!.filter((c) => c.checked).map((c) => c.value)).toEqual(['s3']);
+    expect(stderr).toContain('IAM user: dbx (of connection AWS Production');
     expect(stdout).toContain('already set up');
   });
 
-  it.each([
-    'Name of the IAM user',
-    'What may Datablast read',
-    'rotate its own access key',
-    'Name for the connection',
-    'AWS region',
-    'Description',
-    'Go ahead?',
-  ])('exits 130 with nothing made when cancelled at "%s"', async (at) => {
-    const world = fakeWorld();
-    const script: Array<[string, unknown]> = [
-      ['Name of the IAM user', 'dbx'],
-      ['What may Datablast read', ['s3']],
-      ['rotate its own access key', true],
-      ['Name for the connection', 'c'],
-      ['AWS region', 'eu-west-1'],
-      ['Description', ''],
-      ['Go ahead?', true],
-    ];
-    for (const [match, answer] of script) {
-      world.prompter.answer(match, match === at ? CANCEL : (answer as string));
-      if (match === at) break;
-    }
-    const { exitCode } = await runCli(['init'], world, { tty: true });
-    expect(exitCode).toBe(130);
-    world.prompter.assertDone();
-    expectNothingChanged(world);
-  });
+  it.each(['Name of the IAM user', 'What may Datablast read', 'Name for the connection', 'AWS region', 'Go ahead?'])(
+    'exits 130 with nothing made when cancelled at "%s"',
+    async (at) => {
+      const world = fakeWorld();
+      const script: Array<[string, unknown]> = [
+        ['Name of the IAM user', 'dbx'],
+        ['What may Datablast read', ['s3']],
+        ['Name for the connection', 'c'],
+        ['AWS region', 'eu-west-1'],
+        ['Go ahead?', true],
+      ];
+      for (const [match, answer] of script) {
+        world.prompter.answer(match, match === at ? CANCEL : (answer as string));
+        if (match === at) break;
+      }
+      const { exitCode } = await runCli(['init'], world, { tty: true });
+      expect(exitCode).toBe(130);
+      world.prompter.assertDone();
+      expectNothingChanged(world);
+    },
+  );
 
   it('exits 130 with nothing changed when the confirmation is declined', async () => {
     const world = answerEverything(fakeWorld());

@@ -1,22 +1,26 @@
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
+  chownSync,
   mkdirSync,
+  utimesSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
   existsSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Conf from 'conf';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Connection } from '../../../src/domain/connection.js';
 import { ConfigError, ExitCode } from '../../../src/errors.js';
 import { configDir, defaultConfigDir, openConnectionStore } from '../../../src/store/connections.js';
+import { STALE_TEMP_MS } from '../../../src/store/temp-files.js';
 import { runTsWorker } from '../../support/ts-worker.js';
 
 const worker = fileURLToPath(new URL('./workers/connections-worker.mjs', import.meta.url));
@@ -72,17 +76,10 @@ describe('openConnectionStore', () => {
     expect(configDir({ DATABLAST_AWS_CONFIG_DIR: 'some/dir' })).toBe(resolve('some/dir'));
   });
 
-  it('defaults to the directory conf picks for projectName datablast-aws without a suffix', () => {
-    const saved = process.env.XDG_CONFIG_HOME;
-    process.env.XDG_CONFIG_HOME = join(root, 'xdg');
-    try {
-      const conf = new Conf({ projectName: 'datablast-aws', projectSuffix: '' });
-      expect(defaultConfigDir({ XDG_CONFIG_HOME: join(root, 'xdg') })).toBe(dirname(conf.path));
-      expect(configDir({ XDG_CONFIG_HOME: join(root, 'xdg') })).toBe(join(root, 'xdg', 'datablast-aws'));
-    } finally {
-      if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
-      else process.env.XDG_CONFIG_HOME = saved;
-    }
+  it('defaults to XDG_CONFIG_HOME/datablast-aws, else ~/.config/datablast-aws (where conf kept it)', () => {
+    expect(defaultConfigDir({ XDG_CONFIG_HOME: join(root, 'xdg') })).toBe(join(root, 'xdg', 'datablast-aws'));
+    expect(configDir({ XDG_CONFIG_HOME: join(root, 'xdg') })).toBe(join(root, 'xdg', 'datablast-aws'));
+    expect(defaultConfigDir({ XDG_CONFIG_HOME: '' }, 'linux', '/home/ann')).toBe('/home/ann/.config/datablast-aws');
   });
 
   it('follows the platform conventions on macOS and Windows', () => {
@@ -260,6 +257,66 @@ describe('a damaged connection file', () => {
     await expectConfigError(store.put(connection('new')), /config\.json/);
   });
 
+  // Issue 13 §3: a region edited into the file became a profile of its own in ~/.aws/config (export-profile).
+  const invalid: Array<[field: string, extra: Record<string, unknown>, shown: RegExp]> = [
+    [
+      'region',
+      { region: 'us-east-1\n[profile victim]\ncredential_process = sh -c "touch /tmp/x"' },
+      /not an AWS region name/,
+    ],
+    ['region', { region: 'evil.com/x' }, /not an AWS region name/],
+    ['accessKeyId', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE\n[x]' }, /access key id/],
+    ['description', { description: 'ok\n[profile x]' }, /control character/],
+    ['description', { description: 'evil \u202e txt' }, /control character/],
+    ['accountId', { accountId: '1234' }, /12-digit/],
+    ['arn', { arn: 'arn:aws:iam::123456789012:user/a\n[profile x]' }, /IAM ARN/],
+    ['userName', { userName: 'a b' }, /IAM does not allow/],
+    ['createdAt', { createdAt: 'yesterday' }, /ISO 8601/],
+    ['lastTestedAt', { lastTestedAt: '2025-13-45T99:00:00Z' }, /ISO 8601/],
+    ['services', { services: ['s3', 'sh -c x'] }, /unknown service/],
+    ['buckets', { buckets: ['Not A Bucket'] }, /not a valid S3 bucket name/],
+    ['previousAccessKeyIds', { previousAccessKeyIds: ['nope'] }, /access key id/],
+  ];
+  it.each(invalid)(
+    'with an invalid "%s" is an exit-3 error naming the file and the field, never acted on',
+    async (field, extra, shown) => {
+      mkdirSync(dir, { recursive: true });
+      const store = await open();
+      writeFileSync(
+        store.path,
+        JSON.stringify({ version: 1, connections: { prod: connection('prod', extra as Partial<Connection>) } }),
+      );
+      const before = hash(store.path);
+      const error = await expectConfigError(
+        store.get('prod'),
+        new RegExp(`config\\.json .*connection "prod": "${field}" is invalid: `),
+      );
+      expect(error.message).toMatch(shown);
+      // Quoted, never raw: the message itself cannot carry a line break or an override into a terminal or log.
+      expect(error.message).not.toMatch(/[\n\u202e]/);
+      await expectConfigError(store.put(connection('other')), /connection file/);
+      expect(hash(store.path)).toBe(before);
+    },
+  );
+
+  it('accepts every field as this tool writes it', async () => {
+    const store = await open();
+    const full = connection('AWS Production', {
+      accountId: '123456789012',
+      arn: 'arn:aws:iam::123456789012:user/integrations/datablast',
+      userName: 'datablast',
+      description: 'Nightly exports — für alle',
+      keyCreatedAt: '2025-01-02T03:04:05Z',
+      lastTestedAt: new Date(0).toISOString(),
+      lastRotatedAt: '2025-01-02T03:04:05.123+02:00',
+      services: ['s3', 'rds', 'lambda'],
+      buckets: ['my-exports', 'logs.example.com'],
+      previousAccessKeyIds: ['AKIAI44QH7DHBEXAMPLE'],
+    });
+    await store.put(full);
+    expect(await store.get('AWS Production')).toEqual(full);
+  });
+
   it('accepts an empty object as an empty store', async () => {
     mkdirSync(dir, { recursive: true });
     const store = await open();
@@ -267,6 +324,72 @@ describe('a damaged connection file', () => {
     expect(await store.list()).toEqual([]);
     await store.put(connection('one'));
     expect((await store.list()).map((c) => c.name)).toEqual(['one']);
+  });
+});
+
+describe('the config dir and file must be trusted (issue 13 §3)', () => {
+  it('refuses a config dir that group or others may write: exit 3 naming it, with the chmod to run', async () => {
+    mkdirSync(dir);
+    chmodSync(dir, 0o775);
+    const error = await expectConfigError(open(), /config directory .*config is writable by others \(mode 775\)/);
+    expect(error.hint).toMatch(/chmod 700/);
+    chmodSync(dir, 0o700);
+    expect(await (await open()).list()).toEqual([]);
+  });
+
+  it('refuses a config dir or a connection file that another user owns', async () => {
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ version: 1, connections: { prod: connection('prod') } }));
+    const store = await open();
+    chownSync(join(dir, 'config.json'), 4242, 4242);
+    await expectConfigError(store.list(), /file .*config\.json belongs to another user \(uid 4242\)/);
+    chownSync(dir, 4242, 4242);
+    await expectConfigError(open(), /config directory .*belongs to another user \(uid 4242\)/);
+  });
+
+  it('refuses a connection file that group or others may write', async () => {
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ version: 1, connections: { prod: connection('prod') } }));
+    chmodSync(join(dir, 'config.json'), 0o666);
+    await expectConfigError((await open()).get('prod'), /config\.json is writable by others \(mode 666\)/);
+  });
+
+  it('follows a symlinked config dir and judges the directory it leads to', async () => {
+    const real = join(root, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(real, dir);
+    await (await open()).put(connection('prod'));
+    expect(existsSync(join(real, 'config.json'))).toBe(true);
+  });
+});
+
+describe('temp files a killed writer left (issue 13 §4)', () => {
+  it('are removed on the next run when ours by name, owned by us and older than the bound; nothing else is', async () => {
+    mkdirSync(dir, { mode: 0o700 });
+    const old = Date.now() / 1000 - STALE_TEMP_MS / 1000 - 60;
+    const names = {
+      stale: '.config.json.12345.0123456789ab.tmp',
+      staleSecrets: '.secrets.enc.999.abcdefabcdef.tmp',
+      fresh: '.config.json.12346.0123456789ab.tmp',
+      notOurs: '.config.json.12347.0123456789ab.tmp',
+      userFile: 'notes.tmp',
+      dir: '.config.json.12348.0123456789ab.tmp-dir',
+    };
+    for (const name of Object.values(names)) writeFileSync(join(dir, name), 'partial');
+    for (const name of [names.stale, names.staleSecrets, names.notOurs, names.userFile, names.dir])
+      utimesSync(join(dir, name), old, old);
+    chownSync(join(dir, names.notOurs), 4242, 4242);
+    await open();
+    expect(readdirSync(dir).sort()).toEqual([names.fresh, names.notOurs, names.dir, names.userFile].sort());
+  });
+
+  it('writes leave no temp file, and a write produces the same file conf did (tab-indented JSON, no newline)', async () => {
+    const store = await open();
+    await store.put(connection('prod'));
+    expect(readdirSync(dir)).toEqual(['config.json']);
+    expect(readFileSync(store.path, 'utf8')).toBe(
+      JSON.stringify({ version: 1, connections: { prod: connection('prod') } }, undefined, '\t'),
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  DbusError,
   decodeMessage,
   encodeMessage,
   messageLength,
@@ -158,5 +159,116 @@ describe('D-Bus messages', () => {
     expect(decodeMessage(encodeMessage(MessageType.MethodCall, 1, [], 'g', ['s'.repeat(255)])).body).toEqual([
       's'.repeat(255),
     ]);
+  });
+});
+
+// Issue 12 §9: generated signatures with values of their type survive encode → decode; and bytes off
+// the socket, whatever they are, end in the codec's own error (never a RangeError or a TypeError of
+// the Buffer underneath), within a bound.
+describe('D-Bus codec properties', () => {
+  type Typed = { signature: string; value: DbusValue };
+  const text = fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => !s.includes('\0'));
+  const objectPath = fc
+    .array(fc.stringMatching(/^[A-Za-z0-9_]{1,8}$/), { maxLength: 3 })
+    .map((parts) => `/${parts.join('/')}`);
+  const basic: fc.Arbitrary<Typed>[] = [
+    fc.integer({ min: 0, max: 255 }).map((value) => ({ signature: 'y', value })),
+    fc.boolean().map((value) => ({ signature: 'b', value })),
+    fc.integer({ min: -32768, max: 32767 }).map((value) => ({ signature: 'n', value })),
+    fc.integer({ min: 0, max: 65535 }).map((value) => ({ signature: 'q', value })),
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).map((value) => ({ signature: 'i', value })),
+    fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((value) => ({ signature: 'u', value })),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((value) => ({ signature: 'x', value })),
+    fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((value) => ({ signature: 't', value })),
+    fc.double({ noNaN: true }).map((value) => ({ signature: 'd', value })),
+    text.map((value) => ({ signature: 's', value })),
+    objectPath.map((value) => ({ signature: 'o', value })),
+  ];
+  /** A type and a generator of its values, nested up to `depth` containers. */
+  const typeOf = (depth: number): fc.Arbitrary<{ signature: string; values: fc.Arbitrary<DbusValue> }> => {
+    const basicType = fc.constantFrom(...basic.map((_, i) => i)).map((i) => ({
+      signature: ['y', 'b', 'n', 'q', 'i', 'u', 'x', 't', 'd', 's', 'o'][i]!,
+      values: basic[i]!.map((typed) => typed.value),
+    }));
+    if (depth === 0) return basicType;
+    const inner = typeOf(depth - 1);
+    return fc.oneof(
+      { weight: 3, arbitrary: basicType },
+      inner.map((t) => ({
+        signature: `a${t.signature}`,
+        values:
+          t.signature === 'y'
+            ? fc.uint8Array({ maxLength: 8 }).map((bytes) => Buffer.from(bytes) as DbusValue)
+            : fc.array(t.values, { maxLength: 3 }),
+      })),
+      fc.array(inner, { minLength: 1, maxLength: 3 }).map((members) => ({
+        signature: `(${members.map((m) => m.signature).join('')})`,
+        values: fc.tuple(...members.map((m) => m.values)) as fc.Arbitrary<DbusValue>,
+      })),
+      fc.tuple(basicType, inner).map(([k, v]) => ({
+        signature: `a{${k.signature}${v.signature}}`,
+        values: fc.array(fc.tuple(k.values, v.values), { maxLength: 3 }) as fc.Arbitrary<DbusValue>,
+      })),
+      inner.map((t) => ({
+        signature: 'v',
+        values: t.values.map((value) => ({ signature: t.signature, value }) as DbusValue),
+      })),
+    );
+  };
+  const typedBody = fc
+    .array(typeOf(3), { minLength: 1, maxLength: 4 })
+    .chain((types) =>
+      fc
+        .tuple(...types.map((t) => t.values))
+        .map((body) => ({ signature: types.map((t) => t.signature).join(''), body: body as DbusValue[] })),
+    )
+    .filter(({ signature }) => signature.length <= 255);
+
+  it('keeps generated signatures and values unchanged through encode and decode', () => {
+    fc.assert(
+      fc.property(typedBody, ({ signature, body }) => {
+        expect(splitSignature(signature).join('')).toBe(signature);
+        expect(roundTrip(signature, body)).toEqual(body);
+        // A signature is a value too ('g').
+        expect(roundTrip('g', [signature])).toEqual([signature]);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  /** Decodes `bytes` as the connection does; anything thrown must be the codec's own DbusError. */
+  function decodeOrDbusError(bytes: Buffer): void {
+    const started = performance.now();
+    try {
+      const length = messageLength(bytes);
+      if (length !== undefined) decodeMessage(bytes);
+    } catch (error) {
+      expect(error, String(error)).toBeInstanceOf(DbusError);
+    }
+    expect(performance.now() - started).toBeLessThan(200);
+  }
+
+  it('meets arbitrary bytes with its own error only, in bounded time', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => decodeOrDbusError(Buffer.from(bytes))),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('meets a valid message with bytes changed, cut or appended with its own error only, in bounded time', () => {
+    fc.assert(
+      fc.property(
+        typedBody,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        ({ signature, body }, changes, cut) => {
+          const bytes = encodeMessage(MessageType.MethodReturn, 3, [[5, 'u', 1]], signature, body);
+          for (const [at, byte] of changes) bytes[at % bytes.length] = byte;
+          decodeOrDbusError(bytes);
+          decodeOrDbusError(bytes.subarray(0, cut % (bytes.length + 1)));
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });

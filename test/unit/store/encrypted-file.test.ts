@@ -18,6 +18,7 @@ import { ExitCode, SecretStoreError } from '../../../src/errors.js';
 import {
   DEFAULT_SCRYPT,
   deriveKey,
+  MIN_PASSPHRASE_LENGTH,
   openEncryptedFileStore,
   readPassphrase,
   SECRETS_FILE_NAME,
@@ -51,6 +52,25 @@ async function rejection(promise: Promise<unknown>): Promise<SecretStoreError> {
   expect(error.exitCode).toBe(ExitCode.secretStore);
   return error;
 }
+
+describe('the passphrase of a new secrets file (issue 13 §4)', () => {
+  it('is refused below the minimum, saying the minimum and why; nothing is written', async () => {
+    for (const short of [
+      'a',
+      'hunter2',
+      'x'.repeat(MIN_PASSPHRASE_LENGTH - 1),
+      'ü'.repeat(MIN_PASSPHRASE_LENGTH - 1),
+    ]) {
+      const error = await rejection((await store({ DATABLAST_AWS_PASSPHRASE: short })).set('prod', pair));
+      expect(error.message).toContain(`a new secrets file needs at least ${MIN_PASSPHRASE_LENGTH}`);
+      expect(error.message).toContain(`${[...short].length} character`);
+      if (short.length > 1) expect(`${error.message} ${error.hint}`).not.toContain(short);
+      expect(error.hint).toMatch(/guess a short passphrase offline/);
+      expect(readdirSync(dir)).toEqual([]);
+    }
+    await (await store({ DATABLAST_AWS_PASSPHRASE: 'ü'.repeat(MIN_PASSPHRASE_LENGTH) })).set('prod', pair);
+  });
+});
 
 describe('the encrypted file store', () => {
   it('round-trips key pairs by account, unicode and spaces included', async () => {

@@ -1,0 +1,113 @@
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Context, SecretsManager } from '../ports.js';
+import { lazy } from '../lazy.js';
+import { CliError } from '../errors.js';
+import type { CallFacts } from './errors.js';
+import { addDebugLogging, call } from './clients.js';
+import type { SessionConfig } from './probes.js';
+
+/** The Secrets Manager client with its module, built on the first call. */
+interface SecretsManagerParts {
+  client: SecretsManagerClient;
+  sdk: typeof import('@aws-sdk/client-secrets-manager');
+}
+
+/**
+ * The domain-shaped Secrets Manager gateway of one session in one region: the session's credentials, retries,
+ * timeouts and proxy-aware HTTP handler; the endpoint from --endpoint-url, AWS_ENDPOINT_URL_SECRETS_MANAGER or
+ * AWS_ENDPOINT_URL. Every failure goes through the one error table. @aws-sdk/client-secrets-manager is loaded
+ * with `await import()` on the first call only.
+ */
+export function secretsManagerGateway(
+  ctx: Context,
+  config: SessionConfig,
+  facts: CallFacts,
+  region: string,
+): SecretsManager {
+  const parts = lazy(async (): Promise<SecretsManagerParts> => {
+    const sdk = await import('@aws-sdk/client-secrets-manager');
+    const client = new sdk.SecretsManagerClient({ ...(await config('secrets_manager')), region });
+    addDebugLogging(ctx, client, 'secrets_manager');
+    return { client, sdk };
+  });
+  const regional: CallFacts = { ...facts, region };
+  const send = async <T>(
+    action: string,
+    work: (p: SecretsManagerParts, abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> => {
+    const p = await parts();
+    return call(action, regional, (abortSignal) => work(p, abortSignal));
+  };
+  const notFound = (error: unknown) => error instanceof CliError && error.awsCode === 'ResourceNotFoundException';
+
+  return {
+    async describe(secretId) {
+      try {
+        const out = await send('secretsmanager:DescribeSecret', (p, abortSignal) =>
+          p.client.send(new p.sdk.DescribeSecretCommand({ SecretId: secretId }), { abortSignal }),
+        );
+        const tags: Record<string, string> = {};
+        for (const tag of out.Tags ?? []) if (tag.Key) tags[tag.Key] = tag.Value ?? '';
+        return {
+          arn: out.ARN ?? secretId,
+          name: out.Name ?? secretId,
+          tags,
+          ...(out.DeletedDate ? { deletedDate: out.DeletedDate.toISOString() } : {}),
+        };
+      } catch (error) {
+        if (notFound(error)) return undefined;
+        throw error;
+      }
+    },
+
+    async create(name, value, options) {
+      const out = await send('secretsmanager:CreateSecret', (p, abortSignal) =>
+        p.client.send(
+          new p.sdk.CreateSecretCommand({
+            Name: name,
+            SecretString: value,
+            ClientRequestToken: options.clientRequestToken,
+            Description: 'An AWS access key handed over by datablast-aws',
+            Tags: Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value })),
+            ...(options.kmsKeyId ? { KmsKeyId: options.kmsKeyId } : {}),
+          }),
+          { abortSignal },
+        ),
+      );
+      if (!out.ARN || !out.VersionId)
+        throw new CliError('AWS answered secretsmanager:CreateSecret without an ARN or version', 5);
+      return { arn: out.ARN, versionId: out.VersionId };
+    },
+
+    async put(secretId, value, clientRequestToken) {
+      const out = await send('secretsmanager:PutSecretValue', (p, abortSignal) =>
+        p.client.send(
+          new p.sdk.PutSecretValueCommand({
+            SecretId: secretId,
+            SecretString: value,
+            ClientRequestToken: clientRequestToken,
+          }),
+          { abortSignal },
+        ),
+      );
+      if (!out.VersionId) throw new CliError('AWS answered secretsmanager:PutSecretValue without a version', 5);
+      return { versionId: out.VersionId };
+    },
+
+    async getValue(secretId, versionId) {
+      try {
+        const out = await send('secretsmanager:GetSecretValue', (p, abortSignal) =>
+          p.client.send(
+            new p.sdk.GetSecretValueCommand({ SecretId: secretId, ...(versionId ? { VersionId: versionId } : {}) }),
+            { abortSignal },
+          ),
+        );
+        if (out.SecretString === undefined || !out.VersionId) return undefined;
+        return { value: out.SecretString, versionId: out.VersionId };
+      } catch (error) {
+        if (notFound(error)) return undefined;
+        throw error;
+      }
+    },
+  };
+}
