@@ -121,6 +121,7 @@ function expectCancelled(
     expect(run.code, `${label}: ${run.stderr}`).toBe(8);
     expect(run.stderr, label).toContain(`interrupted (${signal})`);
     expect(run.stderr, label).toContain('run the same command again');
+    // The signal met the handler, as an exit 130 does.
     tally.exit130 += 1;
     return;
   }
@@ -416,10 +417,12 @@ class RefusingProxy {
   }
 
   /** Resolves once `n` calls have been refused. */
+  /** Resolves after `n` more refusals (counted from this call, so that earlier tests' refusals do not count). */
   waitForRefusals(n: number): Promise<void> {
+    const target = this.refusals + n;
     return new Promise((resolve) => {
       const check = () => {
-        if (this.refusals >= n) resolve();
+        if (this.refusals >= target) resolve();
       };
       this.waiters.push(check);
       check();
