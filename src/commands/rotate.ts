@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import { validateConnectionName } from '../domain/connection.js';
+import { validateStoredConnectionName } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { worstExitCode } from '../domain/rotation.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
@@ -96,7 +96,7 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
     throw new UsageError('which connection? give its NAME, or --all', {
       hint: 'Run `datablast-aws list` to see the connections.',
     });
-  if (name !== undefined) validateConnectionName(name);
+  if (name !== undefined) validateStoredConnectionName(name);
   const opts: RotateOptions = {
     all,
     concurrency: DEFAULT_CONCURRENCY,

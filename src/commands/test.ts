@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { collect, createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../ports.js';
 import { classify } from '../aws/errors.js';
-import { CliError, ConfigError, UsageError } from '../errors.js';
-import { validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
+import { CliError, ConfigError, ExitCode, UsageError } from '../errors.js';
+import { validateStoredConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn, validateRegion } from '../domain/access-key.js';
 import {
   BUCKET_PROBE_ACTION,
@@ -150,7 +150,7 @@ export function parseTestOptions(name: string | undefined, flags: TestFlags): Te
   const all = flags.all === true;
   if (all && name !== undefined)
     throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
-  if (name !== undefined) validateConnectionName(name);
+  if (name !== undefined) validateStoredConnectionName(name);
   const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed === true };
   if (name !== undefined) opts.name = name;
   if (flags.service !== undefined) opts.services = [...new Set(flags.service.map(parseService))];
@@ -291,6 +291,8 @@ export async function testConnection(
     ...(lastUsed ? { lastUsed } : {}),
   });
   if (diagnosis.ok) await recordTested(ctx, connection);
+  else if (diagnosis.exitCode === ExitCode.credentialsRejected)
+    await recordTested(ctx, connection, { lastTestRejectedKeyId: pair.accessKeyId });
   return new TestReport(
     connection.name,
     diagnosis.ok,
@@ -400,13 +402,25 @@ function failureOf(error: unknown): Failure {
   return classify(error);
 }
 
-/** Records a passing test in the metadata, unless the connection changed meanwhile (a rotation switched its key). */
-async function recordTested(ctx: Context, connection: Connection): Promise<void> {
+/**
+ * Records a test in the metadata, unless the connection changed meanwhile (a rotation switched its key):
+ * a pass as lastTestedAt, a rejection by AWS (`rejected`) as lastTestRejectedAt, which `list` and `show` report.
+ */
+async function recordTested(
+  ctx: Context,
+  connection: Connection,
+  rejected?: { lastTestRejectedKeyId: string },
+): Promise<void> {
   try {
     const store = await ctx.connections();
     const fresh = await store.get(connection.name);
+    const now = ctx.clock.now().toISOString();
     if (fresh && fresh.accessKeyId === connection.accessKeyId)
-      await store.put({ ...fresh, lastTestedAt: ctx.clock.now().toISOString() });
+      await store.put(
+        rejected
+          ? { ...fresh, ...rejected, lastTestRejectedAt: now }
+          : { ...fresh, lastTestedAt: now, lastTestRejectedAt: undefined, lastTestRejectedKeyId: undefined },
+      );
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     warn(ctx, `could not record the test time of ${JSON.stringify(connection.name)}: ${error.message}`);

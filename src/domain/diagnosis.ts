@@ -1,5 +1,5 @@
 import type { AccessKeyInfo, Identity } from '../domain/iam.js';
-import { CliError } from '../errors.js';
+import { CliError, type CheckId } from '../errors.js';
 import { maskAccessKeyId, userNameFromArn, validateAccessKeyId, validateSecretAccessKey } from './access-key.js';
 import type { AccessKeyPair } from './connection.js';
 import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
@@ -11,9 +11,8 @@ import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
  * error table in aws/errors.ts tags every failure with one of these ids.
  */
 
-/** One item of the guide's troubleshooting checklist. */
-export type CheckId =
-  'format' | 'network' | 'credentials' | 'key-status' | 'clock' | 'region' | 'permissions' | 'ip-restriction';
+/** One item of the guide's troubleshooting checklist (declared in errors.ts, which carries it). */
+export type { CheckId };
 
 /** Every checklist item, in the order the guide lists them and `test` checks them. */
 export const CHECK_IDS: readonly CheckId[] = [

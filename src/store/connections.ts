@@ -1,9 +1,10 @@
+import { consumerRecordsProblem } from '../domain/consumer.js';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ConnectionStore } from '../ports.js';
 import { validateAccessKeyId, validateRegion } from '../domain/access-key.js';
-import { validateConnectionName, validateDescription, type Connection } from '../domain/connection.js';
+import { validateDescription, validateStoredConnectionName, type Connection } from '../domain/connection.js';
 import { parseService, validateBucketName, validateUserName } from '../domain/policies.js';
 import { ConfigError } from '../errors.js';
 import { removeStaleTempFiles } from './temp-files.js';
@@ -142,9 +143,11 @@ function connectionProblem(name: string, entry: unknown): string | undefined {
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))
       return `"${field}" is not a list of text`;
   }
+  const consumers = consumerRecordsProblem(entry.consumers);
+  if (consumers) return consumers;
   const connection = entry as unknown as Connection;
   const checks: [field: string, check: () => unknown][] = [
-    ['name', () => validateConnectionName(name)],
+    ['name', () => validateStoredConnectionName(name)],
     ['accessKeyId', () => validateAccessKeyId(connection.accessKeyId, 'it')],
     ['region', () => validateRegion(connection.region, 'it')],
     ['description', () => connection.description === undefined || validateDescription(connection.description, 'it')],

@@ -299,6 +299,17 @@ describe('a damaged connection file', () => {
     },
   );
 
+  it('with a tampered consumer record is an exit-3 error naming "consumers", never acted on', async () => {
+    mkdirSync(dir, { recursive: true });
+    const store = await open();
+    const consumers = [{ kind: 'exec', spec: 'exec:true\n[profile x]' }];
+    writeFileSync(
+      store.path,
+      JSON.stringify({ version: 1, connections: { prod: { ...connection('prod'), consumers } } }),
+    );
+    await expectConfigError(store.get('prod'), /connection "prod": "consumers"\[0\]/);
+  });
+
   it('accepts every field as this tool writes it', async () => {
     const store = await open();
     const full = connection('AWS Production', {
