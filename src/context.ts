@@ -32,6 +32,11 @@ export function createContext(
     secrets:
       parts.secrets ??
       lazy(async () => (await import('./store/secret-store.js')).openSecretStore(env, (await connections()).dir)),
+    journals:
+      parts.journals ?? lazy(async () => (await import('./store/journal.js')).fileJournals((await connections()).dir)),
+    locks:
+      parts.locks ??
+      lazy(async () => (await import('./store/journal.js')).fileRotationLocks((await connections()).dir)),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
     consumer:
       parts.consumer ??

@@ -5,6 +5,7 @@
 import type { AccessKeyPair, Connection, Credentials } from './domain/connection.js';
 import type { AccessKeyInfo, Identity, IamUser } from './domain/iam.js';
 import type { SecretStoreError } from './errors.js';
+import type { RotationJournal } from './domain/rotation.js';
 import type { ConsumerRecord } from './domain/consumer.js';
 
 /** The global options of CLI.md, resolved once by main. */
@@ -84,6 +85,40 @@ export interface ConnectionStore {
   put(connection: Connection): Promise<void>;
   /** True when something was deleted. */
   delete(name: string): Promise<boolean>;
+}
+
+/** One connection's rotation journal: written before each step, so that the next run finishes or undoes it. */
+export interface Journal {
+  /** Where it lives, for messages. */
+  readonly path: string;
+  /** The journal, or undefined when no rotation is under way; untrusted, unreadable or malformed → ConfigError (exit 3). */
+  read(): Promise<RotationJournal | undefined>;
+  /** Replaces it durably (it is worth nothing unless on disk before the step it announces). */
+  write(journal: RotationJournal): Promise<void>;
+  /** Removes it: the rotation is finished or undone. */
+  clear(): Promise<void>;
+}
+
+/** The journals of every connection. */
+export interface Journals {
+  /** The journal of one connection. */
+  of(connectionName: string): Journal;
+}
+
+/** A held lock; release it in a `finally`. */
+export interface HeldLock {
+  /** The lock file, for messages. */
+  readonly path: string;
+  /** Gives it up if it is still ours; safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** Per-connection rotation locks that a killed process does not leave held forever. */
+export interface RotationLocks {
+  /** Where the lock of a connection lives, for messages. */
+  path(connectionName: string): string;
+  /** Takes the lock, waiting up to `waitMs` for a live holder; undefined when it is still held then. */
+  acquire(connectionName: string, waitMs: number): Promise<HeldLock | undefined>;
 }
 
 /** STS, domain-shaped. */
@@ -215,6 +250,10 @@ export interface Context {
   secrets(): Promise<SecretStore>;
   connections(): Promise<ConnectionStore>;
   aws(): Promise<Aws>;
+  /** Rotation journals, beside the metadata. */
+  journals(): Promise<Journals>;
+  /** Rotation locks, beside the metadata. */
+  locks(): Promise<RotationLocks>;
   /** The consumer a connection's record describes (consumers/). */
   consumer(record: ConsumerRecord, options?: ConsumerOptions): Promise<Consumer>;
   /** Set by a command whose result is printed but whose outcome is a failure (e.g. `test`). */
@@ -230,6 +269,8 @@ export interface ContextParts {
   secrets: () => Promise<SecretStore>;
   connections: () => Promise<ConnectionStore>;
   aws: () => Promise<Aws>;
+  journals: () => Promise<Journals>;
+  locks: () => Promise<RotationLocks>;
   consumer: (record: ConsumerRecord, options?: ConsumerOptions) => Promise<Consumer>;
 }
 

@@ -5,7 +5,8 @@ import { CancelledError, ExitCode } from './errors.js';
  * state the next run accepts or repairs (the rotation journal is written before each step; add-connection
  * stores the secret before the metadata, remove deletes in the opposite order). So a signal stops the run
  * at once: the synchronous cleanups registered here remove what an in-flight write would leave (an atomic
- * write's temp file, a lock we hold), and the process exits 130.
+ * write's temp file, a lock we hold), and the process exits 130 — or 8 when it leaves work the next run
+ * resumes (a rotation journal), as CLI.md documents for a resumable interruption.
  *
  * One window is not safe to cut: between creating an access key and storing its secret, a key would exist
  * whose secret nobody holds. Such work runs in `critical()`: a signal then wakes its sleeps with a
@@ -16,6 +17,7 @@ import { CancelledError, ExitCode } from './errors.js';
 type Cleanup = () => void;
 
 const cleanups = new Set<Cleanup>();
+const resumables = new Set<() => boolean>();
 const sleepers = new Set<(error: Error) => void>();
 let received: NodeJS.Signals | undefined;
 let criticalDepth = 0;
@@ -27,6 +29,28 @@ export function onInterrupt(cleanup: Cleanup): () => void {
   return () => {
     cleanups.delete(cleanup);
   };
+}
+
+/**
+ * Registers a synchronous check, run when a signal ends the process after the cleanups: true when the
+ * interrupted work left state that the same command resumes (then the exit code is 8, not 130).
+ */
+export function onInterruptResumable(check: () => boolean): () => void {
+  resumables.add(check);
+  return () => {
+    resumables.delete(check);
+  };
+}
+
+/** Whether any registered check reports resumable state; a check that fails counts as resumable. */
+function resumableLeft(): boolean {
+  return [...resumables].some((check) => {
+    try {
+      return check();
+    } catch {
+      return true;
+    }
+  });
 }
 
 /** The signal that interrupted this run, if one did. */
@@ -82,6 +106,11 @@ export function installSignalHandlers(exit: (code: number) => void, write: (text
       }
     }
     cleanups.clear();
+    if (resumableLeft()) {
+      write(`\nerror: interrupted (${signal})\n${RESUMABLE_HINT}\n`);
+      exit(ExitCode.interrupted);
+      return;
+    }
     write(`\nerror: cancelled (${signal})\n${cut ? CUT_HINT : HINT}\n`);
     exit(ExitCode.cancelled);
   };
@@ -103,6 +132,8 @@ export function installSignalHandlers(exit: (code: number) => void, write: (text
 
 const HINT =
   'If a rotation was under way, run the same command again: it finishes or undoes it first. Anything else can simply be run again.';
+const RESUMABLE_HINT =
+  'A rotation was under way and its journal remains: run the same command again; it finishes or undoes the rotation first.';
 const CUT_HINT =
   'Stopped while a new access key was being created and saved: if `aws iam list-access-keys` shows a key no connection holds, delete it, then run the command again.';
 

@@ -1,5 +1,7 @@
 import type { AccessKeyInfo } from '../domain/iam.js';
 import { ExitCode } from '../errors.js';
+import { validateAccessKeyId } from './access-key.js';
+import { validateUserName } from './policies.js';
 
 /**
  * The rotation protocol's pure parts: the journal's shape, the pending secret-store entry, which of a
@@ -270,11 +272,8 @@ export const VERIFY_POLICY = {
 /** Retrying the old key's retirement while IAM does not yet accept the new key's signature. */
 export const RETIRE_POLICY = { initialDelayMs: 250, maxDelayMs: 2_000, timeoutMs: 60_000 } as const;
 
-/** The next wait in a capped exponential backoff. */
-export function nextDelay(previousMs: number, policy: { initialDelayMs: number; maxDelayMs: number }): number {
-  if (previousMs <= 0) return policy.initialDelayMs;
-  return Math.min(policy.maxDelayMs, previousMs * 2);
-}
+/** The next wait in a capped exponential backoff (the one backoff's rule, re-exported for its callers here). */
+export { nextDelay } from './backoff.js';
 
 /** Whether a key of this age is due under --older-than (age unknown: due, so an unknown key is never left unrotated). */
 export function isDue(ageDays: number | undefined, olderThanDays: number | undefined): boolean {
@@ -308,4 +307,39 @@ export function worstExitCode(codes: readonly number[]): number {
     return i < 0 ? FAILURE_PRIORITY.length : i;
   };
   return failures.reduce((a, b) => (rank(b) < rank(a) ? b : a));
+}
+
+/** True when `check` accepts `value` (the input validators throw; a journal is checked by the same rules). */
+function passes(check: (value: string) => unknown, value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    check(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What is wrong with a parsed journal of `connectionName`, or undefined when every field is well-formed: a
+ * journal decides which keys are deleted, so each field is checked with the rules used on input.
+ */
+export function journalProblem(r: Record<string, unknown>, connectionName: string): string | undefined {
+  const isKeyId = (v: unknown) => passes((id) => validateAccessKeyId(id), v);
+  const isTime = (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+  if (r.connection !== connectionName)
+    return `it belongs to connection ${JSON.stringify(r.connection)}, not ${JSON.stringify(connectionName)}`;
+  if (!ROTATION_PHASES.includes(r.phase as never)) return `unknown phase ${JSON.stringify(r.phase)}`;
+  if (!isTime(r.startedAt) || !isTime(r.updatedAt)) return 'startedAt or updatedAt is not a time';
+  if (!passes(validateUserName, r.userName)) return 'userName is not an IAM user name';
+  if (!isKeyId(r.oldAccessKeyId)) return 'oldAccessKeyId is not an access key id';
+  if (!Array.isArray(r.keysBefore) || !r.keysBefore.every(isKeyId)) return 'keysBefore is not a list of access key ids';
+  if (typeof r.keepOld !== 'boolean') return 'keepOld is not true or false';
+  if (r.phase !== 'creating' && r.newAccessKeyId === undefined)
+    return `phase ${String(r.phase)} without newAccessKeyId`;
+  if (r.newAccessKeyId !== undefined && !isKeyId(r.newAccessKeyId)) return 'newAccessKeyId is not an access key id';
+  if (r.accountId !== undefined && !(typeof r.accountId === 'string' && /^\d{12}$/.test(r.accountId)))
+    return 'accountId is not a 12-digit account id';
+  if (r.newKeyCreatedAt !== undefined && !isTime(r.newKeyCreatedAt)) return 'newKeyCreatedAt is not a time';
+  return undefined;
 }

@@ -1,9 +1,13 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { JOURNAL_VERSION, ROTATION_PHASES, type RotationJournal } from '../domain/rotation.js';
+import { JOURNAL_VERSION, journalProblem, type RotationJournal } from '../domain/rotation.js';
+import type { Journal, Journals, RotationLocks } from '../ports.js';
+import { onInterruptResumable } from '../signals.js';
 import { ensurePrivateDir, unlinkDurably, writeFileAtomic } from './atomic-file.js';
-import { safeFileName } from './lock.js';
+import { acquireLock, safeFileName } from './lock.js';
+import { assertTrusted } from './trust.js';
 
 /** The rotation journal of one connection: `<configDir>/rotate-<safe name>.journal.json`, beside the metadata. */
 export function journalPath(dir: string, connectionName: string): string {
@@ -15,26 +19,53 @@ export function rotationLockPath(dir: string, connectionName: string): string {
   return join(dir, `rotate-${safeFileName(connectionName)}.lock`);
 }
 
-/** Reads and reads back a connection's rotation journal; the protocol writes it before each step. */
-export interface JournalStore {
-  /** Where the journal lives, for messages. */
-  readonly path: string;
-  /** The journal, or undefined when no rotation is under way. Unreadable, corrupt or foreign-version → ConfigError (exit 3). */
-  read(): Promise<RotationJournal | undefined>;
-  /** Replaces the journal atomically (temp file, fsync, rename, fsync of the directory: atomic-file.ts), mode 0600. */
-  write(journal: RotationJournal): Promise<void>;
-  /** Removes the journal (the rotation is finished or undone). */
-  clear(): Promise<void>;
+/** A connection's rotation journal as a file; kept as a name for the callers that predate the Journal port. */
+export type JournalStore = Journal;
+
+/** Paths whose journal a signal must report as resumable (exit 8) while it exists. */
+const watched = new Set<string>();
+
+/** While a journal file exists, a signal that ends the process exits 8 (resumable), not 130 (signals.ts). */
+function watch(path: string): void {
+  if (watched.has(path)) return;
+  watched.add(path);
+  onInterruptResumable(() => existsSync(path));
 }
 
-/** The journal store of one connection in the config dir. */
+/**
+ * The journal of one connection in the config dir: written atomically (temp file, fsync, rename, fsync of the
+ * directory: atomic-file.ts), mode 0600; read only when the file is ours and private (trust.ts).
+ */
 export function journalStore(dir: string, connectionName: string): JournalStore {
   const path = journalPath(dir, connectionName);
   return {
     path,
-    read: () => readJournal(path, connectionName),
-    write: (journal) => writeJournal(dir, path, journal),
+    read: async () => {
+      const journal = await readJournal(path, connectionName);
+      if (journal) watch(path);
+      return journal;
+    },
+    write: async (journal) => {
+      watch(path);
+      await writeJournal(dir, path, journal);
+    },
     clear: () => unlinkDurably(path),
+  };
+}
+
+/** The Journals port over the config dir. */
+export function fileJournals(dir: string): Journals {
+  return { of: (connectionName) => journalStore(dir, connectionName) };
+}
+
+/** The RotationLocks port over the config dir: one lock file per connection, beside its journal. */
+export function fileRotationLocks(dir: string): RotationLocks {
+  return {
+    path: (connectionName) => rotationLockPath(dir, connectionName),
+    acquire: async (connectionName, waitMs) => {
+      await ensurePrivateDir(dir);
+      return acquireLock(rotationLockPath(dir, connectionName), { waitMs });
+    },
   };
 }
 
@@ -50,9 +81,25 @@ function repairHint(path: string, userName?: string): string {
 async function readJournal(path: string, connectionName: string): Promise<RotationJournal | undefined> {
   let text: string;
   try {
+    const info = await lstat(path);
+    // A journal decides which keys are deleted: one that another user could have planted is never acted on.
+    if (!info.isFile())
+      throw new ConfigError(`the rotation journal ${path} is not a regular file; refusing to use it`, {
+        hint: repairHint(path),
+      });
+    try {
+      assertTrusted(path, 'file', info);
+    } catch (error) {
+      const cause = error as ConfigError;
+      throw new ConfigError(`refusing the rotation journal: ${cause.message}`, {
+        cause,
+        hint: `${cause.hint ?? ''} If you did not start a rotation of this connection, the journal was planted: ${repairHint(path)}`.trim(),
+      });
+    }
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(`cannot read the rotation journal ${path}: ${(error as Error).message}`, {
       cause: error,
       hint: 'Check the permissions of the config directory (it should belong to you, mode 0700), then run the command again.',
@@ -84,25 +131,6 @@ async function readJournal(path: string, connectionName: string): Promise<Rotati
   if (problem)
     throw new ConfigError(`the rotation journal ${path} is corrupt: ${problem}`, { hint: repairHint(path, userName) });
   return record as unknown as RotationJournal;
-}
-
-/** What is wrong with a parsed journal, or undefined when it is well-formed. */
-function journalProblem(r: Record<string, unknown>, connectionName: string): string | undefined {
-  const isString = (v: unknown) => typeof v === 'string' && v.length > 0;
-  const isTime = (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
-  if (r.connection !== connectionName)
-    return `it belongs to connection ${JSON.stringify(r.connection)}, not ${JSON.stringify(connectionName)}`;
-  if (!ROTATION_PHASES.includes(r.phase as never)) return `unknown phase ${JSON.stringify(r.phase)}`;
-  if (!isTime(r.startedAt) || !isTime(r.updatedAt)) return 'startedAt or updatedAt is not a time';
-  if (!isString(r.userName)) return 'userName is missing';
-  if (!isString(r.oldAccessKeyId)) return 'oldAccessKeyId is missing';
-  if (!Array.isArray(r.keysBefore) || !r.keysBefore.every(isString)) return 'keysBefore is not a list of key ids';
-  if (typeof r.keepOld !== 'boolean') return 'keepOld is not true or false';
-  if (r.phase !== 'creating' && !isString(r.newAccessKeyId)) return `phase ${String(r.phase)} without newAccessKeyId`;
-  if (r.newAccessKeyId !== undefined && !isString(r.newAccessKeyId)) return 'newAccessKeyId is not a key id';
-  if (r.accountId !== undefined && typeof r.accountId !== 'string') return 'accountId is not a string';
-  if (r.newKeyCreatedAt !== undefined && !isTime(r.newKeyCreatedAt)) return 'newKeyCreatedAt is not a time';
-  return undefined;
 }
 
 async function writeJournal(dir: string, path: string, journal: RotationJournal): Promise<void> {

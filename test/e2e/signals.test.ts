@@ -90,13 +90,19 @@ async function runAndSignal(
 }
 
 /** Checks how a signalled run ended: exit 130 with our message, or killed before Node ran our code. */
-function expectCancelled(run: Killed, signal: NodeJS.Signals, afterMs: number, label: string): void {
+function expectCancelled(
+  run: Killed,
+  signal: NodeJS.Signals,
+  afterMs: number,
+  label: string,
+  resumable: () => boolean = () => false,
+): void {
   if (!run.signalled) {
     tally.finishedFirst += 1;
     expect(run.code, `${label}: ${run.stderr}`).toBe(0);
     return;
   }
-  if (run.code === 0 && !run.stderr.includes('cancelled')) {
+  if (run.code === 0 && !run.stderr.includes('cancelled') && !run.stderr.includes('interrupted')) {
     // The signal was sent while the process was already on its way out (its work done, its output written).
     tally.finishedFirst += 1;
     return;
@@ -109,9 +115,18 @@ function expectCancelled(run: Killed, signal: NodeJS.Signals, afterMs: number, l
     tally.beforeStart += 1;
     return;
   }
+  expect(run.stderr, label).not.toMatch(/\n\s+at /);
+  if (resumable()) {
+    // CLI.md: a resumable interruption (a rotation journal remains) is exit 8, not 130.
+    expect(run.code, `${label}: ${run.stderr}`).toBe(8);
+    expect(run.stderr, label).toContain(`interrupted (${signal})`);
+    expect(run.stderr, label).toContain('run the same command again');
+    // The signal met the handler, as an exit 130 does.
+    tally.exit130 += 1;
+    return;
+  }
   expect(run.code, `${label}: ${run.stderr}`).toBe(130);
   expect(run.stderr, label).toContain(`cancelled (${signal})`);
-  expect(run.stderr, label).not.toMatch(/\n\s+at /);
   tally.exit130 += 1;
 }
 
@@ -188,7 +203,7 @@ describe('a signal at a random instant of each mutating command (moto, file stor
     }
   }, 120_000);
 
-  it("rotate: exit 130 with the protocol's invariant intact, and rotate run again converges", async () => {
+  it("rotate: exit 130 (8 when a journal remains) with the protocol's invariant intact, and rotate run again converges", async () => {
     let before = await world.addUserConnection('sig-rot', 'sig-rot-user');
     const [clean, duration] = await timed(() => world.cli(['rotate', 'sig-rot', '--json']));
     expect(clean.exitCode, clean.stderr).toBe(0);
@@ -196,7 +211,7 @@ describe('a signal at a random instant of each mutating command (moto, file stor
     for (const { at, signal } of instants(5, duration)) {
       const label = `rotate, ${signal} at ${at} ms`;
       const run = await runAndSignal(['rotate', 'sig-rot', '--json'], {}, signal, at);
-      expectCancelled(run, signal, at, label);
+      expectCancelled(run, signal, at, label, () => world.journal('sig-rot') !== undefined);
       expectNoLeftovers(label);
       await world.assertInvariant('sig-rot', 'sig-rot-user');
       const again = await world.cli(['rotate', 'sig-rot', '--json']);
@@ -204,6 +219,29 @@ describe('a signal at a random instant of each mutating command (moto, file stor
       before = await world.assertConverged('sig-rot', 'sig-rot-user', before);
     }
   }, 180_000);
+
+  it('rotate interrupted while AWS does not accept the new key yet: exit 8 (its journal remains), and rotate run again converges', async () => {
+    const before = await world.addUserConnection('sig-rot-wait', 'sig-rot-wait-user');
+    // Refuse only the new key, so that the rotation gets past its check of the current one.
+    refuse.spare.add(before.accessKeyId);
+    refuse.refusing = true;
+    const cli = startCli(['rotate', 'sig-rot-wait'], { endpoint: refuse.url });
+    await refuse.waitForRefusals(2);
+    cli.signal('SIGTERM');
+    const ended = await cli.ended;
+    refuse.refusing = false;
+    refuse.spare.clear();
+    tally.kills += 1;
+    expect(ended.code, ended.stderr).toBe(8);
+    expect(ended.stderr).toContain('interrupted (SIGTERM)');
+    expect(world.journal('sig-rot-wait')?.phase).toBe('created');
+    expectNoLeftovers('rotate interrupted while waiting');
+    await world.assertInvariant('sig-rot-wait', 'sig-rot-wait-user');
+    const again = await world.cli(['rotate', 'sig-rot-wait', '--json']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: 'resumed', oldKey: 'deleted' });
+    await world.assertConverged('sig-rot-wait', 'sig-rot-wait-user', before);
+  }, 60_000);
 
   it('create-user --create-key: exit 130 and no key left that nobody holds; run again, it converges', async () => {
     const args = (i: number) => ['create-user', `sig-cu-${i}`, '--create-key', '--connection', `sig-cu-${i}`];
@@ -331,6 +369,8 @@ async function resetPolicies(userName: string): Promise<void> {
  */
 class RefusingProxy {
   refusing = false;
+  /** Key ids never refused, even while refusing. */
+  readonly spare = new Set<string>();
   url = '';
   private server: Server | undefined;
   private refusals = 0;
@@ -345,7 +385,12 @@ class RefusingProxy {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         const keyId = /Credential=([A-Z0-9]+)\//.exec(req.headers.authorization ?? '')?.[1];
-        if (this.refusing && /Action=GetCallerIdentity/.test(body.toString()) && keyId !== world.admin.accessKeyId) {
+        if (
+          this.refusing &&
+          /Action=GetCallerIdentity/.test(body.toString()) &&
+          keyId !== world.admin.accessKeyId &&
+          !this.spare.has(keyId ?? '')
+        ) {
           this.refusals += 1;
           this.waiters.forEach((w) => w());
           res.writeHead(403, { 'content-type': 'text/xml' });
@@ -372,10 +417,12 @@ class RefusingProxy {
   }
 
   /** Resolves once `n` calls have been refused. */
+  /** Resolves after `n` more refusals (counted from this call, so that earlier tests' refusals do not count). */
   waitForRefusals(n: number): Promise<void> {
+    const target = this.refusals + n;
     return new Promise((resolve) => {
       const check = () => {
-        if (this.refusals >= n) resolve();
+        if (this.refusals >= target) resolve();
       };
       this.waiters.push(check);
       check();

@@ -58,6 +58,7 @@ export class FakeAws implements Aws {
   /** The region of a bucket, for the GetBucketLocation probe (default us-east-1). */
   readonly bucketRegions = new Map<string, string>();
   private injected: Array<{ method: string; error: Error; afterCalls: number }> = [];
+  private hollow: string[] = [];
   private keyCounter = 0;
   private now: () => Date;
 
@@ -72,6 +73,22 @@ export class FakeAws implements Aws {
     afterCalls = 0,
   ): void {
     this.injected.push({ method, error, afterCalls });
+  }
+
+  /**
+   * The next call of `method` answers success without doing anything: what a proxy's or captive portal's
+   * `200 text/html` looks like to a client that takes any 200 for AWS's answer.
+   */
+  succeedWithoutEffect(method: 'updateAccessKey' | 'deleteAccessKey'): void {
+    this.hollow.push(method);
+  }
+
+  /** True (once) when the call of `method` is to answer without effect. */
+  private hollowCall(method: string): boolean {
+    const index = this.hollow.indexOf(method);
+    if (index < 0) return false;
+    this.hollow.splice(index, 1);
+    return true;
   }
 
   /** Creates a user directly (test setup), optionally with a key; returns the key. */
@@ -215,6 +232,7 @@ export class FakeAws implements Aws {
         }),
       updateAccessKey: (userName, accessKeyId, status) =>
         call('iam', 'updateAccessKey', 'iam:UpdateAccessKey', () => {
+          if (this.hollowCall('updateAccessKey')) return;
           const key = this.keys.get(accessKeyId);
           if (!key || key.userName !== userName)
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
@@ -222,6 +240,7 @@ export class FakeAws implements Aws {
         }),
       deleteAccessKey: (userName, accessKeyId) =>
         call('iam', 'deleteAccessKey', 'iam:DeleteAccessKey', () => {
+          if (this.hollowCall('deleteAccessKey')) return;
           const key = this.keys.get(accessKeyId);
           if (!key || key.userName !== userName)
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);

@@ -163,6 +163,8 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
       'ListAccessKeys',
       'UpdateAccessKey',
       'DeleteAccessKey',
+      // The old key is reported deleted only once IAM no longer lists it.
+      'ListAccessKeys',
     ]);
     before = await world.assertConverged('prod', 'datablast', before);
 

@@ -6,6 +6,7 @@ import { MemoryConnectionStore } from '../fakes/memory-connection-store.js';
 import { FakeAws } from '../fakes/fake-aws.js';
 import { FixedClock } from '../fakes/fixed-clock.js';
 import { ScriptedPrompter } from '../fakes/scripted-prompter.js';
+import { MemoryJournals, MemoryRotationLocks } from '../fakes/memory-journal.js';
 
 /** The world a command test runs in: every port a fake you can inspect. */
 export interface FakeWorld {
@@ -15,6 +16,8 @@ export interface FakeWorld {
   clock: FixedClock;
   prompter: ScriptedPrompter;
   env: Record<string, string | undefined>;
+  journals: MemoryJournals;
+  locks: MemoryRotationLocks;
 }
 
 /** A fresh fake world. */
@@ -26,6 +29,8 @@ export function fakeWorld(overrides: Partial<FakeWorld> = {}): FakeWorld {
     aws: overrides.aws ?? new FakeAws({ now: () => clock.now() }),
     clock,
     prompter: overrides.prompter ?? new ScriptedPrompter(),
+    journals: overrides.journals ?? new MemoryJournals(),
+    locks: overrides.locks ?? new MemoryRotationLocks(),
     env: overrides.env ?? {},
   };
 }
@@ -45,6 +50,8 @@ export async function runCli(
     connections: async () => world.connections,
     aws: async () => world.aws,
     prompter: async () => world.prompter,
+    journals: async () => world.journals,
+    locks: async () => world.locks,
   };
   const exitCode = await main(['node', 'datablast-aws', ...argv], parts);
   return { exitCode, stdout: io.stdout, stderr: io.stderr, world };

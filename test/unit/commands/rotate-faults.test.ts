@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { sdkError } from '../../fakes/fake-aws.js';
 import { pendingAccount } from '../../../src/domain/rotation.js';
 import { SecretStoreError } from '../../../src/errors.js';
 import { translateAwsError } from '../../../src/aws/errors.js';
-import { journalPath } from '../../../src/store/journal.js';
 import type { RotateOptions, RotateResult } from '../../../src/commands/rotate.js';
 import {
   NAME,
@@ -234,8 +232,7 @@ describe('a crash at every instant, followed by a re-run, converges', () => {
           const where = `${variant.title}, ${mode} call ${at} (${crashed.ports.log[at - 1]})`;
           expect(crashed.ports.crashed, where).toBe(true);
           // Nothing is written after the instant of the crash.
-          const path = journalPath(world.dir, NAME);
-          expect(existsSync(path) ? readFileSync(path, 'utf8') : undefined, where).toBe(crashed.ports.journalAtCrash);
+          expect(world.journals.texts.get(NAME), where).toBe(crashed.ports.journalAtCrash);
           if (journalOf(world)) expect(crashed.exitCode, where).toBe(8);
           assertInvariant(world);
           await rerunConverges(world, variant.opts);

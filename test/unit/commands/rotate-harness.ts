@@ -1,6 +1,3 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import type {
   Aws,
@@ -9,6 +6,7 @@ import type {
   Context,
   GlobalOptions,
   Iam,
+  Journals,
   SecretStore,
   Sts,
 } from '../../../src/ports.js';
@@ -16,28 +14,16 @@ import { createContext } from '../../../src/context.js';
 import type { AccessKeyPair, Connection, Credentials } from '../../../src/domain/connection.js';
 import { pendingAccount, type RotationJournal } from '../../../src/domain/rotation.js';
 import { CliError } from '../../../src/errors.js';
-import { journalPath } from '../../../src/store/journal.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { rotate, type RotateOptions, type RotateOutcome } from '../../../src/commands/rotate.js';
 import { fakeWorld, type FakeWorld } from '../../support/run-cli.js';
-import { MemoryConnectionStore } from '../../fakes/memory-connection-store.js';
 
 /** The connection every rotation test rotates, and its IAM user. */
 export const NAME = 'prod';
 export const USER = 'datablast';
 
-/** A metadata store in memory whose directory (for journal and lock) is a real temporary one. */
-export function dirConnectionStore(dir: string): MemoryConnectionStore {
-  const store = new MemoryConnectionStore();
-  // The fake's dir is a fixed '/memory'; journal and lock need a real, writable one.
-  Object.defineProperty(store, 'dir', { value: dir });
-  Object.defineProperty(store, 'path', { value: join(dir, 'connections.json') });
-  return store;
-}
-
-/** A fake world whose config dir is real, so journal and lock files are the real ones. */
+/** A fake world (in-memory journals and locks) with the keys the rotation tests follow. */
 export interface RotationWorld extends FakeWorld {
-  dir: string;
   /** The key each connection started with. */
   original: Map<string, AccessKeyPair>;
   /** Keys the test planted that the tool must never touch. */
@@ -48,10 +34,8 @@ export interface RotationWorld extends FakeWorld {
 
 /** A world with user `datablast` and connection `prod` holding its one key, 120 days old. */
 export function rotationWorld(options: { connections?: string[]; keyCreatedAt?: string | null } = {}): RotationWorld {
-  const dir = mkdtempSync(join(tmpdir(), 'dbaws-rotate-'));
   const world: RotationWorld = {
-    ...fakeWorld({ connections: dirConnectionStore(dir) }),
-    dir,
+    ...fakeWorld(),
     original: new Map(),
     foreign: new Set(),
     stale: new Set(),
@@ -82,10 +66,9 @@ export function userOf(world: RotationWorld, name: string): string {
   return world.connections.entries.get(name)?.userName ?? USER;
 }
 
-/** The journal on disk, if any. */
+/** The journal of a connection, if any. */
 export function journalOf(world: RotationWorld, name = NAME): RotationJournal | undefined {
-  const path = journalPath(world.dir, name);
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as RotationJournal) : undefined;
+  return world.journals.get(name);
 }
 
 /** Every call made through the ports, as "signer service:method" (signer: admin, or the key id). */
@@ -151,8 +134,7 @@ export class Ports {
 
   private crash(): never {
     this.crashed = true;
-    const path = journalPath(this.world.dir, NAME);
-    this.journalAtCrash = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+    this.journalAtCrash = this.world.journals.texts.get(NAME);
     throw new Error('simulated crash');
   }
 
@@ -203,7 +185,7 @@ export interface RunResult {
 export async function rotateIn(
   world: RotationWorld,
   opts: Partial<RotateOptions> = {},
-  options: { fault?: Fault; json?: boolean; tty?: boolean } = {},
+  options: { fault?: Fault; json?: boolean; tty?: boolean; journals?: Journals } = {},
 ): Promise<RunResult> {
   const io = bufferedIO({ tty: options.tty ?? false });
   const ports = new Ports(world, options.fault);
@@ -224,6 +206,8 @@ export async function rotateIn(
     connections: async () => ports.connections(),
     aws: async () => ports.aws(),
     prompter: async () => world.prompter,
+    journals: async () => options.journals ?? world.journals,
+    locks: async () => world.locks,
   });
   const full: RotateOptions = { all: false, concurrency: 4, keepOld: false, admin: false, dryRun: false, ...opts };
   if (!full.all && full.name === undefined) full.name = NAME;
@@ -284,10 +268,6 @@ export function assertConverged(
   assertInvariant(world, name);
   expect(journalOf(world, name), 'no journal is left').toBeUndefined();
   expect(world.secrets.entries.has(pendingAccount(name)), 'no pending entry is left').toBe(false);
-  expect(
-    readdirSync(world.dir).filter((f) => f.endsWith('.tmp')),
-    'no temporary journal files are left',
-  ).toEqual([]);
   const stored = world.secrets.entries.get(name)!;
   const connection = world.connections.entries.get(name)!;
   expect(connection.accessKeyId, 'the metadata names the stored key').toBe(stored.accessKeyId);

@@ -1,11 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { sdkError } from '../../fakes/fake-aws.js';
 import { pendingAccount, PROOF_POLICY } from '../../../src/domain/rotation.js';
 import { redact } from '../../../src/domain/redact.js';
-import { journalPath, rotationLockPath } from '../../../src/store/journal.js';
-import { acquireLock } from '../../../src/store/lock.js';
-import type { RotateFailure, RotateResult } from '../../../src/commands/rotate.js';
+import { LOCK_WAIT_MS, type RotateFailure, type RotateResult } from '../../../src/commands/rotate.js';
 import {
   NAME,
   USER,
@@ -59,6 +56,8 @@ describe('rotate: the happy path', () => {
       `${fresh} iam:listAccessKeys`,
       `${fresh} iam:updateAccessKey`,
       `${fresh} iam:deleteAccessKey`,
+      // What is reported about the old key is what IAM then lists (issue 13, false success).
+      `${fresh} iam:listAccessKeys`,
     ]);
     // The new secret is stored under the pending entry before anything else happens with it.
     const storePending = run.ports.log.indexOf('secrets:set');
@@ -117,8 +116,9 @@ describe('rotate: eventual consistency', () => {
     const run = await rotateIn(world);
     expect(one(run).status).toBe('rotated');
     expect(run.stderr).toContain('waiting for AWS to accept the new key');
-    // 6 refusals then 3 successes: backoff 250, then 500s (the cap), 500 before the first success, then 250s.
-    expect(world.clock.sleeps).toEqual([250, 500, 500, 500, 500, 500, 500, 250, 250]);
+    // 6 refusals then 3 successes: the first attempt at once, then backoff 250 and 500s (the cap), then 250s
+    // between successes (PROOF_POLICY through domain/backoff.ts's poll).
+    expect(world.clock.sleeps).toEqual([250, 500, 500, 500, 500, 500, 250, 250]);
     assertConverged(world);
   });
 
@@ -442,34 +442,22 @@ describe('rotate --all', () => {
 });
 
 describe('rotate: the journal and the lock', () => {
-  it('refuses a corrupt journal with exit 3, naming its path and the repair, and touches nothing', async () => {
+  it('refuses a corrupt journal with exit 3, naming its path, and touches nothing', async () => {
     const world = rotationWorld();
-    const path = journalPath(world.dir, NAME);
-    writeFileSync(path, '{"version": 1, "phase": "creat');
+    world.journals.texts.set(NAME, '{"version": 1, "phase": "creat');
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(3);
-    expect(run.stderr).toContain(path);
-    expect(run.stderr).toMatch(/list-access-keys/);
-    expect(run.stderr).toMatch(/delete .*journal\.json and run rotate again/);
-    expect(readFileSync(path, 'utf8')).toBe('{"version": 1, "phase": "creat');
+    expect(run.stderr).toContain(world.journals.of(NAME).path);
+    expect(world.journals.texts.get(NAME)).toBe('{"version": 1, "phase": "creat');
     expect(run.ports.log.filter((l) => / (iam|sts):/.test(l))).toEqual([]);
   });
 
   it('refuses a journal of another version with exit 3', async () => {
     const world = rotationWorld();
-    const path = journalPath(world.dir, NAME);
-    writeFileSync(path, JSON.stringify({ version: 2, connection: NAME, phase: 'warp' }));
+    world.journals.texts.set(NAME, JSON.stringify({ version: 2, connection: NAME, phase: 'warp' }));
     const run = await rotateIn(world);
     expect(run.exitCode).toBe(3);
     expect(run.stderr).toContain('version 2');
-    expect(run.stderr).toContain(path);
-  });
-
-  it('writes the journal with mode 0600', async () => {
-    const world = rotationWorld();
-    await rotateIn(world, {}, { fault: { on: 'iam:createAccessKey', mode: 'crash-before' } });
-    expect(journalOf(world)).toBeDefined();
-    expect(statSync(journalPath(world.dir, NAME)).mode & 0o777).toBe(0o600);
   });
 
   it('refuses to resume when the connection was replaced during the rotation (exit 3, nothing touched)', async () => {
@@ -486,24 +474,20 @@ describe('rotate: the journal and the lock', () => {
     expect(JSON.stringify([...world.aws.keys.keys()])).toBe(keys);
   });
 
-  it('exits 7 while another rotation of the same connection holds the lock', async () => {
+  it('exits 7 while another rotation of the same connection holds the lock, after waiting LOCK_WAIT_MS', async () => {
     const world = rotationWorld();
-    mkdirSync(world.dir, { recursive: true });
-    const lock = await acquireLock(rotationLockPath(world.dir, NAME), { waitMs: 0 });
+    const lock = await world.locks.acquire(NAME, 0);
     expect(lock).toBeDefined();
-    try {
-      const started = Date.now();
-      const run = await rotateIn(world);
-      expect(run.exitCode).toBe(7);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
-      expect(run.stderr).toContain('another rotation of "prod" is in progress');
-      expect(world.aws.keysOf(USER)).toHaveLength(1);
-    } finally {
-      await lock!.release();
-    }
     const run = await rotateIn(world);
-    expect(one(run).status).toBe('rotated');
-  }, 15_000);
+    expect(run.exitCode).toBe(7);
+    expect(world.locks.requests.at(-1)).toEqual({ name: NAME, waitMs: LOCK_WAIT_MS });
+    expect(run.stderr).toContain('another rotation of "prod" is in progress');
+    expect(world.aws.keysOf(USER)).toHaveLength(1);
+    await lock!.release();
+    const again = await rotateIn(world);
+    expect(one(again).status).toBe('rotated');
+    expect(world.locks.held.size, 'the lock is released after the run').toBe(0);
+  });
 });
 
 afterEach(() => {

@@ -1,0 +1,155 @@
+import type { Context } from '../ports.js';
+import { quotedName } from '../domain/connection.js';
+import { resolveRegion } from '../domain/region.js';
+import { CliError, ConfigError, LockHeldError, RotationInterruptedError } from '../errors.js';
+import { READ_ONLY_PHASES, RotationStop, failureFate, nextPhase, type PhaseName } from './decisions.js';
+import { PHASE_TABLE } from './phases.js';
+import type { RotationRequest, RotationRun } from './run.js';
+
+/** How long a second rotation of the same connection waits for the lock before exit 7. */
+export const LOCK_WAIT_MS = 3_000;
+
+/** How one connection's rotation ended (CLI.md "JSON results"). */
+export type RotateStatus = 'rotated' | 'skipped' | 'resumed' | 'rolled-back';
+
+/** The result for one connection: CLI.md's keys, plus what happened to an interrupted earlier run, and the plan under --dry-run. */
+export interface RotateResult {
+  name: string;
+  status: RotateStatus;
+  oldAccessKeyId: string | null;
+  newAccessKeyId: string | null;
+  oldKey: 'deleted' | 'inactive' | null;
+  /** An interrupted earlier rotation this run found: `finished` (status "resumed") or `rolled-back` (then this run rotated afresh). */
+  recovered: 'finished' | 'rolled-back' | null;
+  /** Present under --dry-run: the steps a real run would take; nothing was changed. */
+  dryRun?: true;
+  plan?: string[];
+}
+
+/** Where the engine's progress lines and warnings go (the command renders them: ui/ stays out of rotation/). */
+export interface RotationReporter {
+  progress(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * Rotates one connection under its lock: one loop over the phases (rotation/decisions.ts), which starts
+ * from the journal it finds, so a fresh and an interrupted rotation take the same steps. A dry run takes
+ * no lock, performs the read-only phases and describes the others.
+ */
+export async function rotateConnection(
+  ctx: Context,
+  name: string,
+  request: RotationRequest,
+  report: RotationReporter,
+): Promise<RotateResult> {
+  const connections = await ctx.connections();
+  const connection = await connections.get(name);
+  if (!connection) {
+    throw new ConfigError(`no connection named ${quotedName(name)}`, {
+      hint: 'Run `datablast-aws list` to see the connections, or add one with `datablast-aws add-connection`.',
+    });
+  }
+  const run: RotationRun = {
+    name,
+    request,
+    clock: ctx.clock,
+    connections,
+    secrets: await ctx.secrets(),
+    aws: await ctx.aws(),
+    journal: (await ctx.journals()).of(name),
+    region: resolveRegion({ flag: ctx.globals.region, connection: connection.region, env: ctx.env }).region,
+    say: (message) => report.progress(`${name}: ${message}`),
+    warn: (message) => report.warn(message),
+  };
+  if (request.dryRun) return runPhases(run);
+  const locks = await ctx.locks();
+  const lock = await locks.acquire(name, LOCK_WAIT_MS);
+  if (!lock) {
+    throw new LockHeldError(`another rotation of "${name}" is in progress`, {
+      hint: `Let it finish, then run the command again if needed. The lock is ${locks.path(name)}; it is released when its process exits, even if killed.`,
+    });
+  }
+  try {
+    return await runPhases(run);
+  } finally {
+    await lock
+      .release()
+      .catch((error: unknown) => report.warn(`could not remove the lock ${lock.path}: ${(error as Error).message}`));
+  }
+}
+
+/** The loop: each phase runs (or, in a dry run, is described) and the decisions pick the next. */
+async function runPhases(r: RotationRun): Promise<RotateResult> {
+  const plan: string[] = [];
+  let recovered: RotateResult['recovered'] = null;
+  let resumed = false;
+  let rolledBack = false;
+  let skipped = false;
+  try {
+    for (let phase: PhaseName | 'end' = 'recover'; phase !== 'end';) {
+      const step = PHASE_TABLE[phase];
+      if (r.request.dryRun && !READ_ONLY_PHASES.has(phase)) {
+        plan.push(...step.describe(r));
+        phase = nextPhase(phase, { kind: 'ok' }, true);
+        continue;
+      }
+      const outcome = await step.run(r);
+      if (r.request.dryRun) plan.push(...step.describe(r));
+      if (outcome.kind === 'resume')
+        resumed = outcome.action.kind !== 'clear' && outcome.action.kind !== 'delete-orphan';
+      if (phase === 'undo') recovered = 'rolled-back';
+      if (outcome.kind === 'skipped') skipped = true;
+      if (phase === 'roll-back') rolledBack = true;
+      phase = nextPhase(phase, outcome, r.request.dryRun);
+    }
+  } catch (error) {
+    throw await settle(r, error);
+  }
+  const oldAccessKeyId = r.entry?.oldAccessKeyId ?? r.current?.accessKeyId ?? null;
+  if (skipped) {
+    return { name: r.name, status: 'skipped', oldAccessKeyId, newAccessKeyId: null, oldKey: null, recovered };
+  }
+  if (r.request.dryRun) {
+    const keepOld = r.entry?.keepOld ?? r.request.keepOld;
+    const undoing = r.resume?.kind === 'clear' || r.resume?.kind === 'delete-orphan';
+    return {
+      name: r.name,
+      status: resumed ? 'resumed' : 'rotated',
+      oldAccessKeyId: r.current?.accessKeyId ?? null,
+      newAccessKeyId: null,
+      oldKey: undoing ? null : keepOld ? 'inactive' : 'deleted',
+      recovered: null,
+      dryRun: true,
+      plan,
+    };
+  }
+  return {
+    name: r.name,
+    status: rolledBack ? 'rolled-back' : resumed ? 'resumed' : 'rotated',
+    oldAccessKeyId,
+    newAccessKeyId: r.fresh?.accessKeyId ?? null,
+    oldKey: rolledBack ? null : (r.oldKey ?? null),
+    recovered: rolledBack ? null : resumed ? 'finished' : recovered,
+  };
+}
+
+/** The one place a failure's fate is decided (decisions.ts failureFate): as it is, or resumable (exit 8). */
+async function settle(r: RotationRun, error: unknown): Promise<unknown> {
+  if (error instanceof RotationStop) return error.error;
+  let journalLeft: boolean;
+  try {
+    journalLeft = (await r.journal.read()) !== undefined;
+  } catch {
+    journalLeft = true;
+  }
+  if (failureFate(error, journalLeft, r.request.dryRun) === 'as-is') return error;
+  const cli = error instanceof CliError ? error : undefined;
+  const what = error instanceof Error ? error.message : String(error);
+  return new RotationInterruptedError(`the rotation of "${r.name}" was interrupted: ${what}`, {
+    cause: error,
+    awsCode: cli?.awsCode,
+    requestId: cli?.requestId,
+    hint: `Run the same command again: it finishes or undoes this rotation first (journal: ${r.journal.path}). The connection holds a working key meanwhile.${cli?.hint ? ` ${cli.hint}` : ''}`,
+  });
+}
