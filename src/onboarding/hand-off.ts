@@ -6,7 +6,6 @@ import {
   addConsumers,
   consumerRecord,
   consumersNeeding,
-  formatConsumerSpec,
   parseConsumerSpec,
   secretArnRegion,
   type ConsumerRecord,
@@ -174,9 +173,11 @@ export async function addConsumersAndHandOff(
       resolveRegion({ flag: ctx.globals.region, connection: connection.region, env: ctx.env }).region;
     return consumerRecord(spec, { region, ...(request.kmsKeyId ? { kmsKeyId: request.kmsKeyId } : {}) });
   });
+  const known = new Set((connection.consumers ?? []).map((c) => c.spec));
   const consumers = addConsumers(connection.consumers ?? [], records);
-  if (records.length > 0) await store.put({ ...connection, consumers });
-  const added = new Set(records.map((r) => r.spec));
+  // Only consumers new to the connection count as added: one named again that holds the key is not re-run.
+  const added = new Set(records.filter((r) => !known.has(r.spec)).map((r) => r.spec));
+  if (added.size > 0) await store.put({ ...connection, consumers });
   const needing = new Set(consumersNeeding(consumers, pair.accessKeyId).map((c) => c.spec));
   const entries = await handOff(
     {
@@ -246,11 +247,6 @@ export function consumerResults(
     if (outcome && outcome.status !== 'pending' && outcome.output) entry.output = outcome.output;
     return entry;
   });
-}
-
-/** The specs a plan would add, for --dry-run text. */
-export function describeSpecs(specs: readonly ConsumerSpec[]): string {
-  return specs.map(formatConsumerSpec).join(', ');
 }
 
 function stateTime(state: ConsumerState | undefined): string | null {

@@ -15,6 +15,8 @@ export interface FakeWorld {
   clock: FixedClock;
   prompter: ScriptedPrompter;
   env: Record<string, string | undefined>;
+  /** Builds consumers instead of the real ones (consumers/open.ts) when set. */
+  consumer?: ContextParts['consumer'];
 }
 
 /** A fresh fake world. */
@@ -27,6 +29,7 @@ export function fakeWorld(overrides: Partial<FakeWorld> = {}): FakeWorld {
     clock,
     prompter: overrides.prompter ?? new ScriptedPrompter(),
     env: overrides.env ?? {},
+    ...(overrides.consumer ? { consumer: overrides.consumer } : {}),
   };
 }
 
@@ -45,6 +48,7 @@ export async function runCli(
     connections: async () => world.connections,
     aws: async () => world.aws,
     prompter: async () => world.prompter,
+    ...(world.consumer ? { consumer: world.consumer } : {}),
   };
   const exitCode = await main(['node', 'datablast-aws', ...argv], parts);
   return { exitCode, stdout: io.stdout, stderr: io.stderr, world };
