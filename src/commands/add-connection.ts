@@ -103,6 +103,7 @@ profile in the AWS config file, else us-east-1; on a terminal you are asked, wit
 Secrets are never accepted as flags.
 
 ${CONSUMERS_HELP}
+
 A connection replaced with --force keeps its consumers, and they are handed the new key. A consumer that
 fails leaves the connection saved and usable: exit 5, and \`datablast-aws deliver NAME\` tries again.
 

@@ -71,7 +71,7 @@ export function createUserCommand(ctx: Context): Command {
   )
     .addHelpText(
       'after',
-      `\n${CONSUMERS_HELP}\nA consumer that fails leaves the connection saved and usable: exit 5, and \`datablast-aws deliver NAME\` tries again.\n` +
+      `\n${CONSUMERS_HELP}\n\nA consumer that fails leaves the connection saved and usable: exit 5, and \`datablast-aws deliver NAME\` tries again.\n` +
         '\nExamples:\n  datablast-aws create-user datablast-integration\n  datablast-aws create-user datablast-integration --create-key --connection "AWS Production" --region eu-west-1\n' +
         '  datablast-aws create-user datablast-integration --create-key --connection prod --deliver-to datablast\n',
     )

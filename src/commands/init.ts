@@ -141,7 +141,7 @@ export function initCommand(ctx: Context): Command {
   )
     .addHelpText(
       'after',
-      `\n${CONSUMERS_HELP}\nUnder --no-input without --deliver-to the key goes nowhere else; \`datablast-aws deliver NAME --deliver-to datablast\`\n` +
+      `\n${CONSUMERS_HELP}\n\nUnder --no-input without --deliver-to the key goes nowhere else; \`datablast-aws deliver NAME --deliver-to datablast\`\n` +
         'hands it to Datablast later. A consumer that fails leaves the connection saved and usable: exit 5.\n' +
         '\nExamples:\n  datablast-aws init\n  datablast-aws init --dry-run\n' +
         '  datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production" --region eu-west-1\n' +
