@@ -18,9 +18,20 @@ import { readFileUpTo } from '../ui/io.js';
 import { shellWord } from '../domain/shell-word.js';
 import { connectionExists, saveConnection } from '../onboarding/connection.js';
 import { regionForNewConnection } from '../onboarding/region.js';
+import {
+  addHandOffOptions,
+  consumerLines,
+  CONSUMERS_HELP,
+  handOffFlags,
+  handOffNewKey,
+  parseDeliverTo,
+  type ConsumerResult,
+  type HandOffFlags,
+  type RawHandOffFlags,
+} from '../onboarding/hand-off.js';
 
-/** The options of `add-connection NAME`, as gathered from flags. */
-export interface AddConnectionOptions {
+/** The options of `add-connection NAME`, as gathered from flags (the hand-off's among them). */
+export interface AddConnectionOptions extends HandOffFlags {
   name: string;
   accessKeyId?: string;
   secretStdin: boolean;
@@ -32,12 +43,18 @@ export interface AddConnectionOptions {
   test: boolean;
 }
 
-/** The result of `add-connection`: the connection JSON of CLI.md plus how it was stored. */
-export type AddConnectionResult = ConnectionJson & { tested: boolean; replaced: boolean; notes: string[] };
+/** The result of `add-connection`: the connection JSON of CLI.md plus how it was stored and where the key went. */
+export type AddConnectionResult = ConnectionJson & {
+  tested: boolean;
+  replaced: boolean;
+  notes: string[];
+  /** Each consumer's state after the hand-off (empty without consumers). */
+  consumers: ConsumerResult[];
+};
 
 type AddConnectionRun = (ctx: Context, opts: AddConnectionOptions) => Promise<AddConnectionResult>;
 
-interface RawFlags {
+interface RawFlags extends RawHandOffFlags {
   accessKeyId?: string;
   secretStdin?: boolean;
   fromEnv?: boolean;
@@ -57,21 +74,24 @@ const MAX_STDIN_BYTES = 64 * 1024;
 /** Commander wiring of `add-connection`; `run` is swappable so tests can capture the parsed options. */
 export function addConnectionCommand(ctx: Context, run: AddConnectionRun = addConnection): Command {
   return (
-    createCommand('add-connection')
-      .description(
-        'Store an existing access key as a connection: the secret goes to the secret store, and the key is tested with AWS first.',
-      )
-      .argument('<name>', 'connection name: 1–64 printable characters, spaces allowed ("AWS Production")')
-      .option(
-        '--access-key-id <id>',
-        'the access key id (AKIA…); the secret then comes from --secret-stdin, AWS_SECRET_ACCESS_KEY or a hidden prompt',
-      )
-      .option('--secret-stdin', 'read the secret access key from standard input (one trailing newline is ignored)')
-      .option('--from-env', 'take the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
-      .option('--from-csv <file>', 'take the key from the CSV file the AWS console downloads (either layout)')
-      .option('--description <text>', 'a note shown by show and list --json')
-      .option('--force', 'replace an existing connection of the same name')
-      .option('--no-test', 'store without calling AWS (by default STS GetCallerIdentity proves the key first)')
+    addHandOffOptions(
+      createCommand('add-connection')
+        .description(
+          'Store an existing access key as a connection: the secret goes to the secret store, and the key is tested with AWS first.',
+        )
+        .argument('<name>', 'connection name: 1–64 printable characters, spaces allowed ("AWS Production")')
+        .option(
+          '--access-key-id <id>',
+          'the access key id (AKIA…); the secret then comes from --secret-stdin, AWS_SECRET_ACCESS_KEY or a hidden prompt',
+        )
+        .option('--secret-stdin', 'read the secret access key from standard input (one trailing newline is ignored)')
+        .option('--from-env', 'take the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+        .option('--from-csv <file>', 'take the key from the CSV file the AWS console downloads (either layout)')
+        .option('--description <text>', 'a note shown by show and list --json')
+        .option('--force', 'replace an existing connection of the same name')
+        .option('--no-test', 'store without calling AWS (by default STS GetCallerIdentity proves the key first)'),
+      'once stored, hand the key to this consumer too: datablast, exec:COMMAND or aws-secrets-manager:SECRET_ID (repeatable)',
+    )
       // Not offered, but explained: a secret in argv is visible in `ps` and kept in shell history.
       .addOption(createOption('--secret-access-key [secret]').hideHelp())
       .addOption(createOption('--secret [secret]').hideHelp())
@@ -82,21 +102,27 @@ The region is --region, else AWS_REGION, AWS_DEFAULT_REGION, the region of the -
 profile in the AWS config file, else us-east-1; on a terminal you are asked, with that as the default.
 Secrets are never accepted as flags.
 
+${CONSUMERS_HELP}
+
+A connection replaced with --force keeps its consumers, and they are handed the new key. A consumer that
+fails leaves the connection saved and usable: exit 5, and \`datablast-aws deliver NAME\` tries again.
+
 Examples:
   $ datablast-aws add-connection "AWS Production"            # prompts for the key id and secret
   $ pbpaste | datablast-aws add-connection prod --access-key-id AKIAIOSFODNN7EXAMPLE --secret-stdin --region eu-west-1
   $ datablast-aws add-connection prod --from-csv ~/Downloads/datablast_accessKeys.csv
   $ AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… datablast-aws add-connection prod --from-env --no-input
+  $ datablast-aws add-connection prod --from-csv keys.csv --deliver-to datablast --deliver-to 'exec:./push-key-to-ci.sh'
 `,
       )
       .action(async (name: string, flags: RawFlags) => {
-        present(ctx, await run(ctx, addConnectionOptions(name, flags)), renderAddConnection);
+        present(ctx, await run(ctx, addConnectionOptions(ctx, name, flags)), renderAddConnection);
       })
   );
 }
 
 /** Turns parsed flags into options, refusing combinations that cannot work. */
-function addConnectionOptions(name: string, flags: RawFlags): AddConnectionOptions {
+function addConnectionOptions(ctx: Context, name: string, flags: RawFlags): AddConnectionOptions {
   for (const [value, flag] of [
     [flags.secretAccessKey, '--secret-access-key'],
     [flags.secret, '--secret'],
@@ -133,12 +159,14 @@ function addConnectionOptions(name: string, flags: RawFlags): AddConnectionOptio
     description: flags.description,
     force: flags.force === true,
     test: flags.test !== false,
+    ...handOffFlags(ctx.env, flags),
   };
 }
 
 /** Gathers the key from the chosen source (flags, stdin, environment, CSV file or prompts) and saves it. */
 export async function addConnection(ctx: Context, opts: AddConnectionOptions): Promise<AddConnectionResult> {
   const name = validateConnectionName(opts.name);
+  parseDeliverTo(opts.deliverTo ?? []);
   const fallback = await regionForNewConnection(ctx);
   if (opts.description !== undefined) validateDescription(opts.description);
   // Fail before asking for a secret that could not be stored anyway.
@@ -172,11 +200,17 @@ export async function addConnection(ctx: Context, opts: AddConnectionOptions): P
     userName: gathered.userName,
     sources: gathered.sources,
   });
+  const consumers = await handOffNewKey(ctx, name, {
+    deliverTo: opts.deliverTo ?? [],
+    kmsKeyId: opts.kmsKeyId,
+    execTimeoutMs: opts.execTimeoutMs,
+  });
   return {
     ...saved.connection,
     tested: saved.tested,
     replaced: saved.replaced,
     notes: [...gathered.notes, ...saved.notes],
+    consumers,
   };
 }
 
@@ -195,6 +229,7 @@ export function renderAddConnection(result: AddConnectionResult, io: IO, style: 
   );
   if (result.tested) io.out(`${style.green('✓')} AWS accepted the key${result.arn ? ` as ${result.arn}` : ''}.\n`);
   else io.out(`Not tested with AWS: run \`datablast-aws test ${shellWord(result.name)}\` to check it.\n`);
+  if (result.consumers.length) io.out(`Its key's consumers:\n${consumerLines(result.consumers, style).join('\n')}\n`);
 }
 
 interface GatheredKey {

@@ -11,9 +11,20 @@ import { openAdmin } from '../onboarding/admin.js';
 import { ensureUser } from '../onboarding/user.js';
 import { createKeyAndSave, inspectConnection } from '../onboarding/key.js';
 import { regionForNewConnection } from '../onboarding/region.js';
+import {
+  addHandOffOptions,
+  consumerLines,
+  CONSUMERS_HELP,
+  handOffFlags,
+  handOffNewKey,
+  parseDeliverTo,
+  type ConsumerResult,
+  type HandOffFlags,
+  type RawHandOffFlags,
+} from '../onboarding/hand-off.js';
 
-/** What `create-user` is asked to do. */
-export interface CreateUserOptions {
+/** What `create-user` is asked to do (the hand-off flags go with --create-key). */
+export interface CreateUserOptions extends Partial<HandOffFlags> {
   userName: string;
   path?: string;
   /** Extra tags (`--tag k=v`), besides managed-by=datablast-aws. */
@@ -35,11 +46,13 @@ export interface CreateUserResult {
   connection?: ConnectionJson;
   /** True when a new access key was created; false when the connection already held a working key of this user. */
   keyCreated?: boolean;
+  /** With --create-key: each consumer's state after the key was handed over (empty without consumers). */
+  consumers?: ConsumerResult[];
 }
 
 /** Wires `create-user USER`. */
 export function createUserCommand(ctx: Context): Command {
-  return createCommand('create-user')
+  const command = createCommand('create-user')
     .description(
       'Create a dedicated IAM user for Datablast (tagged managed-by=datablast-aws); with --create-key, also its access key, saved straight into the secret store.',
     )
@@ -51,23 +64,37 @@ export function createUserCommand(ctx: Context): Command {
     .option(
       '--description <text>',
       "with --create-key: the connection's description (also the key's description tag on the user, as the console does)",
-    )
+    );
+  return addHandOffOptions(
+    command,
+    'with --create-key: once saved, hand the key to this consumer: datablast, exec:COMMAND or aws-secrets-manager:SECRET_ID (repeatable)',
+  )
     .addHelpText(
       'after',
-      '\nExamples:\n  datablast-aws create-user datablast-integration\n  datablast-aws create-user datablast-integration --create-key --connection "AWS Production" --region eu-west-1\n',
+      `\n${CONSUMERS_HELP}\n\nA consumer that fails leaves the connection saved and usable: exit 5, and \`datablast-aws deliver NAME\` tries again.\n` +
+        '\nExamples:\n  datablast-aws create-user datablast-integration\n  datablast-aws create-user datablast-integration --create-key --connection "AWS Production" --region eu-west-1\n' +
+        '  datablast-aws create-user datablast-integration --create-key --connection prod --deliver-to datablast\n',
     )
     .action(
       async (
         userName: string,
-        flags: { path?: string; tag?: string[]; createKey?: boolean; connection?: string; description?: string },
+        flags: RawHandOffFlags & {
+          path?: string;
+          tag?: string[];
+          createKey?: boolean;
+          connection?: string;
+          description?: string;
+        },
       ) => {
-        if (!flags.createKey && (flags.connection !== undefined || flags.description !== undefined)) {
-          throw new UsageError(
-            `${flags.connection !== undefined ? '--connection' : '--description'} needs --create-key`,
-            {
-              hint: "Add --create-key to create the user's access key and save it as that connection.",
-            },
-          );
+        const needsKey = [
+          flags.connection !== undefined && '--connection',
+          flags.description !== undefined && '--description',
+          flags.deliverTo !== undefined && '--deliver-to',
+        ].find(Boolean);
+        if (!flags.createKey && needsKey) {
+          throw new UsageError(`${needsKey} needs --create-key`, {
+            hint: "Add --create-key to create the user's access key and save it as that connection.",
+          });
         }
         const opts: CreateUserOptions = {
           userName,
@@ -77,6 +104,7 @@ export function createUserCommand(ctx: Context): Command {
           connection: flags.connection,
           region: ctx.globals.region,
           description: flags.description,
+          ...handOffFlags(ctx.env, flags),
         };
         present(ctx, await createUser(ctx, opts), renderCreateUser);
       },
@@ -97,6 +125,7 @@ export function validateCreateUserOptions(opts: CreateUserOptions): CreateUserOp
     if (opts.region !== undefined) validateRegion(opts.region);
     if (opts.description !== undefined)
       validateTagValue(opts.description, 'the description (stored as a tag on the user, as the console does)');
+    parseDeliverTo(opts.deliverTo ?? []);
   }
   return opts;
 }
@@ -113,12 +142,20 @@ export async function createUser(ctx: Context, opts: CreateUserOptions): Promise
     created: ensured.created,
     managed: ensured.managed,
   };
+  const handOff = (name: string) =>
+    handOffNewKey(ctx, name, {
+      deliverTo: opts.deliverTo ?? [],
+      kmsKeyId: opts.kmsKeyId,
+      execTimeoutMs: opts.execTimeoutMs,
+    });
   if (existing?.state === 'ready') {
     note(
       ctx,
       `connection ${existing.connection.name} already holds a working key of ${opts.userName}: already set up, no new key created`,
     );
-    return { ...result, connection: connectionJson(existing.connection), keyCreated: false };
+    // A re-run converges: consumers added now, or still lacking the key, are handed the stored one.
+    const consumers = await handOff(existing.connection.name);
+    return { ...result, connection: connectionJson(existing.connection), keyCreated: false, consumers };
   }
   if (opts.createKey) {
     const connection = await createKeyAndSave(ctx, admin, {
@@ -127,7 +164,7 @@ export async function createUser(ctx: Context, opts: CreateUserOptions): Promise
       region: opts.region ?? (await regionForNewConnection(ctx)).region,
       description: opts.description,
     });
-    return { ...result, connection, keyCreated: true };
+    return { ...result, connection, keyCreated: true, consumers: await handOff(connection.name) };
   }
   return result;
 }
@@ -147,5 +184,7 @@ export function renderCreateUser(result: CreateUserResult, io: IO, style: Style)
         ? `${style.green('saved')} its new access key ${maskAccessKeyId(c.accessKeyId)} as connection ${style.bold(c.name)} (${c.region}); the secret is in the secret store only\n`
         : `connection ${style.bold(c.name)} already holds its working key ${maskAccessKeyId(c.accessKeyId)}: already set up\n`,
     );
+    if (result.consumers?.length)
+      io.out(`its key's consumers:\n${consumerLines(result.consumers, style).join('\n')}\n`);
   }
 }

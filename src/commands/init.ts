@@ -38,9 +38,22 @@ import {
   type CurrentGrants,
 } from '../onboarding/policies.js';
 import { testGranted } from '../onboarding/verify.js';
+import {
+  addHandOffOptions,
+  consumerLines,
+  consumerResults,
+  CONSUMERS_HELP,
+  handOffFlags,
+  handOffNewKey,
+  parseDeliverTo,
+  type ConsumerResult,
+  type HandOffFlags,
+  type RawHandOffFlags,
+} from '../onboarding/hand-off.js';
+import { formatConsumerSpec } from '../domain/consumer.js';
 
-/** The wizard's answers; each one given here is not asked. */
-export interface InitOptions {
+/** The wizard's answers; each one given here is not asked (`deliverTo` among them). */
+export interface InitOptions extends Partial<HandOffFlags> {
   user?: string;
   services?: ServiceName[];
   buckets?: string[];
@@ -88,6 +101,8 @@ export interface InitResult {
   plan: string[];
   /** --dry-run: nothing was changed. */
   dryRun: boolean;
+  /** Where the key went besides this machine: each consumer's state (as `deliver` prints it). */
+  consumers: ConsumerResult[];
   /** The final test as the connection, probing what was granted (absent under --dry-run). */
   test?: {
     ok: boolean;
@@ -102,7 +117,7 @@ export const DEFAULT_USER_NAME = 'datablast-integration';
 
 /** Wires `init`. */
 export function initCommand(ctx: Context): Command {
-  return createCommand('init')
+  const command = createCommand('init')
     .description(
       'The onboarding wizard: check who you are, create the IAM user, grant read access, create its key into the secret store and test it. Every question has a flag.',
     )
@@ -119,25 +134,34 @@ export function initCommand(ctx: Context): Command {
     .option(
       '--exact',
       'also remove grants not asked for: the s3|rds|lambda read-only policies and the inline policies datablast-aws generates',
-    )
+    );
+  return addHandOffOptions(
+    command,
+    "hand the new key to this consumer: datablast (Datablast's connection form, the wizard's default), exec:COMMAND or aws-secrets-manager:SECRET_ID (repeatable)",
+  )
     .addHelpText(
       'after',
-      '\nExamples:\n  datablast-aws init\n  datablast-aws init --dry-run\n' +
-        '  datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production" --region eu-west-1\n',
+      `\n${CONSUMERS_HELP}\n\nUnder --no-input without --deliver-to the key goes nowhere else; \`datablast-aws deliver NAME --deliver-to datablast\`\n` +
+        'hands it to Datablast later. A consumer that fails leaves the connection saved and usable: exit 5.\n' +
+        '\nExamples:\n  datablast-aws init\n  datablast-aws init --dry-run\n' +
+        '  datablast-aws init --no-input --user datablast-integration --service s3 --connection "AWS Production" --region eu-west-1\n' +
+        "  datablast-aws init --no-input --service s3 --connection prod --deliver-to 'exec:./push-key-to-ci.sh'\n",
     )
     .action(
-      async (flags: {
-        user?: string;
-        service?: string[];
-        bucket?: string[];
-        prefix?: string;
-        selfRotation?: boolean;
-        connection?: string;
-        description?: string;
-        yes?: boolean;
-        dryRun?: boolean;
-        exact?: boolean;
-      }) => {
+      async (
+        flags: RawHandOffFlags & {
+          user?: string;
+          service?: string[];
+          bucket?: string[];
+          prefix?: string;
+          selfRotation?: boolean;
+          connection?: string;
+          description?: string;
+          yes?: boolean;
+          dryRun?: boolean;
+          exact?: boolean;
+        },
+      ) => {
         const opts: InitOptions = {
           user: flags.user,
           services: flags.service?.map(parseService),
@@ -150,6 +174,7 @@ export function initCommand(ctx: Context): Command {
           yes: flags.yes === true,
           dryRun: flags.dryRun === true,
           exact: flags.exact === true,
+          ...handOffFlags(ctx.env, flags),
         };
         present(ctx, await init(ctx, opts), renderInit);
       },
@@ -171,6 +196,7 @@ function validateFlags(ctx: Context, opts: InitOptions): void {
   if (opts.region !== undefined) validateRegion(opts.region);
   if (opts.description !== undefined)
     validateTagValue(opts.description, '--description (stored as a tag on the user, as the console does)');
+  parseDeliverTo(opts.deliverTo ?? []);
   if (ctx.globals.input) return;
   const missing = [
     !opts.services?.length && !opts.buckets?.length
@@ -265,6 +291,27 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
   } else {
     note(ctx, `connection ${connectionName} already holds a working key of ${userName}`);
   }
+  // 6. Where the new key must go besides this machine: the guide's last step is Datablast's connection form.
+  const deliverTo =
+    opts.deliverTo?.length || !prompter || state.state !== 'absent'
+      ? (opts.deliverTo ?? [])
+      : (await prompter.select(
+            'Where must the key go besides this machine?',
+            [
+              {
+                value: 'datablast',
+                name: "Datablast's connection form (its fields are shown here once the key exists)",
+              },
+              { value: 'none', name: 'Nowhere yet (later: datablast-aws deliver NAME --deliver-to …)' },
+            ],
+            { default: 'datablast' },
+          )) === 'datablast'
+        ? ['datablast']
+        : [];
+  const known = new Set((state.state === 'ready' ? (state.connection.consumers ?? []) : []).map((c) => c.spec));
+  const newConsumers = parseDeliverTo(deliverTo)
+    .map(formatConsumerSpec)
+    .filter((spec) => !known.has(spec));
 
   // Everything that could refuse is checked now, before the first change.
   const desired = desiredPolicies(
@@ -289,6 +336,7 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
     ...(state.state === 'absent'
       ? [`create an access key for ${userName}, save it as connection "${connectionName}" (${region}) and test it`]
       : []),
+    ...newConsumers.map((spec) => `hand the key to ${spec}`),
   ];
   if (policyPlan.extra.length) warn(ctx, extraWarning(userName, policyPlan.extra));
   const base = {
@@ -317,6 +365,7 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
       ...(state.state === 'ready' ? { connection: connectionJson(state.connection) } : {}),
       alreadySetUp: plan.length === 0,
       dryRun: true,
+      consumers: state.state === 'ready' ? consumerResults(state.connection.consumers ?? []) : [],
     };
   }
   // A key needs somewhere to go: find out now, not after the user and its policies exist.
@@ -342,9 +391,14 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
           buckets: grants.buckets,
         });
 
-  // 6. Test it, probing what was granted.
+  // 7. Test it, probing what was granted; then hand the key over (a failed test keeps its own exit code).
   const report = await testGranted(ctx, connection.name, grants);
   if (!report.ok) ctx.exitCode = report.exitCode;
+  const consumers = await handOffNewKey(ctx, connection.name, {
+    deliverTo,
+    kmsKeyId: opts.kmsKeyId,
+    execTimeoutMs: opts.execTimeoutMs,
+  });
   return {
     ...base,
     userArn: ensured.user.arn,
@@ -359,6 +413,7 @@ export async function init(ctx: Context, opts: InitOptions): Promise<InitResult>
     keyCreated: state.state === 'absent',
     alreadySetUp: plan.length === 0,
     dryRun: false,
+    consumers,
     test: { ok: report.ok, checks: report.checks, cause: report.cause, fix: report.fix },
   };
 }
@@ -484,7 +539,23 @@ export function renderInit(result: InitResult, io: IO, style: Style): void {
   );
   if (verdict) io.out(`  test        ${verdict}\n`);
   if (tested && !tested.ok && tested.fix) io.out(`              ${tested.fix}\n`);
+  if (result.consumers.length) io.out(`  consumers\n${consumerLines(result.consumers, style, '    ').join('\n')}\n`);
   io.out(`\nNext steps\n`);
+  const datablast = result.consumers.find((k) => k.spec === 'datablast');
+  if (datablast?.state === 'delivered') io.out(`  Datablast             holds the key (you confirmed it)\n`);
+  else {
+    io.out(
+      `  hand it to Datablast  Connections → New connection → Amazon Web Services; the form's fields are Name,\n` +
+        `                        Access Key ID, Secret Access Key, Region and Description\n`,
+    );
+    io.out(
+      datablast?.state === 'pending'
+        ? `                        once saved there: datablast-aws deliver ${name} --confirm-delivered\n`
+        : `                        datablast-aws deliver ${name} --deliver-to datablast   (shows them, the secret on a keypress)\n`,
+    );
+  }
+  if (result.consumers.length)
+    io.out(`  hand the key again    datablast-aws deliver ${name}   (to every consumer above)\n`);
   io.out(`  check it any time     datablast-aws test ${name}\n`);
   io.out(`  rotate the key        datablast-aws rotate ${name}${result.selfRotation ? '' : ' --admin'}\n`);
   io.out(`  rotate on schedule    cron: datablast-aws rotate --all --older-than 90 --json\n`);

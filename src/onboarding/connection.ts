@@ -113,6 +113,8 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
     lastTestedAt: identity ? now : undefined,
     services: input.services,
     buckets: input.buckets,
+    // A replaced connection keeps where its key must go: its consumers now need the new key.
+    ...(existing?.consumers?.length ? { consumers: existing.consumers } : {}),
   };
 
   const secrets = await ctx.secrets();

@@ -416,7 +416,16 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
 
     // Onboarding with the admin credentials: create-user (with a key), attach-policy, init, and their failures.
     await s.step({
-      args: ['create-user', `hyg-created-${store}`, '--create-key', '--connection', 'created'],
+      // With the hand-off that ends onboarding: datablast, pending off a terminal (no child process).
+      args: [
+        'create-user',
+        `hyg-created-${store}`,
+        '--create-key',
+        '--connection',
+        'created',
+        '--deliver-to',
+        'datablast',
+      ],
       env: admin,
       codes: [0],
     });
@@ -459,6 +468,9 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
         'rds',
         '--connection',
         'initialized',
+        '--deliver-to',
+        'datablast',
+        '--json',
         '--yes',
       ],
       env: admin,

@@ -142,12 +142,24 @@ describe('init, in a real terminal', () => {
     await waitFor(name, 'AWS region for this connection');
     type(name, 'eu-west-1');
     keys(name, 'Enter');
+    await waitFor(name, 'Where must the key go besides this machine?');
+    keys(name, 'Enter'); // the default: Datablast's connection form
     await waitFor(name, 'Go ahead?');
+    type(name, 'y');
+    keys(name, 'Enter');
+    // Once the key exists and works: Datablast's connection form, the secret hidden until asked for.
+    const form = await waitFor(name, 's: show the secret');
+    for (const field of ['Name', 'Access Key ID', 'Secret Access Key', 'Region', 'Description'])
+      expect(form).toContain(`  ${field}`);
+    keys(name, 'Enter');
+    await waitFor(name, "Is the key saved in Datablast's connection form?");
     type(name, 'y');
     keys(name, 'Enter');
     const code = await exitCode(name);
     const transcript = screen(name);
     expect(code, transcript).toBe(0);
+    expect(transcript).toContain('✓ datablast  delivered');
+    expect(transcript).toContain('Datablast             holds the key');
     expect(transcript).toContain('working in account 123456789012');
     expect(transcript).toContain('About to change account 123456789012');
     expect(transcript).toContain('Datablast is set up in account 123456789012');

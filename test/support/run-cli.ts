@@ -18,6 +18,8 @@ export interface FakeWorld {
   env: Record<string, string | undefined>;
   journals: MemoryJournals;
   locks: MemoryRotationLocks;
+  /** Builds consumers instead of the real ones (consumers/open.ts) when set. */
+  consumer?: ContextParts['consumer'];
 }
 
 /** A fresh fake world. */
@@ -32,6 +34,7 @@ export function fakeWorld(overrides: Partial<FakeWorld> = {}): FakeWorld {
     journals: overrides.journals ?? new MemoryJournals(),
     locks: overrides.locks ?? new MemoryRotationLocks(),
     env: overrides.env ?? {},
+    ...(overrides.consumer ? { consumer: overrides.consumer } : {}),
   };
 }
 
@@ -52,6 +55,7 @@ export async function runCli(
     prompter: async () => world.prompter,
     journals: async () => world.journals,
     locks: async () => world.locks,
+    ...(world.consumer ? { consumer: world.consumer } : {}),
   };
   const exitCode = await main(['node', 'datablast-aws', ...argv], parts);
   return { exitCode, stdout: io.stdout, stderr: io.stderr, world };

@@ -48,6 +48,9 @@ describe('add-connection: argv → options', () => {
     description: undefined,
     force: false,
     test: true,
+    deliverTo: [],
+    kmsKeyId: undefined,
+    execTimeoutMs: undefined,
   };
   it.each<[string[], Partial<AddConnectionOptions>]>([
     [['prod'], {}],
@@ -132,6 +135,7 @@ describe('add-connection: storing a key', () => {
       tested: true,
       replaced: false,
       notes: [],
+      consumers: [],
     });
     expect(leaks(result, key.secretAccessKey)).toEqual([]);
   });

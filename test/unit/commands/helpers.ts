@@ -1,9 +1,16 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { Context, GlobalOptions } from '../../../src/ports.js';
+import type { Context, GlobalOptions, Terminal } from '../../../src/ports.js';
+import { specOf } from '../../../src/domain/consumer.js';
+import { datablastConsumer } from '../../../src/consumers/datablast.js';
+import { execConsumer } from '../../../src/consumers/exec.js';
+import { MemoryConnectionStore } from '../../fakes/memory-connection-store.js';
 import { createContext } from '../../../src/context.js';
 import type { AccessKeyPair, Connection } from '../../../src/domain/connection.js';
 import { bufferedIO } from '../../../src/ui/io.js';
-import type { FakeWorld } from '../../support/run-cli.js';
+import { fakeWorld, type FakeWorld } from '../../support/run-cli.js';
 
 /** AWS's documented example pair: the only real-looking key material tests may use. */
 export const EXAMPLE_ID = 'AKIAIOSFODNN7EXAMPLE';
@@ -74,4 +81,44 @@ export function leaks(result: { stdout: string; stderr: string }, secret: string
   return [result.stdout.includes(secret) && 'stdout', result.stderr.includes(secret) && 'stderr'].filter(
     (s): s is string => Boolean(s),
   );
+}
+
+/** A terminal that plays back keys and records what was written. */
+export class ScriptedTerminal implements Terminal {
+  written = '';
+  constructor(private readonly keys: string[]) {}
+  write(text: string): void {
+    this.written += text;
+  }
+  async readKey(): Promise<string> {
+    const key = this.keys.shift();
+    if (key === undefined) throw new Error('no more keys');
+    return key;
+  }
+}
+
+/**
+ * A fake world whose in-memory connection store has a real directory (for the rotation lock a hand-off
+ * takes). With `terminal`, the datablast consumer is interactive on it (asking the world's prompter), and
+ * exec: consumers are the real ones; without, every consumer is the real one (datablast pending off a TTY).
+ */
+export function handOffWorld(terminal?: ScriptedTerminal): FakeWorld {
+  const connections = new MemoryConnectionStore();
+  Object.defineProperty(connections, 'dir', { value: mkdtempSync(join(tmpdir(), 'dbaws-handoff-')) });
+  const world = fakeWorld({ connections });
+  if (terminal)
+    world.consumer = async (record, options) => {
+      const spec = specOf(record);
+      if (spec.kind === 'datablast')
+        return datablastConsumer({
+          interactive: true,
+          terminal: () => terminal,
+          prompter: async () => world.prompter,
+          copy: async () => undefined,
+        });
+      if (spec.kind === 'exec')
+        return execConsumer(spec.command, { env: world.env, timeoutMs: options?.execTimeoutMs });
+      throw new Error(`no fake for ${record.spec}`);
+    };
+  return world;
 }

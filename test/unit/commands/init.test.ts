@@ -6,6 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bucketPolicy } from '../../../src/domain/policies.js';
+import { SAVED_QUESTION } from '../../../src/consumers/datablast.js';
+import { handOffWorld, ScriptedTerminal } from './helpers.js';
 
 const S3 = 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess';
 const RDS = 'arn:aws:iam::aws:policy/AmazonRDSReadOnlyAccess';
@@ -32,12 +34,13 @@ const CI_FLAGS = [
 ];
 
 /** The wizard's questions answered the way a person would, up to (not including) the confirmation. */
-function answerEverything(world: FakeWorld): FakeWorld {
+function answerEverything(world: FakeWorld, deliverTo: 'datablast' | 'none' = 'none'): FakeWorld {
   world.prompter
     .answer('Name of the IAM user', '')
     .answer('What may Datablast read', ['s3', 'rds'])
     .answer('Name for the connection', 'AWS Production')
-    .answer('AWS region', 'eu-west-1');
+    .answer('AWS region', 'eu-west-1')
+    .answer('Where must the key go', deliverTo);
   return world;
 }
 
@@ -339,30 +342,51 @@ describe('init with flags (CI)', () => {
 });
 
 describe('init, the wizard', () => {
-  it("asks every question in the guide's order, confirms, and sets everything up", async () => {
-    const world = answerEverything(fakeWorld());
-    world.prompter.answer('Go ahead?', true);
+  it("asks every question in the guide's order, confirms, sets everything up and shows Datablast's form", async () => {
+    const terminal = new ScriptedTerminal(['\r']);
+    const world = answerEverything(handOffWorld(terminal), 'datablast');
+    world.prompter.answer('Go ahead?', true).answer(SAVED_QUESTION, true);
     const { exitCode, stdout, stderr } = await runCli(['init'], world, { tty: true });
     expect(exitCode, stderr).toBe(0);
     world.prompter.assertDone();
     expect(world.aws.users.get('datablast-integration')!.attached.map((p) => p.policyArn)).toEqual([S3, RDS]);
     expect([...world.aws.users.get('datablast-integration')!.inline.keys()]).toEqual(['datablast-self-rotation']);
-    // Five answers for a first setup; self-rotation is on without a question.
-    expect(world.prompter.asked).toHaveLength(5);
+    // Six answers for a first setup, the last where the key goes; self-rotation is on without a question.
+    // Then the form's own question, once the key exists.
+    expect(world.prompter.asked).toHaveLength(7);
+    expect(world.prompter.asked[4]).toContain('Where must the key go');
+    expect(world.prompter.asked[6]).toBe(SAVED_QUESTION);
     expect(stderr).toContain('self-rotation: on (the default; --no-self-rotation to change it)');
     expect(world.connections.entries.get('AWS Production')).toMatchObject({
       region: 'eu-west-1',
       userName: 'datablast-integration',
     });
-    // The plan is shown before the confirmation.
+    // The plan is shown before the confirmation, the hand-off in it.
     expect(stderr).toContain('About to change account 123456789012');
     expect(stderr).toContain('create IAM user datablast-integration');
-    // The summary names next steps: test, rotate, credential_process / export-profile.
+    expect(stderr).toContain('hand the key to datablast');
+    // Datablast's connection form, in its order, without the secret; the hand-off is remembered as delivered.
+    const [key] = world.aws.keysOf('datablast-integration');
+    const fields = ['Name', 'Access Key ID', 'Secret Access Key', 'Region', 'Description'];
+    const at = fields.map((f) => terminal.written.indexOf(`  ${f}`));
+    expect(at.every((i, n) => i >= 0 && (n === 0 || i > at[n - 1]!))).toBe(true);
+    expect(terminal.written).toContain(key!.accessKeyId);
+    expect(terminal.written + stdout + stderr).not.toContain(key!.secretAccessKey);
+    expect(world.connections.entries.get('AWS Production')!.consumers).toEqual([
+      {
+        kind: 'datablast',
+        spec: 'datablast',
+        state: { status: 'delivered', accessKeyId: key!.accessKeyId, at: world.clock.now().toISOString() },
+      },
+    ]);
+    // The summary names next steps: Datablast, test, rotate, credential_process / export-profile, deliver.
     for (const words of [
+      'Datablast             holds the key',
       "datablast-aws test 'AWS Production'",
       "datablast-aws rotate 'AWS Production'",
       'export-profile',
       'credential_process = datablast-aws credential-process',
+      "datablast-aws deliver 'AWS Production'",
     ])
       expect(stdout).toContain(words);
   });
@@ -378,6 +402,7 @@ describe('init, the wizard', () => {
       .answer('key prefix', 'daily/')
       .answer('Name for the connection', 'c')
       .answer('AWS region', '')
+      .answer('Where must the key go', 'none')
       .answer('Go ahead?', true);
     const { exitCode, stderr } = await runCli(['init', '--no-self-rotation'], world, { tty: true });
     // The plan shows what the bucket policy reaches.
@@ -401,6 +426,7 @@ describe('init, the wizard', () => {
       .answer('What may Datablast read', ['lambda'])
       .answer('Name for the connection', 'c')
       .answer('AWS region', 'us-west-2')
+      .answer('Where must the key go', 'none')
       .answer('Go ahead?', true);
     const { exitCode, stderr } = await runCli(['init'], world, { tty: true });
     expect(exitCode, stderr).toBe(0);
@@ -411,7 +437,7 @@ describe('init, the wizard', () => {
 
   it('asks only what the flags did not answer, and --yes skips the confirmation', async () => {
     const world = fakeWorld();
-    world.prompter.answer('Name for the connection', 'c');
+    world.prompter.answer('Name for the connection', 'c').answer('Where must the key go', 'none');
     const { exitCode, stderr } = await runCli(
       [
         'init',
@@ -445,27 +471,32 @@ describe('init, the wizard', () => {
     expect(stdout).toContain('already set up');
   });
 
-  it.each(['Name of the IAM user', 'What may Datablast read', 'Name for the connection', 'AWS region', 'Go ahead?'])(
-    'exits 130 with nothing made when cancelled at "%s"',
-    async (at) => {
-      const world = fakeWorld();
-      const script: Array<[string, unknown]> = [
-        ['Name of the IAM user', 'dbx'],
-        ['What may Datablast read', ['s3']],
-        ['Name for the connection', 'c'],
-        ['AWS region', 'eu-west-1'],
-        ['Go ahead?', true],
-      ];
-      for (const [match, answer] of script) {
-        world.prompter.answer(match, match === at ? CANCEL : (answer as string));
-        if (match === at) break;
-      }
-      const { exitCode } = await runCli(['init'], world, { tty: true });
-      expect(exitCode).toBe(130);
-      world.prompter.assertDone();
-      expectNothingChanged(world);
-    },
-  );
+  it.each([
+    'Name of the IAM user',
+    'What may Datablast read',
+    'Name for the connection',
+    'AWS region',
+    'Where must the key go',
+    'Go ahead?',
+  ])('exits 130 with nothing made when cancelled at "%s"', async (at) => {
+    const world = fakeWorld();
+    const script: Array<[string, unknown]> = [
+      ['Name of the IAM user', 'dbx'],
+      ['What may Datablast read', ['s3']],
+      ['Name for the connection', 'c'],
+      ['AWS region', 'eu-west-1'],
+      ['Where must the key go', 'datablast'],
+      ['Go ahead?', true],
+    ];
+    for (const [match, answer] of script) {
+      world.prompter.answer(match, match === at ? CANCEL : (answer as string));
+      if (match === at) break;
+    }
+    const { exitCode } = await runCli(['init'], world, { tty: true });
+    expect(exitCode).toBe(130);
+    world.prompter.assertDone();
+    expectNothingChanged(world);
+  });
 
   it('exits 130 with nothing changed when the confirmation is declined', async () => {
     const world = answerEverything(fakeWorld());
