@@ -19,8 +19,16 @@ export function createContext(
 ): Context {
   const { io, env } = parts;
   const clock = parts.clock ?? systemClock;
+  // DATABLAST_AWS_SECRET_STORE=aws-secrets-manager: one adapter serves both the secrets and the metadata.
+  const shared =
+    env.DATABLAST_AWS_SECRET_STORE === 'aws-secrets-manager'
+      ? lazy(async () => (await import('./store/open-secrets-manager.js')).openSharedStore(ctx))
+      : undefined;
   const connections =
-    parts.connections ?? lazy(async () => (await import('./store/connections.js')).openConnectionStore(env));
+    parts.connections ??
+    (shared
+      ? async () => (await shared()).connections
+      : lazy(async () => (await import('./store/connections.js')).openConnectionStore(env)));
   const ctx: Context = {
     io,
     env,
@@ -31,6 +39,7 @@ export function createContext(
     prompter: parts.prompter ?? lazy(async () => (await import('./ui/prompts.js')).inquirerPrompter(ctx)),
     secrets:
       parts.secrets ??
+      (shared ? async () => (await shared()).secrets : undefined) ??
       lazy(async () => (await import('./store/secret-store.js')).openSecretStore(env, (await connections()).dir)),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
     consumer:

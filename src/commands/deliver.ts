@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { validateKmsKeyId } from '../domain/kms-key.js';
 import { createCommand, createOption } from '../commander.js';
 import type { Context, IO } from '../ports.js';
 import { requireConnection, requireKeyPair } from './require-connection.js';
@@ -210,15 +211,6 @@ export function parseExecTimeout(text: string): number {
       },
     );
   return seconds * 1000;
-}
-
-/** Checks a KMS key id, alias or ARN as far as its shape goes (AWS checks the rest). */
-export function validateKmsKeyId(text: string, source = '--kms-key-id'): string {
-  if (text.trim() === '' || text.length > 2048 || /[\s\u0000-\u001f\u007f-\u009f]/u.test(text))
-    throw new UsageError(`${source}: ${JSON.stringify(text.slice(0, 60))} is not a KMS key id, alias or ARN`, {
-      hint: 'e.g. alias/datablast, a key id (1234abcd-…) or a key ARN.',
-    });
-  return text;
 }
 
 /** Commander wiring of `deliver`. */
