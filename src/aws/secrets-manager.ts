@@ -164,7 +164,11 @@ export function secretsManagerGateway(
       try {
         const out = await send('secretsmanager:GetSecretValue', (p, abortSignal) =>
           p.client.send(
-            new p.sdk.GetSecretValueCommand({ SecretId: secretId, ...(versionId ? { VersionId: versionId } : {}) }),
+            // AWSCURRENT named, not implied: moto answers an unqualified read with the version last put, not the label.
+            new p.sdk.GetSecretValueCommand({
+              SecretId: secretId,
+              ...(versionId ? { VersionId: versionId } : { VersionStage: 'AWSCURRENT' }),
+            }),
             { abortSignal },
           ),
         );
@@ -178,7 +182,9 @@ export function secretsManagerGateway(
   };
 }
 
-function tagsOf(list: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> {
+function tagsOf(
+  list: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
+): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const tag of list ?? []) if (tag.Key) tags[tag.Key] = tag.Value ?? '';
   return tags;

@@ -300,9 +300,9 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): Se
 /** True for KMS's refusal as Secrets Manager reports it ("Access to KMS is not allowed", DecryptionFailure…). */
 function isKmsRefusal(error: unknown): error is CliError {
   if (!(error instanceof CliError)) return false;
-  if (['DecryptionFailure', 'EncryptionFailure', 'KMSAccessDeniedException'].includes(error.awsCode ?? ''))
-    return true;
-  return /AccessDenied/.test(error.awsCode ?? '') && /\bKMS\b|kms:/.test(error.message);
+  if (['DecryptionFailure', 'EncryptionFailure', 'KMSAccessDeniedException'].includes(error.awsCode ?? '')) return true;
+  const said = `${error.message} ${error.cause instanceof Error ? error.cause.message : ''}`;
+  return /AccessDenied/.test(error.awsCode ?? '') && /\bKMS\b|kms:/.test(said);
 }
 
 /** The description of a version: what `list` shows without reading any value. */
@@ -365,7 +365,10 @@ function parseRecord(value: string, id: string, name: string): StoredRecord {
   const { accessKeyId, secretAccessKey, connection } = data;
   if (typeof secretAccessKey === 'string') rememberSecret(secretAccessKey);
   const hasPair = accessKeyId !== undefined || secretAccessKey !== undefined;
-  if (hasPair && !(typeof accessKeyId === 'string' && accessKeyId && typeof secretAccessKey === 'string' && secretAccessKey))
+  if (
+    hasPair &&
+    !(typeof accessKeyId === 'string' && accessKeyId && typeof secretAccessKey === 'string' && secretAccessKey)
+  )
     throw malformed('its key pair is incomplete');
   if (connection !== undefined) {
     const problem = connectionProblem(name, connection);
