@@ -22,7 +22,7 @@ export function createContext(
   // DATABLAST_AWS_SECRET_STORE=aws-secrets-manager: one adapter serves both the secrets and the metadata.
   const shared =
     env.DATABLAST_AWS_SECRET_STORE === 'aws-secrets-manager'
-      ? lazy(async () => (await import('./store/open-secrets-manager.js')).openSharedStore(ctx))
+      ? lazy(async () => (await import('./store/open-stores.js')).openSharedStore(ctx))
       : undefined;
   const connections =
     parts.connections ??
@@ -42,6 +42,7 @@ export function createContext(
       (shared ? async () => (await shared()).secrets : undefined) ??
       lazy(async () => (await import('./store/secret-store.js')).openSecretStore(env, (await connections()).dir)),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
+    stores: parts.stores ?? (async (kind) => (await import('./store/open-stores.js')).openStores(ctx, kind)),
     consumer:
       parts.consumer ??
       (async (record, options) => (await import('./consumers/open.js')).openConsumer(ctx, record, options)),

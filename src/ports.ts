@@ -216,6 +216,15 @@ export interface Terminal {
   readKey(): Promise<string>;
 }
 
+/** The secret stores of DATABLAST_AWS_SECRET_STORE. */
+export type StoreKind = 'keychain' | 'file' | 'aws-secrets-manager';
+
+/** A secret store with the metadata store that goes with it. */
+export interface Stores {
+  secrets: SecretStore;
+  connections: ConnectionStore;
+}
+
 /** Everything a command may touch. Each port is built on first use. */
 export interface Context {
   readonly io: IO;
@@ -226,6 +235,8 @@ export interface Context {
   secrets(): Promise<SecretStore>;
   connections(): Promise<ConnectionStore>;
   aws(): Promise<Aws>;
+  /** A fresh pair of stores of `kind`, whatever DATABLAST_AWS_SECRET_STORE says (move-store). */
+  stores(kind: StoreKind): Promise<Stores>;
   /** The consumer a connection's record describes (consumers/). */
   consumer(record: ConsumerRecord, options?: ConsumerOptions): Promise<Consumer>;
   /** Set by a command whose result is printed but whose outcome is a failure (e.g. `test`). */
@@ -241,6 +252,7 @@ export interface ContextParts {
   secrets: () => Promise<SecretStore>;
   connections: () => Promise<ConnectionStore>;
   aws: () => Promise<Aws>;
+  stores: (kind: StoreKind) => Promise<Stores>;
   consumer: (record: ConsumerRecord, options?: ConsumerOptions) => Promise<Consumer>;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, ConnectionStore, SecretListing, SecretsManager, SecretStore } from '../ports.js';
+import type { Clock, ConnectionStore, SecretListing, SecretsManager, SecretStore, Stores } from '../ports.js';
 import type { AccessKeyPair, Connection } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
 import { retry } from '../domain/backoff.js';
@@ -102,12 +102,6 @@ export interface SecretsManagerStoreOptions {
   token?: () => string;
 }
 
-/** The two ports over one adapter: they share what was read, so `credential-process` is one GetSecretValue. */
-export interface SecretsManagerStores {
-  secrets: SecretStore;
-  connections: ConnectionStore;
-}
-
 interface Current {
   versionId: string;
   record: StoredRecord;
@@ -119,8 +113,8 @@ interface Summary {
   connection: Connection | undefined;
 }
 
-/** Opens the `aws-secrets-manager` store: both ports over one adapter. */
-export function openSecretsManagerStore(options: SecretsManagerStoreOptions): SecretsManagerStores {
+/** Opens the `aws-secrets-manager` store: both ports over one adapter, sharing what was read (credential-process: one GetSecretValue). */
+export function openSecretsManagerStore(options: SecretsManagerStoreOptions): Stores {
   const prefix = validatePrefix(options.prefix);
   const token = options.token ?? randomUUID;
   const where = `AWS Secrets Manager (${options.region}, prefix ${prefix})`;

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeName, describe as summaryOf, encodeName, validatePrefix } from '../../../src/store/aws-secrets-manager.js';
+import {
+  decodeName,
+  describe as summaryOf,
+  encodeName,
+  validatePrefix,
+} from '../../../src/store/aws-secrets-manager.js';
 import { UsageError } from '../../../src/errors.js';
 
 describe('connection names as secret names', () => {
@@ -17,7 +22,7 @@ describe('connection names as secret names', () => {
     expect(decodeName(encoded)).toBe(name);
   });
 
-  it('every name round-trips, and every encoding stays in Secrets Manager\'s alphabet', () => {
+  it("every name round-trips, and every encoding stays in Secrets Manager's alphabet", () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 64 }), (name) => {
         const encoded = encodeName(name);
