@@ -173,7 +173,7 @@ export function listCommand(
 ): Command {
   return createCommand('list')
     .description(
-      'List every connection: masked key id, account, region, key age, last test and rotation, status. Reads no secret and calls no AWS API.',
+      'List every connection: masked key id, account, region, key age, last test and rotation, status. Reads no secret; calls no AWS API but ListSecrets with the aws-secrets-manager store.',
     )
     .addHelpText(
       'after',
