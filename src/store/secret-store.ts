@@ -43,7 +43,8 @@ export function secretStoreKind(env: Environment): SecretStoreKind {
   if (value === 'file') return 'file';
   if (value === 'aws-secrets-manager') return 'aws-secrets-manager';
   throw new UsageError(
-    `DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40))}; it must be "keychain" or "file", or "aws-secrets-manager" for connections shared through AWS`,
+    // Control characters shown as "?": JSON escapes would make 40 of them 240 characters long.
+    `DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40).replace(/[\u0000-\u001f\u007f-\u009f]/gu, '?'))}; it must be "keychain" or "file" (or "aws-secrets-manager")`,
     {
       hint: 'Unset it to use the OS keychain, set DATABLAST_AWS_SECRET_STORE=file with DATABLAST_AWS_PASSPHRASE_FILE for the encrypted file, or DATABLAST_AWS_SECRET_STORE=aws-secrets-manager (docs/secrets-manager.md).',
     },
