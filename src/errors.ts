@@ -1,4 +1,9 @@
-import type { CheckId } from './domain/diagnosis.js';
+/**
+ * One item of the guide's troubleshooting checklist (domain/diagnosis.ts lists and explains them).
+ * Declared here, where an error carries it, so that errors.ts imports nothing from domain/, which imports errors.ts.
+ */
+export type CheckId =
+  'format' | 'network' | 'credentials' | 'key-status' | 'clock' | 'region' | 'permissions' | 'ip-restriction';
 
 /** Exit codes of the command-line contract (shared/CLI.md, "Exit codes"). */
 export const ExitCode = {

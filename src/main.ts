@@ -1,24 +1,15 @@
-import type { Context, ContextParts, GlobalOptions, IO } from './ports.js';
+import type { ContextParts, GlobalOptions, IO } from './ports.js';
 import { createContext } from './context.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
+import { validateRegion } from './domain/access-key.js';
 import { redact } from './domain/redact.js';
+import { fastAction, scanArgs, type RawGlobals } from './fast-path.js';
 import { processIO } from './ui/io.js';
 import { version } from './version.js';
 
 // Only what every run needs is imported here. Commander and the command modules come with
-// program.ts, loaded once main knows it needs them: `--version` and the SHORTCUTS below never load
-// Commander, which with program.ts costs about 24 ms of every run.
-
-/** The raw values Commander parsed for the global options. */
-interface RawGlobals {
-  json?: boolean;
-  input?: boolean;
-  color?: boolean;
-  profile?: string;
-  region?: string;
-  endpointUrl?: string;
-  debug?: boolean;
-}
+// program.ts, loaded once main knows it needs them: `--version` and the fast path (./fast-path.ts)
+// never load Commander, which with program.ts costs about 24 ms of every run.
 
 /**
  * Runs the CLI and returns its exit code. The ONE place that turns errors into messages and codes;
@@ -26,15 +17,15 @@ interface RawGlobals {
  */
 export async function main(argv: string[], parts: Partial<ContextParts> = {}): Promise<number> {
   const rawIO = parts.io ?? processIO();
-  const args = argv.slice(2);
-  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const scan = scanArgs(argv.slice(2));
+  if (scan.version) {
     // What Commander prints for it, without loading Commander.
     rawIO.out(`${version()}\n`);
     return ExitCode.ok;
   }
   const env = parts.env ?? { ...process.env };
   const globals: GlobalOptions = {
-    json: argv.includes('--json'),
+    json: scan.globals.json === true,
     input: false,
     color: false,
     profile: undefined,
@@ -47,122 +38,83 @@ export async function main(argv: string[], parts: Partial<ContextParts> = {}): P
   const ctx = createContext(globals, { ...parts, io, env });
   let commander: typeof import('./program.js') | undefined;
   try {
-    const shortcut = shortcutFor(args);
-    if (shortcut) return await runShortcut(ctx, shortcut, args.slice(1), globals, env, rawIO);
+    const fast = fastAction(scan);
+    if (fast) {
+      // As Commander's preAction hook below: the global options first, then the command's own action.
+      Object.assign(globals, resolveGlobals(scan.globals, env, rawIO));
+      await (
+        await fast()
+      )(ctx, scan.operands);
+      return ctx.exitCode;
+    }
     commander = await import('./program.js');
-    const program = await commander.buildProgram(ctx, args);
+    const program = await commander.buildProgram(ctx, scan.command);
     program.hook('preAction', (_root, action) => {
       Object.assign(globals, resolveGlobals(action.optsWithGlobals<RawGlobals>(), env, rawIO));
     });
-    await program.parseAsync(args, { from: 'user' });
+    await program.parseAsync(argv.slice(2), { from: 'user' });
     return ctx.exitCode;
   } catch (error) {
-    if (!globals.debug && argv.includes('--debug')) globals.debug = true;
+    if (scan.globals.debug === true) globals.debug = true;
     return report(error, io, globals, commander?.CommanderError);
   }
 }
 
-/** What a shortcut runs: the same action its Commander wiring runs, given the operands. */
-type ShortcutAction = (ctx: Context, operands: string[]) => Promise<void>;
-
 /**
- * Commands that main runs without Commander when they are called with their operands and no option
- * at all: `credential-process NAME` (what AWS SDKs run before every credential refresh), `env NAME`,
- * `show NAME` and `list`. Each runs the action its Commander wiring runs, from the command's own
- * module (which loads Commander only when that wiring is built: ./commander.ts); any option, a missing or extra operand, or an operand that starts with "-" goes through
- * Commander instead, which then parses, checks and reports exactly as always.
+ * Resolves the global options from flags and environment (CLI.md, "Global options"), and checks
+ * them once for every command: a malformed endpoint or region is a usage error (exit 2) here,
+ * before any command reads it.
  */
-const SHORTCUTS = new Map<string, { operands: number; load: () => Promise<ShortcutAction> }>([
-  [
-    'credential-process',
-    {
-      operands: 1,
-      load: async () => {
-        const { credentialProcessAction } = await import('./commands/credential-process.js');
-        return (ctx, [name]) => credentialProcessAction(ctx, { name: name! });
-      },
-    },
-  ],
-  [
-    'env',
-    {
-      operands: 1,
-      load: async () => {
-        const { envAction } = await import('./commands/env.js');
-        return (ctx, [name]) => envAction(ctx, { name: name! });
-      },
-    },
-  ],
-  [
-    'show',
-    {
-      operands: 1,
-      load: async () => {
-        const { showAction } = await import('./commands/show.js');
-        return (ctx, [name]) => showAction(ctx, { name: name! });
-      },
-    },
-  ],
-  [
-    'list',
-    {
-      operands: 0,
-      load: async () => {
-        const { listAction } = await import('./commands/list.js');
-        return (ctx) => listAction(ctx);
-      },
-    },
-  ],
-]);
-
-/** The shortcut `args` calls for, if it is exactly a shortcut command and its operands. */
-export function shortcutFor(args: readonly string[]): (() => Promise<ShortcutAction>) | undefined {
-  const shortcut = args[0] === undefined ? undefined : SHORTCUTS.get(args[0]);
-  if (!shortcut || args.length !== 1 + shortcut.operands || args.slice(1).some((arg) => arg.startsWith('-')))
-    return undefined;
-  return shortcut.load;
-}
-
-/**
- * Runs a shortcut as Commander would: the global options resolved first, from the environment
- * alone (no flag was given), as the preAction hook does; then the command's own action. Errors reach
- * main's report() as from Commander's path.
- */
-async function runShortcut(
-  ctx: Context,
-  load: () => Promise<ShortcutAction>,
-  operands: string[],
-  globals: GlobalOptions,
-  env: Record<string, string | undefined>,
-  rawIO: IO,
-): Promise<number> {
-  Object.assign(globals, resolveGlobals({}, env, rawIO));
-  await (
-    await load()
-  )(ctx, operands);
-  return ctx.exitCode;
-}
-
-/** Resolves the global options from flags and environment (CLI.md, "Global options"). */
 export function resolveGlobals(raw: RawGlobals, env: Record<string, string | undefined>, io: IO): GlobalOptions {
   const ci = env.CI !== undefined && env.CI !== '' && env.CI !== 'false' && env.CI !== '0';
   const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
   const noColor = raw.color === false || (env.NO_COLOR !== undefined && env.NO_COLOR !== '');
-  const endpointUrl = raw.endpointUrl ?? (env.AWS_ENDPOINT_URL || undefined);
-  if (endpointUrl !== undefined && !/^https?:\/\/[^\s/]+/i.test(endpointUrl)) {
-    throw new UsageError(`--endpoint-url is not an http(s) URL: ${JSON.stringify(endpointUrl)}`, {
-      hint: 'Give a URL such as https://iam.amazonaws.com or http://127.0.0.1:5000.',
-    });
-  }
+  const endpoints: Array<[string, string]> =
+    raw.endpointUrl !== undefined ? [['--endpoint-url', raw.endpointUrl]] : configuredEndpoints(env);
+  for (const [source, value] of endpoints) validateEndpoint(value, source);
+  const endpointUrl = (raw.endpointUrl ?? env.AWS_ENDPOINT_URL)?.trim() || undefined;
+  const region = raw.region === undefined ? undefined : validateRegion(raw.region, '--region');
   return {
     json: raw.json === true,
     input: raw.input !== false && io.stdinIsTTY && !ci,
     color: !noColor && (forced || (io.stdoutIsTTY && io.stderrIsTTY)),
     profile: raw.profile ?? undefined,
-    region: raw.region ?? undefined,
+    region,
     endpointUrl,
     debug: raw.debug === true,
   };
+}
+
+/** The services whose AWS_ENDPOINT_URL_<SERVICE> our clients read (src/aws/clients.ts). */
+const ENDPOINT_SERVICES = ['IAM', 'STS', 'S3', 'RDS', 'LAMBDA'];
+
+/** The endpoint variables a run may use, set and not blank: AWS_ENDPOINT_URL and those of our services. */
+function configuredEndpoints(env: Record<string, string | undefined>): Array<[string, string]> {
+  const names = ['AWS_ENDPOINT_URL'];
+  // The AWS SDKs' own switch to ignore the service-specific variables (src/aws/clients.ts).
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.toLowerCase() !== 'true')
+    names.push(...ENDPOINT_SERVICES.map((service) => `AWS_ENDPOINT_URL_${service}`));
+  return names.flatMap((name) => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? [] : [[name, value] as [string, string]];
+  });
+}
+
+/** Refuses what is not an http(s) URL with a host and a valid port, naming where it came from. */
+function validateEndpoint(value: string, source: string): void {
+  const hint = 'Give a URL such as https://iam.amazonaws.com or http://127.0.0.1:5000.';
+  const shown = value.length <= 80 ? JSON.stringify(value) : 'the value';
+  const trimmed = value.trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    url = undefined;
+  }
+  // The WHATWG parser accepts "http:host" and drops or encodes spaces: ask for the plain form.
+  const plainForm = /^https?:\/\/[^\s/?#]+([/?#]\S*)?$/i.test(trimmed);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || !plainForm)
+    throw new UsageError(`${source} is not an http(s) URL: ${shown}`, { hint });
 }
 
 /** Writes the error to stderr in our words and returns its exit code. */

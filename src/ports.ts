@@ -118,6 +118,10 @@ export interface Probes {
   listBuckets(): Promise<ProbeCount>;
   /** s3:ListBucket on one bucket (HeadBucket). */
   headBucket(bucket: string): Promise<void>;
+  /** s3:GetBucketLocation on one bucket: the region it lives in. */
+  bucketRegion(bucket: string): Promise<string>;
+  /** s3:ListBucket on one bucket under a key prefix (ListObjectsV2, first page). */
+  listObjects(bucket: string, prefix?: string): Promise<ProbeCount>;
   /** rds:DescribeDBInstances, first page. */
   describeDbInstances(): Promise<ProbeCount>;
   /** lambda:ListFunctions, first page. */

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import type { Context } from './ports.js';
+import { GLOBAL_OPTIONS } from './fast-path.js';
 import { version } from './version.js';
 
 /** main.ts tells Commander's own errors (usage, help, version) from ours with this class. */
@@ -45,50 +46,28 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: '__complete', load: async () => (await import('./commands/completion.js')).completeCommand, hidden: true },
 ];
 
-/** Global options that take a value: the word after one is its value, never a command. */
-const VALUE_OPTIONS = ['--profile', '--region', '--endpoint-url'];
-/** Global options without a value. */
-const FLAG_OPTIONS = ['--json', '--no-input', '--no-color', '--debug'];
-
 /**
- * The command `args` runs when only global options come before its name, as Commander would find it;
- * undefined otherwise (no command, --help, --version, an unknown option or command), and then the
- * whole tree is loaded so that Commander's help, errors and suggestions are exactly as before.
+ * The command to load alone: the one the scan found after global options only (./fast-path.ts);
+ * undefined otherwise (no command, --help, --version, an unknown option or command, the completion
+ * script), and then the whole tree is loaded so that Commander's help, errors and suggestions are
+ * exactly as before.
  */
-export function commandToLoad(args: readonly string[]): CommandEntry | undefined {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (FLAG_OPTIONS.includes(arg) || VALUE_OPTIONS.some((option) => arg.startsWith(`${option}=`))) continue;
-    if (VALUE_OPTIONS.includes(arg)) {
-      i += 1;
-      continue;
-    }
-    const entry = COMMANDS.find((command) => command.name === arg);
-    return entry?.tree ? undefined : entry;
-  }
-  return undefined;
+export function commandToLoad(command: string | undefined): CommandEntry | undefined {
+  const entry = COMMANDS.find((candidate) => candidate.name === command);
+  return entry?.tree ? undefined : entry;
 }
 
-/** The global options, accepted before or after the command (CLI.md, "Global options"). */
+/** The global options, accepted before or after the command: declared once, in GLOBAL_OPTIONS. */
 function addGlobalOptions(command: Command): Command {
-  return command
-    .option('--json', 'print one JSON document on stdout (the result); progress and errors stay on stderr')
-    .option(
-      '--no-input',
-      'never prompt; a missing value is an error naming its flag (implied without a TTY or with CI=true)',
-    )
-    .option('--no-color', 'no colour (also NO_COLOR; FORCE_COLOR forces it)')
-    .option('--profile <name>', 'admin credentials for IAM work: a profile of the standard AWS config')
-    .option('--region <region>', "default region (else the connection's, AWS_REGION, then us-east-1)")
-    .option('--endpoint-url <url>', 'send every AWS call there (also AWS_ENDPOINT_URL)')
-    .addOption(new Option('--debug', 'stack traces and AWS request ids on stderr (never secrets)'));
+  for (const option of GLOBAL_OPTIONS) command.addOption(new Option(option.flags, option.description));
+  return command;
 }
 
 /**
- * Builds the command tree over a context: the global options and, when `args` names a command after
- * global options only, that command alone; otherwise every command.
+ * Builds the command tree over a context: the global options and `command` alone when it is one to
+ * load alone (commandToLoad); otherwise every command.
  */
-export async function buildProgram(ctx: Context, args: readonly string[] = []): Promise<Command> {
+export async function buildProgram(ctx: Context, command?: string): Promise<Command> {
   const program = addGlobalOptions(new Command('datablast-aws'))
     .description(
       'Give Datablast a least-privilege IAM user whose access key lives in the OS keychain, tested and rotated on schedule.',
@@ -98,7 +77,7 @@ export async function buildProgram(ctx: Context, args: readonly string[] = []): 
     .showSuggestionAfterError(true)
     .addHelpCommand(false);
 
-  const one = commandToLoad(args);
+  const one = commandToLoad(command);
   const entries = one ? [one] : COMMANDS;
   const factories = await Promise.all(entries.map((entry) => entry.load()));
   entries.forEach((entry, i) => program.addCommand(factories[i]!(ctx), entry.hidden ? { hidden: true } : undefined));

@@ -243,6 +243,7 @@ export async function startKeyring(options = {}) {
  * @typedef {object} ProxyAnswer
  * @property {number} status
  * @property {string} body
+ * @property {string} [contentType] Default text/xml (e.g. text/html to play a captive portal).
  */
 
 /**
@@ -293,7 +294,7 @@ export async function startAwsProxy(target) {
     const answer = proxy.intercept(seen);
     if (answer) {
       seen.status = answer.status;
-      res.writeHead(answer.status, { 'content-type': 'text/xml', 'x-amzn-requestid': 'proxy' });
+      res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'text/xml', 'x-amzn-requestid': 'proxy' });
       res.end(answer.body);
       return;
     }

@@ -1,5 +1,6 @@
 import type { Context } from '../ports.js';
 import { translateAwsError, type CallFacts } from './errors.js';
+import { AnswerGuard } from './guard.js';
 
 /**
  * What every SDK client of ours shares: region and endpoint rules (CLI.md, "Global options"),
@@ -25,6 +26,9 @@ export const CALL_DEADLINE_MS = 15_000;
 export const DEFAULT_REGION = 'us-east-1';
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** What the AWS adapter uses of the Context: the environment, the global options, the clock, stderr for --debug. */
+export type AwsDeps = Pick<Context, 'env' | 'globals' | 'clock' | 'io'>;
 
 const set = (value: string | undefined): string | undefined =>
   value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -79,7 +83,7 @@ export function proxyFor(env: Env, endpoint: string): string | undefined {
 }
 
 /** A logger for the SDK's internals: silent, except for warnings under --debug. */
-export function sdkLogger(ctx: Context): {
+export function sdkLogger(ctx: Pick<Context, 'globals' | 'io'>): {
   debug(...a: unknown[]): void;
   info(...a: unknown[]): void;
   warn(...a: unknown[]): void;
@@ -149,17 +153,24 @@ function headerOf(headers: Record<string, string | undefined>, name: string): st
   return undefined;
 }
 
-/** Builds the HTTP handler every client of one context shares: bounded connect and answer times, the proxy if any. */
-export async function buildHttpHandler(ctx: Context, proxyAgent?: unknown): Promise<HttpHandlerLike> {
+/**
+ * Builds the HTTP handler every client of one context shares: bounded connect and answer times, the proxy
+ * if any, and the answer guard (only a bounded AWS answer reaches the SDK).
+ */
+export async function buildHttpHandler(
+  ctx: Pick<Context, 'globals' | 'io'>,
+  proxy?: { agent: unknown; shownAs: string },
+): Promise<HttpHandlerLike> {
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
-  return new NodeHttpHandler({
+  const inner = new NodeHttpHandler({
     connectionTimeout: CONNECT_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Without this the SDK only logs a warning when the request timeout passes, and waits on.
     throwOnRequestTimeout: true,
     logger: sdkLogger(ctx),
-    ...(proxyAgent ? { httpsAgent: proxyAgent as never } : {}),
+    ...(proxy ? { httpsAgent: proxy.agent as never } : {}),
   }) as unknown as HttpHandlerLike;
+  return new AnswerGuard(inner, CALL_DEADLINE_MS, proxy?.shownAs);
 }
 
 /**
@@ -177,7 +188,7 @@ interface MiddlewareStackLike {
 
 /** Logs each AWS call under --debug: service, operation, HTTP status, request id. Never a request or response body. */
 export function addDebugLogging(
-  ctx: Context,
+  ctx: Pick<Context, 'globals' | 'io'>,
   client: { middlewareStack: MiddlewareStackLike },
   service: Service,
 ): void {

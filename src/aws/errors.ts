@@ -9,6 +9,7 @@ import {
 } from '../errors.js';
 import type { CheckId } from '../domain/diagnosis.js';
 import { redact } from '../domain/redact.js';
+import { MAX_ANSWER_BYTES } from './guard.js';
 
 /**
  * The ONE table that turns AWS SDK and network errors into our errors. Each row gives the exit code,
@@ -32,6 +33,8 @@ interface SdkErrorLike {
   $metadata?: { httpStatusCode?: number; requestId?: string; attempts?: number };
   /** Set by our proxy agent on a failure of the proxy itself. */
   $proxy?: string;
+  /** Set by the answer guard (aws/guard.ts): the content type of an answer that is not AWS's. */
+  $contentType?: string;
 }
 
 /** Whose credentials signed the failing call: the admin chain or a connection's own key. */
@@ -73,6 +76,8 @@ interface Facts extends CallFacts {
   target: string | undefined;
   proxy: string | undefined;
   region: string | undefined;
+  /** The content type of the answer, when the answer guard refused it. */
+  contentType: string | undefined;
 }
 
 interface Row {
@@ -261,12 +266,27 @@ const proxy: Row = {
       : 'Check HTTPS_PROXY (host and port) and that the proxy is running, or set NO_PROXY for the AWS endpoint if no proxy is needed.',
 };
 
+/** What answered, as far as we may say: status and content type, never the body. */
+const answerOf = (f: Facts): string =>
+  [f.status ? `HTTP ${f.status}` : '', f.contentType !== undefined ? f.contentType || 'no content type' : '']
+    .filter(Boolean)
+    .join(', ');
+
 const notAws: Row = {
   exitCode: 5,
   diagnosis: 'network',
-  message: (f) => `something other than AWS answered ${f.action}${f.status ? ` (HTTP ${f.status})` : ''}`,
+  message: (f) => `something other than AWS answered ${f.action}${answerOf(f) ? ` (${answerOf(f)})` : ''}`,
   hint: () =>
-    'A captive portal, a proxy or a wrong --endpoint-url answered instead of AWS: check the network and --endpoint-url.',
+    'A captive portal, a proxy (HTTPS_PROXY, or one on the network) or a wrong --endpoint-url answered instead of AWS: check the network, the proxy and --endpoint-url.',
+};
+
+const tooLarge: Row = {
+  exitCode: 5,
+  diagnosis: 'network',
+  message: (f) =>
+    `the answer to ${f.action} was larger than any AWS answer to it (${answerOf(f) ? `${answerOf(f)}, ` : ''}over ${MAX_ANSWER_BYTES / 1024 / 1024} MiB): something other than AWS answered`,
+  hint: () =>
+    'A proxy or a wrong --endpoint-url may be streaming something else: check the network, the proxy and --endpoint-url.',
 };
 
 const noAdminCredentials: Row = {
@@ -397,6 +417,7 @@ const TABLE: ReadonlyMap<string, Row> = new Map<string, Row>([
   ...rows(TLS_CODES, tls),
   ...rows(['ProxyAuthenticationRequired', 'ProxyError'], proxy),
   ...rows(['NotAwsResponse'], notAws),
+  ...rows(['ResponseTooLarge'], tooLarge),
   ...rows(['CredentialsProviderError', 'TokenProviderError', 'NoAdminCredentials'], noAdminCredentials),
 ]);
 
@@ -494,6 +515,7 @@ function sdkFields(error: unknown): SdkErrorLike {
     cause: e.cause,
     $fault: e.$fault === 'client' || e.$fault === 'server' ? e.$fault : undefined,
     $proxy: text(e.$proxy),
+    $contentType: text(e.$contentType),
   };
   if (meta)
     fields.$metadata = {
@@ -513,7 +535,11 @@ function factsOf(e: SdkErrorLike, action: string, facts: CallFacts): Facts {
   const proxyUrl = e.$proxy ?? node?.$proxy;
   if (status === 407 || code === 'ProxyAuthenticationRequired') code = 'ProxyAuthenticationRequired';
   else if (proxyUrl && !TABLE.has(code)) code = 'ProxyError';
-  if (/^Deserialization error/i.test(awsMessage) || (code === 'UnknownError' && status !== undefined && status < 300))
+  // An answer without an AWS error code, short of a server failure (an HTML 403 or a 307 redirect), is not AWS's.
+  if (
+    /^Deserialization error/i.test(awsMessage) ||
+    (['UnknownError', 'Unknown', 'Error'].includes(code) && status !== undefined && status < 500 && status !== 407)
+  )
     code = 'NotAwsResponse';
   if (/Invalid region in client config/i.test(awsMessage)) code = 'InvalidRegionName';
   const target = node?.hostname ?? (node?.address ? `${node.address}${node.port ? `:${node.port}` : ''}` : undefined);
@@ -526,6 +552,7 @@ function factsOf(e: SdkErrorLike, action: string, facts: CallFacts): Facts {
     target,
     proxy: proxyUrl ? maskUrl(proxyUrl) : undefined,
     region: facts.region,
+    contentType: e.$contentType,
   };
 }
 

@@ -1,10 +1,11 @@
-import type { Aws, AwsSession, Context } from '../ports.js';
+import type { Aws, AwsSession } from '../ports.js';
 import { lazy } from '../lazy.js';
 import type { Credentials } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
 import { translateAwsError, type CallFacts } from './errors.js';
 import {
   addDebugLogging,
+  type AwsDeps,
   buildHttpHandler,
   MAX_ATTEMPTS,
   proxyFor,
@@ -33,7 +34,7 @@ type CredentialSource = AwsCredentialIdentity | ((props?: Record<string, unknown
  * environment, shared files, SSO, role profiles), never with a stored connection; `as()` signs with
  * exactly the credentials given. Nothing of the SDK is loaded until a gateway makes its first call.
  */
-export function sdkAws(ctx: Context): Aws {
+export function sdkAws(ctx: AwsDeps): Aws {
   const http = lazy(async () => {
     quietSdkNotices();
     return buildHttpHandler(ctx, await proxyAgentFor(ctx));
@@ -59,14 +60,14 @@ export function sdkAws(ctx: Context): Aws {
         ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}),
       };
       const resolved = resolveRegion(ctx, region);
-      return session(ctx, http, identity, resolved, { signer: 'key', region: resolved });
+      return session(ctx, http, identity, resolved, { signer: 'key', region: resolved }, credentials.accessKeyId);
     },
   };
 }
 
 /** The admin credential chain; a failure to find any surfaces on the first call, through the error table. */
 async function adminCredentials(
-  ctx: Context,
+  ctx: AwsDeps,
   profile: string | undefined,
   region: string,
   http: () => Promise<unknown>,
@@ -107,11 +108,12 @@ async function adminCredentials(
 
 /** One pair of gateways signed by one set of credentials; each service's SDK client is built on its first call. */
 function session(
-  ctx: Context,
+  ctx: AwsDeps,
   http: () => Promise<unknown>,
   credentials: CredentialSource,
   region: string,
   facts: CallFacts,
+  signerKeyId?: string,
 ): AwsSession {
   const config = async (service: Service, observer?: SkewObserver) => {
     const endpoint = resolveEndpoint(ctx, service);
@@ -141,20 +143,24 @@ function session(
   });
   return {
     sts: stsGateway(stsParts, facts),
-    iam: iamGateway(iamParts, facts, (ms) => ctx.clock.sleep(ms)),
+    iam: iamGateway(iamParts, facts, ctx.clock, signerKeyId),
     ...diagnosticGateways(ctx, http, config, facts),
     secretsManager: (secretRegion) => secretsManagerGateway(ctx, config, facts, secretRegion),
   };
 }
 
-/** An HTTPS agent that tunnels through HTTPS_PROXY, when one applies to the AWS endpoints. */
-async function proxyAgentFor(ctx: Context): Promise<unknown> {
+/**
+ * An HTTPS agent that tunnels through HTTPS_PROXY, when one applies to the AWS endpoints; the proxy code
+ * is loaded only then. The endpoints of one context share their host rules, so STS's endpoint decides.
+ */
+async function proxyAgentFor(ctx: AwsDeps): Promise<{ agent: unknown; shownAs: string } | undefined> {
   const probe = resolveEndpoint(ctx, 'sts') ?? 'https://sts.amazonaws.com';
   const proxy = proxyFor(ctx.env, probe);
   if (!proxy) return undefined;
   try {
     const { ProxyAgent } = await import('./proxy.js');
-    return new ProxyAgent(proxy, ctx.env);
+    const agent = new ProxyAgent(proxy, ctx.env);
+    return { agent, shownAs: agent.shownAs };
   } catch (error) {
     throw translateAwsError(error, 'the proxy setup');
   }

@@ -3,7 +3,9 @@ import type { Iam } from '../ports.js';
 import type { AccessKeyInfo, IamUser } from '../domain/iam.js';
 import type { AccessKeyPair } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
-import { CliError } from '../errors.js';
+import { AwsError, CliError } from '../errors.js';
+import { poll, retry, type BackoffClock, type BackoffPolicy } from '../domain/backoff.js';
+import { maskAccessKeyId } from '../domain/access-key.js';
 import type { CallFacts } from './errors.js';
 import { call, MAX_ATTEMPTS } from './clients.js';
 
@@ -29,18 +31,35 @@ const SAFE_TO_RETRY = new Set([
   'EAI_AGAIN',
 ]);
 
+/**
+ * Retrying a CreateAccessKey that surely created nothing: AWS's guidance for throttling, exponential
+ * backoff with full jitter, within the attempts every other call gets.
+ */
+export const CREATE_KEY_RETRY: BackoffPolicy = {
+  initialDelayMs: 400,
+  maxDelayMs: 3_200,
+  timeoutMs: 20_000,
+  maxAttempts: MAX_ATTEMPTS,
+  jitter: true,
+};
+
+/** Reading back a retired key until ListAccessKeys shows it inactive or gone (IAM is eventually consistent). */
+export const RETIRE_CONFIRM: BackoffPolicy = { initialDelayMs: 500, maxDelayMs: 2_000, timeoutMs: 10_000 };
+
 /** The domain-shaped IAM gateway over the SDK; every error goes through the one error table. */
 export function iamGateway(
   parts: () => Promise<IamParts>,
   facts: CallFacts,
-  sleep: (ms: number) => Promise<void>,
+  clock: BackoffClock,
+  /** The access key id that signs these calls, when it is a connection's own key. */
+  signerKeyId?: string,
 ): Iam {
   const send = async <T>(action: string, work: (p: IamParts, abortSignal: AbortSignal) => Promise<T>): Promise<T> => {
     const p = await parts();
     return call(action, facts, (abortSignal) => work(p, abortSignal));
   };
 
-  return {
+  const gateway: Iam = {
     async getUser(userName) {
       try {
         const out = await send('iam:GetUser', (p, abortSignal) =>
@@ -95,8 +114,10 @@ export function iamGateway(
     },
 
     async createAccessKey(userName) {
-      for (let attempt = 1; ; attempt += 1) {
-        try {
+      return retry(
+        clock,
+        CREATE_KEY_RETRY,
+        async () => {
           const out = await send('iam:CreateAccessKey', (p, abortSignal) =>
             p.once.send(new p.sdk.CreateAccessKeyCommand({ UserName: userName }), { abortSignal }),
           );
@@ -110,12 +131,9 @@ export function iamGateway(
             createDate: iso(key.CreateDate),
           };
           return pair;
-        } catch (error) {
-          if (attempt >= MAX_ATTEMPTS || !(error instanceof CliError) || !SAFE_TO_RETRY.has(error.awsCode ?? ''))
-            throw error;
-          await sleep(200 * 2 ** attempt);
-        }
-      }
+        },
+        (error) => error instanceof CliError && SAFE_TO_RETRY.has(error.awsCode ?? ''),
+      );
     },
 
     async updateAccessKey(userName, accessKeyId, status) {
@@ -125,6 +143,7 @@ export function iamGateway(
           { abortSignal },
         ),
       );
+      if (status === 'Inactive') await confirmRetired(gateway, clock, userName, accessKeyId, 'inactive', signerKeyId);
     },
 
     async deleteAccessKey(userName, accessKeyId) {
@@ -133,6 +152,7 @@ export function iamGateway(
           abortSignal,
         }),
       );
+      await confirmRetired(gateway, clock, userName, accessKeyId, 'deleted', signerKeyId);
     },
 
     async getAccessKeyLastUsed(accessKeyId) {
@@ -226,6 +246,47 @@ export function iamGateway(
       );
     },
   };
+  return gateway;
+}
+
+/**
+ * Reads a retired key back with ListAccessKeys until IAM shows it inactive or gone: an answer to
+ * UpdateAccessKey or DeleteAccessKey is not proof enough that the key stopped working. When the retired
+ * key itself signs, AWS refusing it (exit 4) is that proof. Throws when AWS never confirms.
+ */
+async function confirmRetired(
+  iam: Pick<Iam, 'listAccessKeys'>,
+  clock: BackoffClock,
+  userName: string,
+  accessKeyId: string,
+  want: 'inactive' | 'deleted',
+  signerKeyId: string | undefined,
+): Promise<void> {
+  let seen = 'still listed';
+  const result = await poll(clock, RETIRE_CONFIRM, async () => {
+    let keys;
+    try {
+      keys = await iam.listAccessKeys(userName);
+    } catch (error) {
+      if (error instanceof CliError && error.exitCode === 4 && signerKeyId === accessKeyId)
+        return { done: true, value: undefined };
+      throw error;
+    }
+    const key = keys.find((k) => k.accessKeyId === accessKeyId);
+    if (!key || (want === 'inactive' && key.status === 'Inactive')) return { done: true, value: undefined };
+    seen = `still listed as ${key.status.toLowerCase()}`;
+    return { done: false };
+  });
+  if (result.done) return;
+  const masked = maskAccessKeyId(accessKeyId);
+  throw new AwsError(
+    `AWS answered, but does not confirm that access key ${masked} of user ${userName} is ${want}: iam:ListAccessKeys shows it ${seen}`,
+    {
+      hint: `Check the key in the IAM console or with \`aws iam list-access-keys --user-name ${userName}\`, then retry.`,
+      awsCode: 'NotConfirmed',
+      diagnosis: 'key-status',
+    },
+  );
 }
 
 /** IAM returns policy documents URL-encoded (RFC 3986); a document that is not encoded is returned as is. */

@@ -1,7 +1,13 @@
-import type { Context, ProbeCount, Probes, Sts } from '../ports.js';
+import type { ProbeCount, Probes, Sts } from '../ports.js';
 import { lazy } from '../lazy.js';
-import { BUCKET_PROBE_ACTION, GLOBAL_STS_REGION, PROBE_ACTIONS } from '../domain/diagnosis.js';
-import { addDebugLogging, call, resolveEndpoint, SkewObserver, type Service } from './clients.js';
+import {
+  BUCKET_PROBE_ACTION,
+  bucketAction,
+  GLOBAL_STS_REGION,
+  LOCATION_PROBE_ACTION,
+  PROBE_ACTIONS,
+} from '../domain/diagnosis.js';
+import { addDebugLogging, call, resolveEndpoint, SkewObserver, type AwsDeps, type Service } from './clients.js';
 import type { CallFacts } from './errors.js';
 import { stsGateway, type StsParts } from './sts.js';
 
@@ -26,7 +32,7 @@ export type SharedHandler = () => Promise<unknown>;
 
 /** The global STS gateway and the service probes of one session. */
 export function diagnosticGateways(
-  ctx: Context,
+  ctx: AwsDeps,
   http: SharedHandler,
   config: SessionConfig,
   facts: CallFacts,
@@ -51,7 +57,7 @@ export function diagnosticGateways(
 }
 
 /** The read-only probes of `test --service`; every failure goes through the one error table, naming the IAM action. */
-export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFacts): Probes {
+export function probesGateway(ctx: AwsDeps, config: SessionConfig, facts: CallFacts): Probes {
   const s3 = lazy(async () => {
     const sdk = await import('@aws-sdk/client-s3');
     const base = await config('s3');
@@ -97,6 +103,35 @@ export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFa
       });
     },
 
+    async bucketRegion(bucket: string): Promise<string> {
+      const { client, sdk } = await s3();
+      const out = await call(bucketAction(LOCATION_PROBE_ACTION, bucket), facts, async (abortSignal) => {
+        try {
+          return await client.send(new sdk.GetBucketLocationCommand({ Bucket: bucket }), { abortSignal });
+        } catch (error) {
+          throw headBucketError(error, bucket);
+        }
+      });
+      // S3 names us-east-1 by no constraint at all, and eu-west-1 by its old name EU.
+      const constraint = out.LocationConstraint as string | undefined;
+      return !constraint ? 'us-east-1' : constraint === 'EU' ? 'eu-west-1' : constraint;
+    },
+
+    async listObjects(bucket: string, prefix?: string): Promise<ProbeCount> {
+      const { client, sdk } = await s3();
+      const out = await call(bucketAction(BUCKET_PROBE_ACTION, bucket, prefix), facts, async (abortSignal) => {
+        try {
+          return await client.send(
+            new sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: PAGE, ...(prefix ? { Prefix: prefix } : {}) }),
+            { abortSignal },
+          );
+        } catch (error) {
+          throw headBucketError(error, bucket);
+        }
+      });
+      return { count: out.KeyCount ?? out.Contents?.length ?? 0, more: Boolean(out.IsTruncated) };
+    },
+
     async describeDbInstances(): Promise<ProbeCount> {
       const { client, sdk } = await rds();
       const out = await call(PROBE_ACTIONS.rds, facts, (abortSignal) =>
@@ -122,6 +157,8 @@ export function probesGateway(ctx: Context, config: SessionConfig, facts: CallFa
 function headBucketError(error: unknown, bucket: string): unknown {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string } } | undefined;
   const status = e?.$metadata?.httpStatusCode;
+  // Only a bodiless answer is named after its status; an AWS error code (and its message) is kept.
+  if (!['Forbidden', 'NotFound', 'Unknown', 'UnknownError', 'Error', undefined].includes(e?.name)) return error;
   if (status === 403)
     return Object.assign(new Error(`Access Denied to bucket ${bucket}`), {
       name: 'AccessDenied',

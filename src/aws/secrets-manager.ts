@@ -1,9 +1,9 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Context, SecretListing, SecretsManager } from '../ports.js';
+import type { SecretListing, SecretsManager } from '../ports.js';
 import { lazy } from '../lazy.js';
 import { CliError } from '../errors.js';
 import type { CallFacts } from './errors.js';
-import { addDebugLogging, call } from './clients.js';
+import { addDebugLogging, call, type AwsDeps } from './clients.js';
 import type { SessionConfig } from './probes.js';
 
 /** The Secrets Manager client with its module, built on the first call. */
@@ -19,7 +19,7 @@ interface SecretsManagerParts {
  * with `await import()` on the first call only.
  */
 export function secretsManagerGateway(
-  ctx: Context,
+  ctx: AwsDeps,
   config: SessionConfig,
   facts: CallFacts,
   region: string,

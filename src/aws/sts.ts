@@ -1,6 +1,7 @@
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { Sts } from '../ports.js';
 import type { Identity } from '../domain/iam.js';
+import { AwsError } from '../errors.js';
 import type { CallFacts } from './errors.js';
 import { call, type SkewObserver } from './clients.js';
 
@@ -20,7 +21,17 @@ export function stsGateway(parts: () => Promise<StsParts>, facts: CallFacts): St
       const out = await call('sts:GetCallerIdentity', facts, (abortSignal) =>
         client.send(new sdk.GetCallerIdentityCommand({}), { abortSignal }),
       );
-      const identity: Identity = { account: out.Account ?? '', arn: out.Arn ?? '', userId: out.UserId ?? '' };
+      // An identity is what AWS vouches for: an answer without one is never "ok".
+      if (!out.Account?.trim() || !out.Arn?.trim() || !out.UserId?.trim())
+        throw new AwsError(
+          'the answer to sts:GetCallerIdentity names no identity (empty ARN, account or user id): something other than AWS answered',
+          {
+            hint: 'A captive portal, a proxy or a wrong --endpoint-url answered instead of AWS: check the network, HTTPS_PROXY and --endpoint-url.',
+            awsCode: 'NotAwsResponse',
+            diagnosis: 'network',
+          },
+        );
+      const identity: Identity = { account: out.Account, arn: out.Arn, userId: out.UserId };
       if (observer?.skewMs !== undefined) identity.clockSkewMs = observer.skewMs;
       return identity;
     },

@@ -1,12 +1,12 @@
 import { existsSync, realpathSync } from 'node:fs';
-import { copyFile, constants, readFile, realpath, stat } from 'node:fs/promises';
+import { copyFile, constants, lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { packageRoot } from '../package-root.js';
 import type { Command } from 'commander';
 import { createCommand, createOption } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import { ConfigError } from '../errors.js';
+import { CliError, ConfigError, UsageError } from '../errors.js';
 import { validateRegion } from '../domain/access-key.js';
 import {
   CREDENTIAL_KEYS,
@@ -20,7 +20,8 @@ import {
   validateProfileName,
   type CommandLineFlavour,
 } from '../domain/aws-config.js';
-import { ensurePrivateDir, writeFileAtomic } from '../store/atomic-file.js';
+import { describeFsError, ensurePrivateDir, writeFileAtomic } from '../store/atomic-file.js';
+import { configDir } from '../store/connections.js';
 import { present, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
 import { requireConnection } from './require-connection.js';
@@ -90,6 +91,12 @@ reported as already there; a different one is replaced only with --force. The re
 else the connection's. The line names this installation's absolute path, so the profile keeps
 working without datablast-aws on PATH (node must be on PATH for the AWS tool that runs it).
 
+The line carries what credential-process needs in any other shell, through /usr/bin/env: a
+DATABLAST_AWS_SECRET_STORE other than the keychain, a config dir other than the default, and the
+file store's DATABLAST_AWS_PASSPHRASE_FILE; never a passphrase (with only DATABLAST_AWS_PASSPHRASE
+set it refuses). A symlinked config file is written through the link; a read-only one is refused.
+The profile to write is --profile-name; --profile (admin credentials) is refused here.
+
 credential-process reads only the secret store, never the AWS credential chain, so the profile
 cannot call itself, even with AWS_PROFILE set to it.
 
@@ -119,13 +126,23 @@ Examples:
  * after a backup, replacing only its own block and keeping every other byte of the file.
  */
 export async function exportProfile(ctx: Context, opts: ExportProfileOptions): Promise<ExportProfileResult> {
+  if (ctx.globals.profile !== undefined) {
+    // The global --profile names admin credentials, which export-profile never uses: whoever types it
+    // here means the profile to write, and writing somewhere else than they asked would be a surprise.
+    throw new UsageError('export-profile names the profile to write with --profile-name, not --profile', {
+      hint: `Run \`datablast-aws export-profile ${shellWord(opts.name)} --profile-name ${shellWord(ctx.globals.profile)}\`. (--profile selects admin credentials, which export-profile does not use.)`,
+    });
+  }
   const connection = await requireConnection(await ctx.connections(), opts.name);
   const profile =
     opts.profileName !== undefined ? validateProfileName(opts.profileName) : defaultProfileName(connection.name);
-  const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region) : connection.region;
+  const region =
+    ctx.globals.region !== undefined
+      ? validateRegion(ctx.globals.region)
+      : onRead(() => validateRegion(connection.region, 'region'), connection.name);
   const flavour: CommandLineFlavour = process.platform === 'win32' ? 'win32' : 'posix';
   const { program, notes } = ourProgram(flavour);
-  const credentialProcess = credentialProcessLine(program, connection.name, flavour);
+  const credentialProcess = credentialProcessLine(program, connection.name, flavour, carriedVariables(ctx.env));
   const entries = [
     ['credential_process', credentialProcess],
     ['region', region],
@@ -142,8 +159,9 @@ export async function exportProfile(ctx: Context, opts: ExportProfileOptions): P
   };
   if (opts.print) return { ...base, written: false, backup: null, status: 'printed' };
 
-  const target = await realpath(path).catch(() => path);
+  const target = await linkTarget(path);
   const before = await readConfig(target);
+  if (before !== undefined) await refuseReadOnly(target);
   const existing = profileSections(parseAwsIni(before ?? ''), profile);
   const current = existing[0]?.entries;
   guardAdminProfile(ctx, profile, current, target);
@@ -157,8 +175,10 @@ export async function exportProfile(ctx: Context, opts: ExportProfileOptions): P
     });
   }
   const after = upsertProfileBlock(before ?? '', profile, entries);
-  await ensurePrivateDir(dirname(target));
-  const backup = before === undefined ? null : await backUp(target, ctx.clock.now());
+  const backup = await writable(target, async () => {
+    await ensurePrivateDir(dirname(target));
+    return before === undefined ? null : await backUp(target, ctx.clock.now());
+  });
   // Another program (aws configure, an editor) may have changed the file since we read it.
   if ((await readConfig(target)) !== before) {
     throw new ConfigError(`${target} changed while the profile was being written; nothing was written`, {
@@ -166,8 +186,107 @@ export async function exportProfile(ctx: Context, opts: ExportProfileOptions): P
     });
   }
   const mode = before === undefined ? 0o600 : (await stat(target)).mode & 0o777;
-  await writeFileAtomic(target, after, mode);
+  await writable(target, () => writeFileAtomic(target, after, mode));
   return { ...base, path: target, written: true, backup, status: current ? 'replaced' : 'added' };
+}
+
+/** A value of the metadata checked with its input rule: a bad one is a configuration error (exit 3), never written. */
+function onRead(check: () => string, name: string): string {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new ConfigError(
+      `the connection ${JSON.stringify(name)} has an invalid ${error.message}; nothing was written`,
+      {
+        hint: `Set the region again with \`datablast-aws add-connection ${shellWord(name)} --force --region REGION\`, or give --region.`,
+      },
+    );
+  }
+}
+
+/**
+ * What credential-process needs from this shell's environment to find the same connection in another
+ * process (the AWS CLI's, an SDK's): the secret store, a config dir other than the default, the file
+ * store's passphrase *file*. A passphrase itself is never written into the AWS config file: with only
+ * DATABLAST_AWS_PASSPHRASE set, this refuses.
+ */
+export function carriedVariables(env: Readonly<Record<string, string | undefined>>): Array<[string, string]> {
+  const variables: Array<[string, string]> = [];
+  const store = env.DATABLAST_AWS_SECRET_STORE;
+  if (store && store !== 'keychain') variables.push(['DATABLAST_AWS_SECRET_STORE', store]);
+  const dir = configDir(env);
+  // Carried only when it is not the directory any process of this user finds by default.
+  if (dir !== configDir({ ...env, DATABLAST_AWS_CONFIG_DIR: undefined, XDG_CONFIG_HOME: undefined }))
+    variables.push(['DATABLAST_AWS_CONFIG_DIR', dir]);
+  if (store === 'file') {
+    if (!env.DATABLAST_AWS_PASSPHRASE_FILE) {
+      throw new ConfigError(
+        env.DATABLAST_AWS_PASSPHRASE
+          ? 'the file secret store is opened here with DATABLAST_AWS_PASSPHRASE, which a profile cannot carry: a passphrase is never written into the AWS config file; nothing was written'
+          : 'the file secret store needs DATABLAST_AWS_PASSPHRASE_FILE for credential_process, and it is not set; nothing was written',
+        {
+          hint: 'Put the passphrase in a file only you can read (chmod 600), set DATABLAST_AWS_PASSPHRASE_FILE to its path (and unset DATABLAST_AWS_PASSPHRASE), then export the profile again.',
+        },
+      );
+    }
+    variables.push(['DATABLAST_AWS_PASSPHRASE_FILE', resolve(env.DATABLAST_AWS_PASSPHRASE_FILE)]);
+  }
+  if (env.DATABLAST_AWS_SECRETS_PREFIX)
+    variables.push(['DATABLAST_AWS_SECRETS_PREFIX', env.DATABLAST_AWS_SECRETS_PREFIX]);
+  return variables;
+}
+
+/**
+ * The file a path names once every symlink is followed, even a dangling one (a dotfiles link whose
+ * target does not exist yet): the README promises writing through the link, never over it.
+ */
+async function linkTarget(path: string): Promise<string> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    let info;
+    try {
+      info = await lstat(current);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return current;
+      throw unwritable(current, error);
+    }
+    if (!info.isSymbolicLink()) return await realpath(current);
+    current = resolve(dirname(current), await readlink(current));
+  }
+  throw new ConfigError(`${path} is a loop of symbolic links; nothing was written`, {
+    hint: 'Point the link at a real file, or AWS_CONFIG_FILE at another file.',
+  });
+}
+
+/** Refuses a config file that its owner made read-only (0444): the AWS config is theirs, and that said "do not change". */
+async function refuseReadOnly(path: string): Promise<void> {
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o222) !== 0) return;
+  throw new ConfigError(
+    `the AWS config file ${path} is read-only (mode ${mode.toString(8).padStart(4, '0')}); nothing was written`,
+    {
+      hint: `If it may be changed, make it writable (chmod u+w ${shellWord(path)}) and run the command again; or add --print and copy the block in by hand.`,
+    },
+  );
+}
+
+/** Runs a write; a file-system refusal (permissions, read-only or full disk) is a configuration error (exit 3), not a bug. */
+async function writable<T>(path: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw unwritable(path, error);
+  }
+}
+
+function unwritable(path: string, error: unknown): ConfigError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return new ConfigError(`cannot write the AWS config file ${path} (${describeFsError(code)}); nothing was written`, {
+    hint: `Check that you may write to ${dirname(path)}, or point AWS_CONFIG_FILE at a file you can write. --print prints the block instead.`,
+    cause: error,
+  });
 }
 
 /** The AWS config file: AWS_CONFIG_FILE (with `~/` expanded, as the AWS tools do), else ~/.aws/config. */
@@ -214,8 +333,8 @@ function sameProfile(entries: Map<string, string>, credentialProcess: string, re
 }
 
 /**
- * Refuses to overwrite the profile this tool itself uses for admin credentials (--profile, AWS_PROFILE,
- * else the default profile) while it holds other credentials: afterwards every admin call would be
+ * Refuses to overwrite the profile this tool itself uses for admin credentials (AWS_PROFILE, else the
+ * default profile) while it holds other credentials: afterwards every admin call would be
  * signed by the connection's own key, and the admin credentials would be gone from the file.
  */
 function guardAdminProfile(
@@ -224,8 +343,9 @@ function guardAdminProfile(
   entries: Map<string, string> | undefined,
   path: string,
 ): void {
-  const source = ctx.globals.profile !== undefined ? '--profile' : ctx.env.AWS_PROFILE ? 'AWS_PROFILE' : undefined;
-  const admin = ctx.globals.profile ?? (ctx.env.AWS_PROFILE || 'default');
+  // --profile never gets here (exportProfile refuses it): the admin profile is AWS_PROFILE's, else the default.
+  const source = ctx.env.AWS_PROFILE ? 'AWS_PROFILE' : undefined;
+  const admin = ctx.env.AWS_PROFILE || 'default';
   if (profile !== admin || !entries) return;
   const other = CREDENTIAL_KEYS.filter(
     (key) => entries.has(key) && !(key === 'credential_process' && isOurCredentialProcess(entries.get(key))),

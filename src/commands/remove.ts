@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../ports.js';
+import type { SecretStore } from '../ports.js';
 import {
   AwsError,
   CancelledError,
@@ -8,11 +9,12 @@ import {
   ConfigError,
   CredentialsRejectedError,
   SecretStoreError,
+  UsageError,
 } from '../errors.js';
-import type { Connection } from '../domain/connection.js';
+import type { AccessKeyPair, Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
-import { present, progress, type Style } from '../ui/output.js';
+import { present, progress, warn, type Style } from '../ui/output.js';
 import { requireConnection } from './require-connection.js';
 import { shellWord } from '../domain/shell-word.js';
 import { journalStore } from '../store/journal.js';
@@ -32,7 +34,10 @@ export interface RemoveOptions {
 /** What `remove` did. */
 export interface RemoveResult {
   name: string;
+  /** The connection's key: the stored pair's, which credential-process serves, else the one the metadata names. */
   accessKeyId: string;
+  /** The key id the metadata named when the secret store held another one (an interrupted add-connection --force), else null. */
+  metadataAccessKeyId: string | null;
   /** True when the secret store held a secret for the connection and it was deleted. */
   secretDeleted: boolean;
   /** "deleted" in AWS, "already gone" (AWS no longer knew it), or "kept" (no --delete-key). */
@@ -49,7 +54,7 @@ export function removeCommand(
     .argument('<name>', 'the connection')
     .option('--delete-key', "also delete the access key in AWS (signed by the connection's own key, unless --admin)")
     .option('--admin', 'sign the deletion with the admin credentials of --profile / the standard AWS chain')
-    .option('-y, --yes', 'do not ask for confirmation (there is no question without a terminal anyway)')
+    .option('-y, --yes', 'do not ask for confirmation (required without a terminal: a script must say it means it)')
     .addHelpText(
       'after',
       `
@@ -86,7 +91,7 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
     (await connections.get(opts.name)) ??
     (await orphanSecret(ctx, opts.name)) ??
     (await requireConnection(connections, opts.name));
-  const { name, accessKeyId } = connection;
+  const { name } = connection;
   const journal = await journalStore(connections.dir, name).read();
   if (journal) {
     // Removing now would forget the journal's new key: a key in AWS whose secret nobody could find again.
@@ -97,16 +102,27 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
       },
     );
   }
-  if (!opts.yes && ctx.globals.input) {
+  if (!opts.yes && !ctx.globals.input) {
+    // Deleting is not a default a script should get by accident (a cron line, a pasted loop).
+    throw new UsageError(`remove needs --yes when it cannot ask (no terminal, --no-input or CI); nothing was removed`, {
+      hint: `Run \`datablast-aws remove ${shellWord(name)}${opts.deleteKey ? ' --delete-key' : ''} --yes\` to remove it without a question.`,
+    });
+  }
+  const secrets = await ctx.secrets();
+  // The stored pair is the connection's key (credential-process serves it); the metadata may name another
+  // one after an add-connection --force killed between writing the secret and the metadata.
+  const stored = await storedPair(secrets, name, opts);
+  const accessKeyId = stored?.accessKeyId ?? connection.accessKeyId;
+  const metadataAccessKeyId = accessKeyId !== connection.accessKeyId ? connection.accessKeyId : null;
+  if (!opts.yes) {
     const what = opts.deleteKey
       ? `connection ${JSON.stringify(name)} and delete access key ${maskAccessKeyId(accessKeyId)} in AWS`
       : `connection ${JSON.stringify(name)} and its stored secret`;
     const confirmed = await (await ctx.prompter()).confirm(`Remove ${what}?`, { default: false });
     if (!confirmed) throw new CancelledError('nothing was removed');
   }
-  const secrets = await ctx.secrets();
   let key: RemoveResult['key'] = 'kept';
-  if (opts.deleteKey) key = await deleteKeyInAws(ctx, connection, opts.admin);
+  if (opts.deleteKey) key = await deleteKeyInAws(ctx, connection, stored, metadataAccessKeyId, opts.admin);
   let secretDeleted: boolean;
   try {
     secretDeleted = await secrets.delete(name);
@@ -125,7 +141,28 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
   // A pending entry outlives its journal only if a rotation crashed while undoing itself; it is ours to drop.
   await secrets.delete(pendingAccount(name));
   await connections.delete(name);
-  return { name, accessKeyId, secretDeleted, key };
+  if (metadataAccessKeyId !== null) {
+    warn(
+      ctx,
+      `the metadata named access key ${maskAccessKeyId(metadataAccessKeyId)}, not the stored ${maskAccessKeyId(accessKeyId)}; it was not touched: check it in the IAM console`,
+    );
+  }
+  return { name, accessKeyId, metadataAccessKeyId, secretDeleted, key };
+}
+
+/**
+ * The stored pair, read to learn which key the connection really holds. Without --delete-key a store that
+ * cannot be read only loses that detail (the deletion below reports the store's failure itself).
+ */
+async function storedPair(secrets: SecretStore, name: string, opts: RemoveOptions): Promise<AccessKeyPair | undefined> {
+  try {
+    const pair = await secrets.get(name);
+    if (pair) rememberSecret(pair.secretAccessKey);
+    return pair;
+  } catch (error) {
+    if (!opts.deleteKey && error instanceof CliError) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -150,19 +187,35 @@ async function orphanSecret(ctx: Context, name: string): Promise<Connection | un
   };
 }
 
+/**
+ * Deletes the connection's key in AWS: the stored pair's (`stored`), else the metadata's. When the two
+ * disagree (`metadataAccessKeyId` set), the metadata's user may not own the stored key, so the user is
+ * learnt from the stored key itself, and --admin (which cannot learn it) is refused.
+ */
 async function deleteKeyInAws(
   ctx: Context,
   connection: Connection,
+  stored: AccessKeyPair | undefined,
+  metadataAccessKeyId: string | null,
   admin: boolean,
 ): Promise<'deleted' | 'already gone'> {
-  const { name, accessKeyId, region } = connection;
+  const { name, region } = connection;
+  const accessKeyId = stored?.accessKeyId ?? connection.accessKeyId;
   const masked = maskAccessKeyId(accessKeyId);
+  if (metadataAccessKeyId !== null && admin) {
+    throw new ConfigError(
+      `the secret store holds key ${masked} for ${JSON.stringify(name)}, but the metadata names ${maskAccessKeyId(metadataAccessKeyId)}; with --admin the owner of ${masked} is unknown, so nothing was removed`,
+      {
+        hint: `Run \`datablast-aws remove ${shellWord(name)} --delete-key\` without --admin: the stored key signs its own deletion. Check ${maskAccessKeyId(metadataAccessKeyId)} in the IAM console.`,
+      },
+    );
+  }
   const aws = await ctx.aws();
   let session: AwsSession;
   if (admin) {
     session = await aws.admin();
   } else {
-    const pair = await (await ctx.secrets()).get(name);
+    const pair = stored;
     if (!pair) {
       throw new ConfigError(
         `no secret is stored for ${JSON.stringify(name)}, so its own key cannot sign the deletion of ${masked}`,
@@ -174,7 +227,7 @@ async function deleteKeyInAws(
     rememberSecret(pair.secretAccessKey);
     session = await aws.as(pair, region);
   }
-  let userName = connection.userName;
+  let userName = metadataAccessKeyId === null ? connection.userName : undefined;
   if (userName === undefined && !admin) userName = userNameFromArn((await session.sts.getCallerIdentity()).arn);
   if (userName === undefined) {
     throw new ConfigError(`cannot tell which IAM user owns ${masked}`, {

@@ -5,7 +5,7 @@ import type { AccessKeyInfo } from '../domain/iam.js';
 import {
   ageInDays,
   quotedName,
-  validateConnectionName,
+  validateStoredConnectionName,
   type AccessKeyPair,
   type Connection,
 } from '../domain/connection.js';
@@ -146,7 +146,7 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
     throw new UsageError('which connection? give its NAME, or --all', {
       hint: 'Run `datablast-aws list` to see the connections.',
     });
-  if (name !== undefined) validateConnectionName(name);
+  if (name !== undefined) validateStoredConnectionName(name);
   const opts: RotateOptions = {
     all,
     concurrency: DEFAULT_CONCURRENCY,

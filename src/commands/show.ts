@@ -3,8 +3,15 @@ import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
 import { requireConnection } from './require-connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
-import { present, type Style } from '../ui/output.js';
-import { ageText, day, listEntry, statusText, storedSecrets, type ListEntry } from './list.js';
+import { present, warn, type Style } from '../ui/output.js';
+import {
+  ageText,
+  connectionEntry,
+  day,
+  inspectConnections,
+  statusText,
+  type ConnectionEntry,
+} from '../health/inspect.js';
 
 // Commander is never imported here (../commander.js loads it when the wiring at the end is built):
 // main.ts runs `show` called without options straight from this module, and Commander with
@@ -16,13 +23,25 @@ export interface ShowOptions {
 }
 
 /** One connection in full: list's fields plus the services and buckets it was onboarded with. */
-export type ShowResult = ListEntry & { services: string[]; buckets: string[] };
+export type ShowResult = ConnectionEntry & { services: string[]; buckets: string[] };
 
-/** Reads one connection's metadata and whether its secret is stored. */
+/**
+ * Reads one connection's metadata, its stored pair (to check the key id; the secret is never printed)
+ * and its rotation journal; the exit code is its status's (STATUS_EXIT_CODE), with the next step on stderr.
+ */
 export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
   const connection = await requireConnection(await ctx.connections(), opts.name);
-  const entry = listEntry(connection, ctx.clock.now(), await storedSecrets(ctx, connection.name));
-  return { ...entry, services: connection.services ?? [], buckets: connection.buckets ?? [] };
+  const [health] = await inspectConnections(ctx, [connection]);
+  const failure = health!.storeFailure;
+  if (failure && !health!.advice) {
+    warn(
+      ctx,
+      `could not read the secret store (${failure.message}); the status of ${JSON.stringify(connection.name)} is unknown${failure.hint ? `\n${failure.hint}` : ''}`,
+    );
+  }
+  if (health!.advice) warn(ctx, health!.advice);
+  ctx.exitCode = Math.max(ctx.exitCode, health!.exitCode);
+  return { ...connectionEntry(health!), services: connection.services ?? [], buckets: connection.buckets ?? [] };
 }
 
 /** Human text for `show`: one field per line. */
@@ -42,6 +61,9 @@ export function renderShow(result: ShowResult, io: IO, style: Style): void {
     ['key age (days)', ageText(result)],
     ['last tested', day(result.lastTestedAt)],
     ['last rotated', day(result.lastRotatedAt)],
+    ...(result.storedAccessKeyId
+      ? ([['stored key id', maskAccessKeyId(result.storedAccessKeyId)]] as Array<[string, string]>)
+      : []),
     ['status', statusText(result.status, style)],
   ];
   const width = Math.max(...fields.map(([label]) => label.length));
@@ -64,7 +86,7 @@ export function showCommand(
 ): Command {
   return createCommand('show')
     .description(
-      'Show one connection: key id (masked), account, user, ARN, region, description, services, dates and status. Reads no secret.',
+      'Show one connection: key id (masked), account, user, ARN, region, description, services, dates and status. Calls no AWS API; reads the stored key to check it, never prints a secret.',
     )
     .argument('<name>', 'the connection')
     .addHelpText(

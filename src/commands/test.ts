@@ -2,12 +2,15 @@ import type { Command } from 'commander';
 import { collect, createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../ports.js';
 import { classify } from '../aws/errors.js';
-import { CliError, ConfigError, UsageError } from '../errors.js';
-import { validateConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
+import { CliError, ConfigError, ExitCode, UsageError } from '../errors.js';
+import { validateStoredConnectionName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn, validateRegion } from '../domain/access-key.js';
 import {
   BUCKET_PROBE_ACTION,
+  bucketAction,
   CHECK_IDS,
+  LOCATION_PROBE_ACTION,
+  YOUNG_KEY_POLICY,
   CHECK_TITLES,
   checkFormat,
   diagnose,
@@ -29,7 +32,8 @@ import {
   type ProbeOutcome,
   type ProbeService,
 } from '../domain/diagnosis.js';
-import { nextDelay, VERIFY_POLICY, worstExitCode } from '../domain/rotation.js';
+import { worstExitCode } from '../domain/rotation.js';
+import { poll } from '../domain/backoff.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
 import { requireConnection, requireKeyPair } from './require-connection.js';
@@ -40,12 +44,22 @@ export interface TestOptions {
   /** The connection; absent with --all (and, on a terminal, when the user is to pick one). */
   name?: string;
   all: boolean;
-  /** --service, repeatable; undefined means the services the connection was onboarded with. */
+  /** --service, repeatable; undefined means the services the connection was onboarded with (its buckets are always probed). */
   services?: ProbeService[];
   /** List the user's keys with the --profile admin credentials (tells inactive from deleted or rotated). */
   admin: boolean;
   /** Ask IAM when the key was last used (iam:GetAccessKeyLastUsed); implied by --admin. */
   lastUsed: boolean;
+  /** What the user was just granted (init's final test); absent: the connection's own record of it. */
+  grants?: Grants;
+}
+
+/** What an IAM user was granted, so `test` probes exactly that: managed services, and buckets under a prefix. */
+export interface Grants {
+  services: ProbeService[];
+  buckets: string[];
+  /** The key prefix the bucket policy is limited to; absent: whole buckets. */
+  prefix?: string;
 }
 
 /** The result of testing one connection: exactly the JSON of CLI.md. */
@@ -127,8 +141,10 @@ export function testCommand(
       `
 Checked without a call: stray spaces or characters in the stored key. With one STS call: network (DNS, TCP,
 TLS, proxy, timeout), key id and secret, key active, clock (AWS's Date header), region. Only after a regional
-rejection: the global STS endpoint (an opt-in region not enabled). With --service: permissions and IP
-restrictions. A key created less than two minutes ago is retried while IAM spreads it.
+rejection: the global STS endpoint (an opt-in region not enabled). With --service, and for the connection's
+buckets (their location and region): permissions and IP restrictions. A key created less than two minutes
+ago is retried for up to 30 s while IAM spreads it. Only an AWS answer counts: an HTML page from a proxy or
+captive portal is reported as such.
 
 Exit codes: 0 all good; 2 the stored key is malformed; 3 no such connection; 4 AWS rejects the key (or the
 clock is off); 5 denied or unreachable; 6 secret store. With --all, the most urgent failure decides.
@@ -150,7 +166,7 @@ export function parseTestOptions(name: string | undefined, flags: TestFlags): Te
   const all = flags.all === true;
   if (all && name !== undefined)
     throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
-  if (name !== undefined) validateConnectionName(name);
+  if (name !== undefined) validateStoredConnectionName(name);
   const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed === true };
   if (name !== undefined) opts.name = name;
   if (flags.service !== undefined) opts.services = [...new Set(flags.service.map(parseService))];
@@ -227,11 +243,11 @@ export async function testConnection(
   const nameArg = shellWord(connection.name);
   const pair = await requireKeyPair(await ctx.secrets(), connection);
   const region = ctx.globals.region !== undefined ? validateRegion(ctx.globals.region, '--region') : connection.region;
-  const services =
-    opts.services ??
-    (connection.services ?? []).filter((s): s is ProbeService => (PROBE_SERVICES as readonly string[]).includes(s));
+  const plan = probePlan(connection, opts);
+  const services = plan.services;
   const facts: DiagnosisFacts = {
     nameArg,
+    ...(connection.userName ? { userName: connection.userName } : {}),
     accessKeyId: pair.accessKeyId,
     region,
     format: checkFormat(pair, nameArg),
@@ -272,8 +288,7 @@ export async function testConnection(
         createdAt = keys.value.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
     }
     // Probes need a key that works in the region.
-    if (facts.sts?.ok && services.length > 0)
-      facts.probes = await runProbes(session, services, connection.buckets ?? []);
+    if (facts.sts?.ok) facts.probes = await runProbes(session, plan);
     if (opts.lastUsed || opts.admin) {
       const signer = admin?.ok ? admin.session : identity ? session : undefined;
       lastUsed = signer
@@ -291,6 +306,8 @@ export async function testConnection(
     ...(lastUsed ? { lastUsed } : {}),
   });
   if (diagnosis.ok) await recordTested(ctx, connection);
+  else if (diagnosis.exitCode === ExitCode.credentialsRejected)
+    await recordTested(ctx, connection, { lastTestRejectedKeyId: pair.accessKeyId });
   return new TestReport(
     connection.name,
     diagnosis.ok,
@@ -305,8 +322,8 @@ export async function testConnection(
 
 /**
  * STS GetCallerIdentity as the connection. IAM is eventually consistent: a key created less than two
- * minutes ago may be rejected for a few seconds, so such a rejection is retried with backoff until the
- * key is two minutes old, saying so on stderr, before the key is called bad.
+ * minutes ago may be rejected for a few seconds, so such a rejection is retried (YOUNG_KEY_POLICY, at
+ * most until the key is two minutes old), each wait said on stderr, before the key is called bad.
  */
 async function stsWithRetries(
   ctx: Context,
@@ -319,47 +336,67 @@ async function stsWithRetries(
   waitedMs: number;
 }> {
   const created = connection.keyCreatedAt ? Date.parse(connection.keyCreatedAt) : Number.NaN;
-  const deadline = created + YOUNG_KEY_MS;
-  let attempts = 0;
+  const youngFor = created + YOUNG_KEY_MS - ctx.clock.now().getTime();
+  let last: Outcome<Awaited<ReturnType<AwsSession['sts']['getCallerIdentity']>>> | undefined;
   let waitedMs = 0;
-  let delay = 0;
-  for (;;) {
-    attempts += 1;
-    const sts = await outcome(() => session.sts.getCallerIdentity());
-    const now = ctx.clock.now().getTime();
-    if (sts.ok || !mayBePropagating(sts.failure) || !(now < deadline)) return { sts, attempts, waitedMs };
-    delay = Math.min(nextDelay(delay, VERIFY_POLICY), deadline - now);
-    if (attempts === 1) {
-      progress(
-        ctx,
-        `${connection.name}: AWS does not accept ${maskAccessKeyId(pair.accessKeyId)} yet (${sts.failure.code}); the key is ${formatDuration(now - created)} old and IAM takes a few seconds to spread a new key: retrying for up to ${formatDuration(deadline - now)}`,
-      );
-    }
-    await ctx.clock.sleep(delay);
-    waitedMs += delay;
-  }
+  const policy = { ...YOUNG_KEY_POLICY, timeoutMs: Math.min(YOUNG_KEY_POLICY.timeoutMs, youngFor) };
+  const result = await poll(
+    ctx.clock,
+    policy,
+    async () => {
+      last = await outcome(() => session.sts.getCallerIdentity());
+      if (last.ok || !mayBePropagating(last.failure) || !(youngFor > 0)) return { done: true, value: last };
+      return { done: false };
+    },
+    {
+      onWait: ({ attempt, delayMs, remainingMs }) => {
+        waitedMs += delayMs;
+        const code = last && !last.ok ? last.failure.code : 'rejected';
+        progress(
+          ctx,
+          attempt === 1
+            ? `${connection.name}: AWS does not accept ${maskAccessKeyId(pair.accessKeyId)} yet (${code}); the key is ${formatDuration(Math.max(0, YOUNG_KEY_MS - youngFor))} old and IAM takes a few seconds to spread a new key: retrying for up to ${formatDuration(remainingMs)}`
+            : `${connection.name}: still rejected after ${attempt} attempts (${code}); next try in ${formatDuration(delayMs)}, giving up in ${formatDuration(remainingMs)}`,
+        );
+      },
+    },
+  );
+  return { sts: last!, attempts: result.attempts, waitedMs };
 }
 
-/** The probes of the services asked for: one listing call per service, plus HeadBucket on the connection's buckets. */
-async function runProbes(
-  session: AwsSession,
-  services: readonly ProbeService[],
-  buckets: readonly string[],
-): Promise<ProbeOutcome[]> {
+/**
+ * What `test` probes. The grants (given, or the connection's record): each managed service's listing,
+ * except that s3 on a bucket-scoped connection means its buckets, not s3:ListAllMyBuckets (which the
+ * bucket policy does not grant); each bucket's location (the bucket policy grants s3:GetBucketLocation
+ * whatever the prefix), and, when the prefix is known, a listing under it.
+ */
+export function probePlan(
+  connection: Pick<Connection, 'services' | 'buckets'>,
+  opts: Pick<TestOptions, 'services' | 'grants'>,
+): { services: ProbeService[]; listAllBuckets: boolean; buckets: string[]; listPrefix: string | undefined | false } {
+  const granted =
+    opts.grants?.services ??
+    (connection.services ?? []).filter((s): s is ProbeService => (PROBE_SERVICES as readonly string[]).includes(s));
+  const services = opts.services ?? granted;
+  const buckets = opts.grants?.buckets ?? connection.buckets ?? [];
+  return {
+    services,
+    listAllBuckets: services.includes('s3') && (buckets.length === 0 || granted.includes('s3')),
+    buckets,
+    // false: the prefix is unknown (a stored connection does not record it), so no listing is probed.
+    listPrefix: opts.grants ? opts.grants.prefix : false,
+  };
+}
+
+/** The probes of the plan: one listing call per service, and the location (and listing) of each bucket. */
+async function runProbes(session: AwsSession, plan: ReturnType<typeof probePlan>): Promise<ProbeOutcome[]> {
   const probes = session.probes;
   if (!probes) return [];
   const runs: Array<Promise<ProbeOutcome>> = [];
-  for (const service of services) {
+  for (const service of plan.services) {
     if (service === 's3') {
-      runs.push(outcome(() => probes.listBuckets()).then((o) => ({ service, action: PROBE_ACTIONS.s3, outcome: o })));
-      for (const bucket of buckets)
-        runs.push(
-          outcome(async () => void (await probes.headBucket(bucket))).then((o) => ({
-            service,
-            action: `${BUCKET_PROBE_ACTION} on ${bucket}`,
-            outcome: o,
-          })),
-        );
+      if (plan.listAllBuckets)
+        runs.push(outcome(() => probes.listBuckets()).then((o) => ({ service, action: PROBE_ACTIONS.s3, outcome: o })));
     } else if (service === 'rds') {
       runs.push(
         outcome(() => probes.describeDbInstances()).then((o) => ({ service, action: PROBE_ACTIONS.rds, outcome: o })),
@@ -370,7 +407,34 @@ async function runProbes(
       );
     }
   }
+  for (const bucket of plan.buckets) {
+    runs.push(
+      outcome(() => probes.bucketRegion(bucket)).then((o): ProbeOutcome => ({
+        service: 's3',
+        action: bucketAction(LOCATION_PROBE_ACTION, bucket),
+        outcome: o.ok ? { ok: true, value: undefined } : o,
+        ...(o.ok ? { location: { bucket, region: o.value } } : {}),
+      })),
+    );
+    const prefix = plan.listPrefix;
+    if (prefix !== false)
+      runs.push(
+        outcome(() => probes.listObjects(bucket, prefix)).then((o) => ({
+          service: 's3' as const,
+          action: bucketAction(BUCKET_PROBE_ACTION, bucket, prefix),
+          outcome: o,
+        })),
+      );
+  }
   return Promise.all(runs);
+}
+
+/**
+ * Tests a connection against what its user was just granted (init's final test): the services' listings,
+ * each bucket's location and region, and a listing under the prefix. Sets no exit code; the report carries it.
+ */
+export function testGrants(ctx: Context, name: string, grants: Grants): Promise<TestReport> {
+  return testConnection(ctx, name, { admin: false, lastUsed: false, grants });
 }
 
 async function lastUsedOf(session: AwsSession, accessKeyId: string): Promise<LastUsed> {
@@ -400,13 +464,25 @@ function failureOf(error: unknown): Failure {
   return classify(error);
 }
 
-/** Records a passing test in the metadata, unless the connection changed meanwhile (a rotation switched its key). */
-async function recordTested(ctx: Context, connection: Connection): Promise<void> {
+/**
+ * Records a test in the metadata, unless the connection changed meanwhile (a rotation switched its key):
+ * a pass as lastTestedAt, a rejection by AWS (`rejected`) as lastTestRejectedAt, which `list` and `show` report.
+ */
+async function recordTested(
+  ctx: Context,
+  connection: Connection,
+  rejected?: { lastTestRejectedKeyId: string },
+): Promise<void> {
   try {
     const store = await ctx.connections();
     const fresh = await store.get(connection.name);
+    const now = ctx.clock.now().toISOString();
     if (fresh && fresh.accessKeyId === connection.accessKeyId)
-      await store.put({ ...fresh, lastTestedAt: ctx.clock.now().toISOString() });
+      await store.put(
+        rejected
+          ? { ...fresh, ...rejected, lastTestRejectedAt: now }
+          : { ...fresh, lastTestedAt: now, lastTestRejectedAt: undefined, lastTestRejectedKeyId: undefined },
+      );
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     warn(ctx, `could not record the test time of ${JSON.stringify(connection.name)}: ${error.message}`);

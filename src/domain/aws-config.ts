@@ -48,7 +48,10 @@ export const CREDENTIAL_KEYS: readonly string[] = [
   'login_session',
 ];
 
-const HEADER = /^\s*\[([^\]]*)\]\s*(?:[#;].*)?$/;
+// Python's configparser (botocore, the AWS CLI) takes `[` … the last `]` of a line as a header and ignores
+// what follows, so `[profile x] (old)` is profile x to botocore: it must be to us too, or a second block
+// gets appended and botocore then refuses the whole file as a duplicate section.
+const HEADER = /^\s*\[(.+)\]/;
 
 /**
  * Parses the config file (`file: 'config'`: `[default]`, `[profile x]`, `[sso-session x]`, `[services x]`)
@@ -233,15 +236,31 @@ function unrepresentable(value: string, why: string): UsageError {
   });
 }
 
-/** The credential_process value: the program (already absolute paths), `credential-process`, and the quoted connection name. */
+/** The program that sets variables for the command it runs: an absolute path, since credential_process runs without a shell in the AWS CLI. */
+export const ENV_PROGRAM = '/usr/bin/env';
+
+/**
+ * The credential_process value: the program (already absolute paths), `credential-process`, and the quoted
+ * connection name, after `--` when it starts with a dash (names made before such names were refused).
+ * With `variables`, the line starts with `/usr/bin/env NAME=value…`: the AWS CLI runs the line without a
+ * shell (shlex split, then exec) and the SDKs through `sh -c`, and both run `env` alike.
+ */
 export function credentialProcessLine(
   program: readonly string[],
   connectionName: string,
   flavour: CommandLineFlavour = 'posix',
+  variables: ReadonlyArray<readonly [string, string]> = [],
 ): string {
+  if (variables.length > 0 && flavour === 'win32') {
+    throw new UsageError('a credential_process line cannot set environment variables on Windows', {
+      hint: 'Set the DATABLAST_AWS_* variables in your user environment (System settings), then export the profile again from a shell without them.',
+    });
+  }
   return [
+    ...(variables.length > 0 ? [ENV_PROGRAM, ...variables.map(([k, v]) => commandLineWord(`${k}=${v}`, flavour))] : []),
     ...program.map((p) => commandLineWord(p, flavour)),
     'credential-process',
+    ...(connectionName.startsWith('-') ? ['--'] : []),
     commandLineWord(connectionName, flavour),
   ].join(' ');
 }

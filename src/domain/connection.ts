@@ -25,6 +25,10 @@ export interface Connection {
   keyCreatedAt?: string;
   lastTestedAt?: string;
   lastRotatedAt?: string;
+  /** When `test` last saw AWS reject the key (cleared in effect by a later passing test: see lastTestedAt). */
+  lastTestRejectedAt?: string;
+  /** The key id that was rejected, so that a rejection never sticks to the key that replaced it. */
+  lastTestRejectedKeyId?: string;
   /** Services the user was onboarded with, so `test` knows what to probe. */
   services?: string[];
   /** Buckets the user was granted, so `test` can probe them. */
@@ -82,8 +86,12 @@ export function quotedName(name: string): string {
   );
 }
 
-/** Checks a connection name: 1–64 printable characters, spaces allowed (CLI.md). */
-export function validateConnectionName(name: string): string {
+/**
+ * Checks a connection name as names were always checked (1–64 printable characters, spaces allowed, CLI.md):
+ * the rule for a name that may already exist (the metadata file, `rotate NAME`, `test NAME`), so that a
+ * connection made before the stricter rule for new names stays readable, testable and rotatable.
+ */
+export function validateStoredConnectionName(name: string): string {
   if (name.length === 0) {
     throw new UsageError('the connection name is empty', {
       hint: 'Give a name of 1 to 64 printable characters, e.g. "AWS Production".',
@@ -105,6 +113,29 @@ export function validateConnectionName(name: string): string {
   }
   if (name.trim() !== name) {
     throw new UsageError('the connection name starts or ends with a space', { hint: `Did you mean "${name.trim()}"?` });
+  }
+  return name;
+}
+
+/**
+ * Checks a new connection name: the stored rule, and visible characters only, not starting with `-`.
+ * Format characters (zero-width spaces and joiners, bidi overrides and isolates, the BOM, soft hyphen),
+ * invisible fillers, private-use and unassigned code points make a name that looks like another one, or
+ * reorders the text around it in a terminal; a leading dash reads as an option in every command line
+ * that names the connection (hints, credential_process).
+ */
+export function validateConnectionName(name: string): string {
+  validateStoredConnectionName(name);
+  if (/[\p{Cf}\p{Co}\p{Cn}\u115f\u1160\u3164\uffa0\u2800]/u.test(name)) {
+    throw new UsageError(
+      'the connection name contains an invisible or text-direction character (e.g. a zero-width space or a right-to-left override)',
+      { hint: 'Type the name again with visible characters only; spaces are fine.' },
+    );
+  }
+  if (name.startsWith('-')) {
+    throw new UsageError('the connection name starts with "-", which command lines would read as an option', {
+      hint: `Choose a name that starts with a letter or digit, e.g. "${name.replace(/^-+/, '') || 'prod'}".`,
+    });
   }
   return name;
 }

@@ -1,7 +1,9 @@
 import type { AccessKeyInfo, Identity } from '../domain/iam.js';
-import { CliError } from '../errors.js';
+import { CliError, type CheckId } from '../errors.js';
 import { maskAccessKeyId, userNameFromArn, validateAccessKeyId, validateSecretAccessKey } from './access-key.js';
 import type { AccessKeyPair } from './connection.js';
+import { shellWord } from './shell-word.js';
+import type { BackoffPolicy } from './backoff.js';
 import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
 
 /**
@@ -11,9 +13,8 @@ import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
  * error table in aws/errors.ts tags every failure with one of these ids.
  */
 
-/** One item of the guide's troubleshooting checklist. */
-export type CheckId =
-  'format' | 'network' | 'credentials' | 'key-status' | 'clock' | 'region' | 'permissions' | 'ip-restriction';
+/** One item of the guide's troubleshooting checklist (declared in errors.ts, which carries it). */
+export type { CheckId };
 
 /** Every checklist item, in the order the guide lists them and `test` checks them. */
 export const CHECK_IDS: readonly CheckId[] = [
@@ -90,8 +91,16 @@ export const PROBE_ACTIONS: Readonly<Record<ProbeService, string>> = {
   lambda: 'lambda:ListFunctions',
 };
 
-/** The IAM action of the per-bucket probe (S3 HeadBucket). */
+/** The IAM action of the per-bucket listing probe (S3 HeadBucket, ListObjectsV2). */
 export const BUCKET_PROBE_ACTION = 's3:ListBucket';
+
+/** The IAM action of the per-bucket location probe (S3 GetBucketLocation): the bucket's region. */
+export const LOCATION_PROBE_ACTION = 's3:GetBucketLocation';
+
+/** How a bucket probe names itself: "s3:ListBucket on reports", or "… on reports/daily/" under a prefix. */
+export function bucketAction(action: string, bucket: string, prefix?: string): string {
+  return `${action} on ${bucket}${prefix ? `/${prefix}` : ''}`;
+}
 
 /** What the items of a listing probe are called, for the detail line. */
 const PROBE_NOUNS: Readonly<Record<ProbeService, string>> = { s3: 'bucket', rds: 'DB instance', lambda: 'function' };
@@ -103,6 +112,8 @@ export interface ProbeOutcome {
   action: string;
   /** What it saw: a count for listings, nothing for a bucket. */
   outcome: Outcome<{ count: number; more: boolean } | undefined>;
+  /** For a location probe that AWS answered: the bucket and the region it lives in. */
+  location?: { bucket: string; region: string };
 }
 
 /** What `--admin` learnt from IAM about the connection's user (ListAccessKeys, signed by the admin credentials). */
@@ -112,6 +123,8 @@ export type AdminKeyFacts = { userName: string; keys: Outcome<AccessKeyInfo[]> }
 export interface DiagnosisFacts {
   /** The connection's name, quoted for a shell, for the commands in the fixes. */
   nameArg: string;
+  /** The connection's IAM user, when known, for the repair commands. */
+  userName?: string;
   accessKeyId: string;
   region: string;
   format: FormatOutcome;
@@ -145,6 +158,12 @@ export interface Diagnosis {
 
 /** A new key is rejected for a few seconds while IAM spreads it; `test` retries a key younger than this. */
 export const YOUNG_KEY_MS = 2 * 60_000;
+
+/**
+ * How long `test` waits out a young key's rejection: IAM spreads a new key within seconds, so half a
+ * minute tells propagation from a key that is gone (a deleted key once took 118.8 s to diagnose).
+ */
+export const YOUNG_KEY_POLICY: BackoffPolicy = { initialDelayMs: 1_000, maxDelayMs: 5_000, timeoutMs: 30_000 };
 
 /** Codes of a credentials rejection that a young key may outgrow (and that an opt-in region also gives). */
 const UNKNOWN_KEY_CODES = new Set([
@@ -357,7 +376,7 @@ function credentialItems(facts: DiagnosisFacts, failure: Failure, masked: string
           fail(
             `deleted: user ${user} holds no access keys any more`,
             `the key ${masked} was deleted in IAM; user ${user} has no access key`,
-            `Create a new access key for ${user} (\`aws iam create-access-key --user-name ${user}\`, or the IAM console) and store it: \`datablast-aws add-connection ${name} --force\`.`,
+            `Let datablast-aws create a new key for ${user} and store it: ${recreateKey(facts, user)}.`,
             4,
           ),
         );
@@ -365,7 +384,7 @@ function credentialItems(facts: DiagnosisFacts, failure: Failure, masked: string
       return;
     }
     items.set('key-status', pass(`IAM lists ${masked} as active for user ${user}`));
-    items.set('credentials', fail(detail, failure.message, credentialFix(failure, name, true), failure.exitCode));
+    items.set('credentials', fail(detail, failure.message, credentialFix(failure, facts, true), failure.exitCode));
     return;
   }
 
@@ -386,7 +405,7 @@ function credentialItems(facts: DiagnosisFacts, failure: Failure, masked: string
 
   items.set(
     'credentials',
-    fail(detail, failure.message, credentialFix(failure, name, admin !== undefined), failure.exitCode),
+    fail(detail, failure.message, credentialFix(failure, facts, admin !== undefined), failure.exitCode),
   );
   if (WRONG_SECRET_CODES.has(failure.code)) {
     items.set('key-status', pass('the key id is known to AWS and active (AWS went on to check the signature)'));
@@ -427,12 +446,22 @@ function credentialWords(failure: Failure): string {
   return failure.message;
 }
 
-function credentialFix(failure: Failure, name: string, adminAsked: boolean): string {
+/**
+ * The repair this tool makes itself for a key that is gone: a new key created straight into the secret
+ * store (never `aws iam create-access-key`, which prints the secret).
+ */
+function recreateKey(facts: DiagnosisFacts, user = facts.userName): string {
+  const name = facts.nameArg;
+  return `\`datablast-aws remove ${name}\`, then \`datablast-aws create-user ${user ? shellWord(user) : 'USER'} --create-key --connection ${name} --region ${facts.region} --profile ADMIN\` (the new secret goes straight into the secret store, never on screen)`;
+}
+
+function credentialFix(failure: Failure, facts: DiagnosisFacts, adminAsked: boolean): string {
+  const name = facts.nameArg;
   const store = `store the right key: \`datablast-aws add-connection ${name} --force\``;
   if (UNKNOWN_KEY_CODES.has(failure.code)) {
     return adminAsked
-      ? `Check the key id for typos against the IAM console (Users › Security credentials); if it is right, ${store}.`
-      : `Check the key id against the IAM console (Users › Security credentials). If it is listed there as inactive or not at all, the key was deactivated, deleted or rotated elsewhere: \`datablast-aws test ${name} --admin --profile ADMIN\` tells which. Then ${store}.`;
+      ? `Check the key id for typos against the IAM console (Users › Security credentials); if it is right, ${store}. If the key is gone, let datablast-aws make a new one: ${recreateKey(facts)}.`
+      : `Check the key id against the IAM console (Users › Security credentials). If it is listed there as inactive or not at all, the key was deactivated, deleted or rotated elsewhere: \`datablast-aws test ${name} --admin --profile ADMIN\` tells which. Then ${store}; if the key was deleted, let datablast-aws make a new one: ${recreateKey(facts)}.`;
   }
   if (WRONG_SECRET_CODES.has(failure.code))
     return `The secret was mistyped, or belongs to another key. Store the right one: \`datablast-aws add-connection ${name} --force\`; if the secret is lost, create a new key for the user.`;
@@ -446,7 +475,7 @@ function retryNote(facts: DiagnosisFacts, accepted: boolean): string {
   const waited = formatDuration(facts.waitedMs ?? 0);
   return accepted
     ? ` (on attempt ${attempts}, after ${waited}: a new key takes a few seconds to reach every AWS region)`
-    : ` (still rejected after ${attempts} attempts over ${waited}; a key younger than two minutes is retried)`;
+    : ` (still rejected after ${attempts} attempts over ${waited}; a key younger than two minutes is retried for up to ${formatDuration(YOUNG_KEY_POLICY.timeoutMs)})`;
 }
 
 function keyStatusWhenAccepted(facts: DiagnosisFacts, masked: string): Item {
@@ -512,7 +541,7 @@ function regionWhenRejected(facts: DiagnosisFacts, failure: Failure): Item {
 
 /** The permissions, ip-restriction (and, for a service missing in the region, region and network) items from the probes. */
 function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: string | undefined): void {
-  if (facts.services.length === 0 || facts.probes.length === 0) {
+  if (facts.probes.length === 0) {
     items.set(
       'permissions',
       skip('no service to probe: add --service s3|rds|lambda (sts:GetCallerIdentity needs no permission)'),
@@ -565,6 +594,7 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: 
       }
     }
   }
+  bucketRegionItem(facts, items);
   const parts = [
     denied.length ? `denied: ${deniedActions.join(', ')}` : '',
     allowed.length ? `allowed: ${allowed.join(', ')}` : '',
@@ -607,15 +637,45 @@ function probeItems(facts: DiagnosisFacts, items: Map<CheckId, Item>, userName: 
 
 /** How to grant what a probe was denied: the attach-policy flags that cover it. */
 function grantFix(probe: ProbeOutcome, userName: string | undefined): string {
-  const bucket = probe.action.startsWith(`${BUCKET_PROBE_ACTION} on `)
-    ? probe.action.slice(BUCKET_PROBE_ACTION.length + 4)
-    : undefined;
-  const flag = bucket === undefined ? `--service ${probe.service}` : `--bucket ${bucket}`;
+  const scoped = /^s3:[A-Za-z]+ on ([^/]+)(?:\/(.+))?$/.exec(probe.action);
+  const flag = scoped
+    ? `--bucket ${scoped[1]}${scoped[2] ? ` --prefix ${shellWord(scoped[2])}` : ''}`
+    : `--service ${probe.service}`;
   const user = userName ?? 'USER';
   return `Grant ${probe.action} to ${userName ? `user ${userName}` : 'the IAM user'}: \`datablast-aws attach-policy ${user} ${flag}\` with admin credentials (--profile), or ask your AWS administrator.`;
 }
 
+/**
+ * The region item from the buckets' locations: a bucket in another region than the connection's is
+ * reached only through a redirect that not every client follows, so it fails the item.
+ */
+function bucketRegionItem(facts: DiagnosisFacts, items: Map<CheckId, Item>): void {
+  const located = facts.probes.flatMap((p) => (p.location ? [p.location] : []));
+  if (located.length === 0 || items.get('region')?.status === 'fail') return;
+  const elsewhere = located.find((l) => l.region !== facts.region);
+  if (elsewhere) {
+    items.set(
+      'region',
+      fail(
+        `bucket ${elsewhere.bucket} is in ${elsewhere.region}, not in the connection's region ${facts.region}`,
+        `the bucket ${elsewhere.bucket} is in ${elsewhere.region}, but the connection's region is ${facts.region}`,
+        `Store the connection with the bucket's region: \`datablast-aws add-connection ${facts.nameArg} --force --region ${elsewhere.region}\` (\`datablast-aws test ${facts.nameArg} --region ${elsewhere.region}\` checks it first).`,
+        5,
+      ),
+    );
+    return;
+  }
+  const names = located.map((l) => l.bucket).join(', ');
+  items.set(
+    'region',
+    pass(
+      `${facts.region}: STS answered there, and bucket${located.length === 1 ? '' : 's'} ${names} ${located.length === 1 ? 'is' : 'are'} there`,
+    ),
+  );
+}
+
 function countNote(probe: ProbeOutcome): string {
+  if (probe.location) return ` (${probe.location.region})`;
   if (!probe.outcome.ok || !probe.outcome.value) return '';
   const { count, more } = probe.outcome.value;
   const noun = PROBE_NOUNS[probe.service];
@@ -627,7 +687,7 @@ export function networkKind(failure: Failure): string {
   if (/^Proxy/.test(failure.code) || /^the proxy\b/.test(failure.message)) return 'proxy';
   if (DNS_CODES.has(failure.code)) return 'DNS';
   if (TIMEOUT_CODES.has(failure.code)) return 'timeout';
-  if (failure.code === 'NotAwsResponse') return 'not AWS';
+  if (failure.code === 'NotAwsResponse' || failure.code === 'ResponseTooLarge') return 'not AWS';
   if (TLS_CODE.test(failure.code)) return 'TLS';
   if (/^E[A-Z]+$/.test(failure.code)) return 'TCP';
   return 'network';

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ConnectionStore } from '../ports.js';
 import { validateAccessKeyId, validateRegion } from '../domain/access-key.js';
-import { validateConnectionName, validateDescription, type Connection } from '../domain/connection.js';
+import { validateDescription, validateStoredConnectionName, type Connection } from '../domain/connection.js';
 import { parseService, validateBucketName, validateUserName } from '../domain/policies.js';
 import { ConfigError } from '../errors.js';
 import { removeStaleTempFiles } from './temp-files.js';
@@ -147,7 +147,7 @@ export function connectionProblem(name: string, entry: unknown): string | undefi
   if (consumers) return consumers;
   const connection = entry as unknown as Connection;
   const checks: [field: string, check: () => unknown][] = [
-    ['name', () => validateConnectionName(name)],
+    ['name', () => validateStoredConnectionName(name)],
     ['accessKeyId', () => validateAccessKeyId(connection.accessKeyId, 'it')],
     ['region', () => validateRegion(connection.region, 'it')],
     ['description', () => connection.description === undefined || validateDescription(connection.description, 'it')],

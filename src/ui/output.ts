@@ -1,4 +1,19 @@
-import type { Context, IO } from '../ports.js';
+import type { Clock, GlobalOptions, IO } from '../ports.js';
+
+// These take only what they use (a Context has all of it, so commands pass their ctx).
+
+/** What printing a result needs: the streams, --json and colour. */
+export interface ResultSink {
+  readonly io: IO;
+  readonly globals: Pick<GlobalOptions, 'json' | 'color'>;
+}
+
+/** What a line on stderr needs: stderr, whether it is a terminal, colour, and the clock for a log's timestamps. */
+export interface LineSink {
+  readonly io: Pick<IO, 'err' | 'stderrIsTTY'>;
+  readonly globals: Pick<GlobalOptions, 'color'>;
+  readonly clock: Pick<Clock, 'now'>;
+}
 
 /** Renders a command's result as human text. */
 export type Renderer<T> = (result: T, io: IO, style: Style) => void;
@@ -45,7 +60,7 @@ function paint(open: number, close: number): (text: string) => string {
 }
 
 /** Prints a command's result: one JSON document under --json, else the human rendering. */
-export function present<T>(ctx: Context, result: T, render: Renderer<T>): void {
+export function present<T>(ctx: ResultSink, result: T, render: Renderer<T>): void {
   if (ctx.globals.json) {
     ctx.io.out(`${JSON.stringify(result, null, 2)}\n`);
   } else {
@@ -54,7 +69,7 @@ export function present<T>(ctx: Context, result: T, render: Renderer<T>): void {
 }
 
 /** A progress line on stderr; plain and timestamped when stderr is not a terminal (cron logs). */
-export function progress(ctx: Context, message: string): void {
+export function progress(ctx: LineSink, message: string): void {
   if (ctx.io.stderrIsTTY) {
     ctx.io.err(`${styleFor(ctx.globals.color).dim('›')} ${message}\n`);
   } else {
@@ -63,7 +78,7 @@ export function progress(ctx: Context, message: string): void {
 }
 
 /** A warning on stderr. */
-export function warn(ctx: Context, message: string): void {
+export function warn(ctx: Pick<LineSink, 'io' | 'globals'>, message: string): void {
   ctx.io.err(`${styleFor(ctx.globals.color).yellow('warning:')} ${message}\n`);
 }
 

@@ -1,5 +1,4 @@
-import type { Context } from '../ports.js';
-import { progress, styleFor } from './output.js';
+import { progress, styleFor, type LineSink } from './output.js';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
@@ -10,7 +9,7 @@ const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '
  * Hand-written: a spinner is twenty lines, not worth a dependency loaded on every run.
  */
 export async function step<T>(
-  ctx: Context,
+  ctx: LineSink,
   label: string,
   work: () => Promise<T>,
   outcome?: (result: T) => string | undefined,
@@ -45,7 +44,7 @@ export async function step<T>(
 }
 
 /** A line of information on stderr that is not a step (who am I, what already exists). */
-export function note(ctx: Context, message: string): void {
+export function note(ctx: LineSink, message: string): void {
   if (ctx.io.stderrIsTTY) ctx.io.err(`${styleFor(ctx.globals.color).dim('•')} ${message}\n`);
   else progress(ctx, message);
 }

@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 import { EXAMPLE_ID, EXAMPLE_SECRET } from '../unit/commands/helpers.js';
 
@@ -97,6 +98,7 @@ const COMMANDS = [
   'credential-process',
   'env',
   'export-profile',
+  'deliver',
   'completion',
 ];
 
@@ -169,5 +171,91 @@ describe('fish completion', () => {
     expect(fish('datablast-aws show prod ')).toEqual([]);
     expect(fish('datablast-aws --region eu-west-1 sh')).toEqual(['show']);
     expect(fish('datablast-aws test prod --service ').sort()).toEqual(['lambda', 'rds', 's3']);
+  });
+});
+
+/**
+ * Tab and Enter in a real interactive bash (tmux: readline, history expansion and all), on names built
+ * to run a command if inserted raw inside quotes. The shell's working directory is where a `touch`
+ * would land.
+ */
+describe('bash completion inside quotes, in a real terminal', () => {
+  const SOCKET = join(mkdtempSync(join(tmpdir(), 'dbaws-tmux-')), 'socket');
+  const NASTY = ['Team $(touch X)', 'Tick `touch Y` "dq" \\ end', "Single's $(touch Z) !!", 'Ends "', "Apos '"];
+  let session = 0;
+
+  function tmux(...args: string[]): string {
+    const result = spawnSync('tmux', ['-S', SOCKET, ...args], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${result.stderr}`);
+    return result.stdout;
+  }
+
+  async function waitFor(name: string, test: (screen: string) => boolean): Promise<string> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const shown = tmux('capture-pane', '-p', '-J', '-S', '-', '-t', name);
+      if (test(shown)) return shown;
+      if (Date.now() > deadline) throw new Error(`timed out; the screen shows:\n${shown}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed: apt-get install tmux');
+    // Keeps the server up between the tests' sessions (a server with no session exits).
+    tmux('new-session', '-d', '-s', 'keep', 'sleep 600');
+    for (const name of NASTY) {
+      const added = await runBin(
+        ['add-connection', name, '--access-key-id', EXAMPLE_ID, '--secret-stdin', '--no-test'],
+        { env, stdin: EXAMPLE_SECRET },
+      );
+      expect(added.exitCode, added.stderr).toBe(0);
+    }
+  });
+
+  afterAll(() => {
+    spawnSync('tmux', ['-S', SOCKET, 'kill-server']);
+  });
+
+  it.each([
+    ['"', 'Team', 'Team $(touch X)'],
+    ["'", 'Team', 'Team $(touch X)'],
+    ['"', 'Tick', 'Tick `touch Y` "dq" \\ end'],
+    ["'", 'Tick', 'Tick `touch Y` "dq" \\ end'],
+    ['"', 'Single', "Single's $(touch Z) !!"],
+    ["'", 'Single', "Single's $(touch Z) !!"],
+    ['"', 'Ends', 'Ends "'],
+    ["'", 'Ends', 'Ends "'],
+    ['"', 'Apos', "Apos '"],
+    ["'", 'Apos', "Apos '"],
+  ])('`show %s%s<TAB>` then Enter shows %j, and runs nothing else', async (quote, typed, expected) => {
+    session += 1;
+    const name = `completion-${session}`;
+    const cwd = mkdtempSync(join(dir, 'cwd-'));
+    const rc = join(cwd, '.rc');
+    writeFileSync(
+      rc,
+      [
+        ...Object.entries(env).map(([k, v]) => `export ${k}='${v}'`),
+        `source '${scripts.bash}'`,
+        `cd '${cwd}'`,
+        "PS1='READY> '",
+        '',
+      ].join('\n'),
+    );
+    tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '50', `bash --noprofile --rcfile '${rc}' -i`);
+    try {
+      await waitFor(name, (s) => s.includes('READY> '));
+      tmux('send-keys', '-t', name, '-l', `datablast-aws show --json ${quote}${typed}`);
+      tmux('send-keys', '-t', name, 'Tab');
+      await waitFor(name, (s) => /READY> datablast-aws show --json .{8,}/.test(s));
+      tmux('send-keys', '-t', name, 'Enter');
+      const shown = await waitFor(name, (s) => s.split('READY> ').length > 2);
+      const output = shown.split('READY> ')[1]!;
+      expect(output).toContain(`"name": ${JSON.stringify(expected)}`);
+      for (const file of ['X', 'Y', 'Z']) expect(existsSync(join(cwd, file)), `${file} was created`).toBe(false);
+    } finally {
+      spawnSync('tmux', ['-S', SOCKET, 'kill-session', '-t', name]);
+    }
   });
 });

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { startMoto, type Moto } from '../support/moto.js';
 import { startKeyring, type Keyring } from '../support/keyring.js';
-import { runBin, tempConfigDir } from '../support/cli-process.js';
+import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 import { motoUserWithKey } from '../support/moto-iam.js';
 
 let moto: Moto;
@@ -124,6 +125,99 @@ describe.each(stores)('with the $store secret store', ({ store, extraEnv }) => {
       expect(lookup.exitCode).toBe(3);
     } finally {
       await moto.disableAuth();
+    }
+  });
+});
+
+describe('list and show when the file store cannot be read', () => {
+  /** A connection stored in the file store, without calling AWS. */
+  async function stored(): Promise<{ env: Record<string, string>; configDir: string }> {
+    const configDir = tempConfigDir();
+    const env = {
+      DATABLAST_AWS_CONFIG_DIR: configDir,
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: 'correct horse battery staple',
+    };
+    const added = await runBin(
+      ['add-connection', 'prod', '--access-key-id', 'AKIAIOSFODNN7EXAMPLE', '--secret-stdin', '--no-test'],
+      { env, stdin: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+    );
+    expect(added.exitCode, added.stderr).toBe(0);
+    return { env, configDir };
+  }
+
+  it('says "unknown: secret store unavailable" and exits 6 with a wrong passphrase, never ok', async () => {
+    const { env } = await stored();
+    const wrong = { ...env, DATABLAST_AWS_PASSPHRASE: 'not the passphrase at all' };
+    const listed = await runBin(['list', '--json'], { env: wrong });
+    expect(listed.exitCode).toBe(6);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ name: 'prod', status: 'unknown: secret store unavailable' }]);
+    const shown = await runBin(['show', 'prod'], { env: wrong });
+    expect(shown.exitCode).toBe(6);
+    expect(shown.stdout).toMatch(/status\s+unknown: secret store unavailable/);
+    expect(shown.stderr).not.toContain('at ');
+  });
+
+  it('says "unknown: secret store unavailable" and exits 6 when secrets.enc is damaged', async () => {
+    const { env, configDir } = await stored();
+    const file = readdirSync(configDir).find((f) => f.endsWith('.enc'))!;
+    writeFileSync(join(configDir, file), 'this is not an encrypted store', { mode: 0o600 });
+    const listed = await runBin(['list', '--json'], { env });
+    expect(listed.exitCode).toBe(6);
+    expect(JSON.parse(listed.stdout)[0].status).toBe('unknown: secret store unavailable');
+  });
+});
+
+describe('env in the real shells', () => {
+  it('sets the key and both region variables in bash and in fish, and refuses a tampered region in both', async () => {
+    const configDir = tempConfigDir();
+    const env = {
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: configDir,
+      DATABLAST_AWS_CONFIG_DIR: configDir,
+      DATABLAST_AWS_SECRET_STORE: 'file',
+      DATABLAST_AWS_PASSPHRASE: 'correct horse battery staple',
+    };
+    const added = await runBin(
+      [
+        'add-connection',
+        'r',
+        '--access-key-id',
+        'AKIAIOSFODNN7EXAMPLE',
+        '--secret-stdin',
+        '--no-test',
+        '--region',
+        'eu-west-3',
+      ],
+      { env, stdin: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+    );
+    expect(added.exitCode, added.stderr).toBe(0);
+    const bin = `'${process.execPath}' '${BIN}'`;
+    const show = 'echo "$AWS_ACCESS_KEY_ID $AWS_REGION $AWS_DEFAULT_REGION"';
+    const expected = 'AKIAIOSFODNN7EXAMPLE eu-west-3 eu-west-3\n';
+    expect(execFileSync('bash', ['-c', `eval "$(${bin} env r)"; ${show}`], { env, encoding: 'utf8' })).toBe(expected);
+    expect(
+      execFileSync('fish', ['--no-config', '-c', `eval (${bin} env r --shell fish); ${show}`], {
+        env,
+        encoding: 'utf8',
+      }),
+    ).toBe(expected);
+
+    const file = join(configDir, 'config.json');
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    data.connections.r.region = "eu-west-3'; touch PWNED; '(touch PWNED)";
+    writeFileSync(file, JSON.stringify(data), { mode: 0o600 });
+    for (const [shell, script] of [
+      ['bash', `cd '${configDir}'; eval "$(${bin} env r)"`],
+      ['fish', `cd '${configDir}'; eval (${bin} env r --shell fish)`],
+    ] as const) {
+      const args = shell === 'fish' ? ['--no-config', '-c', script] : ['-c', script];
+      try {
+        execFileSync(shell, args, { env, encoding: 'utf8', stdio: 'pipe' });
+      } catch {
+        // eval of nothing may or may not fail; what matters is that nothing ran.
+      }
+      expect(readdirSync(configDir), shell).not.toContain('PWNED');
     }
   });
 });

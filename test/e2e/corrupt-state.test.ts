@@ -203,7 +203,12 @@ describe('a damaged rotation journal', () => {
       ).toMatchObject({ status: 'failed', error: { exitCode: 3 } });
       expect(hashTree(w.dir)).toEqual(before);
       expect((await w.expectRun(['credential-process', 'prod'], 0, [])).stdout).toContain(ID);
-      await w.expectRun(['list'], 0, []);
+      // list lists, and says what it cannot know (issue 13: never "ok" over an unreadable journal).
+      const listed = await w.expectRun(['list', '--json'], 3, ['rotation journal of "prod" cannot be read']);
+      expect((JSON.parse(listed.stdout) as Array<{ status: string }>).map((c) => c.status)).toEqual([
+        'unknown: rotation journal unreadable',
+        'ok',
+      ]);
     },
   );
 });
@@ -236,7 +241,7 @@ describe('a damaged secret store', () => {
       'scrypt cost out of range',
     ],
   ])(
-    '%s: the commands that need a secret exit 6 naming the file, list still lists, and nothing is written over it',
+    '%s: the commands that need a secret exit 6 naming the file, list still lists (status unknown, exit 6), and nothing is written over it',
     async (_what, damage, problem) => {
       const w = world();
       const extraEnv = damage(w) ?? {};
@@ -255,11 +260,16 @@ describe('a damaged secret store', () => {
       await mapLimit(runs, 4, (args) => w.expectRun(args, 6, [w.secrets, problem], { ...options, stdin: SECRET }));
       const listed = await w.expectRun(
         ['list', '--json'],
-        0,
+        6,
         ['could not read the secret store', w.secrets, problem],
         options,
       );
-      expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((c) => c.name)).toEqual(['prod', 'staging']);
+      expect(
+        (JSON.parse(listed.stdout) as Array<{ name: string; status: string }>).map((c) => [c.name, c.status]),
+      ).toEqual([
+        ['prod', 'unknown: secret store unavailable'],
+        ['staging', 'unknown: secret store unavailable'],
+      ]);
       expect(hashTree(w.dir), 'nothing was written over the damaged store').toEqual(before);
       expect(Date.now() - started, 'a damaged file fails fast, whatever its parameters').toBeLessThan(30_000);
     },
@@ -273,7 +283,7 @@ describe('a damaged secret store', () => {
       'the secret stored for "prod"',
       'add-connection prod --force',
     ]);
-    await w.expectRun(['list'], 0, []);
+    await w.expectRun(['list'], 6, ['the secret stored for "prod"']);
     const configBefore = readFileSync(w.config);
     await w.expectRun(
       ['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'],
@@ -304,7 +314,7 @@ describe('metadata and secrets out of step', () => {
     ]) {
       await w.expectRun(args, 3, ['"prod"', 'add-connection']);
     }
-    const listed = await w.expectRun(['list', '--json'], 0, []);
+    const listed = await w.expectRun(['list', '--json'], 3, ['no secret is stored for "prod"']);
     expect(
       (JSON.parse(listed.stdout) as Array<{ name: string; status: string }>).map((c) => [c.name, c.status]),
     ).toEqual([

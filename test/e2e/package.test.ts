@@ -80,9 +80,9 @@ beforeAll(async () => {
 }, 180_000);
 
 describe('the npm package', () => {
-  it('holds only what runs: the bin script, the bundle and its code cache, README, LICENSE, CHANGELOG and package.json', () => {
+  it('holds only what runs: the bin script, the bundle, README, LICENSE, CHANGELOG and package.json', () => {
     const allowed =
-      /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs|dist\/cli\/core\.v8cache)$/;
+      /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     for (const required of [
       'bin/datablast-aws.js',
@@ -93,21 +93,10 @@ describe('the npm package', () => {
       'CHANGELOG.md',
       'dist/cli/cli.cjs',
       'dist/cli/core.cjs',
-      'dist/cli/code-cache.cjs',
-      'dist/cli/core.v8cache',
     ]) {
       expect(files).toContain(required);
     }
     expect(files.filter((f) => /^dist\/cli\/(program|rotate)-[\w-]+\.cjs$/.test(f))).toHaveLength(2);
-  });
-
-  it('compiles the installed core chunk from the code cache the build made (this Node takes it)', async () => {
-    const cli = join(dir, 'prefix', 'node_modules', 'datablast-aws', 'dist', 'cli');
-    const { stdout } = await run(process.execPath, [
-      '-e',
-      `process.stdout.write(require(${JSON.stringify(join(cli, 'code-cache.cjs'))}).codeCacheState(${JSON.stringify(join(cli, 'core.cjs'))}, ${JSON.stringify(join(cli, 'core.v8cache'))}))`,
-    ]);
-    expect(stdout).toBe('accepted');
   });
 
   it('ships no stale build output: every module in the bundle comes from a source file', () => {

@@ -8,9 +8,9 @@ import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 
 // What a run of the built binary loads, recorded by a module hook (no timing here: `npm run bench`
 // measures). The commands people and SDKs run most must not load the AWS SDK, the prompt library or
-// conf; `--version` and main's shortcuts (credential-process, env, show with a name, list, without
-// options) not even Commander: they run from the bundle's core chunk alone, compiled from the code
-// cache the build made of it. Our modules are named by
+// conf; `--version` and the fast path (credential-process, env, show with a name, list, with global
+// options only: src/fast-path.ts) not even Commander: they run from the bundle's core chunk alone.
+// Our modules are named by
 // the "// dist/…js" line the bundler heads each with; a command through Commander loads its own
 // module beyond the core, and only that.
 
@@ -37,7 +37,7 @@ afterAll(async () => {
 
 /**
  * Runs the binary with the module hook; returns its exit code, the modules it loaded (package names
- * and dist/ paths), and the bundle chunks Node's loader compiled from source (not from a code cache).
+ * and dist/ paths), and the bundle chunks Node's loader compiled.
  */
 function loaded(args: string[]): { code: number | null; modules: string[]; compiledChunks: string[] } {
   const log = join(mkdtempSync(join(tmpdir(), 'dbaws-modlog-')), 'modules.txt');
@@ -73,7 +73,7 @@ function bundled(chunk: string): string[] {
   return [...readFileSync(chunk, 'utf8').matchAll(/^\/\/ (dist\/\S+\.js)$/gm)].map((m) => m[1]!);
 }
 
-/** The command modules in the bundle's core chunk (scripts/bundle.mjs), which every run loads: main's shortcuts run from it. */
+/** The command modules in the bundle's core chunk (scripts/bundle.mjs), which every run loads: the fast path runs from it. */
 const SHORTCUTS = [
   'dist/commands/credential-process.js',
   'dist/commands/env.js',
@@ -96,32 +96,47 @@ const heavy = (modules: string[]) => [
 const commandModules = (modules: string[]) => modules.filter((m) => m.startsWith('dist/commands/'));
 
 describe('modules loaded at startup (built binary, keychain store)', () => {
-  it('--version loads no module of ours nor any library', () => {
+  it('--version runs from the core chunk alone: no library, not Commander', () => {
     const run = loaded(['--version']);
     expect(run.code).toBe(0);
-    expect(run.modules).toEqual([]);
+    expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
+    expect(run.modules).not.toContain('dist/program.js');
+    expect(run.compiledChunks.filter((chunk) => !chunk.startsWith('rolldown-runtime-'))).toEqual([
+      'cli.cjs',
+      'core.cjs',
+    ]);
   });
 
-  it.each([[['credential-process', 'prod']], [['list']], [['show', 'prod']], [['env', 'prod']]])(
-    "%j (no option: main's shortcut) runs from the core chunk alone: no other command module, no Commander, no library at all (the Secret Service is spoken to directly)",
+  it.each([
+    [['credential-process', 'prod']],
+    [['list']],
+    [['show', 'prod']],
+    [['env', 'prod']],
+    [['--json', 'list']],
+    [['show', 'prod', '--json', '--no-color']],
+    [['--region', 'eu-west-1', 'env', 'prod']],
+    [['credential-process', 'prod', '--no-input']],
+  ])(
+    '%j (the fast path) runs from the core chunk alone: no other command module, no Commander, no library at all (the Secret Service is spoken to directly)',
     (args) => {
       const run = loaded(args);
       expect(run.code).toBe(0);
       expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
       expect(run.modules).not.toContain('dist/program.js');
       expect(run.modules.filter((m) => m.startsWith('dist/commands/'))).toEqual(SHORTCUTS);
-      // The core chunk comes from the code cache `npm run build` made; Node compiles only the small rest.
-      expect(run.modules).toContain('dist/main.js');
-      expect(run.compiledChunks).not.toContain('core.cjs');
-      expect(run.compiledChunks.filter((chunk) => !chunk.startsWith('rolldown-runtime-'))).toEqual(['code-cache.cjs']);
+      expect(run.modules).toContain('dist/fast-path.js');
+      expect(run.compiledChunks.filter((chunk) => !chunk.startsWith('rolldown-runtime-'))).toEqual([
+        'cli.cjs',
+        'core.cjs',
+      ]);
     },
   );
 
   it.each([
-    [['--json', 'list']],
-    [['--json', 'show', 'prod']],
-    [['--json', 'env', 'prod']],
-    [['--json', 'credential-process', 'prod']],
+    [['list', '--help']],
+    [['show', '--', 'prod']],
+    [['env', '--json', '--', 'prod']],
+    [['--json', 'credential-process', '--', 'prod']],
   ])(
     '%j (through Commander) loads Commander and no command module beyond the core, and neither the AWS SDK, the prompt library nor conf',
     (args) => {

@@ -55,6 +55,8 @@ export class FakeAws implements Aws {
   readonly deniedActions = new Map<string, string>();
   /** Buckets that exist, for the HeadBucket probe. */
   readonly buckets = new Set<string>();
+  /** The region of a bucket, for the GetBucketLocation probe (default us-east-1). */
+  readonly bucketRegions = new Map<string, string>();
   private injected: Array<{ method: string; error: Error; afterCalls: number }> = [];
   private keyCounter = 0;
   private now: () => Date;
@@ -160,6 +162,16 @@ export class FakeAws implements Aws {
       headBucket: (bucket) =>
         call('s3', 'headBucket', `s3:ListBucket on ${bucket}`, () => {
           if (!this.buckets.has(bucket)) throw sdkError('NoSuchBucket', `The bucket ${bucket} does not exist`, 404);
+        }),
+      bucketRegion: (bucket) =>
+        call('s3', 'bucketRegion', `s3:GetBucketLocation on ${bucket}`, () => {
+          if (!this.buckets.has(bucket)) throw sdkError('NoSuchBucket', `The bucket ${bucket} does not exist`, 404);
+          return this.bucketRegions.get(bucket) ?? 'us-east-1';
+        }),
+      listObjects: (bucket, prefix) =>
+        call('s3', 'listObjects', `s3:ListBucket on ${bucket}${prefix ? `/${prefix}` : ''}`, () => {
+          if (!this.buckets.has(bucket)) throw sdkError('NoSuchBucket', `The bucket ${bucket} does not exist`, 404);
+          return { count: 0, more: false };
         }),
       describeDbInstances: () =>
         call('rds', 'describeDbInstances', 'rds:DescribeDBInstances', () => ({ count: 0, more: false })),

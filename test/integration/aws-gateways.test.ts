@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Aws, Context, GlobalOptions } from '../../src/ports.js';
 import { createContext } from '../../src/context.js';
@@ -6,6 +7,9 @@ import { AwsError, CredentialsRejectedError } from '../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../src/ui/io.js';
 import { freePort, startMoto, type Moto } from '../support/moto.js';
 import { rejection } from '../support/rejection.js';
+import { startAwsProxy, type AwsProxy } from '../../scripts/lib/real-parts.mjs';
+import { sdkAws } from '../../src/aws/gateways.js';
+import { CALL_DEADLINE_MS } from '../../src/aws/clients.js';
 
 let moto: Moto;
 
@@ -249,4 +253,151 @@ describe('the gateways against moto with signature checking on', () => {
     expect(error.message).toContain('the admin credentials');
     expect(error.hint).toContain('--profile');
   });
+});
+
+describe('only an AWS answer counts (a rewriting proxy in front of moto)', () => {
+  let proxy: AwsProxy;
+  const HTML = '<!DOCTYPE html><html><body>Please log in to the guest network</body></html>';
+  const html = (status = 200) => ({ status, body: HTML, contentType: 'text/html; charset=utf-8' });
+
+  beforeAll(async () => {
+    await moto.reset();
+    await moto.disableAuth();
+    proxy = await startAwsProxy(moto.url);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  const viaProxy = () => world({ AWS_ENDPOINT_URL: proxy.url });
+
+  it('refuses an HTML 200 to UpdateAccessKey and DeleteAccessKey: exit 5, naming status and content type, never the body', async () => {
+    proxy.intercept = () => undefined;
+    const { iam } = await (await viaProxy().aws()).admin();
+    await iam.createUser('grace', { tags: {} });
+    const key = await iam.createAccessKey('grace');
+    proxy.intercept = (r) => (['UpdateAccessKey', 'DeleteAccessKey'].includes(r.action) ? html() : undefined);
+    for (const retire of [
+      () => iam.updateAccessKey('grace', key.accessKeyId, 'Inactive'),
+      () => iam.deleteAccessKey('grace', key.accessKeyId),
+    ]) {
+      const error = await rejection(retire());
+      expect(error).toBeInstanceOf(AwsError);
+      expect(error).toMatchObject({ exitCode: 5, awsCode: 'NotAwsResponse', diagnosis: 'network' });
+      expect(error.message).toMatch(
+        /^something other than AWS answered iam:(Update|Delete)AccessKey \(HTTP 200, text\/html/,
+      );
+      expect(error.message).not.toContain('guest network');
+      expect(error.hint).toMatch(/captive portal.*proxy.*--endpoint-url/);
+    }
+    proxy.intercept = () => undefined;
+    expect(await iam.listAccessKeys('grace')).toMatchObject([{ accessKeyId: key.accessKeyId, status: 'Active' }]);
+  });
+
+  it('does not call a key retired until ListAccessKeys confirms it', async () => {
+    proxy.intercept = () => undefined;
+    const { iam } = await (await viaProxy().aws()).admin();
+    await iam.createUser('heidi', { tags: {} });
+    const key = await iam.createAccessKey('heidi');
+    // A well-formed AWS answer that did nothing: only reading the key back tells.
+    proxy.intercept = (r) =>
+      r.action === 'DeleteAccessKey'
+        ? {
+            status: 200,
+            body: '<DeleteAccessKeyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></DeleteAccessKeyResponse>',
+          }
+        : undefined;
+    const ctx = world({ AWS_ENDPOINT_URL: proxy.url }, {}).ctx;
+    const clock = { now: () => new Date(), sleep: async () => undefined };
+    const { iam: fast } = await sdkAws({ ...ctx, clock }).admin();
+    const error = await rejection(fast.deleteAccessKey('heidi', key.accessKeyId));
+    expect(error).toMatchObject({ exitCode: 5, awsCode: 'NotConfirmed', diagnosis: 'key-status' });
+    expect(error.message).toContain('still listed as active');
+    proxy.intercept = () => undefined;
+    await iam.deleteAccessKey('heidi', key.accessKeyId);
+    expect(proxy.requests.slice(-2).map((r) => r.action)).toEqual(['DeleteAccessKey', 'ListAccessKeys']);
+  });
+
+  it('never takes an empty identity from STS for an answer', async () => {
+    proxy.intercept = (r) =>
+      r.action === 'GetCallerIdentity'
+        ? {
+            status: 200,
+            body: '<GetCallerIdentityResponse><GetCallerIdentityResult><Arn></Arn><UserId></UserId><Account></Account></GetCallerIdentityResult><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></GetCallerIdentityResponse>',
+          }
+        : undefined;
+    const error = await rejection((await (await viaProxy().aws()).admin()).sts.getCallerIdentity());
+    expect(error).toMatchObject({ exitCode: 5, awsCode: 'NotAwsResponse', diagnosis: 'network' });
+    proxy.intercept = (r) => (r.action === 'GetCallerIdentity' ? html() : undefined);
+    const page = await rejection((await (await viaProxy().aws()).admin()).sts.getCallerIdentity());
+    expect(page).toMatchObject({ exitCode: 5, awsCode: 'NotAwsResponse' });
+  });
+
+  it('says an HTML 403 or a 307 is not AWS, not missing permissions', async () => {
+    for (const answer of [html(403), { ...html(307), body: '' }]) {
+      proxy.intercept = () => answer;
+      const error = await rejection((await (await viaProxy().aws()).admin()).iam.listUserPolicies('x'));
+      expect(error).toMatchObject({ exitCode: 5, awsCode: 'NotAwsResponse', diagnosis: 'network' });
+      expect(error.message).toContain(`(HTTP ${answer.status}, text/html`);
+    }
+  });
+});
+
+describe('bounded answers', () => {
+  let server: Server;
+  let url: string;
+  let mode: 'endless' | 'trickle' = 'endless';
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        const timer = setInterval(
+          () => {
+            if (mode === 'endless') while (res.write(chunk));
+            else res.write('a');
+          },
+          mode === 'endless' ? 1 : 200,
+        );
+        res.on('close', () => clearInterval(timer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('stops reading an endless body at the size cap: exit 5, our message, memory bounded', async () => {
+    mode = 'endless';
+    const before = process.memoryUsage().rss;
+    const started = Date.now();
+    const error = await rejection(
+      (await (await world({ AWS_ENDPOINT_URL: url }).aws()).admin()).sts.getCallerIdentity(),
+    );
+    const elapsed = Date.now() - started;
+    const grown = process.memoryUsage().rss - before;
+    expect(error).toMatchObject({ exitCode: 5, awsCode: 'ResponseTooLarge', diagnosis: 'network' });
+    expect(error.message).toMatch(/^the answer to sts:GetCallerIdentity was larger than any AWS answer to it/);
+    expect(elapsed).toBeLessThan(5_000);
+    expect(grown).toBeLessThan(200 * 1024 * 1024);
+    console.info(`endless body refused after ${elapsed} ms, rss +${Math.round(grown / 1024 / 1024)} MiB`);
+  });
+
+  it('enforces the call deadline over a body that never ends', async () => {
+    mode = 'trickle';
+    const started = Date.now();
+    const error = await rejection(
+      (await (await world({ AWS_ENDPOINT_URL: url }).aws()).admin()).sts.getCallerIdentity(),
+    );
+    const elapsed = Date.now() - started;
+    expect(error).toMatchObject({ exitCode: 5, diagnosis: 'network' });
+    expect(error.message).toContain('sts:GetCallerIdentity');
+    expect(elapsed).toBeLessThan(CALL_DEADLINE_MS + 1_500);
+    console.info(`trickling body cut after ${elapsed} ms (${error.awsCode})`);
+  }, 30_000);
 });

@@ -7,7 +7,12 @@ import {
   CreateUserCommand,
   DeleteAccessKeyCommand,
   IAMClient,
+  PutUserPolicyCommand,
 } from '@aws-sdk/client-iam';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startAwsProxy } from '../../scripts/lib/real-parts.mjs';
+import { BUCKET_POLICY_NAME, bucketPolicy } from '../../src/domain/policies.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, startMoto, type Moto } from '../support/moto.js';
 import { runBin, tempConfigDir, type ProcessResult } from '../support/cli-process.js';
@@ -29,6 +34,7 @@ let admin: Key;
 let worker: Key;
 let deleted: Key;
 let powerless: Key;
+let bucketOnly: Key;
 
 const PASSPHRASE = 'correct horse battery staple';
 const SETUP_CREDENTIALS = {
@@ -51,6 +57,15 @@ beforeAll(async () => {
   deleted = { accessKeyId: AccessKey!.AccessKeyId!, secretAccessKey: AccessKey!.SecretAccessKey! };
   await iam.send(new DeleteAccessKeyCommand({ UserName: 'datablast', AccessKeyId: deleted.accessKeyId }));
   powerless = await user('powerless', []);
+  bucketOnly = await user('bucket-reader', []);
+  // The inline policy `attach-policy --bucket reports --prefix daily/` writes: no s3:ListAllMyBuckets.
+  await iam.send(
+    new PutUserPolicyCommand({
+      UserName: 'bucket-reader',
+      PolicyName: BUCKET_POLICY_NAME,
+      PolicyDocument: JSON.stringify(bucketPolicy(['reports'], 'daily/')),
+    }),
+  );
   const s3 = new S3Client({
     endpoint: moto.url,
     region: 'us-east-1',
@@ -86,6 +101,19 @@ function setup(endpoint: string | undefined, extra: Record<string, string> = {})
       );
       expect(added.stderr).not.toContain('error');
       expect(added.exitCode).toBe(0);
+    },
+    /** Records buckets in a connection's metadata, as create-user and init do for a bucket-scoped user. */
+    setBuckets(name: string, buckets: string[]): void {
+      const file = join(env.DATABLAST_AWS_CONFIG_DIR!, 'config.json');
+      const text = readFileSync(file, 'utf8');
+      writeFileSync(
+        file,
+        text.replace(
+          `"name": ${JSON.stringify(name)},`,
+          `"name": ${JSON.stringify(name)}, "buckets": ${JSON.stringify(buckets)},`,
+        ),
+      );
+      expect(readFileSync(file, 'utf8')).not.toBe(text);
     },
     test: (args: string[], more: Record<string, string> = {}) =>
       runBin(['test', ...args], { env: { ...env, ...more } }),
@@ -228,6 +256,53 @@ describe('test against moto with signature checking on', () => {
     const rds = await cli.test(['prod', '--service', 'rds', '--json']);
     expect(rds.exitCode).toBe(5);
     expect(json(rds).cause).toBe('AWS denied rds:DescribeDBInstances');
+  });
+
+  it('tests a bucket-scoped connection by its bucket: plain test and --service s3 pass without s3:ListAllMyBuckets', async () => {
+    const cli = setup(moto.url);
+    await cli.add('reports', bucketOnly, 'us-east-1');
+    cli.setBuckets('reports', ['reports']);
+    for (const args of [['reports'], ['reports', '--service', 's3']]) {
+      const result = await cli.test([...args, '--json', '--debug']);
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr.match(/^aws: \w+ \w+ http/gm)).toEqual([
+        'aws: sts GetCallerIdentity http',
+        'aws: s3 GetBucketLocation http',
+      ]);
+      expect(detail(result, 'permissions')).toBe('allowed: s3:GetBucketLocation on reports (us-east-1)');
+      expect(detail(result, 'region')).toBe('us-east-1: STS answered there, and bucket reports is there');
+    }
+  });
+
+  it("fails the region item when the bucket is outside the connection's region (exit 5)", async () => {
+    const cli = setup(moto.url);
+    await cli.add('reports', bucketOnly, 'eu-west-1');
+    cli.setBuckets('reports', ['reports']);
+    const result = await cli.test(['reports', '--json']);
+    expect(result.exitCode).toBe(5);
+    expect(json(result).cause).toBe("the bucket reports is in us-east-1, but the connection's region is eu-west-1");
+  });
+
+  it('never prints "ok as" for an answer that is not AWS\'s: an HTML 200 to GetCallerIdentity (exit 5)', async () => {
+    const proxy = await startAwsProxy(moto.url);
+    proxy.intercept = (r) =>
+      r.action === 'GetCallerIdentity'
+        ? { status: 200, body: '<html><body>Welcome to the hotel wifi</body></html>', contentType: 'text/html' }
+        : undefined;
+    try {
+      const cli = setup(proxy.url);
+      await cli.add('prod', worker);
+      const result = await cli.test(['prod', '--no-color']);
+      expect(result.exitCode).toBe(5);
+      expect(result.stdout).not.toContain('ok as');
+      expect(result.stdout).toContain(
+        'not AWS: something other than AWS answered sts:GetCallerIdentity (HTTP 200, text/html)',
+      );
+      expect(result.stdout).toMatch(/captive portal/);
+      expect(result.stdout + result.stderr).not.toContain('hotel wifi');
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('reports a malformed stored secret without calling AWS (exit 2)', async () => {

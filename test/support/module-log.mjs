@@ -1,8 +1,8 @@
 // `node --import ./test/support/module-log.mjs …` appends every module the run loads to the file named
 // by DBAWS_MODULE_LOG: ES modules as the loader resolves them (in its own thread, so written at
 // once), CommonJS modules from require.cache when the process exits. Files Node's CommonJS loader
-// compiled from source (Module.prototype._compile) are listed too, each on a line "compiled PATH":
-// a chunk compiled from its code cache (src/code-cache.ts) is in require.cache but not among them.
+// compiled from source (Module.prototype._compile) are listed too, each on a line "compiled PATH"
+// (the bundle's chunks among them).
 import { appendFileSync } from 'node:fs';
 import { createRequire, Module, register } from 'node:module';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildProgram, commandToLoad } from '../../src/program.js';
+import { GLOBAL_OPTIONS, scanArgs } from '../../src/fast-path.js';
 import { createContext } from '../../src/context.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { runCli } from '../support/run-cli.js';
@@ -29,7 +30,7 @@ describe('commandToLoad', () => {
     [['credential-process', '--help'], 'credential-process'],
     [['__complete', 'connections'], '__complete'],
   ])('loads only the command named after global options: %j → %s', (args, name) => {
-    expect(commandToLoad(args)?.name).toBe(name);
+    expect(commandToLoad(scanArgs(args).command)?.name).toBe(name);
   });
 
   it.each([
@@ -46,7 +47,7 @@ describe('commandToLoad', () => {
   ])(
     'loads every command when %j does not name one after global options only (help, typos, unknown options, the completion script)',
     (args) => {
-      expect(commandToLoad(args)).toBeUndefined();
+      expect(commandToLoad(scanArgs(args).command)).toBeUndefined();
     },
   );
 
@@ -56,10 +57,20 @@ describe('commandToLoad', () => {
     expect(names).toContain('__complete');
     for (const name of names) {
       if (name === 'completion') continue;
-      expect(commandToLoad([name])?.name).toBe(name);
-      const alone = await buildProgram(context(), [name]);
+      expect(commandToLoad(scanArgs([name]).command)?.name).toBe(name);
+      const alone = await buildProgram(context(), name);
       expect(alone.commands.map((c) => c.name())).toEqual([name]);
     }
+  });
+
+  it('declares the global options once: Commander gets exactly the table the fast path reads', async () => {
+    const program = await buildProgram(context());
+    expect(program.options.map((o) => o.flags).filter((f) => f !== '-V, --version')).toEqual(
+      GLOBAL_OPTIONS.map((o) => o.flags),
+    );
+    expect(program.options.map((o) => o.description)).toEqual(
+      expect.arrayContaining(GLOBAL_OPTIONS.map((o) => o.description)),
+    );
   });
 
   it('still suggests a near command and lists every command in --help', async () => {

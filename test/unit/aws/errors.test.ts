@@ -354,6 +354,38 @@ const rows: Record<string, Row> = {
     diagnosis: 'network',
     fragment: /something other than AWS answered/,
   },
+  'an HTML 403 with no AWS error code': {
+    error: Object.assign(new Error('UnknownError'), { name: 'UnknownError', $metadata: { httpStatusCode: 403 } }),
+    exitCode: 5,
+    diagnosis: 'network',
+    fragment: /^something other than AWS answered sts:GetCallerIdentity \(HTTP 403\)$/,
+  },
+  'a 307 redirect': {
+    error: Object.assign(new Error('Unknown'), { name: 'Unknown', $metadata: { httpStatusCode: 307 } }),
+    exitCode: 5,
+    diagnosis: 'network',
+    fragment: /^something other than AWS answered/,
+  },
+  'an answer the guard refused': {
+    error: Object.assign(new Error('x'), {
+      name: 'NotAwsResponse',
+      $metadata: { httpStatusCode: 200 },
+      $contentType: 'text/html; charset=utf-8',
+    }),
+    exitCode: 5,
+    diagnosis: 'network',
+    fragment: /^something other than AWS answered sts:GetCallerIdentity \(HTTP 200, text\/html; charset=utf-8\)$/,
+  },
+  ResponseTooLarge: {
+    error: Object.assign(new Error('x'), {
+      name: 'ResponseTooLarge',
+      $metadata: { httpStatusCode: 200 },
+      $contentType: 'text/xml',
+    }),
+    exitCode: 5,
+    diagnosis: 'network',
+    fragment: /larger than any AWS answer .*over 4 MiB.*something other than AWS answered/,
+  },
   CredentialsProviderError: {
     error: Object.assign(new Error('Could not load credentials from any providers'), {
       name: 'CredentialsProviderError',

@@ -20,7 +20,14 @@ import { createContext } from '../../../src/context.js';
 import { AwsError, ConfigError } from '../../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../../src/ui/io.js';
 import { sdkAws } from '../../../src/aws/gateways.js';
-import { CALL_DEADLINE_MS, proxyFor, resolveEndpoint, resolveRegion } from '../../../src/aws/clients.js';
+import {
+  CALL_DEADLINE_MS,
+  CONNECT_TIMEOUT_MS,
+  MAX_ATTEMPTS,
+  proxyFor,
+  resolveEndpoint,
+  resolveRegion,
+} from '../../../src/aws/clients.js';
 import { FixedClock } from '../../fakes/fixed-clock.js';
 import { freePort } from '../../support/moto.js';
 import { rejection } from '../../support/rejection.js';
@@ -585,6 +592,24 @@ describe('HTTPS_PROXY', () => {
       plain.close();
     }
   });
+
+  it('gives up on a proxy that accepts the connection but never answers CONNECT, within the connect bound', async () => {
+    const silent = createTcpServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const { ctx } = world({ HTTPS_PROXY: `http://127.0.0.1:${port}` });
+      const started = Date.now();
+      const error = await rejection((await sdkAws(ctx).as(KEY)).sts.getCallerIdentity());
+      const elapsed = Date.now() - started;
+      expect(error).toMatchObject({ exitCode: 5, diagnosis: 'network' });
+      expect(error.message).toContain(`the proxy http://127.0.0.1:${port} failed`);
+      expect(elapsed).toBeLessThan(CONNECT_TIMEOUT_MS * MAX_ATTEMPTS + 2_000);
+      console.info(`silent proxy reported after ${elapsed} ms (${error.awsCode})`);
+    } finally {
+      silent.close();
+    }
+  }, 20_000);
 
   it('goes direct to hosts listed in NO_PROXY', async () => {
     const before = connects.length;

@@ -164,6 +164,73 @@ describe('export-profile', () => {
     expect(readFileSync(real, 'utf8')).toContain('[profile p]');
   });
 
+  it('writes through a dangling symlink (dotfiles not yet created), keeping the link', async () => {
+    const real = join(dir, 'dotfiles', 'aws-config');
+    mkdirSync(join(dir, 'aws'));
+    symlinkSync(real, configFile);
+    const result = await runCli(['export-profile', 'AWS Production', '--profile-name', 'p'], world);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(lstatSync(configFile).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, 'utf8')).toContain('[profile p]');
+    expect(statSync(real).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a read-only (0444) config file, exit 3, leaving it as it was', async () => {
+    mkdirSync(join(dir, 'aws'));
+    writeFileSync(configFile, '[default]\nregion = us-east-1\n', { mode: 0o444 });
+    const result = await runCli(['export-profile', 'AWS Production'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('is read-only (mode 0444)');
+    expect(result.stderr).toContain('chmod u+w');
+    expect(readFileSync(configFile, 'utf8')).toBe('[default]\nregion = us-east-1\n');
+    expect(statSync(configFile).mode & 0o777).toBe(0o444);
+    expect(backups()).toEqual([]);
+  });
+
+  it('recognises a header with trailing text as the profile (botocore does), refusing to append a second block', async () => {
+    mkdirSync(join(dir, 'aws'));
+    writeFileSync(configFile, '[profile p] (old)\nregion = us-east-1\n');
+    const refused = await runCli(['export-profile', 'AWS Production', '--profile-name', 'p'], world);
+    expect(refused.exitCode).toBe(3);
+    expect(readFileSync(configFile, 'utf8')).toBe('[profile p] (old)\nregion = us-east-1\n');
+    expect((await runCli(['export-profile', 'AWS Production', '--profile-name', 'p', '--force'], world)).exitCode).toBe(
+      0,
+    );
+    expect(readFileSync(configFile, 'utf8')).toBe(block('p'));
+  });
+
+  it('refuses to write a region edited into the metadata (exit 3), writing nothing', async () => {
+    await world.connections.put({
+      ...(await world.connections.get('AWS Production'))!,
+      region: 'us-east-1\n[profile victim]\ncredential_process = sh -c "touch X"',
+    });
+    const result = await runCli(['export-profile', 'AWS Production', '--print'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(existsSync(configFile)).toBe(false);
+  });
+
+  it('carries the file store, its config dir and its passphrase file into the line, quoted; never a passphrase', async () => {
+    world.env.DATABLAST_AWS_SECRET_STORE = 'file';
+    world.env.DATABLAST_AWS_CONFIG_DIR = join(dir, 'my config');
+    world.env.DATABLAST_AWS_PASSPHRASE_FILE = join(dir, 'pass phrase');
+    const result = await runCli(['export-profile', 'AWS Production', '--print'], world);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain(
+      `credential_process = /usr/bin/env DATABLAST_AWS_SECRET_STORE=file "DATABLAST_AWS_CONFIG_DIR=${dir}/my config" "DATABLAST_AWS_PASSPHRASE_FILE=${dir}/pass phrase" ${BIN} credential-process "AWS Production"\n`,
+    );
+  });
+
+  it('refuses the file store opened with DATABLAST_AWS_PASSPHRASE only (exit 3), printing no passphrase', async () => {
+    world.env.DATABLAST_AWS_SECRET_STORE = 'file';
+    world.env.DATABLAST_AWS_PASSPHRASE = 'a passphrase never to be written';
+    const result = await runCli(['export-profile', 'AWS Production', '--print'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('DATABLAST_AWS_PASSPHRASE_FILE');
+    expect(result.stderr).not.toContain('a passphrase never to be written');
+  });
+
   it('defaults to ~/.aws/config', async () => {
     world.env.AWS_CONFIG_FILE = undefined;
     const result = await runCli(['export-profile', 'AWS Production', '--json'], world);
@@ -233,13 +300,14 @@ describe('export-profile never replaces the admin credentials it runs on', () =>
     expect(readFileSync(configFile, 'utf8')).toBe(adminBlock);
   });
 
-  it('refuses the --profile profile the same way', async () => {
-    const result = await runCli(
-      ['export-profile', 'AWS Production', '--profile-name', 'admin', '--force', '--profile', 'admin'],
-      world,
-    );
-    expect(result.exitCode).toBe(3);
-    expect(result.stderr).toContain('(--profile)');
+  it.each([
+    [['export-profile', 'AWS Production', '--profile', 'p']],
+    [['--profile', 'admin', 'export-profile', 'AWS Production', '--profile-name', 'admin', '--force']],
+  ])('refuses --profile, which names admin credentials, pointing at --profile-name (exit 2): %j', async (argv) => {
+    const result = await runCli(argv, world);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('--profile-name');
+    expect(readFileSync(configFile, 'utf8')).toBe(adminBlock);
   });
 
   it('refuses the default profile holding keys when no profile is selected', async () => {

@@ -123,6 +123,8 @@ describe('init with flags (CI)', () => {
 
   it('grants only named buckets, and no self-rotation with --no-self-rotation', async () => {
     const world = fakeWorld();
+    // init's final test probes the granted bucket's location: it exists.
+    world.aws.buckets.add('exports');
     const { exitCode } = await runCli(
       [
         'init',
@@ -367,6 +369,8 @@ describe('init, the wizard', () => {
 
   it('asks for bucket names and a prefix when "only buckets I name" is chosen', async () => {
     const world = fakeWorld();
+    // init's final test probes the granted buckets' locations: they exist.
+    for (const bucket of ['exports', 'archive']) world.aws.buckets.add(bucket);
     world.prompter
       .answer('Name of the IAM user', 'dbx')
       .answer('What may Datablast read', ['buckets'])

@@ -1,4 +1,9 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { journalStore, rotationLockPath } from '../../../src/store/journal.js';
+import { acquireLock } from '../../../src/store/lock.js';
 import { listCommand } from '../../../src/commands/list.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
@@ -88,6 +93,8 @@ describe('list', () => {
         keyAgeDays: 119,
         keyAgeKnown: true,
         status: 'key older than 90 days',
+        storedAccessKeyId: null,
+        lastTestRejectedAt: null,
       },
     ]);
   });
@@ -116,7 +123,7 @@ describe('list', () => {
     expect(result.stderr).toContain('is at least 100 days old');
   });
 
-  it('reports a connection whose secret is missing, with one list() and no get()', async () => {
+  it('reports a connection whose secret is missing (exit 3), with one list() and a get() only for stored names', async () => {
     const secrets = new CountingSecretStore();
     const world = fakeWorld({ secrets });
     await seedConnection(world, 'a');
@@ -124,18 +131,132 @@ describe('list', () => {
     secrets.entries.delete('b');
     const result = await runCli(['list', '--json'], world);
     expect(JSON.parse(result.stdout).map((e: { status: string }) => e.status)).toEqual(['ok', 'secret missing']);
+    expect(result.exitCode).toBe(3);
     expect(secrets.lists).toBe(1);
-    expect(secrets.gets).toBe(0);
+    expect(secrets.gets).toBe(1);
   });
 
-  it('still lists the metadata, with a warning, when the secret store cannot be read', async () => {
+  it('says the status is unknown, never ok, and exits 6 when the secret store cannot be read (locked keychain, wrong passphrase, damaged file)', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     world.secrets.failNext('list');
     const result = await runCli(['list', '--no-color'], world);
-    expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/^prod\t.*\tok\n$/);
+    expect(result.exitCode).toBe(6);
+    expect(result.stdout).toMatch(/^prod\t.*\tunknown: secret store unavailable\n$/);
     expect(result.stderr).toContain('warning: could not read the secret store');
+    expect(result.stderr).toContain('the status of every connection is unknown');
+  });
+
+  it('says unknown when one entry cannot be read, though the store lists it', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    world.secrets.failNext('get');
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode).toBe(6);
+    expect(JSON.parse(result.stdout)[0].status).toBe('unknown: secret unreadable');
+    expect(result.stderr).toContain('the secret store failed on get');
+  });
+
+  it('flags a stored key that is not the one the metadata names (an interrupted add-connection --force), exit 3', async () => {
+    const world = fakeWorld();
+    const k1 = await seedConnection(world, 'prod');
+    const k2 = world.aws.issueKey('datablast', 0);
+    await world.secrets.set('prod', k2);
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode).toBe(3);
+    const [entry] = JSON.parse(result.stdout);
+    expect(entry).toMatchObject({
+      accessKeyId: k1.accessKeyId,
+      storedAccessKeyId: k2.accessKeyId,
+      status: 'stored key differs',
+    });
+    expect(result.stderr).toContain('the secret store holds key AKIA');
+    expect(leaks(result, k2.secretAccessKey)).toEqual([]);
+  });
+
+  it('says "rejected at last test" and exits 4 when the last test of this key saw AWS reject it', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod', { lastTestedAt: '2026-11-01T00:00:00.000Z' });
+    await world.connections.put({
+      ...(await world.connections.get('prod'))!,
+      lastTestRejectedAt: '2026-11-20T00:00:00.000Z',
+      lastTestRejectedKeyId: pair.accessKeyId,
+    });
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode).toBe(4);
+    expect(JSON.parse(result.stdout)[0]).toMatchObject({
+      status: 'rejected at last test',
+      lastTestRejectedAt: '2026-11-20T00:00:00.000Z',
+    });
+    expect(result.stderr).toContain('datablast-aws test prod');
+  });
+
+  it('forgets a rejection of an earlier key, and one a later passing test overruled', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'rotated', {
+      lastTestRejectedAt: '2026-11-20T00:00:00.000Z',
+      lastTestRejectedKeyId: 'AKIAOLDOLDOLDOLDOLD2',
+    });
+    const pair = await seedConnection(world, 'retested', { lastTestedAt: '2026-11-21T00:00:00.000Z' });
+    await world.connections.put({
+      ...(await world.connections.get('retested'))!,
+      lastTestRejectedAt: '2026-11-20T00:00:00.000Z',
+      lastTestRejectedKeyId: pair.accessKeyId,
+    });
+    const result = await runCli(['list', '--json'], world);
+    expect(JSON.parse(result.stdout).map((e: { status: string }) => e.status)).toEqual(['ok', 'ok']);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('says "rotation interrupted" and exits 8 while a rotation journal exists', async () => {
+    const world = fakeWorld();
+    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
+    (world.connections as { dir: string }).dir = dir;
+    const pair = await seedConnection(world, 'prod');
+    await seedConnection(world, 'other');
+    await journalStore(dir, 'prod').write({
+      version: 1,
+      connection: 'prod',
+      phase: 'created',
+      startedAt: world.clock.now().toISOString(),
+      updatedAt: world.clock.now().toISOString(),
+      userName: 'datablast',
+      oldAccessKeyId: pair.accessKeyId,
+      newAccessKeyId: 'AKIANEWNEWNEWNEWNEW2',
+      keysBefore: [pair.accessKeyId],
+      keepOld: false,
+    });
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode).toBe(8);
+    expect(JSON.parse(result.stdout).map((e: { status: string }) => e.status)).toEqual(['ok', 'rotation interrupted']);
+    expect(result.stderr).toContain('datablast-aws rotate prod');
+  });
+
+  it('says "rotation in progress", exit 0, while a live process holds the rotation lock beside the journal', async () => {
+    const world = fakeWorld();
+    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
+    (world.connections as { dir: string }).dir = dir;
+    const pair = await seedConnection(world, 'prod');
+    await journalStore(dir, 'prod').write({
+      version: 1,
+      connection: 'prod',
+      phase: 'creating',
+      startedAt: world.clock.now().toISOString(),
+      updatedAt: world.clock.now().toISOString(),
+      userName: 'datablast',
+      oldAccessKeyId: pair.accessKeyId,
+      keysBefore: [pair.accessKeyId],
+      keepOld: false,
+    });
+    const lock = await acquireLock(rotationLockPath(dir, 'prod'), { waitMs: 0 });
+    try {
+      const result = await runCli(['list', '--json'], world);
+      expect(result.exitCode).toBe(0);
+      expect(JSON.parse(result.stdout)[0].status).toBe('rotation in progress');
+    } finally {
+      await lock!.release();
+    }
+    expect(JSON.parse((await runCli(['list', '--json'], world)).stdout)[0].status).toBe('rotation interrupted');
   });
 
   it('makes no AWS call', async () => {

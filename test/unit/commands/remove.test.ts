@@ -69,7 +69,7 @@ describe('remove', () => {
   it('deletes the secret and the metadata, keeps the key in AWS and says so', async () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
-    const result = await runCli(['remove', 'prod', '--no-color'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--no-color'], world);
     expect(result.exitCode).toBe(0);
     expect(world.secrets.entries.size + world.connections.entries.size).toBe(0);
     expect(world.aws.calls).toEqual([]);
@@ -83,10 +83,11 @@ describe('remove', () => {
   it('prints what it did under --json', async () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
-    const result = await runCli(['remove', 'prod', '--json'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--json'], world);
     expect(JSON.parse(result.stdout)).toEqual({
       name: 'prod',
       accessKeyId: pair.accessKeyId,
+      metadataAccessKeyId: null,
       secretDeleted: true,
       key: 'kept',
     });
@@ -95,7 +96,7 @@ describe('remove', () => {
   it('with --delete-key deletes the key in AWS with its own key, first', async () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
-    const result = await runCli(['remove', 'prod', '--delete-key', '--json'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key', '--json'], world);
     expect(result.exitCode).toBe(0);
     expect(world.aws.calls).toEqual(['iam:deleteAccessKey']);
     expect(world.aws.keys.has(pair.accessKeyId)).toBe(false);
@@ -107,7 +108,7 @@ describe('remove', () => {
   it('learns the user from STS when the metadata has none', async () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod', { userName: undefined });
-    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key'], world);
     expect(result.exitCode).toBe(0);
     expect(world.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:deleteAccessKey']);
     expect(world.aws.keys.has(pair.accessKeyId)).toBe(false);
@@ -117,7 +118,7 @@ describe('remove', () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
     world.secrets.entries.clear();
-    const result = await runCli(['remove', 'prod', '--delete-key', '--admin', '--json'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key', '--admin', '--json'], world);
     expect(result.exitCode).toBe(0);
     expect(world.aws.keys.has(pair.accessKeyId)).toBe(false);
     expect(JSON.parse(result.stdout)).toMatchObject({ key: 'deleted', secretDeleted: false });
@@ -127,7 +128,7 @@ describe('remove', () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     world.secrets.entries.clear();
-    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key'], world);
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toContain('--admin');
     expect(world.connections.entries.size).toBe(1);
@@ -137,7 +138,7 @@ describe('remove', () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
     world.aws.keys.delete(pair.accessKeyId);
-    const result = await runCli(['remove', 'prod', '--delete-key', '--admin', '--no-color'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key', '--admin', '--no-color'], world);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('was already gone from AWS');
     expect(world.connections.entries.size).toBe(0);
@@ -147,7 +148,7 @@ describe('remove', () => {
     const world = fakeWorld();
     const pair = await seedConnection(world, 'prod');
     world.aws.keys.get(pair.accessKeyId)!.status = 'Inactive';
-    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key'], world);
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain('nothing was removed');
     expect(result.stderr).toContain('--admin');
@@ -161,7 +162,7 @@ describe('remove', () => {
       'deleteAccessKey',
       sdkError('AccessDenied', 'User is not authorized to perform: iam:DeleteAccessKey', 403),
     );
-    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key'], world);
     expect(result.exitCode).toBe(5);
     expect(result.stderr).toContain('attach-policy datablast --self-rotation');
     expect(world.secrets.entries.size + world.connections.entries.size).toBe(2);
@@ -171,7 +172,7 @@ describe('remove', () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     world.secrets.failNext('delete');
-    const result = await runCli(['remove', 'prod', '--delete-key'], world);
+    const result = await runCli(['remove', '--yes', 'prod', '--delete-key'], world);
     expect(result.exitCode).toBe(6);
     expect(result.stderr).toContain('the access key was already deleted in AWS');
     expect(result.stderr).toContain('without --delete-key');
@@ -197,17 +198,63 @@ describe('remove', () => {
     world.prompter.assertDone();
   });
 
-  it('does not ask with --yes, nor without a terminal', async () => {
-    for (const [argv, tty] of [
-      [['remove', 'prod', '--yes'], true],
-      [['remove', 'prod'], false],
-    ] as const) {
+  it('does not ask with --yes', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    const result = await runCli(['remove', 'prod', '--yes'], world, { tty: true });
+    expect(result.exitCode).toBe(0);
+    expect(world.prompter.asked).toEqual([]);
+  });
+
+  it.each([
+    [['remove', 'prod'], {}],
+    [['remove', 'prod', '--delete-key', '--no-input'], { tty: true }],
+  ])(
+    'refuses (exit 2) without a terminal or under --no-input unless --yes, removing nothing: %j',
+    async (argv, options) => {
       const world = fakeWorld();
-      await seedConnection(world, 'prod');
-      const result = await runCli([...argv], world, { tty });
-      expect(result.exitCode).toBe(0);
+      const pair = await seedConnection(world, 'prod');
+      const result = await runCli(argv, world, options);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain('remove needs --yes');
+      expect(result.stderr).toContain('--yes`');
+      expect(world.connections.entries.has('prod')).toBe(true);
+      expect(world.secrets.entries.has('prod')).toBe(true);
+      expect(world.aws.keys.has(pair.accessKeyId)).toBe(true);
       expect(world.prompter.asked).toEqual([]);
-    }
+    },
+  );
+
+  it("deletes the stored pair's key when the metadata names another (an interrupted add-connection --force)", async () => {
+    const world = fakeWorld();
+    const k1 = await seedConnection(world, 'prod');
+    world.aws.seedUser('other');
+    const k2 = world.aws.issueKey('other', 0);
+    await world.secrets.set('prod', k2);
+    const result = await runCli(['remove', 'prod', '--delete-key', '--yes', '--json'], world);
+    expect(result.exitCode).toBe(0);
+    expect(world.aws.keys.has(k2.accessKeyId)).toBe(false);
+    expect(world.aws.keys.has(k1.accessKeyId)).toBe(true);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      accessKeyId: k2.accessKeyId,
+      metadataAccessKeyId: k1.accessKeyId,
+      key: 'deleted',
+      secretDeleted: true,
+    });
+    expect(result.stderr).toContain('it was not touched');
+    expect(leaks(result, k2.secretAccessKey)).toEqual([]);
+  });
+
+  it('refuses --admin when the metadata and the store disagree, removing nothing', async () => {
+    const world = fakeWorld();
+    const k1 = await seedConnection(world, 'prod');
+    const k2 = world.aws.issueKey('datablast', 0);
+    await world.secrets.set('prod', k2);
+    const result = await runCli(['remove', 'prod', '--delete-key', '--admin', '--yes'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('without --admin');
+    expect(world.aws.keys.has(k1.accessKeyId) && world.aws.keys.has(k2.accessKeyId)).toBe(true);
+    expect(world.secrets.entries.get('prod')).toEqual(k2);
   });
 
   it('exits 3 for an unknown connection', async () => {

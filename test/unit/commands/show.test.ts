@@ -70,32 +70,74 @@ describe('show', () => {
     expect(result.stderr.length).toBeLessThan(400);
   });
 
-  it('says when the secret is missing', async () => {
+  it('says when the secret is missing, exit 3', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
     world.secrets.entries.clear();
-    expect((await runCli(['show', 'prod', '--no-color'], world)).stdout).toContain('status          secret missing');
+    const result = await runCli(['show', 'prod', '--no-color'], world);
+    expect(result.stdout).toContain('status          secret missing');
+    expect(result.exitCode).toBe(3);
   });
 
-  it('reads no secret: it asks the store whether its own entry exists, never for the secret nor the list of every entry', async () => {
+  it('reads its own entry only, never the list of every entry, and prints no secret', async () => {
     const world = fakeWorld();
-    await seedConnection(world, 'prod');
+    const pair = await seedConnection(world, 'prod');
     await seedConnection(world, 'other');
     world.secrets.failNext('list');
-    world.secrets.failNext('get');
     const result = await runCli(['show', 'prod', '--json'], world);
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout).status).toBe('ok');
+    expect(leaks(result, pair.secretAccessKey)).toEqual([]);
   });
 
-  it('still shows the connection when its secret cannot be read, with a warning and no secret status', async () => {
+  it('says the status is unknown, never ok, and exits 6 when its secret cannot be read', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    world.secrets.failNext('has');
+    world.secrets.failNext('get');
     const result = await runCli(['show', 'prod', '--json'], world);
-    expect(result.exitCode).toBe(0);
+    expect(result.exitCode).toBe(6);
     expect(result.stderr).toContain('could not read the secret store');
-    expect(JSON.parse(result.stdout).status).toBe('ok');
+    expect(JSON.parse(result.stdout).status).toBe('unknown: secret store unavailable');
+  });
+
+  it('flags a stored key that differs from the metadata, showing both masked, exit 3', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    const k2 = world.aws.issueKey('datablast', 0);
+    await world.secrets.set('prod', k2);
+    const result = await runCli(['show', 'prod', '--no-color'], world);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toContain(`stored key id   AKIA************${k2.accessKeyId.slice(-4)}`);
+    expect(result.stdout).toContain('status          stored key differs');
+    expect(leaks(result, k2.secretAccessKey)).toEqual([]);
+  });
+
+  it('says "rejected at last test" after a test AWS rejected, exit 4', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod');
+    await world.connections.put({
+      ...(await world.connections.get('prod'))!,
+      lastTestRejectedAt: world.clock.now().toISOString(),
+      lastTestRejectedKeyId: pair.accessKeyId,
+    });
+    const result = await runCli(['show', 'prod', '--json'], world);
+    expect(result.exitCode).toBe(4);
+    expect(JSON.parse(result.stdout).status).toBe('rejected at last test');
+  });
+
+  it('learns a rejection from `test` (a wrong secret), and forgets it when a later test passes', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod', { keyCreatedAt: '2026-01-01T00:00:00.000Z' });
+    world.aws.keys.get(pair.accessKeyId)!.secretAccessKey = 'x'.repeat(40);
+    expect((await runCli(['test', 'prod'], world)).exitCode).toBe(4);
+    const after = await runCli(['show', 'prod', '--json'], world);
+    expect(JSON.parse(after.stdout).status).toBe('rejected at last test');
+    expect(after.exitCode).toBe(4);
+    world.aws.keys.get(pair.accessKeyId)!.secretAccessKey = pair.secretAccessKey;
+    expect((await runCli(['test', 'prod'], world)).exitCode).toBe(0);
+    const fixed = await runCli(['show', 'prod', '--json'], world);
+    expect(JSON.parse(fixed.stdout).status).toBe('key older than 90 days');
+    expect(fixed.exitCode).toBe(0);
   });
 
   it('exits 3 for an unknown connection, pointing at list', async () => {

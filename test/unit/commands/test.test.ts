@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { testCommand, type TestOptions } from '../../../src/commands/test.js';
+import { testCommand, testGrants, type TestOptions } from '../../../src/commands/test.js';
+import { createContext } from '../../../src/context.js';
+import type { GlobalOptions } from '../../../src/ports.js';
+import { bufferedIO } from '../../../src/ui/io.js';
 import { UsageError } from '../../../src/errors.js';
 import { fakeWorld, runCli, type FakeWorld } from '../../support/run-cli.js';
 import { captureOptions, EXAMPLE_SECRET, leaks, seedConnection } from './helpers.js';
@@ -26,6 +29,16 @@ async function testJson(world: FakeWorld, argv: string[]) {
   const run = await runCli(['test', ...argv, '--json'], world);
   return { ...run, json: JSON.parse(run.stdout) as JsonResult };
 }
+
+const GLOBALS: GlobalOptions = {
+  json: true,
+  input: false,
+  color: false,
+  profile: undefined,
+  region: undefined,
+  endpointUrl: undefined,
+  debug: false,
+};
 
 /** A world whose STS answers carry a Date header 1.2 s off: the clock item passes. */
 function world(): FakeWorld {
@@ -316,16 +329,19 @@ describe('a young key', () => {
       'sts:getCallerIdentity',
       'sts:getCallerIdentity',
     ]);
-    expect(w.clock.sleeps).toEqual([250, 500, 1000]);
+    expect(w.clock.sleeps).toEqual([1000, 2000, 4000]);
     expect(stderr).toMatch(
-      /prod: AWS does not accept AKIA\*{12}\w{4} yet \(InvalidClientTokenId\); the key is 10 s old and IAM takes a few seconds to spread a new key: retrying for up to 1 min 50 s/,
+      /prod: AWS does not accept AKIA\*{12}\w{4} yet \(InvalidClientTokenId\); the key is 10 s old and IAM takes a few seconds to spread a new key: retrying for up to 30 s/,
+    );
+    expect(stderr).toMatch(
+      /prod: still rejected after 3 attempts \(InvalidClientTokenId\); next try in 4 s, giving up in 27 s/,
     );
     expect(detailOf(json, 'credentials')).toMatch(
-      /\(on attempt 4, after 2 s: a new key takes a few seconds to reach every AWS region\)$/,
+      /\(on attempt 4, after 7 s: a new key takes a few seconds to reach every AWS region\)$/,
     );
   });
 
-  it('is called bad once it is two minutes old', async () => {
+  it('is called bad after at most 30 s of retries (not 2 minutes), showing progress and a repair that never prints the secret', async () => {
     const w = world();
     w.aws.seedUser('datablast');
     const pair = w.aws.issueKey('datablast', 1_000);
@@ -338,11 +354,34 @@ describe('a young key', () => {
       createdAt: w.clock.now().toISOString(),
       keyCreatedAt: new Date(w.clock.now().getTime() - 30_000).toISOString(),
     });
-    const { exitCode, json } = await testJson(w, ['prod']);
+    const { exitCode, json, stderr } = await testJson(w, ['prod']);
     expect(exitCode).toBe(4);
-    expect(w.clock.sleeps.reduce((a, b) => a + b, 0)).toBe(90_000);
-    expect(Math.max(...w.clock.sleeps)).toBe(2_000);
-    expect(detailOf(json, 'credentials')).toMatch(/still rejected after \d+ attempts over 1 min 30 s/);
+    expect(w.clock.sleeps.reduce((a, b) => a + b, 0)).toBe(30_000);
+    expect(Math.max(...w.clock.sleeps)).toBe(5_000);
+    expect(stderr.split('\n').filter((l) => l.includes('still rejected')).length).toBe(w.clock.sleeps.length - 1);
+    expect(detailOf(json, 'credentials')).toMatch(/still rejected after \d+ attempts over 30 s/);
+    expect(json.fix).toContain(
+      '`datablast-aws remove prod`, then `datablast-aws create-user datablast --create-key --connection prod --region us-east-1 --profile ADMIN`',
+    );
+    expect(json.fix).not.toContain('aws iam create-access-key');
+  });
+
+  it('is retried only until it is two minutes old', async () => {
+    const w = world();
+    w.aws.seedUser('datablast');
+    const pair = w.aws.issueKey('datablast', 1_000);
+    await w.secrets.set('prod', pair);
+    await w.connections.put({
+      name: 'prod',
+      accessKeyId: pair.accessKeyId,
+      userName: 'datablast',
+      region: 'us-east-1',
+      createdAt: w.clock.now().toISOString(),
+      keyCreatedAt: new Date(w.clock.now().getTime() - 110_000).toISOString(),
+    });
+    const { exitCode } = await testJson(w, ['prod']);
+    expect(exitCode).toBe(4);
+    expect(w.clock.sleeps.reduce((a, b) => a + b, 0)).toBe(10_000);
   });
 
   it('is not retried when its creation date is unknown or old', async () => {
@@ -359,7 +398,8 @@ describe('service probes', () => {
   it("probes the services asked for and the connection's buckets", async () => {
     const w = world();
     w.aws.buckets.add('reports');
-    await seedConnection(w, 'prod', { buckets: ['reports'] });
+    w.aws.bucketRegions.set('reports', 'eu-west-1');
+    await seedConnection(w, 'prod', { services: ['s3'], buckets: ['reports'] });
     const { exitCode, json } = await testJson(w, [
       'prod',
       '--service',
@@ -373,14 +413,68 @@ describe('service probes', () => {
     expect(w.aws.calls).toEqual([
       'sts:getCallerIdentity',
       's3:listBuckets',
-      's3:headBucket',
       'rds:describeDbInstances',
       'lambda:listFunctions',
+      's3:bucketRegion',
     ]);
     expect(detailOf(json, 'permissions')).toBe(
-      'allowed: s3:ListAllMyBuckets (1 bucket), s3:ListBucket on reports, rds:DescribeDBInstances (0 DB instances), lambda:ListFunctions (0 functions)',
+      'allowed: s3:ListAllMyBuckets (1 bucket), rds:DescribeDBInstances (0 DB instances), lambda:ListFunctions (0 functions), s3:GetBucketLocation on reports (eu-west-1)',
     );
+    expect(detailOf(json, 'region')).toBe('eu-west-1: STS answered there, and bucket reports is there');
     expect(statusOf(json)).toMatchObject({ permissions: 'pass', 'ip-restriction': 'pass' });
+  });
+
+  it('tests a bucket-scoped connection by its buckets, never s3:ListAllMyBuckets (which its policy does not grant)', async () => {
+    const w = world();
+    w.aws.buckets.add('reports');
+    w.aws.bucketRegions.set('reports', 'eu-west-1');
+    w.aws.deniedActions.set('s3:ListAllMyBuckets', 'Access Denied');
+    await seedConnection(w, 'prod', { services: [], buckets: ['reports'] });
+    for (const argv of [['prod'], ['prod', '--service', 's3']]) {
+      w.aws.calls.length = 0;
+      const { exitCode, json } = await testJson(w, argv);
+      expect(exitCode).toBe(0);
+      expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 's3:bucketRegion']);
+      expect(statusOf(json)).toMatchObject({ permissions: 'pass', region: 'pass' });
+      expect(detailOf(json, 'permissions')).toBe('allowed: s3:GetBucketLocation on reports (eu-west-1)');
+    }
+  });
+
+  it("fails the region item for a bucket outside the connection's region, naming both", async () => {
+    const w = world();
+    w.aws.buckets.add('reports');
+    w.aws.bucketRegions.set('reports', 'ap-south-1');
+    await seedConnection(w, 'prod', { buckets: ['reports'] });
+    const { exitCode, json } = await testJson(w, ['prod']);
+    expect(exitCode).toBe(5);
+    expect(statusOf(json)).toMatchObject({ region: 'fail', permissions: 'pass' });
+    expect(json.cause).toBe("the bucket reports is in ap-south-1, but the connection's region is eu-west-1");
+    expect(json.fix).toContain('--region ap-south-1');
+  });
+
+  it("testGrants probes what init just granted: each bucket's location and a listing under the prefix", async () => {
+    const w = world();
+    w.aws.buckets.add('reports');
+    w.aws.bucketRegions.set('reports', 'eu-west-1');
+    await seedConnection(w, 'prod');
+    const ctx = createContext(GLOBALS, {
+      io: bufferedIO(),
+      env: {},
+      clock: w.clock,
+      secrets: async () => w.secrets,
+      connections: async () => w.connections,
+      aws: async () => w.aws,
+    });
+    const report = await testGrants(ctx, 'prod', { services: [], buckets: ['reports'], prefix: 'daily/' });
+    expect(report.ok).toBe(true);
+    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 's3:bucketRegion', 's3:listObjects']);
+    expect(report.checks.find((c) => c.id === 'permissions')!.detail).toBe(
+      'allowed: s3:GetBucketLocation on reports (eu-west-1), s3:ListBucket on reports/daily/ (0 buckets)',
+    );
+    w.aws.deniedActions.set('s3:ListBucket on reports/daily/', 'Access Denied');
+    const denied = await testGrants(ctx, 'prod', { services: [], buckets: ['reports'], prefix: 'daily/' });
+    expect(denied.exitCode).toBe(5);
+    expect(denied.fix).toContain('`datablast-aws attach-policy datablast --bucket reports --prefix daily/`');
   });
 
   it('defaults to the services the connection was onboarded with', async () => {
@@ -421,9 +515,7 @@ describe('service probes', () => {
     await seedConnection(w, 'prod', { buckets: ['gone'] });
     const { exitCode, json } = await testJson(w, ['prod', '--service', 's3']);
     expect(exitCode).toBe(5);
-    expect(detailOf(json, 'permissions')).toBe(
-      'denied: s3:ListBucket on gone (NoSuchBucket); allowed: s3:ListAllMyBuckets (0 buckets)',
-    );
+    expect(detailOf(json, 'permissions')).toBe('denied: s3:GetBucketLocation on gone (NoSuchBucket)');
   });
 
   it('does not probe with a key AWS rejects', async () => {

@@ -192,6 +192,14 @@ describe('profile names', () => {
   });
 });
 
+describe('section headers as botocore reads them', () => {
+  it('takes [ … the last ] of a line as the header, ignoring trailing text, as Python configparser does', () => {
+    const parsed = parseAwsIni('[profile x] (old)\na = 1\n[profile y]] z\nb = 2\n');
+    expect(parsed.sections.map((s) => s.name)).toEqual(['x', 'y]']);
+    expect(profileSections(parsed, 'x')[0]!.entries.get('a')).toBe('1');
+  });
+});
+
 describe('credential_process command lines', () => {
   it('leaves plain words bare and double-quotes the rest', () => {
     expect(credentialProcessLine(['/usr/lib/node_modules/datablast-aws/bin/datablast-aws.js'], 'prod')).toBe(
@@ -199,6 +207,22 @@ describe('credential_process command lines', () => {
     );
     expect(credentialProcessLine(['/home/me/My Tools/bin/datablast-aws.js'], 'AWS Production')).toBe(
       '"/home/me/My Tools/bin/datablast-aws.js" credential-process "AWS Production"',
+    );
+  });
+
+  it('starts with /usr/bin/env and quoted NAME=value words when variables are carried', () => {
+    expect(credentialProcessLine(['/opt/d.js'], 'prod', 'posix', [['DATABLAST_AWS_CONFIG_DIR', '/a b/$x']])).toBe(
+      '/usr/bin/env "DATABLAST_AWS_CONFIG_DIR=/a b/"\\$"x" /opt/d.js credential-process prod',
+    );
+    expect(() => credentialProcessLine(['node', 'd.js'], 'prod', 'win32', [['A', 'b']])).toThrow(/Windows/);
+  });
+
+  it('ends the options with -- before a name that starts with a dash, and only then', () => {
+    expect(credentialProcessLine(['/opt/datablast-aws.js'], '-x')).toBe(
+      '/opt/datablast-aws.js credential-process -- -x',
+    );
+    expect(credentialProcessLine(['/opt/datablast-aws.js'], 'a-x')).toBe(
+      '/opt/datablast-aws.js credential-process a-x',
     );
   });
 

@@ -177,6 +177,7 @@ const STS_TABLE: Record<string, [CheckId, number]> = {
   ProxyAuthenticationRequired: ['network', 5],
   ProxyError: ['network', 5],
   NotAwsResponse: ['network', 5],
+  ResponseTooLarge: ['network', 5],
   CredentialsProviderError: ['credentials', 3],
   TokenProviderError: ['credentials', 3],
   NoAdminCredentials: ['credentials', 3],
@@ -198,6 +199,7 @@ const NETWORK_KINDS: Record<string, string> = {
   ProxyAuthenticationRequired: 'proxy',
   ProxyError: 'proxy',
   NotAwsResponse: 'not AWS',
+  ResponseTooLarge: 'not AWS',
 };
 
 describe('the checklist', () => {
@@ -489,7 +491,9 @@ describe('key status', () => {
   it('tells a deleted key: the user holds none', () => {
     const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), admin: admin([]) }));
     expect(detail(d, 'key-status')).toBe('deleted: user datablast holds no access keys any more');
-    expect(d.fix).toContain('aws iam create-access-key --user-name datablast');
+    // The repair this tool makes itself: `aws iam create-access-key` would print the secret.
+    expect(d.fix).not.toContain('aws iam create-access-key');
+    expect(d.fix).toContain('`datablast-aws create-user datablast --create-key --connection prod');
   });
 
   it('tells a deleted user', () => {
@@ -548,7 +552,7 @@ describe('key status', () => {
   it('says a young key was still rejected after its retries', () => {
     const d = diagnose(facts({ sts: rejected('InvalidClientTokenId'), attempts: 30, waitedMs: 110_000 }));
     expect(detail(d, 'credentials')).toBe(
-      'AWS does not recognise the access key id (InvalidClientTokenId) (still rejected after 30 attempts over 1 min 50 s; a key younger than two minutes is retried)',
+      'AWS does not recognise the access key id (InvalidClientTokenId) (still rejected after 30 attempts over 1 min 50 s; a key younger than two minutes is retried for up to 30 s)',
     );
   });
 });

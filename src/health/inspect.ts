@@ -1,0 +1,223 @@
+/**
+ * What `list` and `show` know about connections, read without calling AWS: each stored pair's key id
+ * (compared with the metadata; the secret is read, remembered for redaction and never returned) and
+ * whether a rotation journal is waiting. Shared by both commands, which never import each other.
+ */
+import type { Context } from '../ports.js';
+import { CliError } from '../errors.js';
+import { connectionJson, type Connection, type ConnectionJson } from '../domain/connection.js';
+import type { Style } from '../ui/output.js';
+import {
+  connectionStatus,
+  rejectedAtLastTest,
+  STATUS_EXIT_CODE,
+  type ConnectionStatus,
+  type JournalFact,
+  type StoredSecretFact,
+} from '../domain/connection-health.js';
+import { ageInDays } from '../domain/connection.js';
+import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { journalStore, rotationLockPath } from '../store/journal.js';
+import { DEFAULT_STALE_MS, readLockOwner } from '../store/lock.js';
+import { rememberSecret } from '../domain/redact.js';
+import { maskAccessKeyId } from '../domain/access-key.js';
+import { shellWord } from '../domain/shell-word.js';
+
+/** One connection with what was found about it. */
+export interface ConnectionHealth {
+  connection: Connection;
+  status: ConnectionStatus;
+  /** The key id of the stored pair when it differs from the metadata's, else null. */
+  storedAccessKeyId: string | null;
+  /** Whole days since the key was created; when that date is unknown, since the connection was added. */
+  keyAgeDays: number | null;
+  /** False when keyAgeDays counts from when the connection was added. */
+  keyAgeKnown: boolean;
+  /** What to do about a status other than ok, for a warning on stderr; null when there is nothing to do. */
+  advice: string | null;
+  exitCode: number;
+  /** Why the secret store could not be read, when it could not. */
+  storeFailure: CliError | null;
+}
+
+/** The store's failure, when it could not be read at all; undefined when it answered. */
+export interface StoreReading {
+  /** The names that hold a secret (every account, pending ones included), or undefined when unreadable. */
+  accounts: Set<string> | undefined;
+  failure: CliError | undefined;
+}
+
+/** Lists the secret store's accounts once; a CliError (locked keychain, wrong passphrase, damaged file) is kept. */
+export async function readAccounts(ctx: Context): Promise<StoreReading> {
+  try {
+    return { accounts: new Set(await (await ctx.secrets()).list()), failure: undefined };
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    return { accounts: undefined, failure: error };
+  }
+}
+
+/**
+ * The health of each connection. `accounts` (from readAccounts) spares a read for a name that holds
+ * nothing; without it each secret is read directly. The reads run together: each is one round trip.
+ */
+export async function inspectConnections(
+  ctx: Context,
+  connections: Connection[],
+  reading?: StoreReading,
+): Promise<ConnectionHealth[]> {
+  const dir = (await ctx.connections()).dir;
+  const now = ctx.clock.now();
+  return Promise.all(
+    connections.map(async (connection) => {
+      const [[secret, storeFailure], journal] = await Promise.all([
+        secretFact(ctx, connection.name, reading),
+        journalFact(dir, connection.name),
+      ]);
+      const status = connectionStatus(connection, { secret, journal, now });
+      const keyAgeKnown = connection.keyCreatedAt !== undefined;
+      const keyAgeDays = ageInDays(connection.keyCreatedAt ?? connection.createdAt, now) ?? null;
+      const storedAccessKeyId =
+        secret.kind === 'stored' && secret.accessKeyId !== connection.accessKeyId ? secret.accessKeyId : null;
+      return {
+        connection,
+        status,
+        storedAccessKeyId,
+        keyAgeDays,
+        keyAgeKnown,
+        advice:
+          status === 'unknown: secret unreadable' && storeFailure
+            ? `${storeFailure.message}${storeFailure.hint ? `\n${storeFailure.hint}` : ''}`
+            : advice(connection, status, storedAccessKeyId, keyAgeDays, keyAgeKnown),
+        exitCode: STATUS_EXIT_CODE[status],
+        storeFailure,
+      };
+    }),
+  );
+}
+
+async function secretFact(
+  ctx: Context,
+  name: string,
+  reading: StoreReading | undefined,
+): Promise<[StoredSecretFact, CliError | null]> {
+  if (reading?.failure) return [{ kind: 'unreadable' }, reading.failure];
+  if (reading?.accounts && !reading.accounts.has(name)) return [{ kind: 'missing' }, null];
+  try {
+    const pair = await (await ctx.secrets()).get(name);
+    if (!pair) return [{ kind: 'missing' }, null];
+    rememberSecret(pair.secretAccessKey);
+    return [{ kind: 'stored', accessKeyId: pair.accessKeyId }, null];
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    // The store answered list(): the store works, this entry does not.
+    return [{ kind: reading?.accounts ? 'entry unreadable' : 'unreadable' }, error];
+  }
+}
+
+async function journalFact(dir: string, name: string): Promise<JournalFact> {
+  try {
+    if (!(await journalStore(dir, name).read())) return 'none';
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    return 'unreadable';
+  }
+  return (await rotationRunning(rotationLockPath(dir, name))) ? 'running' : 'present';
+}
+
+/**
+ * Whether a live process holds the rotation lock: on this host, its pid is alive; from another host
+ * sharing the directory, its holder refreshed the file within the staleness bound (lock.ts's rule).
+ */
+async function rotationRunning(lockPath: string): Promise<boolean> {
+  const owner = await readLockOwner(lockPath);
+  if (!owner) return false;
+  if (owner.hostname !== hostname()) {
+    const info = await stat(lockPath).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs < DEFAULT_STALE_MS;
+  }
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, but another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function advice(
+  connection: Connection,
+  status: ConnectionStatus,
+  stored: string | null,
+  keyAgeDays: number | null,
+  keyAgeKnown: boolean,
+): string | null {
+  const name = JSON.stringify(connection.name);
+  const arg = shellWord(connection.name);
+  switch (status) {
+    case 'ok':
+      return null;
+    case 'key older than 90 days':
+      return `the key of ${name} is ${keyAgeKnown ? '' : 'at least '}${keyAgeDays} days old; rotate it: datablast-aws rotate ${arg}`;
+    case 'secret missing':
+      return `no secret is stored for ${name}; store the key again: datablast-aws add-connection ${arg} --force --access-key-id ${connection.accessKeyId} --secret-stdin`;
+    case 'stored key differs':
+      return `the secret store holds key ${maskAccessKeyId(stored ?? '')} for ${name}, but the metadata names ${maskAccessKeyId(connection.accessKeyId)} (an interrupted add-connection --force?); \`datablast-aws test ${arg}\` tests the stored key, and \`datablast-aws add-connection ${arg} --force\` stores the right one`;
+    case 'rejected at last test':
+      return `AWS rejected the key of ${name} when it was last tested; run \`datablast-aws test ${arg}\` for the cause and the fix`;
+    case 'rotation in progress':
+      return null;
+    case 'rotation interrupted':
+      return `a rotation of ${name} was interrupted; run \`datablast-aws rotate ${arg}\` to finish or undo it`;
+    case 'unknown: rotation journal unreadable':
+      return `the rotation journal of ${name} cannot be read; run \`datablast-aws rotate ${arg}\` for the details and the repair`;
+    case 'unknown: secret unreadable':
+    case 'unknown: secret store unavailable':
+      return null;
+  }
+}
+
+/** One connection as `list` and `show` report it: the connection JSON of CLI.md plus age and status. */
+export type ConnectionEntry = ConnectionJson & {
+  /** Whole days since the key was created; when that date is unknown, since the connection was added (a lower bound). */
+  keyAgeDays: number | null;
+  /** False when keyAgeDays counts from when the connection was added. */
+  keyAgeKnown: boolean;
+  status: ConnectionStatus;
+  /** The stored pair's key id when it is not the one the metadata names (status "stored key differs"), else null. */
+  storedAccessKeyId: string | null;
+  /** When `test` last saw AWS reject this key, else null. */
+  lastTestRejectedAt: string | null;
+};
+
+/** The reported shape of an inspected connection. */
+export function connectionEntry(health: ConnectionHealth): ConnectionEntry {
+  const { connection } = health;
+  return {
+    ...connectionJson(connection),
+    keyAgeDays: health.keyAgeDays,
+    keyAgeKnown: health.keyAgeKnown,
+    status: health.status,
+    storedAccessKeyId: health.storedAccessKeyId,
+    lastTestRejectedAt: rejectedAtLastTest(connection) ? (connection.lastTestRejectedAt ?? null) : null,
+  };
+}
+
+/** The day of an ISO time, or "never". */
+export function day(iso: string | null): string {
+  return iso ? iso.slice(0, 10) : 'never';
+}
+
+/** A key age for people: "12" or "≥12" when counted from when the connection was added. */
+export function ageText(entry: Pick<ConnectionEntry, 'keyAgeDays' | 'keyAgeKnown'>): string {
+  if (entry.keyAgeDays === null) return '?';
+  return `${entry.keyAgeKnown ? '' : '≥'}${entry.keyAgeDays}`;
+}
+
+/** Colours a status: green ok, yellow for age or what is unknown, red for what is wrong. */
+export function statusText(status: ConnectionStatus, style: Style): string {
+  if (status === 'ok') return style.green(status);
+  if (status === 'key older than 90 days' || status.startsWith('unknown:')) return style.yellow(status);
+  return style.red(status);
+}
