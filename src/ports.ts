@@ -64,6 +64,11 @@ export interface SecretStore {
   delete(account: string): Promise<boolean>;
   /** Every account that holds a secret. */
   list(): Promise<string[]>;
+  /**
+   * The key id each account's pair holds, known without reading any secret (aws-secrets-manager: from ListSecrets);
+   * accounts it cannot vouch for are left out. Absent where the store cannot tell.
+   */
+  storedKeyIds?(): Promise<Map<string, string>>;
 }
 
 /** The connection metadata file: never a secret. */

@@ -45,13 +45,17 @@ export interface ConnectionHealth {
 export interface StoreReading {
   /** The names that hold a secret (every account, pending ones included), or undefined when unreadable. */
   accounts: Set<string> | undefined;
+  /** Key ids the store vouches for without a read (SecretStore.storedKeyIds), so those secrets are not read. */
+  keyIds?: Map<string, string> | undefined;
   failure: CliError | undefined;
 }
 
 /** Lists the secret store's accounts once; a CliError (locked keychain, wrong passphrase, damaged file) is kept. */
 export async function readAccounts(ctx: Context): Promise<StoreReading> {
   try {
-    return { accounts: new Set(await (await ctx.secrets()).list()), failure: undefined };
+    const secrets = await ctx.secrets();
+    const accounts = new Set(await secrets.list());
+    return { accounts, keyIds: await secrets.storedKeyIds?.(), failure: undefined };
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     return { accounts: undefined, failure: error };
@@ -104,6 +108,8 @@ async function secretFact(
 ): Promise<[StoredSecretFact, CliError | null]> {
   if (reading?.failure) return [{ kind: 'unreadable' }, reading.failure];
   if (reading?.accounts && !reading.accounts.has(name)) return [{ kind: 'missing' }, null];
+  const known = reading?.keyIds?.get(name);
+  if (known !== undefined) return [{ kind: 'stored', accessKeyId: known }, null];
   try {
     const pair = await (await ctx.secrets()).get(name);
     if (!pair) return [{ kind: 'missing' }, null];

@@ -14,7 +14,8 @@ import { byName, connectionProblem, DamagedConnectionFileError } from './connect
  * - SecretString: `{"format":"datablast-aws/connection@1","accessKeyId","secretAccessKey","connection":{…}}`;
  *   the pair or the connection may be absent (a key-only entry, such as a rotation's pending one).
  * - Description: the summary `list` shows, readable from ListSecrets without any value:
- *   `{"datablast-aws":1,"version":VERSION_ID,"key":true|false,"connection":{name, accessKeyId, …}|null}`.
+ *   `{"datablast-aws":1,"version":VERSION_ID,"keyId":"AKIA…"|null,"connection":{name, accessKeyId, …}|null}`: the
+ *   stored pair's key id (never its secret), so that `list` can check it against the metadata without a read.
  * - Tag managed-by=datablast-aws: a secret under the prefix without it is not ours and is never touched.
  * - Writes are compare-and-swap: the new version goes in under our label WRITE_STAGE (its version id is our client
  *   request token), then AWSCURRENT moves to it with RemoveFromVersionId = the version we read. A host that lost the
@@ -36,6 +37,15 @@ const MAX_DESCRIPTION = 2048;
 const SECRET_NAME_ALPHABET = /^[A-Za-z0-9/_+=.@-]+$/;
 /** Characters a connection name keeps as they are in a secret name; every other byte becomes `=XX`. */
 const KEPT = /^[A-Za-z0-9_.@-]$/;
+
+/** What one ListSecrets pass found under the prefix: our summaries, and why each other secret is not ours. */
+interface Listing {
+  ours: Map<string, Summary>;
+  problems: string[];
+}
+
+/** An access key id as IAM's API defines it (16 to 128 word characters), as a summary may carry it. */
+const ACCESS_KEY_ID = /^\w{16,128}$/;
 
 /** What one secret holds. */
 export interface StoredRecord {
@@ -109,7 +119,10 @@ interface Current {
 
 /** The summary a description holds. */
 interface Summary {
-  key: boolean;
+  /** The key id of the stored pair, or undefined for an entry without one. */
+  keyId: string | undefined;
+  /** True when the summary describes the version AWSCURRENT is on (a write stopped before its description lags). */
+  fresh: boolean;
   connection: Connection | undefined;
 }
 
@@ -119,7 +132,7 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
   const token = options.token ?? randomUUID;
   const where = `AWS Secrets Manager (${options.region}, prefix ${prefix})`;
   const read = new Map<string, Current | undefined>();
-  let listing: Promise<Map<string, Summary>> | undefined;
+  let listing: Promise<Listing> | undefined;
 
   const secretName = (name: string): string => {
     const full = `${prefix}${encodeName(name)}`;
@@ -188,33 +201,37 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
   };
 
   /** Every secret under the prefix, as its description summarises it; ListSecrets only, no value. */
-  const summaries = (): Promise<Map<string, Summary>> => {
+  const summaries = (): Promise<Listing> => {
     listing ??= (async () => {
       const found = await (await gateway()).listByPrefix(prefix);
-      const result = new Map<string, Summary>();
+      const ours = new Map<string, Summary>();
       const problems: string[] = [];
       for (const secret of found) {
         const outcome = summaryOf(secret, prefix);
         if (typeof outcome === 'string') problems.push(`${secret.name}: ${outcome}`);
-        else result.set(outcome.name, outcome.summary);
+        else ours.set(outcome.name, outcome.summary);
       }
-      if (problems.length > 0) {
-        const readable = [...result.values()].flatMap((s) => (s.connection ? [s.connection] : []));
-        throw new DamagedConnectionFileError(
-          `${problems.length === 1 ? 'a secret' : `${problems.length} secrets`} under ${prefix} in ${where} ${problems.length === 1 ? 'is' : 'are'} not a datablast-aws connection (${problems[0]})`,
-          readable.sort(byName),
-          {
-            hint: `Nothing was changed. Move secrets that are not datablast-aws connections out of ${prefix} (or use another DATABLAST_AWS_SECRETS_PREFIX); inspect one with \`aws secretsmanager describe-secret --secret-id NAME\`.`,
-          },
-        );
-      }
-      return result;
+      return { ours, problems };
     })();
     const pending = listing;
     pending.catch(() => {
       if (listing === pending) listing = undefined;
     });
     return pending;
+  };
+
+  /** Our summaries; a secret under the prefix that is not ours makes it a damaged store (list shows the rest). */
+  const connectionSummaries = async (): Promise<Map<string, Summary>> => {
+    const { ours, problems } = await summaries();
+    if (problems.length === 0) return ours;
+    const readable = [...ours.values()].flatMap((s) => (s.connection ? [s.connection] : []));
+    throw new DamagedConnectionFileError(
+      `${problems.length === 1 ? 'a secret' : `${problems.length} secrets`} under ${prefix} in ${where} ${problems.length === 1 ? 'is' : 'are'} not a datablast-aws connection (${problems[0]})`,
+      readable.sort(byName),
+      {
+        hint: `Nothing was changed. Move secrets that are not datablast-aws connections out of ${prefix} (or use another DATABLAST_AWS_SECRETS_PREFIX); inspect one with \`aws secretsmanager describe-secret --secret-id NAME\`.`,
+      },
+    );
   };
 
   const remove = async (name: string): Promise<boolean> => {
@@ -235,7 +252,7 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     },
     async has(account) {
       if (read.has(account)) return Boolean(read.get(account)?.record.secretAccessKey);
-      return (await summaries()).get(account)?.key ?? false;
+      return (await summaries()).ours.get(account)?.keyId !== undefined;
     },
     async set(account, pair: AccessKeyPair) {
       rememberSecret(pair.secretAccessKey);
@@ -247,8 +264,15 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     },
     // The whole secret goes: the pair and the metadata are one entry here (remove deletes both anyway).
     delete: remove,
+    // Only our entries: a foreign secret under the prefix is reported by the connection store's list.
     async list() {
-      return [...(await summaries())].flatMap(([name, summary]) => (summary.key ? [name] : []));
+      return [...(await summaries()).ours].flatMap(([name, summary]) => (summary.keyId ? [name] : []));
+    },
+    async storedKeyIds() {
+      const ids = new Map<string, string>();
+      for (const [name, summary] of (await summaries()).ours)
+        if (summary.keyId && summary.fresh) ids.set(name, summary.keyId);
+      return ids;
     },
   };
 
@@ -256,7 +280,9 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     path: `${where}`,
     dir: options.dir,
     async list() {
-      return [...(await summaries()).values()].flatMap((s) => (s.connection ? [s.connection] : [])).sort(byName);
+      return [...(await connectionSummaries()).values()]
+        .flatMap((s) => (s.connection ? [s.connection] : []))
+        .sort(byName);
     },
     async get(name) {
       return (await load(name))?.record.connection;
@@ -304,7 +330,7 @@ export function describe(record: StoredRecord, versionId: string): string {
   const summary = {
     'datablast-aws': 1,
     version: versionId,
-    key: Boolean(record.secretAccessKey),
+    keyId: record.secretAccessKey ? (record.accessKeyId ?? null) : null,
     connection: record.connection ? listed(record.connection) : null,
   };
   const text = JSON.stringify(summary);
@@ -333,12 +359,19 @@ function summaryOf(secret: SecretListing, prefix: string): { name: string; summa
   } catch {
     data = undefined;
   }
-  if (!isRecord(data) || data['datablast-aws'] !== 1 || typeof data.key !== 'boolean')
+  if (
+    !isRecord(data) ||
+    data['datablast-aws'] !== 1 ||
+    typeof data.version !== 'string' ||
+    !(data.keyId === null || (typeof data.keyId === 'string' && ACCESS_KEY_ID.test(data.keyId)))
+  )
     return 'its description is not a datablast-aws summary';
-  if (data.connection === null) return { name, summary: { key: data.key, connection: undefined } };
+  const keyId = data.keyId ?? undefined;
+  const fresh = secret.versionStages[data.version]?.includes('AWSCURRENT') ?? false;
+  if (data.connection === null) return { name, summary: { keyId, fresh, connection: undefined } };
   const problem = connectionProblem(name, data.connection);
   if (problem) return `its summary: ${problem}`;
-  return { name, summary: { key: data.key, connection: data.connection as Connection } };
+  return { name, summary: { keyId, fresh, connection: data.connection as Connection } };
 }
 
 /** Parses and validates a stored value; anything else is a ConfigError that never quotes the value. */
