@@ -280,9 +280,13 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     path: `${where}`,
     dir: options.dir,
     async list() {
-      return [...(await connectionSummaries()).values()]
-        .flatMap((s) => (s.connection ? [s.connection] : []))
-        .sort(byName);
+      const found = await Promise.all(
+        [...(await connectionSummaries())].map(async ([name, summary]) =>
+          // A summary that lags AWSCURRENT (a write stopped before its description): the value is the truth.
+          summary.fresh ? summary.connection : (await load(name))?.record.connection,
+        ),
+      );
+      return found.flatMap((c) => (c ? [c] : [])).sort(byName);
     },
     async get(name) {
       return (await load(name))?.record.connection;

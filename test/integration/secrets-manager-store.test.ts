@@ -223,6 +223,46 @@ describe('the aws-secrets-manager store, through the commands', () => {
   });
 });
 
+describe('a description that lags its secret', () => {
+  it('is not trusted: list reads that one secret and shows what AWSCURRENT holds', async () => {
+    const laptop = host();
+    await addOn(laptop, ['--no-test', '--description', 'before']);
+    // The write succeeds up to the description, which AWS refuses.
+    recorder.inject({
+      target: 'secretsmanager.UpdateSecret',
+      type: 'AccessDeniedException',
+      message: 'User is not authorized to perform: secretsmanager:UpdateSecret',
+    });
+    const replaced = await laptop.run(
+      [
+        'add-connection',
+        NAME,
+        '--access-key-id',
+        'AKIAI44QH2DHBEXAMPLE',
+        '--secret-stdin',
+        '--no-test',
+        '--force',
+        '--description',
+        'after',
+      ],
+      'je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY',
+    );
+    expect(replaced.exitCode).toBe(5);
+    const listed = await host().run(['list', '--json']);
+    expect(listed.calls).toEqual(['secretsmanager.ListSecrets', 'secretsmanager.GetSecretValue']);
+    const [entry] = JSON.parse(listed.stdout) as Array<{ accessKeyId: string; description: string; status: string }>;
+    const stored = (await rawValue()) as {
+      accessKeyId: string;
+      connection: { accessKeyId: string; description: string };
+    };
+    expect(entry).toMatchObject({
+      accessKeyId: stored.connection.accessKeyId,
+      description: stored.connection.description,
+    });
+    expect(listed.exitCode).toBe(stored.accessKeyId === stored.connection.accessKeyId ? 0 : 3);
+  });
+});
+
 describe('writes are a compare-and-swap on AWSCURRENT', () => {
   it("a host writing from a stale read re-reads, so another host's new key is never lost", async () => {
     const globals: GlobalOptions = {
