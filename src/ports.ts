@@ -4,6 +4,7 @@
  */
 import type { AccessKeyPair, Connection, Credentials } from './domain/connection.js';
 import type { AccessKeyInfo, Identity, IamUser } from './domain/iam.js';
+import type { SecretStoreError } from './errors.js';
 import type { ConsumerRecord } from './domain/consumer.js';
 
 /** The global options of CLI.md, resolved once by main. */
@@ -65,8 +66,13 @@ export interface SecretStore {
   /** Every account that holds a secret. */
   list(): Promise<string[]>;
   /**
+   * Every account's key pair, read in one pass where the store allows (one D-Bus GetSecrets for the
+   * keychain, one decryption for the file): an entry that is not a key pair maps to its error.
+   */
+  readAll(): Promise<Map<string, AccessKeyPair | SecretStoreError>>;
+  /**
    * The key id each account's pair holds, known without reading any secret (aws-secrets-manager: from ListSecrets);
-   * accounts it cannot vouch for are left out. Absent where the store cannot tell.
+   * accounts it cannot vouch for are left out. Absent where the store cannot tell: then readAll is the way.
    */
   storedKeyIds?(): Promise<Map<string, string>>;
 }

@@ -51,7 +51,7 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   }
   const health = await inspectConnections(ctx, connections, reading);
   const names = new Set(connections.map((c) => c.name));
-  for (const account of reading.accounts ?? []) {
+  for (const account of reading.entries?.keys() ?? reading.accounts ?? []) {
     if (names.has(account) || isPendingAccount(account)) continue;
     warn(
       ctx,

@@ -1,11 +1,12 @@
 /**
  * What `list` and `show` know about connections, read without calling AWS: each stored pair's key id
- * (compared with the metadata; the secret is read, remembered for redaction and never returned) and
+ * (compared with the metadata; the secret store's typed layer remembers each secret read for redaction, and
+ * none is returned) and
  * whether a rotation journal is waiting. Shared by both commands, which never import each other.
  */
 import type { Context } from '../ports.js';
-import { CliError } from '../errors.js';
-import { connectionJson, type Connection, type ConnectionJson } from '../domain/connection.js';
+import { CliError, type SecretStoreError } from '../errors.js';
+import { connectionJson, type AccessKeyPair, type Connection, type ConnectionJson } from '../domain/connection.js';
 import type { Style } from '../ui/output.js';
 import {
   connectionStatus,
@@ -20,7 +21,6 @@ import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { journalStore, rotationLockPath } from '../store/journal.js';
 import { DEFAULT_STALE_MS, readLockOwner } from '../store/lock.js';
-import { rememberSecret } from '../domain/redact.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { shellWord } from '../domain/shell-word.js';
 
@@ -41,30 +41,39 @@ export interface ConnectionHealth {
   storeFailure: CliError | null;
 }
 
-/** The store's failure, when it could not be read at all; undefined when it answered. */
+/** The store read once for every connection (list), or why it could not be read at all. */
 export interface StoreReading {
-  /** The names that hold a secret (every account, pending ones included), or undefined when unreadable. */
-  accounts: Set<string> | undefined;
-  /** Key ids the store vouches for without a read (SecretStore.storedKeyIds), so those secrets are not read. */
+  /** Every account's pair (or that entry's error); undefined when the store could not be read. */
+  entries: Map<string, AccessKeyPair | SecretStoreError> | undefined;
+  /** From a store that vouches for key ids without reading (SecretStore.storedKeyIds): every account holding a secret. */
+  accounts?: Set<string> | undefined;
+  /** …and the key ids it vouches for; the other accounts' secrets are read one by one. */
   keyIds?: Map<string, string> | undefined;
   failure: CliError | undefined;
 }
 
-/** Lists the secret store's accounts once; a CliError (locked keychain, wrong passphrase, damaged file) is kept. */
+/** Reads every entry of the secret store in one pass; a CliError (locked keychain, wrong passphrase, damaged file) is kept. */
 export async function readAccounts(ctx: Context): Promise<StoreReading> {
   try {
     const secrets = await ctx.secrets();
-    const accounts = new Set(await secrets.list());
-    return { accounts, keyIds: await secrets.storedKeyIds?.(), failure: undefined };
+    // aws-secrets-manager: ListSecrets tells the key ids, so no secret value is read for list.
+    if (secrets.storedKeyIds)
+      return {
+        entries: undefined,
+        accounts: new Set(await secrets.list()),
+        keyIds: await secrets.storedKeyIds(),
+        failure: undefined,
+      };
+    return { entries: await secrets.readAll(), failure: undefined };
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    return { accounts: undefined, failure: error };
+    return { entries: undefined, failure: error };
   }
 }
 
 /**
- * The health of each connection. `accounts` (from readAccounts) spares a read for a name that holds
- * nothing; without it each secret is read directly. The reads run together: each is one round trip.
+ * The health of each connection, from `reading` (readAccounts: the whole store read once) where given;
+ * without it each secret is read on its own (show: one connection).
  */
 export async function inspectConnections(
   ctx: Context,
@@ -107,17 +116,23 @@ async function secretFact(
   reading: StoreReading | undefined,
 ): Promise<[StoredSecretFact, CliError | null]> {
   if (reading?.failure) return [{ kind: 'unreadable' }, reading.failure];
+  if (reading?.entries) {
+    const entry = reading.entries.get(name);
+    if (entry === undefined) return [{ kind: 'missing' }, null];
+    // The store answered: the store works, this entry does not.
+    if (entry instanceof CliError) return [{ kind: 'entry unreadable' }, entry];
+    return [{ kind: 'stored', accessKeyId: entry.accessKeyId }, null];
+  }
   if (reading?.accounts && !reading.accounts.has(name)) return [{ kind: 'missing' }, null];
   const known = reading?.keyIds?.get(name);
   if (known !== undefined) return [{ kind: 'stored', accessKeyId: known }, null];
   try {
     const pair = await (await ctx.secrets()).get(name);
     if (!pair) return [{ kind: 'missing' }, null];
-    rememberSecret(pair.secretAccessKey);
     return [{ kind: 'stored', accessKeyId: pair.accessKeyId }, null];
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    // The store answered list(): the store works, this entry does not.
+    // With the accounts listed, the store works: this entry does not.
     return [{ kind: reading?.accounts ? 'entry unreadable' : 'unreadable' }, error];
   }
 }

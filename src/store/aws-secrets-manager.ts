@@ -3,7 +3,7 @@ import type { Clock, ConnectionStore, SecretListing, SecretsManager, SecretStore
 import type { AccessKeyPair, Connection } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
 import { retry } from '../domain/backoff.js';
-import { AwsError, CliError, ConfigError, UsageError } from '../errors.js';
+import { AwsError, CliError, ConfigError, SecretStoreError, UsageError } from '../errors.js';
 import { byName, connectionProblem, DamagedConnectionFileError } from './connections.js';
 
 /**
@@ -267,6 +267,20 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     // Only our entries: a foreign secret under the prefix is reported by the connection store's list.
     async list() {
       return [...(await summaries()).ours].flatMap(([name, summary]) => (summary.keyId ? [name] : []));
+    },
+    // One GetSecretValue per entry: list uses storedKeyIds instead, which reads none.
+    async readAll() {
+      const pairs = new Map<string, AccessKeyPair | SecretStoreError>();
+      for (const account of await secrets.list()) {
+        try {
+          const pair = await secrets.get(account);
+          if (pair) pairs.set(account, pair);
+        } catch (error) {
+          if (!(error instanceof CliError)) throw error;
+          pairs.set(account, new SecretStoreError(error.message, { hint: error.hint, cause: error }));
+        }
+      }
+      return pairs;
     },
     async storedKeyIds() {
       const ids = new Map<string, string>();

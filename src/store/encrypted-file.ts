@@ -99,6 +99,10 @@ class EncryptedFileStore implements RawSecretStore {
     return Object.keys((await this.load()).document.entries).sort();
   }
 
+  async readAll(): Promise<Map<string, string>> {
+    return new Map(Object.entries((await this.load()).document.entries));
+  }
+
   async set(account: string, value: string): Promise<void> {
     await this.update((entries) => {
       // defineProperty: an account named "__proto__" must be an entry, not a prototype change.

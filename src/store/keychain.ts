@@ -124,6 +124,11 @@ class KeychainStore implements RawSecretStore {
       .sort();
   }
 
+  /** The library reads one entry at a time: the typed layer reads each listed account. */
+  async readAll(): Promise<Map<string, string | undefined>> {
+    return new Map((await this.list()).map((account) => [account, undefined]));
+  }
+
   private entry(account: string): AsyncEntryType {
     return new this.keyring.AsyncEntry(this.options.service, account, this.entryOptions);
   }

@@ -142,26 +142,64 @@ export class SecretServiceStore implements RawSecretStore {
 
   async list(): Promise<string[]> {
     return this.call('list', undefined, async ({ bus }) => {
-      const found = await this.search(bus, { service: this.service });
-      if (found.locked.length > 0) throw lockedError();
-      // Only the names: the attributes of every item at once (pipelined), never a secret.
-      const attributes = await Promise.all(
-        found.unlocked.map((item) =>
-          this.request(bus, {
-            destination: BUS_NAME,
-            path: item,
-            interface: 'org.freedesktop.DBus.Properties',
-            member: 'Get',
-            signature: 'ss',
-            body: [ITEM, 'Attributes'],
-          }),
-        ),
-      );
-      const names = attributes.map(([variant]) =>
-        new Map((variant as Variant).value as Array<[string, string]>).get('username'),
-      );
-      return [...new Set(names.filter((name): name is string => name !== undefined))].sort();
+      const items = await this.itemsByName(bus);
+      return [...items.keys()].sort();
     });
+  }
+
+  /** One search, every item's attributes (pipelined), then every secret in one GetSecrets. */
+  async readAll(): Promise<Map<string, string | undefined>> {
+    return this.call('read', undefined, async (link) => {
+      const [session, items] = await Promise.all([link.session(), this.itemsByName(link.bus)]);
+      // A name matched by two items is read alone afterwards, which reports it as ambiguous.
+      const entries = new Map<string, string | undefined>();
+      const unique: Array<[string, string]> = [];
+      for (const [name, paths] of items) {
+        if (paths.length === 1) unique.push([name, paths[0]!]);
+        else entries.set(name, undefined);
+      }
+      if (unique.length === 0) return entries;
+      const [secrets] = await this.request(link.bus, {
+        destination: BUS_NAME,
+        path: SERVICE_PATH,
+        interface: SERVICE,
+        member: 'GetSecrets',
+        signature: 'aoo',
+        body: [unique.map(([, path]) => path), session],
+      });
+      const byPath = new Map(
+        (secrets as Array<[string, DbusValue[]]>).map(([path, secret]) => [
+          path,
+          (secret[2] as Buffer).toString('utf8'),
+        ]),
+      );
+      for (const [name, path] of unique) entries.set(name, byPath.get(path));
+      return entries;
+    });
+  }
+
+  /** Our items by account name: the attributes of every item at once (pipelined), never a secret. */
+  private async itemsByName(bus: DbusConnection): Promise<Map<string, string[]>> {
+    const found = await this.search(bus, { service: this.service });
+    if (found.locked.length > 0) throw lockedError();
+    const attributes = await Promise.all(
+      found.unlocked.map((item) =>
+        this.request(bus, {
+          destination: BUS_NAME,
+          path: item,
+          interface: 'org.freedesktop.DBus.Properties',
+          member: 'Get',
+          signature: 'ss',
+          body: [ITEM, 'Attributes'],
+        }),
+      ),
+    );
+    const items = new Map<string, string[]>();
+    attributes.forEach(([variant], index) => {
+      const name = new Map((variant as Variant).value as Array<[string, string]>).get('username');
+      if (name !== undefined) items.set(name, [...(items.get(name) ?? []), found.unlocked[index]!]);
+    });
+    return items;
   }
 
   private async search(

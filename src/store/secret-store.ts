@@ -18,6 +18,11 @@ export interface RawSecretStore {
   /** True when something was deleted. */
   delete(account: string): Promise<boolean>;
   list(): Promise<string[]>;
+  /**
+   * Every account's entry, read in one pass where the store allows (list compares key ids); undefined for
+   * an entry the pass could not read, which a get() of that account alone then explains.
+   */
+  readAll(): Promise<Map<string, string | undefined>>;
 }
 
 type Environment = Readonly<Record<string, string | undefined>>;
@@ -93,6 +98,20 @@ export function typedSecretStore(raw: RawSecretStore): SecretStore {
     has: (account) => raw.has(account),
     delete: (account) => raw.delete(account),
     list: () => raw.list(),
+    async readAll() {
+      const pairs = new Map<string, AccessKeyPair | SecretStoreError>();
+      for (const [account, value] of await raw.readAll()) {
+        try {
+          const pair =
+            value === undefined ? await this.get(account) : decodeAccessKeyPair(value, account, raw.location);
+          if (pair) pairs.set(account, pair);
+        } catch (error) {
+          if (!(error instanceof SecretStoreError)) throw error;
+          pairs.set(account, error);
+        }
+      }
+      return pairs;
+    },
   };
 }
 

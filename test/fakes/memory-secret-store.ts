@@ -2,12 +2,14 @@ import type { SecretStore } from '../../src/ports.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 import { SecretStoreError } from '../../src/errors.js';
 
-type Operation = 'get' | 'has' | 'set' | 'delete' | 'list';
+type Operation = 'get' | 'has' | 'set' | 'delete' | 'list' | 'readAll';
 
 /** An in-memory secret store; `failNext` makes the next call of a kind fail like a locked keychain. */
 export class MemorySecretStore implements SecretStore {
   readonly kind = 'memory' as const;
   readonly entries = new Map<string, AccessKeyPair>();
+  /** Accounts whose entry is there but cannot be read (not a key pair): get throws, readAll maps them to the error. */
+  readonly damaged = new Set<string>();
   private failures: Operation[] = [];
 
   /** The next call of this kind throws a SecretStoreError (exit 6). */
@@ -25,6 +27,7 @@ export class MemorySecretStore implements SecretStore {
 
   async get(account: string): Promise<AccessKeyPair | undefined> {
     this.maybeFail('get');
+    if (this.damaged.has(account)) throw this.damage(account);
     const pair = this.entries.get(account);
     return pair ? { ...pair } : undefined;
   }
@@ -47,5 +50,17 @@ export class MemorySecretStore implements SecretStore {
   async list(): Promise<string[]> {
     this.maybeFail('list');
     return [...this.entries.keys()];
+  }
+
+  async readAll(): Promise<Map<string, AccessKeyPair | SecretStoreError>> {
+    this.maybeFail('readAll');
+    const all = new Map<string, AccessKeyPair | SecretStoreError>();
+    for (const [account, pair] of this.entries)
+      all.set(account, this.damaged.has(account) ? this.damage(account) : { ...pair });
+    return all;
+  }
+
+  private damage(account: string): SecretStoreError {
+    return new SecretStoreError(`the entry for ${JSON.stringify(account)} is damaged (injected)`);
   }
 }

@@ -199,8 +199,10 @@ describe.sequential('the keychain store against a real gnome-keyring', () => {
       const result = await inFreshProcess(operation, 'AWS Production', {
         DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent',
       });
+      // The message, not the clock, proves it did not wait out the deadline: a timeout says so in other words
+      // (wall-time bounds fail on a loaded machine; speed is the bench's to measure).
       expectExit6(result, /no keychain service is running/);
-      expect(result.elapsedMs).toBeLessThan(3_000);
+      expect(result.error!.message).not.toMatch(/did not answer|timed out/);
       console.log(`D-Bus unreachable, ${operation}: exit 6 in ${result.elapsedMs} ms`);
     },
   );

@@ -23,6 +23,11 @@ class CountingSecretStore extends MemorySecretStore {
     this.lists += 1;
     return super.list();
   }
+  readAlls = 0;
+  override async readAll() {
+    this.readAlls += 1;
+    return super.readAll();
+  }
 }
 
 describe('list', () => {
@@ -123,7 +128,7 @@ describe('list', () => {
     expect(result.stderr).toContain('is at least 100 days old');
   });
 
-  it('reports a connection whose secret is missing (exit 3), with one list() and a get() only for stored names', async () => {
+  it('reports a connection whose secret is missing (exit 3), reading the whole store once and no entry on its own', async () => {
     const secrets = new CountingSecretStore();
     const world = fakeWorld({ secrets });
     await seedConnection(world, 'a');
@@ -132,14 +137,15 @@ describe('list', () => {
     const result = await runCli(['list', '--json'], world);
     expect(JSON.parse(result.stdout).map((e: { status: string }) => e.status)).toEqual(['ok', 'secret missing']);
     expect(result.exitCode).toBe(3);
-    expect(secrets.lists).toBe(1);
-    expect(secrets.gets).toBe(1);
+    expect(secrets.readAlls).toBe(1);
+    expect(secrets.lists).toBe(0);
+    expect(secrets.gets).toBe(0);
   });
 
   it('says the status is unknown, never ok, and exits 6 when the secret store cannot be read (locked keychain, wrong passphrase, damaged file)', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    world.secrets.failNext('list');
+    world.secrets.failNext('readAll');
     const result = await runCli(['list', '--no-color'], world);
     expect(result.exitCode).toBe(6);
     expect(result.stdout).toMatch(/^prod\t.*\tunknown: secret store unavailable\n$/);
@@ -150,11 +156,11 @@ describe('list', () => {
   it('says unknown when one entry cannot be read, though the store lists it', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    world.secrets.failNext('get');
+    world.secrets.damaged.add('prod');
     const result = await runCli(['list', '--json'], world);
     expect(result.exitCode).toBe(6);
     expect(JSON.parse(result.stdout)[0].status).toBe('unknown: secret unreadable');
-    expect(result.stderr).toContain('the secret store failed on get');
+    expect(result.stderr).toContain('the entry for "prod" is damaged');
   });
 
   it('flags a stored key that is not the one the metadata names (an interrupted add-connection --force), exit 3', async () => {

@@ -277,14 +277,13 @@ describe('the passphrase', () => {
 });
 
 describe('the default key derivation', () => {
-  it('costs well under a second (scrypt N=2^15, r=8, p=1)', async () => {
+  it("derives a 256-bit key with scrypt N=2^15, r=8, p=1 (its cost is the bench's file-store rows)", async () => {
     await deriveKey(PASSPHRASE, Buffer.alloc(16), DEFAULT_SCRYPT);
     const started = performance.now();
     const key = await deriveKey(PASSPHRASE, Buffer.alloc(16, 1), DEFAULT_SCRYPT);
     const elapsed = performance.now() - started;
     console.log(`scrypt N=2^15 r=8 p=1: ${elapsed.toFixed(0)} ms`);
     expect(key).toHaveLength(32);
-    expect(elapsed).toBeLessThan(1_000);
   });
 
   it('is what openSecretStore uses for DATABLAST_AWS_SECRET_STORE=file', async () => {

@@ -22,6 +22,7 @@ function rawStore(): RawSecretStore & { entries: Map<string, string> } {
     set: async (account, value) => void entries.set(account, value),
     delete: async (account) => entries.delete(account),
     list: async () => [...entries.keys()],
+    readAll: async () => new Map(entries),
   };
 }
 
