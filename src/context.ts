@@ -19,8 +19,16 @@ export function createContext(
 ): Context {
   const { io, env } = parts;
   const clock = parts.clock ?? systemClock;
+  // DATABLAST_AWS_SECRET_STORE=aws-secrets-manager: one adapter serves both the secrets and the metadata.
+  const shared =
+    env.DATABLAST_AWS_SECRET_STORE === 'aws-secrets-manager'
+      ? lazy(async () => (await import('./store/open-stores.js')).openSharedStore(ctx))
+      : undefined;
   const connections =
-    parts.connections ?? lazy(async () => (await import('./store/connections.js')).openConnectionStore(env));
+    parts.connections ??
+    (shared
+      ? async () => (await shared()).connections
+      : lazy(async () => (await import('./store/connections.js')).openConnectionStore(env)));
   const ctx: Context = {
     io,
     env,
@@ -31,6 +39,7 @@ export function createContext(
     prompter: parts.prompter ?? lazy(async () => (await import('./ui/prompts.js')).inquirerPrompter(ctx)),
     secrets:
       parts.secrets ??
+      (shared ? async () => (await shared()).secrets : undefined) ??
       lazy(async () => (await import('./store/secret-store.js')).openSecretStore(env, (await connections()).dir)),
     journals:
       parts.journals ?? lazy(async () => (await import('./store/journal.js')).fileJournals((await connections()).dir)),
@@ -38,6 +47,7 @@ export function createContext(
       parts.locks ??
       lazy(async () => (await import('./store/journal.js')).fileRotationLocks((await connections()).dir)),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
+    stores: parts.stores ?? (async (kind) => (await import('./store/open-stores.js')).openStores(ctx, kind)),
     consumer:
       parts.consumer ??
       (async (record, options) => (await import('./consumers/open.js')).openConsumer(ctx, record, options)),

@@ -57,7 +57,7 @@ export interface Prompter {
 
 /** Where secrets live: service `datablast-aws`, account = connection name (CLI.md, "Files"). */
 export interface SecretStore {
-  readonly kind: 'keychain' | 'file' | 'memory';
+  readonly kind: 'keychain' | 'file' | 'memory' | 'aws-secrets-manager';
   get(account: string): Promise<AccessKeyPair | undefined>;
   /** Whether the account holds an entry, found without reading its secret where the store allows (show). */
   has(account: string): Promise<boolean>;
@@ -71,6 +71,11 @@ export interface SecretStore {
    * keychain, one decryption for the file): an entry that is not a key pair maps to its error.
    */
   readAll(): Promise<Map<string, AccessKeyPair | SecretStoreError>>;
+  /**
+   * The key id each account's pair holds, known without reading any secret (aws-secrets-manager: from ListSecrets);
+   * accounts it cannot vouch for are left out. Absent where the store cannot tell: then readAll is the way.
+   */
+  storedKeyIds?(): Promise<Map<string, string>>;
 }
 
 /** The connection metadata file: never a secret. */
@@ -193,18 +198,39 @@ export interface SecretDescription {
   deletedDate?: string;
 }
 
+/** A secret as ListSecrets tells it: name, tags, description and which version holds which staging label, never a value. */
+export interface SecretListing {
+  arn: string;
+  name: string;
+  tags: Record<string, string>;
+  description: string | undefined;
+  /** Version id → its staging labels (AWSCURRENT, AWSPREVIOUS, AWSPENDING, ours). */
+  versionStages: Record<string, string[]>;
+}
+
 /** AWS Secrets Manager, domain-shaped: only the calls the product makes. */
 export interface SecretsManager {
+  /** Every secret whose name starts with `namePrefix`: ListSecrets, all pages; no value is read. */
+  listByPrefix(namePrefix: string): Promise<SecretListing[]>;
   /** The secret, or undefined when it does not exist. */
   describe(secretId: string): Promise<SecretDescription | undefined>;
   /** Creates the secret holding `value` as its first (AWSCURRENT) version. */
   create(
     name: string,
     value: string,
-    options: { tags: Record<string, string>; kmsKeyId?: string; clientRequestToken: string },
+    options: { tags: Record<string, string>; kmsKeyId?: string; clientRequestToken: string; description?: string },
   ): Promise<{ arn: string; versionId: string }>;
-  /** Puts `value` as the secret's new AWSCURRENT version. */
-  put(secretId: string, value: string, clientRequestToken: string): Promise<{ versionId: string }>;
+  /** Puts `value` as a new version labelled `stages` (default: AWSCURRENT); its version id is `clientRequestToken`. */
+  put(secretId: string, value: string, clientRequestToken: string, stages?: string[]): Promise<{ versionId: string }>;
+  /**
+   * Moves staging label `stage` to `moveToVersionId`; with `removeFromVersionId`, a compare-and-swap: AWS refuses
+   * (InvalidParameterException) when the label is no longer on that version.
+   */
+  moveStage(secretId: string, stage: string, moveToVersionId: string, removeFromVersionId: string): Promise<void>;
+  /** Sets the secret's description (UpdateSecret without a value: no new version). */
+  setDescription(secretId: string, description: string): Promise<void>;
+  /** Deletes the secret at once, without a recovery window; false when it did not exist. */
+  deleteNow(secretId: string): Promise<boolean>;
   /** The value of one version (AWSCURRENT when `versionId` is absent); undefined when there is none. */
   getValue(secretId: string, versionId?: string): Promise<{ value: string; versionId: string } | undefined>;
 }
@@ -240,6 +266,15 @@ export interface Terminal {
   readKey(): Promise<string>;
 }
 
+/** The secret stores of DATABLAST_AWS_SECRET_STORE. */
+export type StoreKind = 'keychain' | 'file' | 'aws-secrets-manager';
+
+/** A secret store with the metadata store that goes with it. */
+export interface Stores {
+  secrets: SecretStore;
+  connections: ConnectionStore;
+}
+
 /** Everything a command may touch. Each port is built on first use. */
 export interface Context {
   readonly io: IO;
@@ -254,6 +289,8 @@ export interface Context {
   journals(): Promise<Journals>;
   /** Rotation locks, beside the metadata. */
   locks(): Promise<RotationLocks>;
+  /** A fresh pair of stores of `kind`, whatever DATABLAST_AWS_SECRET_STORE says (move-store). */
+  stores(kind: StoreKind): Promise<Stores>;
   /** The consumer a connection's record describes (consumers/). */
   consumer(record: ConsumerRecord, options?: ConsumerOptions): Promise<Consumer>;
   /** Set by a command whose result is printed but whose outcome is a failure (e.g. `test`). */
@@ -271,6 +308,7 @@ export interface ContextParts {
   aws: () => Promise<Aws>;
   journals: () => Promise<Journals>;
   locks: () => Promise<RotationLocks>;
+  stores: (kind: StoreKind) => Promise<Stores>;
   consumer: (record: ConsumerRecord, options?: ConsumerOptions) => Promise<Consumer>;
 }
 

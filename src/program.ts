@@ -41,6 +41,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'env', load: async () => (await import('./commands/env.js')).envCommand },
   { name: 'export-profile', load: async () => (await import('./commands/export-profile.js')).exportProfileCommand },
   { name: 'deliver', load: async () => (await import('./commands/deliver.js')).deliverCommand },
+  { name: 'move-store', load: async () => (await import('./commands/move-store.js')).moveStoreCommand },
   { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand, tree: true },
   { name: '__complete', load: async () => (await import('./commands/completion.js')).completeCommand, hidden: true },
 ];

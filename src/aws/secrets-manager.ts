@@ -1,5 +1,5 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SecretsManager } from '../ports.js';
+import type { SecretListing, SecretsManager } from '../ports.js';
 import { lazy } from '../lazy.js';
 import { CliError } from '../errors.js';
 import type { CallFacts } from './errors.js';
@@ -41,17 +41,46 @@ export function secretsManagerGateway(
   const notFound = (error: unknown) => error instanceof CliError && error.awsCode === 'ResourceNotFoundException';
 
   return {
+    async listByPrefix(namePrefix) {
+      const found: SecretListing[] = [];
+      let nextToken: string | undefined;
+      do {
+        const token = nextToken;
+        const out = await send('secretsmanager:ListSecrets', (p, abortSignal) =>
+          p.client.send(
+            new p.sdk.ListSecretsCommand({
+              Filters: [{ Key: 'name', Values: [namePrefix] }],
+              MaxResults: 100,
+              ...(token ? { NextToken: token } : {}),
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const entry of out.SecretList ?? []) {
+          // The name filter is a prefix match that AWS documents loosely: keep only exact prefixes.
+          if (!entry.Name?.startsWith(namePrefix)) continue;
+          found.push({
+            arn: entry.ARN ?? entry.Name,
+            name: entry.Name,
+            tags: tagsOf(entry.Tags),
+            description: entry.Description,
+            versionStages: entry.SecretVersionsToStages ?? {},
+          });
+        }
+        nextToken = out.NextToken || undefined;
+      } while (nextToken);
+      return found;
+    },
+
     async describe(secretId) {
       try {
         const out = await send('secretsmanager:DescribeSecret', (p, abortSignal) =>
           p.client.send(new p.sdk.DescribeSecretCommand({ SecretId: secretId }), { abortSignal }),
         );
-        const tags: Record<string, string> = {};
-        for (const tag of out.Tags ?? []) if (tag.Key) tags[tag.Key] = tag.Value ?? '';
         return {
           arn: out.ARN ?? secretId,
           name: out.Name ?? secretId,
-          tags,
+          tags: tagsOf(out.Tags),
           ...(out.DeletedDate ? { deletedDate: out.DeletedDate.toISOString() } : {}),
         };
       } catch (error) {
@@ -67,7 +96,7 @@ export function secretsManagerGateway(
             Name: name,
             SecretString: value,
             ClientRequestToken: options.clientRequestToken,
-            Description: 'An AWS access key handed over by datablast-aws',
+            Description: options.description ?? 'An AWS access key handed over by datablast-aws',
             Tags: Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value })),
             ...(options.kmsKeyId ? { KmsKeyId: options.kmsKeyId } : {}),
           }),
@@ -79,13 +108,14 @@ export function secretsManagerGateway(
       return { arn: out.ARN, versionId: out.VersionId };
     },
 
-    async put(secretId, value, clientRequestToken) {
+    async put(secretId, value, clientRequestToken, stages) {
       const out = await send('secretsmanager:PutSecretValue', (p, abortSignal) =>
         p.client.send(
           new p.sdk.PutSecretValueCommand({
             SecretId: secretId,
             SecretString: value,
             ClientRequestToken: clientRequestToken,
+            ...(stages ? { VersionStages: stages } : {}),
           }),
           { abortSignal },
         ),
@@ -94,11 +124,51 @@ export function secretsManagerGateway(
       return { versionId: out.VersionId };
     },
 
+    async moveStage(secretId, stage, moveToVersionId, removeFromVersionId) {
+      await send('secretsmanager:UpdateSecretVersionStage', (p, abortSignal) =>
+        p.client.send(
+          new p.sdk.UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: stage,
+            MoveToVersionId: moveToVersionId,
+            RemoveFromVersionId: removeFromVersionId,
+          }),
+          { abortSignal },
+        ),
+      );
+    },
+
+    async setDescription(secretId, description) {
+      await send('secretsmanager:UpdateSecret', (p, abortSignal) =>
+        p.client.send(new p.sdk.UpdateSecretCommand({ SecretId: secretId, Description: description }), {
+          abortSignal,
+        }),
+      );
+    },
+
+    async deleteNow(secretId) {
+      try {
+        await send('secretsmanager:DeleteSecret', (p, abortSignal) =>
+          p.client.send(new p.sdk.DeleteSecretCommand({ SecretId: secretId, ForceDeleteWithoutRecovery: true }), {
+            abortSignal,
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (notFound(error)) return false;
+        throw error;
+      }
+    },
+
     async getValue(secretId, versionId) {
       try {
         const out = await send('secretsmanager:GetSecretValue', (p, abortSignal) =>
           p.client.send(
-            new p.sdk.GetSecretValueCommand({ SecretId: secretId, ...(versionId ? { VersionId: versionId } : {}) }),
+            // AWSCURRENT named, not implied: moto answers an unqualified read with the version last put, not the label.
+            new p.sdk.GetSecretValueCommand({
+              SecretId: secretId,
+              ...(versionId ? { VersionId: versionId } : { VersionStage: 'AWSCURRENT' }),
+            }),
             { abortSignal },
           ),
         );
@@ -110,4 +180,12 @@ export function secretsManagerGateway(
       }
     },
   };
+}
+
+function tagsOf(
+  list: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
+): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const tag of list ?? []) if (tag.Key) tags[tag.Key] = tag.Value ?? '';
+  return tags;
 }

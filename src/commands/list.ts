@@ -51,7 +51,7 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   }
   const health = await inspectConnections(ctx, connections, reading);
   const names = new Set(connections.map((c) => c.name));
-  for (const account of reading.entries?.keys() ?? []) {
+  for (const account of reading.entries?.keys() ?? reading.accounts ?? []) {
     if (names.has(account) || isPendingAccount(account)) continue;
     warn(
       ctx,
@@ -123,7 +123,7 @@ export function listCommand(
 ): Command {
   return createCommand('list')
     .description(
-      'List every connection: masked key id, account, region, key age, last test and rotation, status. Calls no AWS API; reads each stored key to check it, never prints a secret.',
+      'List every connection: masked key id, account, region, key age, last test and rotation, status. Calls no AWS API (but ListSecrets with the aws-secrets-manager store); reads each stored key to check it, never prints a secret.',
     )
     .addHelpText(
       'after',

@@ -45,13 +45,26 @@ export interface ConnectionHealth {
 export interface StoreReading {
   /** Every account's pair (or that entry's error); undefined when the store could not be read. */
   entries: Map<string, AccessKeyPair | SecretStoreError> | undefined;
+  /** From a store that vouches for key ids without reading (SecretStore.storedKeyIds): every account holding a secret. */
+  accounts?: Set<string> | undefined;
+  /** …and the key ids it vouches for; the other accounts' secrets are read one by one. */
+  keyIds?: Map<string, string> | undefined;
   failure: CliError | undefined;
 }
 
 /** Reads every entry of the secret store in one pass; a CliError (locked keychain, wrong passphrase, damaged file) is kept. */
 export async function readAccounts(ctx: Context): Promise<StoreReading> {
   try {
-    return { entries: await (await ctx.secrets()).readAll(), failure: undefined };
+    const secrets = await ctx.secrets();
+    // aws-secrets-manager: ListSecrets tells the key ids, so no secret value is read for list.
+    if (secrets.storedKeyIds)
+      return {
+        entries: undefined,
+        accounts: new Set(await secrets.list()),
+        keyIds: await secrets.storedKeyIds(),
+        failure: undefined,
+      };
+    return { entries: await secrets.readAll(), failure: undefined };
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     return { entries: undefined, failure: error };
@@ -110,13 +123,17 @@ async function secretFact(
     if (entry instanceof CliError) return [{ kind: 'entry unreadable' }, entry];
     return [{ kind: 'stored', accessKeyId: entry.accessKeyId }, null];
   }
+  if (reading?.accounts && !reading.accounts.has(name)) return [{ kind: 'missing' }, null];
+  const known = reading?.keyIds?.get(name);
+  if (known !== undefined) return [{ kind: 'stored', accessKeyId: known }, null];
   try {
     const pair = await (await ctx.secrets()).get(name);
     if (!pair) return [{ kind: 'missing' }, null];
     return [{ kind: 'stored', accessKeyId: pair.accessKeyId }, null];
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    return [{ kind: 'unreadable' }, error];
+    // With the accounts listed, the store works: this entry does not.
+    return [{ kind: reading?.accounts ? 'entry unreadable' : 'unreadable' }, error];
   }
 }
 

@@ -1,3 +1,4 @@
+import { validateKmsKeyId } from '../domain/kms-key.js';
 import type { Command } from 'commander';
 import { collect, createOption } from '../commander.js';
 import type { ConnectionStore, Context, DeliveryOutcome } from '../ports.js';
@@ -121,15 +122,6 @@ export function parseExecTimeout(text: string): number {
       { hint: 'e.g. --exec-timeout 120' },
     );
   return seconds * 1000;
-}
-
-/** Checks a KMS key id, alias or ARN as far as its shape goes (AWS checks the rest). */
-export function validateKmsKeyId(text: string, source = '--kms-key-id'): string {
-  if (text.trim() === '' || text.length > 2048 || /[\s\u0000-\u001f\u007f-\u009f]/u.test(text))
-    throw new UsageError(`${source}: ${JSON.stringify(text.slice(0, 60))} is not a KMS key id, alias or ARN`, {
-      hint: 'e.g. alias/datablast, a key id (1234abcd-…) or a key ARN.',
-    });
-  return text;
 }
 
 /** Runs `work` holding the connection's rotation lock, waiting a little for a rotation that holds it (else exit 7). */

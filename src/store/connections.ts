@@ -121,7 +121,7 @@ const ARN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]{1,512}$/;
  * (the same validators): a value edited into the file is never acted on, e.g. a region carrying a
  * newline and a `[profile x]` header that export-profile would write into ~/.aws/config.
  */
-function connectionProblem(name: string, entry: unknown): string | undefined {
+export function connectionProblem(name: string, entry: unknown): string | undefined {
   if (!isRecord(entry)) return 'not an object';
   if (entry.name !== name) return '"name" does not match its key';
   for (const field of ['accessKeyId', 'region', 'createdAt'] as const) {
@@ -185,7 +185,7 @@ function timestamp(value: string | undefined): void {
  * Connections in name order, case folded, then by code unit. Not localeCompare: its first call loads
  * ICU's collation data, about 9 ms of every `list` run.
  */
-function byName(a: Connection, b: Connection): number {
+export function byName(a: Connection, b: Connection): number {
   const x = a.name.toLowerCase();
   const y = b.name.toLowerCase();
   if (x !== y) return x < y ? -1 : 1;

@@ -4,7 +4,7 @@ import { rememberSecret } from '../domain/redact.js';
 import { SecretStoreError, UsageError } from '../errors.js';
 
 /** The secret store kinds of CLI.md's DATABLAST_AWS_SECRET_STORE. */
-export type SecretStoreKind = 'keychain' | 'file';
+export type SecretStoreKind = 'keychain' | 'file' | 'aws-secrets-manager';
 
 /** A store of opaque strings by account name; the typed layer below turns them into key pairs. */
 export interface RawSecretStore {
@@ -30,6 +30,9 @@ type Environment = Readonly<Record<string, string | undefined>>;
 /** Opens the store DATABLAST_AWS_SECRET_STORE names (default: the OS keychain); `configDir` holds the file store. */
 export async function openSecretStore(env: Environment, configDir: string): Promise<SecretStore> {
   const kind = secretStoreKind(env);
+  if (kind === 'aws-secrets-manager')
+    // It needs AWS and serves the metadata too: the composition root builds it (context.ts).
+    throw new Error('the aws-secrets-manager store is opened by the context, with its connection store');
   if (kind === 'file') {
     const { openEncryptedFileStore } = await import('./encrypted-file.js');
     return typedSecretStore(await openEncryptedFileStore({ dir: configDir, env }));
@@ -38,15 +41,17 @@ export async function openSecretStore(env: Environment, configDir: string): Prom
   return typedSecretStore(await openKeychainStore());
 }
 
-/** Reads DATABLAST_AWS_SECRET_STORE; anything but keychain or file is a usage error. */
+/** Reads DATABLAST_AWS_SECRET_STORE; anything but keychain, file or aws-secrets-manager is a usage error. */
 export function secretStoreKind(env: Environment): SecretStoreKind {
   const value = env.DATABLAST_AWS_SECRET_STORE;
   if (value === undefined || value === '' || value === 'keychain') return 'keychain';
   if (value === 'file') return 'file';
+  if (value === 'aws-secrets-manager') return 'aws-secrets-manager';
   throw new UsageError(
-    `DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40))}; it must be "keychain" or "file"`,
+    // Control characters shown as "?": JSON escapes would make 40 of them 240 characters long.
+    `DATABLAST_AWS_SECRET_STORE is ${JSON.stringify(value.slice(0, 40).replace(/[\u0000-\u001f\u007f-\u009f]/gu, '?'))}; it must be "keychain" or "file" (or "aws-secrets-manager")`,
     {
-      hint: 'Unset it to use the OS keychain, or set DATABLAST_AWS_SECRET_STORE=file with DATABLAST_AWS_PASSPHRASE_FILE for the encrypted file.',
+      hint: 'Unset it to use the OS keychain, set DATABLAST_AWS_SECRET_STORE=file with DATABLAST_AWS_PASSPHRASE_FILE for the encrypted file, or DATABLAST_AWS_SECRET_STORE=aws-secrets-manager (docs/secrets-manager.md).',
     },
   );
 }

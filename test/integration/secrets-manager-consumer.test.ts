@@ -156,6 +156,10 @@ describe('the read-back proof', () => {
         return { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf', versionId: 'v1' };
       },
       put: async () => ({ versionId: 'v2' }),
+      listByPrefix: async () => [],
+      moveStage: async () => {},
+      setDescription: async () => {},
+      deleteNow: async () => false,
       // Something else wrote over it between our write and our read.
       getValue: async () => ({
         value: JSON.stringify({ AccessKeyId: 'AKIAOTHER', SecretAccessKey: 'x', Region: 'eu-west-1' }),

@@ -32,6 +32,7 @@ describe('secretStoreKind', () => {
     ['', 'keychain'],
     ['keychain', 'keychain'],
     ['file', 'file'],
+    ['aws-secrets-manager', 'aws-secrets-manager'],
   ])('reads DATABLAST_AWS_SECRET_STORE=%s as %s', (value, kind) => {
     expect(secretStoreKind({ DATABLAST_AWS_SECRET_STORE: value })).toBe(kind);
   });
@@ -50,6 +51,12 @@ describe('secretStoreKind', () => {
       expect((error as UsageError).message).toMatch(/DATABLAST_AWS_SECRET_STORE .* "keychain" or "file"/);
     },
   );
+
+  it('echoes control characters as "?", so a value of 40 of them keeps the message short', () => {
+    expect(() => secretStoreKind({ DATABLAST_AWS_SECRET_STORE: '\u0000'.repeat(1000) })).toThrow(
+      `DATABLAST_AWS_SECRET_STORE is "${'?'.repeat(40)}"; it must be`,
+    );
+  });
 
   it('makes openSecretStore fail before touching any store', async () => {
     await expect(openSecretStore({ DATABLAST_AWS_SECRET_STORE: 'plaintext' }, '/nonexistent')).rejects.toBeInstanceOf(
