@@ -265,10 +265,10 @@ describe('README "Quick start"', () => {
   it('adds the CSV key, tests it, rotates it and lets the AWS CLI list buckets through the exported profile', async () => {
     const lines = commandLines(blocks(section('## Quick start'), 'sh')[0]!);
     const home = freshHome(await motoKey('readme-quick'));
-    const env = shellEnv(home, {
-      DATABLAST_AWS_SECRET_STORE: 'file',
-      DATABLAST_AWS_PASSPHRASE: 'readme quick start passphrase',
-    });
+    // From a file: the exported profile carries its path (never a passphrase) to the AWS CLI's child.
+    const passphraseFile = join(home, 'passphrase');
+    writeFileSync(passphraseFile, 'readme quick start passphrase\n', { mode: 0o600 });
+    const env = shellEnv(home, { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE_FILE: passphraseFile });
     const ran: string[] = [];
     for (const line of lines) {
       if (/ init --profile admin\b/.test(line)) {

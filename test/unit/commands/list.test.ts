@@ -1,9 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { journalStore, rotationLockPath } from '../../../src/store/journal.js';
-import { acquireLock } from '../../../src/store/lock.js';
 import { listCommand } from '../../../src/commands/list.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
@@ -142,6 +137,19 @@ describe('list', () => {
     expect(secrets.gets).toBe(0);
   });
 
+  it('says "change in progress" (exit 0) for a missing secret while another process holds the connection\'s lock', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'a');
+    world.secrets.entries.delete('a');
+    const held = await runCli(['list', '--json'], world);
+    expect(JSON.parse(held.stdout)[0].status).toBe('secret missing');
+    expect(held.exitCode).toBe(3);
+    world.locks.held.add('a');
+    const changing = await runCli(['list', '--json'], world);
+    expect(JSON.parse(changing.stdout)[0].status).toBe('change in progress');
+    expect(changing.exitCode).toBe(0);
+  });
+
   it('says the status is unknown, never ok, and exits 6 when the secret store cannot be read (locked keychain, wrong passphrase, damaged file)', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
@@ -216,11 +224,9 @@ describe('list', () => {
 
   it('says "rotation interrupted" and exits 8 while a rotation journal exists', async () => {
     const world = fakeWorld();
-    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
-    (world.connections as { dir: string }).dir = dir;
     const pair = await seedConnection(world, 'prod');
     await seedConnection(world, 'other');
-    await journalStore(dir, 'prod').write({
+    await world.journals.of('prod').write({
       version: 1,
       connection: 'prod',
       phase: 'created',
@@ -240,10 +246,8 @@ describe('list', () => {
 
   it('says "rotation in progress", exit 0, while a live process holds the rotation lock beside the journal', async () => {
     const world = fakeWorld();
-    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
-    (world.connections as { dir: string }).dir = dir;
     const pair = await seedConnection(world, 'prod');
-    await journalStore(dir, 'prod').write({
+    await world.journals.of('prod').write({
       version: 1,
       connection: 'prod',
       phase: 'creating',
@@ -254,14 +258,11 @@ describe('list', () => {
       keysBefore: [pair.accessKeyId],
       keepOld: false,
     });
-    const lock = await acquireLock(rotationLockPath(dir, 'prod'), { waitMs: 0 });
-    try {
-      const result = await runCli(['list', '--json'], world);
-      expect(result.exitCode).toBe(0);
-      expect(JSON.parse(result.stdout)[0].status).toBe('rotation in progress');
-    } finally {
-      await lock!.release();
-    }
+    world.locks.held.add('prod');
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout)[0].status).toBe('rotation in progress');
+    world.locks.held.delete('prod');
     expect(JSON.parse((await runCli(['list', '--json'], world)).stdout)[0].status).toBe('rotation interrupted');
   });
 
