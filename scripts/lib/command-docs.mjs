@@ -68,7 +68,7 @@ function examplesOf(help) {
 }
 
 /** `--region <region>`'s placeholder, read from the option's flags (programSpec has none). */
-function placeholders(program, spec) {
+function placeholders(program) {
   const commandNamed = (name) => program.commands.find((c) => c.name() === name) ?? program;
   const placeholder = (command, long) => {
     const option = command.options.find((o) => o.long === long);
@@ -89,7 +89,7 @@ const oneLine = (text) => text.replace(/\s+/g, ' ').trim();
 /** docs/command-reference.md, as Markdown. */
 export async function commandReference(parts) {
   const { program, spec } = await tree(parts);
-  const withPlaceholder = placeholders(program, spec);
+  const withPlaceholder = placeholders(program);
   const flagCell = (flag) =>
     flag.names.map((n) => `\`${n}${n.startsWith('--') && flag.placeholder ? ` ${flag.placeholder}` : ''}\``).join(', ');
   const cell = (text) => oneLine(text).replace(/\|/g, '\\|');
@@ -128,7 +128,7 @@ function roff(text) {
 /** man/datablast-aws.1, as roff (man(7) macros). */
 export async function manPage(parts, version) {
   const { program, spec } = await tree(parts);
-  const withPlaceholder = placeholders(program, spec);
+  const withPlaceholder = placeholders(program);
   const flagLine = (flag) =>
     flag.names
       .map(
