@@ -62,7 +62,7 @@ function examplesOf(help) {
   for (const line of lines.slice(start + 1)) {
     if (line.trim() === '') break;
     const text = line.trim();
-    out.push(text.startsWith('$ ') ? text : `$ ${text}`);
+    out.push(/^[$>] /.test(text) ? text : `$ ${text}`);
   }
   return out;
 }

@@ -5,7 +5,6 @@ import { programSpec } from '../../src/commands/completion.js';
 import { createContext } from '../../src/context.js';
 import { buildProgram } from '../../src/program.js';
 import { bufferedIO } from '../../src/ui/io.js';
-// @ts-expect-error: a plain ES module of the scripts, without types
 import { commandReference, manPage } from '../../scripts/lib/command-docs.mjs';
 
 // The command reference and the man page are generated from the Commander definitions, never edited by
