@@ -80,15 +80,16 @@ beforeAll(async () => {
 }, 180_000);
 
 describe('the npm package', () => {
-  it('holds only what runs: the bin script, the bundle, README, LICENSE, CHANGELOG and package.json', () => {
+  it('holds only what runs: the bin script, the bundle, the man page, README, LICENSE, CHANGELOG and package.json', () => {
     const allowed =
-      /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs)$/;
+      /^(bin\/datablast-aws\.js|bin\/package\.json|man\/datablast-aws\.1|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     for (const required of [
       'bin/datablast-aws.js',
       'bin/package.json',
       'package.json',
       'README.md',
+      'man/datablast-aws.1',
       'LICENSE',
       'CHANGELOG.md',
       'dist/cli/cli.cjs',

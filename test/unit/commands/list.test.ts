@@ -26,8 +26,9 @@ class CountingSecretStore extends MemorySecretStore {
 }
 
 describe('list', () => {
-  it('parses no options of its own', async () => {
+  it('parses --wide and no other option of its own', async () => {
     expect(await captureOptions(listCommand, [])).toEqual({});
+    expect(await captureOptions(listCommand, ['--wide'])).toEqual({ wide: true });
   });
 
   it('prints a helpful line on stderr and nothing on stdout when there are no connections', async () => {
@@ -62,10 +63,25 @@ describe('list', () => {
     expect(leaks(result, a.secretAccessKey)).toEqual([]);
   });
 
-  it('prints an aligned table with a header on a terminal', async () => {
+  it('fits 80 columns on a terminal: fewer, narrower columns, a long name and status cut', async () => {
+    const world = fakeWorld();
+    const a = await seedConnection(world, 'prod');
+    await seedConnection(world, 'Datablast production account for the nightly S3 exports (EU)', {
+      region: 'ap-southeast-2',
+    });
+    await world.secrets.delete('Datablast production account for the nightly S3 exports (EU)');
+    const result = await runCli(['list', '--no-color'], world, { tty: true });
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+KEY\s+REGION\s+AGE\s+TESTED\s+STATUS$/);
+    expect(lines[2]).toMatch(new RegExp(`^prod\\s+AKIA…${a.accessKeyId.slice(-4)}\\s+eu-west-1\\s+≥0\\s+never\\s+ok$`));
+    expect(lines[1]).toMatch(/^Datablast production.*…\s+AKIA…\w{4}\s+ap-southeast-2\s/);
+    for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(80);
+  });
+
+  it('prints every column with --wide on a terminal', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    const result = await runCli(['list', '--no-color'], world, { tty: true });
+    const result = await runCli(['list', '--wide', '--no-color'], world, { tty: true });
     const [header, row] = result.stdout.split('\n');
     expect(header).toMatch(
       /^NAME\s+ACCESS KEY ID\s+ACCOUNT\s+REGION\s+AGE \(DAYS\)\s+LAST TESTED\s+LAST ROTATED\s+STATUS$/,
