@@ -37,6 +37,11 @@ const CORE = [
   'commands/list',
   'commands/require-connection',
   'store/connections',
+  // list and show ask the journals and locks whether a rotation or a change is under way.
+  'store/journal',
+  'store/lock',
+  'store/atomic-file',
+  'store/trust',
   'store/secret-store',
   'store/keychain',
   'store/keychain-errors',

@@ -1,3 +1,4 @@
+import { resolveRegion as regionRule } from '../domain/region.js';
 import type { Context } from '../ports.js';
 import { translateAwsError, type CallFacts } from './errors.js';
 import { AnswerGuard } from './guard.js';
@@ -23,7 +24,7 @@ export const MAX_ATTEMPTS = 3;
 /** Bound on one call, retries included, so nothing ever hangs. */
 export const CALL_DEADLINE_MS = 15_000;
 /** IAM is global, but the SDK still needs a region to sign with. */
-export const DEFAULT_REGION = 'us-east-1';
+export { DEFAULT_REGION } from '../domain/region.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -33,15 +34,9 @@ export type AwsDeps = Pick<Context, 'env' | 'globals' | 'clock' | 'io'>;
 const set = (value: string | undefined): string | undefined =>
   value === undefined || value.trim() === '' ? undefined : value.trim();
 
-/** The region of a call: --region, then the connection's, then AWS_REGION, AWS_DEFAULT_REGION, us-east-1. */
+/** The region of a call, by the one region rule (domain/region.ts) without the profile's region: IAM signs anywhere. */
 export function resolveRegion(ctx: Pick<Context, 'globals' | 'env'>, connectionRegion?: string): string {
-  return (
-    set(ctx.globals.region) ??
-    set(connectionRegion) ??
-    set(ctx.env.AWS_REGION) ??
-    set(ctx.env.AWS_DEFAULT_REGION) ??
-    DEFAULT_REGION
-  );
+  return regionRule({ flag: ctx.globals.region, connection: connectionRegion, env: ctx.env }).region;
 }
 
 /**

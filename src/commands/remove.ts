@@ -1,3 +1,4 @@
+import { resolveRegion } from '../domain/region.js';
 import { withConnectionLock } from '../onboarding/hand-off.js';
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
@@ -187,7 +188,7 @@ async function orphanSecret(ctx: Context, name: string): Promise<Connection | un
   return {
     name,
     accessKeyId: pair.accessKeyId,
-    region: ctx.globals.region ?? ctx.env.AWS_REGION ?? 'us-east-1',
+    region: resolveRegion({ flag: ctx.globals.region, env: ctx.env }).region,
     createdAt: '',
   };
 }

@@ -125,16 +125,21 @@ describe('a read-only config dir', () => {
     const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
       stdin: SECRET,
     });
-    // The first write is the secrets file's lock: the secret store cannot be written, exit 6 (issue 13 §5).
-    expectClear(add, 6, /secrets\.enc\.lock \(the file system is read-only\); nothing was changed/, 'add-connection');
+    // The first write is the connection's lock in the config dir: a configuration problem, exit 3.
+    expectClear(
+      add,
+      3,
+      /rotate-staging-\w+\.lock \(the file system is read-only\); nothing was changed/,
+      'add-connection',
+    );
     const replace = await runIn(
       env,
       ['add-connection', 'prod', '--force', '--access-key-id', ID, '--secret-stdin', '--no-test'],
       { stdin: SECRET },
     );
-    expectClear(replace, 6, /secrets\.enc\.lock \(the file system is read-only\)/, 'add-connection --force');
+    expectClear(replace, 3, /rotate-prod-\w+\.lock \(the file system is read-only\)/, 'add-connection --force');
     const remove = await runIn(env, ['remove', 'prod', '--yes']);
-    expectClear(remove, 6, /secrets\.enc\.lock \(the file system is read-only\)/, 'remove');
+    expectClear(remove, 3, /rotate-prod-\w+\.lock \(the file system is read-only\)/, 'remove');
     expect(hashTree(dir)).toEqual(before);
     const listed = await runIn(env, ['list', '--json']);
     expect(listed.exitCode, listed.stderr).toBe(0);
@@ -170,7 +175,8 @@ describe('a full config dir', () => {
       stdin: SECRET,
     });
     expect(seeded.exitCode, seeded.stderr).toBe(0);
-    fill(dir);
+    // One free block: the connection's lock fits, the secret store's own lock file then does not.
+    fillExcept(dir, 1);
     const before = hashTree(dir);
     const add = await runIn(env, ['add-connection', 'staging', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
       stdin: SECRET,
@@ -205,9 +211,9 @@ describe('a full config dir', () => {
   it('a disk that fills between the secret and the metadata: exit 3 saying the secret was left behind, and the printed repair works', async () => {
     const dir = tmpfs(64 * 1024);
     const env = sweepEnv(dir, home);
-    // Two free blocks: the secrets file (its lock, then its temp file) fits; the metadata (lock and temp) then does not,
-    // and neither does the rewrite of the secrets file that would take the secret back.
-    fillExcept(dir, 2);
+    // Three free blocks: the connection's lock and the secrets file (its lock, then its temp file) fit; the metadata
+    // (lock and temp) then does not, and neither does the rewrite of the secrets file that would take the secret back.
+    fillExcept(dir, 3);
     const add = await runIn(env, ['add-connection', 'prod', '--access-key-id', ID, '--secret-stdin', '--no-test'], {
       stdin: SECRET,
     });
