@@ -1,4 +1,5 @@
 import type { Connection } from './connection.js';
+import type { RotationJournal } from './rotation.js';
 
 /**
  * The rotation lifecycle's pure rules (shared/DESIGN.md, "Beyond one machine"): when the old key may be
@@ -125,4 +126,44 @@ export function describeLastUse(lastUse: LastUse | undefined | null): string {
     .filter(Boolean)
     .join(' ');
   return where ? `${lastUse.at} ${where}` : lastUse.at;
+}
+
+/** A connection's rotation as `list`, `show` and `test` report it (from the journal: no AWS call). */
+export interface RotationState {
+  /** The journal's phase: creating, created, switched, delivered, deactivated or reactivated. */
+  phase: RotationJournal['phase'];
+  /** True while a lifecycle waits for its evidence (not an interruption). */
+  waiting: boolean;
+  /** When the rotation entered that phase. */
+  since: string;
+  oldAccessKeyId: string;
+  newAccessKeyId: string | null;
+  /** The old key's last use as the latest rotate run read it from AWS, with when it asked; null until asked. */
+  oldKeyLastUsed: (LastUse & { checkedAt: string }) | null;
+}
+
+/** True when a journal is a lifecycle waiting between runs (switched in, retired later), not a half-done step. */
+export function isWaitingLifecycle(journal: RotationJournal): boolean {
+  if (journal.phase === 'delivered' || journal.phase === 'deactivated' || journal.phase === 'reactivated') return true;
+  return journal.phase === 'switched' && journal.mode === 'lifecycle';
+}
+
+/** What a journal says about a connection's rotation. */
+export function rotationState(journal: RotationJournal): RotationState {
+  const since =
+    journal.phase === 'delivered'
+      ? journal.deliveredAt
+      : journal.phase === 'deactivated'
+        ? journal.deactivatedAt
+        : journal.phase === 'reactivated'
+          ? journal.reactivatedAt
+          : journal.updatedAt;
+  return {
+    phase: journal.phase,
+    waiting: isWaitingLifecycle(journal),
+    since: since ?? journal.updatedAt,
+    oldAccessKeyId: journal.oldAccessKeyId,
+    newAccessKeyId: journal.newAccessKeyId ?? null,
+    oldKeyLastUsed: journal.oldKeyLastUsed ?? null,
+  };
 }

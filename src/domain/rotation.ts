@@ -72,6 +72,8 @@ export interface RotationJournal {
   deactivatedAt?: string;
   /** `reactivated`: when the operator turned the old key back on. */
   reactivatedAt?: string;
+  /** The old key's last use as AWS showed it to the latest run (at `checkedAt`), for list and show. */
+  oldKeyLastUsed?: { at?: string; service?: string; region?: string; checkedAt: string };
 }
 
 /**
@@ -401,6 +403,13 @@ export function journalProblem(r: Record<string, unknown>, connectionName: strin
   if (r.mode !== undefined && r.mode !== 'now' && r.mode !== 'lifecycle') return 'mode is not "now" or "lifecycle"';
   for (const field of ['deliveredAt', 'deactivatedAt', 'reactivatedAt'] as const)
     if (r[field] !== undefined && !isTime(r[field])) return `${field} is not a time`;
+  if (r.oldKeyLastUsed !== undefined) {
+    const u = r.oldKeyLastUsed as Record<string, unknown> | null;
+    if (typeof u !== 'object' || u === null || !isTime(u.checkedAt) || (u.at !== undefined && !isTime(u.at)))
+      return 'oldKeyLastUsed is not a last use';
+    for (const field of ['service', 'region'] as const)
+      if (u[field] !== undefined && typeof u[field] !== 'string') return `oldKeyLastUsed.${field} is not text`;
+  }
   if (r.phase === 'delivered' && r.deliveredAt === undefined) return 'phase delivered without deliveredAt';
   if ((r.phase === 'deactivated' || r.phase === 'reactivated') && r.deactivatedAt === undefined)
     return `phase ${String(r.phase)} without deactivatedAt`;

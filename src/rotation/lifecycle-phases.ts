@@ -144,6 +144,8 @@ const awaitIdle: Phase = {
     const idleMs = idleOf(r);
     const oldKey = await lastUse(r, old);
     const newKey = r.request.requireNewKeyUse ? await lastUse(r, r.fresh!.accessKeyId) : undefined;
+    // Kept in the journal so that list and show tell it without an AWS call.
+    await writeJournal(r, { ...entry, oldKeyLastUsed: { ...oldKey, checkedAt: now(r) }, updatedAt: now(r) });
     const decision = decideIdle({
       now: r.clock.now(),
       deliveredAt: entry.deliveredAt!,
