@@ -40,10 +40,10 @@ beforeEach(async () => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A connection with one exec consumer (`exec:true` unless told), its key as stored. */
-async function connectionWithConsumer(command = 'true'): Promise<AccessKeyPair> {
+async function connectionWithConsumer(command = 'true', exitCode = 0): Promise<AccessKeyPair> {
   const original = await world.addUserConnection('prod', 'datablast');
   const added = await world.cli(['deliver', 'prod', '--deliver-to', `exec:${command}`]);
-  expect(added.exitCode, added.stderr).toBe(0);
+  expect(added.exitCode, added.stderr).toBe(exitCode);
   return original;
 }
 
@@ -110,7 +110,7 @@ describe('the rotation lifecycle against moto', () => {
 
   it('an exec consumer that fails holds the lifecycle at deliver (exit 5, old key active); it resumes once it succeeds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dbaws-exec-'));
-    const original = await connectionWithConsumer(`test -e ${dir}/ok`);
+    const original = await connectionWithConsumer(`test -e ${dir}/ok`, 5);
     const failed = await rotate('--idle', '0s', '--grace', '0s');
     expect(failed.exitCode, failed.stderr).toBe(5);
     expect(failed.result).toMatchObject({ status: 'delivery-failed' });
@@ -201,7 +201,7 @@ describe('kill -9 inside every lifecycle phase, then the next run converges', ()
   it('deliver (killed while the exec consumer runs)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dbaws-exec-'));
     const mark = join(dir, 'mark');
-    const original = await connectionWithConsumer(`if [ -e ${mark} ]; then exit 0; fi; touch ${mark}; sleep 20`);
+    const original = await connectionWithConsumer(`if [ -e ${mark} ]; then exit 0; fi; touch ${mark}; sleep 8`);
     await killedRun(['rotate', 'prod', '--idle', '0s', '--grace', '0s'], (kill) => {
       const timer = setInterval(() => {
         if (existsSync(mark)) {
