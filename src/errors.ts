@@ -16,6 +16,8 @@ export const ExitCode = {
   secretStore: 6,
   locked: 7,
   interrupted: 8,
+  /** A rotation lifecycle held: a consumer still uses the old key after delivery. */
+  held: 9,
   cancelled: 130,
 } as const;
 

@@ -167,6 +167,7 @@ export async function exportProfile(ctx: Context, opts: ExportProfileOptions): P
   guardAdminProfile(ctx, profile, current, target);
   notes.push(...(await shadowingNotes(ctx.env, profile)));
   if (current && existing.length === 1 && sameProfile(current, credentialProcess, region)) {
+    await recordExport(ctx, connection.name, profile);
     return { ...base, path: target, written: false, backup: null, status: 'unchanged' };
   }
   if (current && !opts.force) {
@@ -187,7 +188,19 @@ export async function exportProfile(ctx: Context, opts: ExportProfileOptions): P
   }
   const mode = before === undefined ? 0o600 : (await stat(target)).mode & 0o777;
   await writable(target, () => writeFileAtomic(target, after, mode));
+  await recordExport(ctx, connection.name, profile);
   return { ...base, path: target, written: true, backup, status: current ? 'replaced' : 'added' };
+}
+
+/**
+ * Records on the connection that `profile` serves its key: SDK clients that keep running between
+ * credential-process calls hold the key, so a rotation waits for AWS's last-used evidence (rotate --now is not its default).
+ */
+async function recordExport(ctx: Context, name: string, profile: string): Promise<void> {
+  const store = await ctx.connections();
+  const connection = await store.get(name);
+  if (!connection || connection.exportedProfiles?.includes(profile)) return;
+  await store.put({ ...connection, exportedProfiles: [...(connection.exportedProfiles ?? []), profile] });
 }
 
 /** A value of the metadata checked with its input rule: a bad one is a configuration error (exit 3), never written. */

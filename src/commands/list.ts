@@ -15,6 +15,7 @@ import {
   day,
   inspectConnections,
   readAccounts,
+  rotationText,
   statusText,
   type ConnectionEntry,
 } from '../health/inspect.js';
@@ -102,7 +103,7 @@ export function renderList(result: ListResult, io: IO, style: Style, opts: ListO
       ageText(e),
       day(e.lastTestedAt),
       day(e.lastRotatedAt),
-      statusText(e.status, style),
+      e.rotation ? `${statusText(e.status, style)} · ${rotationText(e.rotation)}` : statusText(e.status, style),
     ]);
     const header = [
       'NAME',

@@ -3,6 +3,8 @@ import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
 import { validateStoredConnectionName } from '../domain/connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
+import { formatDuration, parseDuration } from '../domain/duration.js';
+import { DEFAULT_GRACE_MS, DEFAULT_IDLE_MS, describeLastUse } from '../domain/lifecycle.js';
 import { worstExitCode } from '../domain/rotation.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
@@ -26,6 +28,15 @@ export interface RotateOptions {
   admin: boolean;
   /** Print the plan; make only read calls. */
   dryRun: boolean;
+  /** `--now`: retire the old key at once (the default only for a connection with no consumer and no exported profile). */
+  now?: boolean;
+  /** `--idle`, in ms. */
+  idleMs?: number;
+  /** `--grace`, in ms. */
+  graceMs?: number;
+  requireNewKeyUse?: boolean;
+  /** `--reactivate-old`: turn the inactive old key back on and stop the lifecycle there. */
+  reactivateOld?: boolean;
 }
 
 /** An --all entry for a connection whose rotation failed; the error is the one a single rotate would have printed. */
@@ -53,6 +64,11 @@ interface RotateFlags {
   keepOld?: boolean;
   admin?: boolean;
   dryRun?: boolean;
+  now?: boolean;
+  idle?: string;
+  grace?: string;
+  requireNewKeyUse?: boolean;
+  reactivateOld?: boolean;
 }
 
 /** Wires `rotate [NAME]`; never prompts. */
@@ -66,7 +82,21 @@ export function rotateCommand(ctx: Context): Command {
     .option('--all', 'rotate every connection (one failure does not stop the others)')
     .option('--concurrency <n>', `with --all: how many connections rotate at once (default ${DEFAULT_CONCURRENCY})`)
     .option('--older-than <days>', 'skip keys younger than DAYS days (status "skipped", exit 0), so cron can run daily')
-    .option('--keep-old', 'deactivate the old key instead of deleting it')
+    .option('--keep-old', 'deactivate the old key, never delete it')
+    .option(
+      '--now',
+      'retire the old key at once, without waiting for evidence (a suspected leak); the default only for a connection with no consumer and no exported profile',
+    )
+    .option(
+      '--idle <duration>',
+      `deactivate the old key once delivery finished this long ago AND AWS shows no use of it for as long (default ${formatDuration(DEFAULT_IDLE_MS)})`,
+    )
+    .option(
+      '--grace <duration>',
+      `delete the old key this long after its deactivation (default ${formatDuration(DEFAULT_GRACE_MS)})`,
+    )
+    .option('--require-new-key-use', 'also wait until AWS shows use of the new key since delivery')
+    .option('--reactivate-old', 'turn the deactivated old key back on and stop the lifecycle there')
     .option('--admin', "sign IAM calls with the --profile admin credentials instead of the connection's own key")
     .option('--dry-run', 'print the plan; change nothing (read calls only)')
     .addHelpText(
@@ -75,10 +105,17 @@ export function rotateCommand(ctx: Context): Command {
         '  $ datablast-aws rotate "AWS Production"\n' +
         '  $ datablast-aws rotate --all --older-than 90 --json      # nightly from cron\n' +
         '  $ datablast-aws rotate prod --admin --profile admin --keep-old\n' +
-        '\nExit codes: 0 rotated, skipped or resumed; 4 a key AWS rejects; 5 AWS refused, or the new key was never\n' +
-        'accepted (rolled back: the connection keeps its working key); 6 secret store; 7 another rotation of the\n' +
-        'connection is running; 8 interrupted and resumable: run the same command again. With --all, the most\n' +
-        'urgent failure decides: 8, 1, 4, 6, 5, 3, 7.\n',
+        '\nRetiring the old key: a connection with consumers (--deliver-to) or an exported profile goes through a\n' +
+        'lifecycle that each run advances as far as the evidence allows: new key created, proven and switched in;\n' +
+        'handed to every consumer; the old key idle for --idle (AWS last-used data); deactivated; deleted after\n' +
+        '--grace. A connection whose key only this machine reads (env, credential-process without an exported\n' +
+        'profile) retires its old key at once, as --now does. DURATION is a number with s, m, h or d.\n' +
+        '\nExit codes: 0 rotated, skipped, resumed, or the lifecycle waits (status delivery-pending, delivered,\n' +
+        'waiting-idle, deactivated, reactivated, retired); 4 a key AWS rejects; 5 AWS refused, a consumer failed\n' +
+        'to take the key, or the new key was never accepted (rolled back: the connection keeps its working key);\n' +
+        '6 secret store; 7 another rotation of the connection is running; 8 interrupted and resumable: run the\n' +
+        'same command again; 9 held: a consumer still uses the old key after delivery (left active). With --all,\n' +
+        'the most urgent failure decides: 8, 1, 4, 6, 5, 3, 9, 7.\n',
     )
     .action(async (name: string | undefined, flags: RotateFlags) => {
       present(ctx, await rotate(ctx, parseRotateOptions(name, flags)), renderRotate);
@@ -105,6 +142,15 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
     dryRun: flags.dryRun === true,
   };
   if (name !== undefined) opts.name = name;
+  if (flags.now) opts.now = true;
+  if (flags.requireNewKeyUse) opts.requireNewKeyUse = true;
+  if (flags.idle !== undefined) opts.idleMs = parseDuration(flags.idle, '--idle');
+  if (flags.grace !== undefined) opts.graceMs = parseDuration(flags.grace, '--grace');
+  if (flags.reactivateOld) {
+    if (all) throw new UsageError('--reactivate-old applies to one connection: give its NAME, not --all');
+    if (flags.now) throw new UsageError('--reactivate-old and --now do not go together');
+    opts.reactivateOld = true;
+  }
   if (flags.olderThan !== undefined) {
     if (!/^\d{1,6}$/.test(flags.olderThan.trim())) {
       throw new UsageError(
@@ -137,8 +183,9 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
  */
 export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateOutcome> {
   if (!opts.all) {
-    const result = await rotateConnection(ctx, opts.name!, opts, reporter(ctx));
-    if (result.status === 'rolled-back') ctx.exitCode = ExitCode.aws;
+    const result = await rotateConnection(ctx, opts.name!, { ...opts, named: true }, reporter(ctx));
+    const code = entryExitCode(result);
+    if (code !== ExitCode.ok) ctx.exitCode = code;
     return result;
   }
   const connections = await (await ctx.connections()).list();
@@ -170,7 +217,8 @@ function reporter(ctx: Context): RotationReporter {
 /** The exit code one --all entry contributes. */
 function entryExitCode(entry: RotateResult | RotateFailure): number {
   if (entry.status === 'failed') return entry.error.exitCode;
-  return entry.status === 'rolled-back' ? ExitCode.aws : ExitCode.ok;
+  if (entry.status === 'held') return ExitCode.held;
+  return entry.status === 'rolled-back' || entry.status === 'delivery-failed' ? ExitCode.aws : ExitCode.ok;
 }
 
 function failureEntry(name: string, error: unknown): RotateFailure {
@@ -220,5 +268,31 @@ function describe(entry: RotateResult | RotateFailure, style: Style): string {
       return `${style.dim('skipped')} ${name}: its key ${mask(entry.oldAccessKeyId)} is not due yet${earlier}`;
     case 'rolled-back':
       return `${style.yellow('rolled back')} ${name}: AWS never accepted the new key, which was deleted; the connection keeps ${mask(entry.oldAccessKeyId)}`;
+    default:
+      return lifecycleLine(entry, name, style);
   }
+}
+
+const LIFECYCLE_WORDS: Record<string, string> = {
+  'delivery-pending': 'the new key is in use here; a consumer awaits its hand-off, so the old key stays active',
+  'delivery-failed': 'the new key is in use here; handing it to a consumer failed, so the old key stays active',
+  delivered: 'the new key is in use here and handed to every consumer; the old key stays active for the idle window',
+  'waiting-idle': 'the old key stays active for the idle window',
+  held: 'a consumer still uses the old key, which is left active',
+  deactivated: 'the old key is inactive; it is deleted after the grace period',
+  reactivated: 'the old key is active again; the lifecycle stops here',
+  retired: 'the old key is retired',
+};
+
+function lifecycleLine(entry: RotateResult, name: string, style: Style): string {
+  const mask = (id: string | null) => (id ? maskAccessKeyId(id) : '?');
+  const color = entry.status === 'held' || entry.status === 'delivery-failed' ? style.yellow : style.green;
+  const report = entry.lifecycle;
+  const lines = [
+    `${color(entry.status)} ${name}: ${LIFECYCLE_WORDS[entry.status] ?? ''} (${mask(entry.newAccessKeyId)} replaces ${mask(entry.oldAccessKeyId)}${entry.oldKey ? `, ${entry.oldKey}` : ''})`,
+  ];
+  if (report?.reason) lines.push(`  ${report.reason}`);
+  if (report?.oldKeyLastUsed) lines.push(`  old key last used: ${describeLastUse(report.oldKeyLastUsed)}`);
+  if (report?.waitUntil) lines.push(`  next step not before ${report.waitUntil}`);
+  return lines.join('\n');
 }

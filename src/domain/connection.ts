@@ -37,6 +37,11 @@ export interface Connection {
   previousAccessKeyIds?: string[];
   /** Where the key must go besides this machine's store, and where each stands (domain/consumer.ts). */
   consumers?: ConsumerRecord[];
+  /**
+   * AWS profiles `export-profile` wrote for this connection: long-running SDK clients on this machine hold its
+   * key between credential-process calls, so a rotation waits for AWS's last-used evidence before retiring it.
+   */
+  exportedProfiles?: string[];
 }
 
 /** The stable JSON shape of a connection (CLI.md): every key present, null when unknown. */

@@ -761,9 +761,12 @@ export function keyHygiene(input: {
   const used = input.lastUsed;
   if (used?.ok) {
     const where = [used.service, used.region].filter(Boolean).join(' in ');
+    // The guide's usage monitoring: a key never used, or unused for more than 90 days, may not be needed at all.
+    const idleDays = used.date ? ageInDays(used.date, input.now) : undefined;
+    const unused = used.date === undefined || (idleDays !== undefined && idleDays > ROTATION_PERIOD_DAYS);
     lines.push({
-      text: `last used: ${used.date ? `${used.date.slice(0, 10)}${where ? ` (${where})` : ''}` : 'never, as far as IAM knows'}`,
-      warning: false,
+      text: `last used: ${used.date ? `${used.date.slice(0, 10)}${where ? ` (${where})` : ''}` : 'never, as far as IAM knows'}${unused ? `: unused ${used.date ? `for ${idleDays} days` : 'so far'}; if nothing needs this key, remove it` : ''}`,
+      warning: unused,
     });
   } else if (used) {
     lines.push({ text: `last used: unknown — ${used.reason}`, warning: false });

@@ -18,10 +18,30 @@ export const JOURNAL_VERSION = 1;
  * (before it is proven and switched in), `switched` once the connection holds the new key (before
  * the old key is retired).
  */
-export type RotationPhase = 'creating' | 'created' | 'switched';
+export type RotationPhase = 'creating' | 'created' | 'switched' | 'delivered' | 'deactivated' | 'reactivated';
 
-/** All phases, in protocol order. */
-export const ROTATION_PHASES: readonly RotationPhase[] = ['creating', 'created', 'switched'];
+/**
+ * All phases, in protocol order. The lifecycle's (src/domain/lifecycle.ts) follow `switched` and persist
+ * between runs while it waits for evidence: `delivered` once every consumer took the new key (the idle window
+ * runs), `deactivated` once IAM shows the old key inactive (the grace period runs), `reactivated` when the
+ * operator turned the old key back on (the lifecycle stops there).
+ */
+export const ROTATION_PHASES: readonly RotationPhase[] = [
+  'creating',
+  'created',
+  'switched',
+  'delivered',
+  'deactivated',
+  'reactivated',
+];
+
+/** Journal phases after the switch: the connection holds the new key, the old one still exists. */
+export const AFTER_SWITCH: ReadonlySet<RotationPhase> = new Set([
+  'switched',
+  'delivered',
+  'deactivated',
+  'reactivated',
+]);
 
 /** The rotation journal: ids and times only, never a secret. */
 export interface RotationJournal {
@@ -44,6 +64,16 @@ export interface RotationJournal {
   newKeyCreatedAt?: string;
   /** The old key is deactivated but kept (--keep-old). */
   keepOld: boolean;
+  /** How the old key is retired: at once (absent in journals of earlier versions) or by the lifecycle. */
+  mode?: 'now' | 'lifecycle';
+  /** `delivered` on: when the last consumer took the new key (the idle window starts). */
+  deliveredAt?: string;
+  /** `deactivated` on: when IAM showed the old key inactive (the grace period starts). */
+  deactivatedAt?: string;
+  /** `reactivated`: when the operator turned the old key back on. */
+  reactivatedAt?: string;
+  /** The old key's last use as AWS showed it to the latest run (at `checkedAt`), for list and show. */
+  oldKeyLastUsed?: { at?: string; service?: string; region?: string; checkedAt: string };
 }
 
 /**
@@ -141,8 +171,16 @@ export type ResumeAction =
   | { kind: 'verify-and-switch' }
   /** The connection's entry already holds the new key: past the point of no return, finish the switch. */
   | { kind: 'finish-switch' }
-  /** Switched: retire the old key. */
+  /** Switched: retire the old key at once. */
   | { kind: 'retire' }
+  /** Switched, lifecycle: hand the new key to the consumers. */
+  | { kind: 'deliver' }
+  /** Delivered: wait for the old key to be idle. */
+  | { kind: 'await-idle' }
+  /** Deactivated: wait out the grace period. */
+  | { kind: 'await-grace' }
+  /** The operator turned the old key back on: the lifecycle stays there. */
+  | { kind: 'reactivated' }
   /** The world does not match the journal: touch nothing and explain. */
   | { kind: 'refuse'; reason: string };
 
@@ -166,8 +204,8 @@ export function decideResume(facts: ResumeFacts): ResumeAction {
     };
   }
 
-  if (journal.phase === 'switched') {
-    if (newId !== undefined && currentKeyId === newId) return { kind: 'retire' };
+  if (AFTER_SWITCH.has(journal.phase)) {
+    if (newId !== undefined && currentKeyId === newId) return afterSwitch(journal);
     return {
       kind: 'refuse',
       reason: `the journal says the connection switched to ${newId ?? '(unknown)'}, but it holds ${currentKeyId}`,
@@ -226,6 +264,20 @@ export function decideResume(facts: ResumeFacts): ResumeAction {
   return { kind: 'delete-orphan', accessKeyId: candidate.accessKeyId, deletePending: false };
 }
 
+/** Where a journal past the switch goes on. */
+function afterSwitch(journal: RotationJournal): ResumeAction {
+  switch (journal.phase) {
+    case 'delivered':
+      return { kind: 'await-idle' };
+    case 'deactivated':
+      return { kind: 'await-grace' };
+    case 'reactivated':
+      return { kind: 'reactivated' };
+    default:
+      return journal.mode === 'lifecycle' ? { kind: 'deliver' } : { kind: 'retire' };
+  }
+}
+
 function refuseReplaced(journal: RotationJournal, currentKeyId: string): ResumeAction {
   return {
     kind: 'refuse',
@@ -239,7 +291,11 @@ export function finishesRotation(action: ResumeAction): boolean {
     action.kind === 'adopt-pending' ||
     action.kind === 'verify-and-switch' ||
     action.kind === 'finish-switch' ||
-    action.kind === 'retire'
+    action.kind === 'retire' ||
+    action.kind === 'deliver' ||
+    action.kind === 'await-idle' ||
+    action.kind === 'await-grace' ||
+    action.kind === 'reactivated'
   );
 }
 
@@ -284,7 +340,9 @@ export function isDue(ageDays: number | undefined, olderThanDays: number | undef
 /**
  * With --all, the exit code of the most urgent failure: 8 first (something is half-done: run again),
  * then 1 (a bug), 4 (a key AWS rejects: the connection is broken), 6 (secret store), 5 (AWS), 3
- * (configuration), 7 (another rotation is running: the least alarming), 2.
+ * (configuration), 9 (held: nothing failed and every connection works, but a consumer still uses an old
+ * key and a person must act; it outranks 7 because a held lifecycle stays held night after night, while
+ * 7 goes away on the next run), 7 (another rotation is running: the least alarming), 2.
  */
 export const FAILURE_PRIORITY: readonly number[] = [
   ExitCode.interrupted,
@@ -293,6 +351,7 @@ export const FAILURE_PRIORITY: readonly number[] = [
   ExitCode.secretStore,
   ExitCode.aws,
   ExitCode.config,
+  ExitCode.held,
   ExitCode.locked,
   ExitCode.usage,
   ExitCode.cancelled,
@@ -341,5 +400,18 @@ export function journalProblem(r: Record<string, unknown>, connectionName: strin
   if (r.accountId !== undefined && !(typeof r.accountId === 'string' && /^\d{12}$/.test(r.accountId)))
     return 'accountId is not a 12-digit account id';
   if (r.newKeyCreatedAt !== undefined && !isTime(r.newKeyCreatedAt)) return 'newKeyCreatedAt is not a time';
+  if (r.mode !== undefined && r.mode !== 'now' && r.mode !== 'lifecycle') return 'mode is not "now" or "lifecycle"';
+  for (const field of ['deliveredAt', 'deactivatedAt', 'reactivatedAt'] as const)
+    if (r[field] !== undefined && !isTime(r[field])) return `${field} is not a time`;
+  if (r.oldKeyLastUsed !== undefined) {
+    const u = r.oldKeyLastUsed as Record<string, unknown> | null;
+    if (typeof u !== 'object' || u === null || !isTime(u.checkedAt) || (u.at !== undefined && !isTime(u.at)))
+      return 'oldKeyLastUsed is not a last use';
+    for (const field of ['service', 'region'] as const)
+      if (u[field] !== undefined && typeof u[field] !== 'string') return `oldKeyLastUsed.${field} is not text`;
+  }
+  if (r.phase === 'delivered' && r.deliveredAt === undefined) return 'phase delivered without deliveredAt';
+  if ((r.phase === 'deactivated' || r.phase === 'reactivated') && r.deactivatedAt === undefined)
+    return `phase ${String(r.phase)} without deactivatedAt`;
   return undefined;
 }

@@ -17,12 +17,15 @@ import {
   type StoredSecretFact,
 } from '../domain/connection-health.js';
 import { ageInDays } from '../domain/connection.js';
+import { rotationState, type RotationState } from '../domain/lifecycle.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { shellWord } from '../domain/shell-word.js';
 
 /** One connection with what was found about it. */
 export interface ConnectionHealth {
   connection: Connection;
+  /** The rotation under way, from its journal (a lifecycle waiting between runs included); null when none. */
+  rotation: RotationState | null;
   status: ConnectionStatus;
   /** The key id of the stored pair when it differs from the metadata's, else null. */
   storedAccessKeyId: string | null;
@@ -80,7 +83,7 @@ export async function inspectConnections(
   const now = ctx.clock.now();
   return Promise.all(
     connections.map(async (connection) => {
-      const [[secret, storeFailure], journal] = await Promise.all([
+      const [[secret, storeFailure], [journal, rotation]] = await Promise.all([
         secretFact(ctx, connection.name, reading),
         journalFact(journals, locks, connection.name),
       ]);
@@ -94,6 +97,7 @@ export async function inspectConnections(
         secret.kind === 'stored' && secret.accessKeyId !== connection.accessKeyId ? secret.accessKeyId : null;
       return {
         connection,
+        rotation,
         status,
         storedAccessKeyId,
         keyAgeDays,
@@ -136,14 +140,23 @@ async function secretFact(
   }
 }
 
-async function journalFact(journals: Journals, locks: RotationLocks, name: string): Promise<JournalFact> {
+async function journalFact(
+  journals: Journals,
+  locks: RotationLocks,
+  name: string,
+): Promise<[JournalFact, RotationState | null]> {
+  let journal;
   try {
-    if (!(await journals.of(name).read())) return 'none';
+    journal = await journals.of(name).read();
+    if (!journal) return ['none', null];
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    return 'unreadable';
+    return ['unreadable', null];
   }
-  return (await locks.isHeld(name)) ? 'running' : 'present';
+  const state = rotationState(journal);
+  if (await locks.isHeld(name)) return ['running', state];
+  // A lifecycle waiting for its evidence between runs is no interruption: the connection works.
+  return [state.waiting ? 'none' : 'present', state];
 }
 
 function advice(
@@ -190,6 +203,8 @@ export type ConnectionEntry = ConnectionJson & {
   storedAccessKeyId: string | null;
   /** When `test` last saw AWS reject this key, else null. */
   lastTestRejectedAt: string | null;
+  /** The rotation under way: its phase, since when, and the old key's last use as the latest run saw it; null when none. */
+  rotation: RotationState | null;
 };
 
 /** The reported shape of an inspected connection. */
@@ -202,7 +217,17 @@ export function connectionEntry(health: ConnectionHealth): ConnectionEntry {
     status: health.status,
     storedAccessKeyId: health.storedAccessKeyId,
     lastTestRejectedAt: rejectedAtLastTest(connection) ? (connection.lastTestRejectedAt ?? null) : null,
+    rotation: health.rotation,
   };
+}
+
+/** A rotation for people: "rotation deactivated since 2026-12-07, old key last used 2026-12-01 by s3". */
+export function rotationText(rotation: RotationState): string {
+  const used = rotation.oldKeyLastUsed;
+  const last = used
+    ? `, old key last used ${used.at ? `${day(used.at)}${used.service ? ` by ${used.service}` : ''}${used.region ? ` in ${used.region}` : ''}` : 'never'}`
+    : '';
+  return `rotation ${rotation.phase} since ${day(rotation.since)}${last}`;
 }
 
 /** The day of an ISO time, or "never". */

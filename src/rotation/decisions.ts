@@ -20,6 +20,14 @@ import type { ResumeAction } from '../domain/rotation.js';
  * - switch: the new secret becomes the connection's entry
  * - record: the metadata names the new key; journal `switched`
  * - retire: deactivate, delete (or keep inactive), confirm with IAM; forget the pending entry and the journal
+ *   (--now, or a connection nobody else holds the key of)
+ * The lifecycle (a connection with consumers or an exported profile), run after run:
+ * - deliver: hand the new key to every consumer (each outcome saved); journal `delivered` once all took it
+ * - await-idle: AWS's last-used data for the old key against the idle window (domain/lifecycle.ts); held → exit 9
+ * - deactivate: the old key inactive, confirmed by IAM; journal `deactivated` (--keep-old: finished here)
+ * - await-grace: the grace period since deactivation; a key turned back on is never deleted
+ * - delete: delete the old key, confirm with IAM, forget the journal
+ * - reactivate: `--reactivate-old`: the inactive old key active again; journal `reactivated`
  */
 export type PhaseName =
   | 'recover'
@@ -32,7 +40,13 @@ export type PhaseName =
   | 'roll-back'
   | 'switch'
   | 'record'
-  | 'retire';
+  | 'retire'
+  | 'deliver'
+  | 'await-idle'
+  | 'deactivate'
+  | 'await-grace'
+  | 'delete'
+  | 'reactivate';
 
 /** Every phase, in protocol order. */
 export const PHASES: readonly PhaseName[] = [
@@ -47,6 +61,12 @@ export const PHASES: readonly PhaseName[] = [
   'switch',
   'record',
   'retire',
+  'deliver',
+  'await-idle',
+  'deactivate',
+  'await-grace',
+  'delete',
+  'reactivate',
 ];
 
 /** Phases that only read: a dry run performs them, and describes the others. */
@@ -63,13 +83,37 @@ export type PhaseOutcome =
   /** check: the key is younger than --older-than. */
   | { kind: 'skipped' }
   /** prove: AWS never accepted the new key within the policy. */
-  | { kind: 'not-accepted' };
+  | { kind: 'not-accepted' }
+  /** A lifecycle phase that waits (or finished the lifecycle): the run ends here, and that is not a failure. */
+  | { kind: 'stop' };
+
+/** What steers the loop besides outcomes: the connection's retirement mode and the run's flags. */
+export interface Route {
+  /** Retire by the lifecycle (consumers or an exported profile) rather than at once. */
+  lifecycle?: boolean;
+  /** `--now`: retire at once, even a lifecycle in progress (a suspected leak). */
+  now?: boolean;
+  /** `--reactivate-old`. */
+  reactivate?: boolean;
+}
+
+const LIFECYCLE_ACTIONS: ReadonlySet<string> = new Set(['deliver', 'await-idle', 'await-grace', 'reactivated']);
 
 /** The phase after `phase` given its outcome, or 'end'. A dry run stops after an undo: what follows depends on it. */
-export function nextPhase(phase: PhaseName, outcome: PhaseOutcome, dryRun = false): PhaseName | 'end' {
+export function nextPhase(
+  phase: PhaseName,
+  outcome: PhaseOutcome,
+  dryRun = false,
+  route: Route = {},
+): PhaseName | 'end' {
+  if (outcome.kind === 'stop') return 'end';
   switch (phase) {
     case 'recover':
-      if (outcome.kind === 'resume') return resumePhase(outcome.action);
+      if (route.reactivate) return 'reactivate';
+      if (outcome.kind === 'resume') {
+        if (route.now && LIFECYCLE_ACTIONS.has(outcome.action.kind)) return 'retire';
+        return resumePhase(outcome.action);
+      }
       return 'check';
     case 'undo':
       return dryRun ? 'end' : 'check';
@@ -88,8 +132,19 @@ export function nextPhase(phase: PhaseName, outcome: PhaseOutcome, dryRun = fals
     case 'switch':
       return 'record';
     case 'record':
-      return 'retire';
+      return route.lifecycle && !route.now ? 'deliver' : 'retire';
     case 'retire':
+      return 'end';
+    case 'deliver':
+      return 'await-idle';
+    case 'await-idle':
+      return 'deactivate';
+    case 'deactivate':
+      return 'await-grace';
+    case 'await-grace':
+      return 'delete';
+    case 'delete':
+    case 'reactivate':
       return 'end';
   }
 }
@@ -108,13 +163,20 @@ export function resumePhase(action: Exclude<ResumeAction, { kind: 'refuse' }>): 
       return 'record';
     case 'retire':
       return 'retire';
+    case 'deliver':
+      return 'deliver';
+    case 'await-idle':
+    case 'reactivated':
+      return 'await-idle';
+    case 'await-grace':
+      return 'await-grace';
   }
 }
 
 /** The phases a run would take from `start` when every phase succeeds (the --dry-run plan's skeleton). */
-export function plannedPhases(start: PhaseName, dryRun = true): PhaseName[] {
+export function plannedPhases(start: PhaseName, dryRun = true, route: Route = {}): PhaseName[] {
   const phases: PhaseName[] = [];
-  for (let phase: PhaseName | 'end' = start; phase !== 'end'; phase = nextPhase(phase, { kind: 'ok' }, dryRun)) {
+  for (let phase: PhaseName | 'end' = start; phase !== 'end'; phase = nextPhase(phase, { kind: 'ok' }, dryRun, route)) {
     phases.push(phase);
   }
   return phases;

@@ -2,15 +2,21 @@ import type { Context } from '../ports.js';
 import { quotedName } from '../domain/connection.js';
 import { resolveRegion } from '../domain/region.js';
 import { CliError, ConfigError, LockHeldError, RotationInterruptedError } from '../errors.js';
-import { READ_ONLY_PHASES, RotationStop, failureFate, nextPhase, type PhaseName } from './decisions.js';
+import { READ_ONLY_PHASES, RotationStop, failureFate, nextPhase, type PhaseName, type Route } from './decisions.js';
 import { PHASE_TABLE } from './phases.js';
-import type { RotationRequest, RotationRun } from './run.js';
+import type { LifecycleReport, RotationRequest, RotationRun } from './run.js';
 
 /** How long a second rotation of the same connection waits for the lock before exit 7. */
 export const LOCK_WAIT_MS = 3_000;
 
-/** How one connection's rotation ended (CLI.md "JSON results"). */
-export type RotateStatus = 'rotated' | 'skipped' | 'resumed' | 'rolled-back';
+/**
+ * How one connection's rotation ended (CLI.md "JSON results"), with the lifecycle's statuses: the run stopped
+ * where the lifecycle waits (`delivery-pending`, `delivered`, `waiting-idle`, `deactivated`, `reactivated`: exit 0),
+ * a consumer failed to take the key (`delivery-failed`: exit 5), a consumer still uses the old key (`held`:
+ * exit 9), or the old key is gone (`retired`).
+ */
+export type RotateStatus =
+  'rotated' | 'skipped' | 'resumed' | 'rolled-back' | NonNullable<RotationRun['lifecycleStatus']>;
 
 /** The result for one connection: CLI.md's keys, plus what happened to an interrupted earlier run, and the plan under --dry-run. */
 export interface RotateResult {
@@ -21,6 +27,8 @@ export interface RotateResult {
   oldKey: 'deleted' | 'inactive' | null;
   /** An interrupted earlier rotation this run found: `finished` (status "resumed") or `rolled-back` (then this run rotated afresh). */
   recovered: 'finished' | 'rolled-back' | null;
+  /** Present for a rotation retired by the lifecycle: where it stands. */
+  lifecycle?: LifecycleReport;
   /** Present under --dry-run: the steps a real run would take; nothing was changed. */
   dryRun?: true;
   plan?: string[];
@@ -61,6 +69,7 @@ export async function rotateConnection(
     region: resolveRegion({ flag: ctx.globals.region, connection: connection.region, env: ctx.env }).region,
     say: (message) => report.progress(`${name}: ${message}`),
     warn: (message) => report.warn(message),
+    consumer: (record, options) => ctx.consumer(record, options),
   };
   if (request.dryRun) return runPhases(run);
   const locks = await ctx.locks();
@@ -91,7 +100,7 @@ async function runPhases(r: RotationRun): Promise<RotateResult> {
       const step = PHASE_TABLE[phase];
       if (r.request.dryRun && !READ_ONLY_PHASES.has(phase)) {
         plan.push(...step.describe(r));
-        phase = nextPhase(phase, { kind: 'ok' }, true);
+        phase = nextPhase(phase, { kind: 'ok' }, true, route(r));
         continue;
       }
       const outcome = await step.run(r);
@@ -101,7 +110,7 @@ async function runPhases(r: RotationRun): Promise<RotateResult> {
       if (phase === 'undo') recovered = 'rolled-back';
       if (outcome.kind === 'skipped') skipped = true;
       if (phase === 'roll-back') rolledBack = true;
-      phase = nextPhase(phase, outcome, r.request.dryRun);
+      phase = nextPhase(phase, outcome, r.request.dryRun, route(r));
     }
   } catch (error) {
     throw await settle(r, error);
@@ -113,6 +122,10 @@ async function runPhases(r: RotationRun): Promise<RotateResult> {
   if (r.request.dryRun) {
     const keepOld = r.entry?.keepOld ?? r.request.keepOld;
     const undoing = r.resume?.kind === 'clear' || r.resume?.kind === 'delete-orphan';
+    if (r.lifecycle && !r.request.now && plan.length > 0)
+      plan.push(
+        'each later run (cron) goes on from where this one stops, as the evidence allows; --now retires the old key at once',
+      );
     return {
       name: r.name,
       status: resumed ? 'resumed' : 'rotated',
@@ -124,14 +137,21 @@ async function runPhases(r: RotationRun): Promise<RotateResult> {
       plan,
     };
   }
-  return {
+  const result: RotateResult = {
     name: r.name,
-    status: rolledBack ? 'rolled-back' : resumed ? 'resumed' : 'rotated',
+    status: rolledBack ? 'rolled-back' : (r.lifecycleStatus ?? (resumed ? 'resumed' : 'rotated')),
     oldAccessKeyId,
     newAccessKeyId: r.fresh?.accessKeyId ?? null,
     oldKey: rolledBack ? null : (r.oldKey ?? null),
     recovered: rolledBack ? null : resumed ? 'finished' : recovered,
   };
+  if (r.report) result.lifecycle = r.report;
+  return result;
+}
+
+/** The loop's steering: the connection's retirement mode and the run's flags. */
+function route(r: RotationRun): Route {
+  return { lifecycle: r.lifecycle === true, now: r.request.now === true, reactivate: r.request.reactivateOld === true };
 }
 
 /** The one place a failure's fate is decided (decisions.ts failureFate): as it is, or resumable (exit 8). */

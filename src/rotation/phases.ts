@@ -3,13 +3,15 @@ import type { AccessKeyInfo } from '../domain/iam.js';
 import { ageInDays, type AccessKeyPair } from '../domain/connection.js';
 import { maskAccessKeyId as mask } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
-import { poll, type BackoffPolicy } from '../domain/backoff.js';
+import { poll } from '../domain/backoff.js';
 import { shellWord } from '../domain/shell-word.js';
+import { retirementMode } from '../domain/lifecycle.js';
 import {
   JOURNAL_VERSION,
   PROOF_POLICY,
   decideOtherKey,
   decideResume,
+  finishesRotation,
   isDue,
   pendingAccount,
   userFromArn,
@@ -24,7 +26,9 @@ import {
   SecretStoreError,
 } from '../errors.js';
 import { RotationStop, type PhaseName, type PhaseOutcome } from './decisions.js';
+import { LIFECYCLE_PHASES } from './lifecycle-phases.js';
 import {
+  confirmRetired,
   connection,
   deleteKey,
   holders,
@@ -41,9 +45,6 @@ import {
  * The phases of a rotation (decisions.ts names and orders them): each runs its step, idempotent, with its
  * state in the journal, and describes it for --dry-run.
  */
-
-/** How long IAM may take to list a retired key as gone or inactive (eventual consistency), before we say so. */
-export const CONFIRM_POLICY: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 2_000, timeoutMs: 15_000 };
 
 /** One phase: what it does (run) and how a dry run says it (describe: empty when it would do nothing). */
 export interface Phase {
@@ -120,7 +121,9 @@ const recover: Phase = {
     r.resume = action;
     r.userName = entry.userName;
     if (action.kind === 'verify-and-switch') r.fresh = pending;
-    if (action.kind === 'finish-switch' || action.kind === 'retire') r.fresh = current;
+    if (action.kind !== 'verify-and-switch' && finishesRotation(action) && action.kind !== 'adopt-pending')
+      r.fresh = current;
+    if (entry.mode === 'lifecycle') r.lifecycle = true;
     return { kind: 'resume', action };
   },
   describe: (r) =>
@@ -192,6 +195,7 @@ const check: Phase = {
       );
     }
     r.current = current;
+    r.lifecycle = retirementMode(r.request.now === true, conn) === 'lifecycle';
     // Prefer the metadata's key age: a young key costs no AWS call at all (cron runs daily).
     if (olderThan !== undefined && conn.keyCreatedAt !== undefined) {
       const age = ageInDays(conn.keyCreatedAt, r.clock.now());
@@ -351,6 +355,7 @@ const create: Phase = {
       oldAccessKeyId: current.accessKeyId,
       keysBefore: r.keys!.map((k) => k.accessKeyId),
       keepOld: r.request.keepOld,
+      mode: r.lifecycle ? 'lifecycle' : 'now',
     });
     r.say(`creating a new access key for IAM user ${userName}`);
     let created;
@@ -551,32 +556,6 @@ const retire: Phase = {
   describe: (r) => [retireStep(r.entry?.keepOld ?? r.request.keepOld, oldIdOf(r))],
 };
 
-/** Lists the user's keys until IAM shows the old key gone (or inactive, when kept); never assumes it. */
-async function confirmRetired(
-  r: RotationRun,
-  iam: Iam,
-  user: string,
-  old: string,
-  keepOld: boolean,
-): Promise<'deleted' | 'inactive'> {
-  let seen: AccessKeyInfo | undefined;
-  const confirmed = await poll<'deleted' | 'inactive'>(r.clock, CONFIRM_POLICY, async () => {
-    const keys = await iamCall(r, 'iam:ListAccessKeys', 'new', () => iam.listAccessKeys(user));
-    seen = keys.find((k) => k.accessKeyId === old);
-    if (seen === undefined) return { done: true, value: 'deleted' };
-    if (keepOld && seen.status === 'Inactive') return { done: true, value: 'inactive' };
-    return { done: false };
-  });
-  if (confirmed.done) return confirmed.value;
-  const asked = keepOld ? 'deactivated' : 'deleted';
-  throw new AwsError(
-    `the old key ${old} was ${asked} without error, but IAM still lists it as ${seen?.status ?? 'present'} after ${CONFIRM_POLICY.timeoutMs / 1000} s`,
-    {
-      hint: `The answer may not have come from AWS (a proxy or captive portal answering in its place), or IAM is slow to apply it. The connection already uses the new key ${r.fresh!.accessKeyId}. Run the same command again to retire the old key.`,
-    },
-  );
-}
-
 /** Every phase by name: the one list the engine runs and --dry-run describes. */
 export const PHASE_TABLE: Readonly<Record<PhaseName, Phase>> = {
   recover,
@@ -590,4 +569,5 @@ export const PHASE_TABLE: Readonly<Record<PhaseName, Phase>> = {
   switch: switchKey,
   record,
   retire,
+  ...LIFECYCLE_PHASES,
 };

@@ -1,8 +1,20 @@
-import type { Aws, AwsSession, Clock, ConnectionStore, Iam, Journal, SecretStore } from '../ports.js';
+import type {
+  Aws,
+  AwsSession,
+  Clock,
+  ConnectionStore,
+  Consumer,
+  ConsumerOptions,
+  Iam,
+  Journal,
+  SecretStore,
+} from '../ports.js';
+import type { ConsumerRecord } from '../domain/consumer.js';
+import type { LastUse } from '../domain/lifecycle.js';
 import type { AccessKeyInfo } from '../domain/iam.js';
 import { quotedName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
-import { retry } from '../domain/backoff.js';
+import { poll, retry, type BackoffPolicy } from '../domain/backoff.js';
 import { RETIRE_POLICY, type OtherKeyDecision, type ResumeAction, type RotationJournal } from '../domain/rotation.js';
 import { AwsError, CliError, ConfigError, CredentialsRejectedError } from '../errors.js';
 import { RotationStop } from './decisions.js';
@@ -17,6 +29,34 @@ export interface RotationRequest {
   keepOld: boolean;
   admin: boolean;
   dryRun: boolean;
+  /** `--now`: retire the old key at once (the default only for a connection without consumers or exported profile). */
+  now?: boolean;
+  /** `--reactivate-old`: turn the inactive old key of a lifecycle back on, and stop the lifecycle there. */
+  reactivateOld?: boolean;
+  /** `--idle` in ms (default DEFAULT_IDLE_MS). */
+  idleMs?: number;
+  /** `--grace` in ms (default DEFAULT_GRACE_MS). */
+  graceMs?: number;
+  /** `--require-new-key-use`: the new key must show use since delivery before the old one is deactivated. */
+  requireNewKeyUse?: boolean;
+  /** The connection was named (not --all): a lifecycle the operator stopped with --reactivate-old goes on again. */
+  named?: boolean;
+  /** How long an exec: consumer may run (ms). */
+  execTimeoutMs?: number;
+}
+
+/** Where a lifecycle stands after this run (RotateResult.lifecycle). */
+export interface LifecycleReport {
+  /** The journal phase, or `retired` when the old key is gone (or kept inactive with --keep-old). */
+  phase: 'switched' | 'delivered' | 'deactivated' | 'reactivated' | 'retired';
+  /** When the lifecycle entered that phase. */
+  since: string;
+  /** The old key's last use, as AWS's last-used data showed it during this run (null: not asked). */
+  oldKeyLastUsed: LastUse | null;
+  /** The earliest time the next step may happen, when it waits for time. */
+  waitUntil: string | null;
+  /** Why the lifecycle waits or is held, in words. */
+  reason: string | null;
 }
 
 /** The ports and facts one rotation works with; phases read and fill in what they learn. */
@@ -32,6 +72,23 @@ export interface RotationRun {
   readonly region: string;
   readonly say: (message: string) => void;
   readonly warn: (message: string) => void;
+  /** The consumer a record describes (ports.ts Context.consumer), for the deliver phase. */
+  readonly consumer: (record: ConsumerRecord, options?: ConsumerOptions) => Promise<Consumer>;
+  /** check, or the journal: retire by the lifecycle (the connection has consumers or an exported profile). */
+  lifecycle?: boolean;
+  /** A lifecycle phase's result status (engine.ts RotateStatus), and where the lifecycle stands. */
+  lifecycleStatus?:
+    | 'delivery-pending'
+    | 'delivery-failed'
+    | 'delivered'
+    | 'waiting-idle'
+    | 'held'
+    | 'deactivated'
+    | 'retired'
+    | 'reactivated';
+  report?: LifecycleReport;
+  /** deliver: this run finished the hand-off. */
+  deliveredThisRun?: boolean;
   /** The journal as last read or written. */
   entry?: RotationJournal;
   /** The resume decision, when a journal was found. */
@@ -157,4 +214,33 @@ export async function holders(r: RotationRun, currentId: string): Promise<Map<st
   for (const c of await r.connections.list()) if (c.name !== r.name) held.set(c.accessKeyId, c.name);
   held.set(currentId, r.name);
   return held;
+}
+
+/** How long IAM may take to list a retired key as gone or inactive (eventual consistency), before we say so. */
+export const CONFIRM_POLICY: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 2_000, timeoutMs: 15_000 };
+
+/** Lists the user's keys until IAM shows the old key gone (or inactive, when kept); never assumes it. */
+export async function confirmRetired(
+  r: RotationRun,
+  iam: Iam,
+  user: string,
+  old: string,
+  keepOld: boolean,
+): Promise<'deleted' | 'inactive'> {
+  let seen: AccessKeyInfo | undefined;
+  const confirmed = await poll<'deleted' | 'inactive'>(r.clock, CONFIRM_POLICY, async () => {
+    const keys = await iamCall(r, 'iam:ListAccessKeys', 'new', () => iam.listAccessKeys(user));
+    seen = keys.find((k) => k.accessKeyId === old);
+    if (seen === undefined) return { done: true, value: 'deleted' };
+    if (keepOld && seen.status === 'Inactive') return { done: true, value: 'inactive' };
+    return { done: false };
+  });
+  if (confirmed.done) return confirmed.value;
+  const asked = keepOld ? 'deactivated' : 'deleted';
+  throw new AwsError(
+    `the old key ${old} was ${asked} without error, but IAM still lists it as ${seen?.status ?? 'present'} after ${CONFIRM_POLICY.timeoutMs / 1000} s`,
+    {
+      hint: `The answer may not have come from AWS (a proxy or captive portal answering in its place), or IAM is slow to apply it. The connection already uses the new key ${r.fresh!.accessKeyId}. Run the same command again to retire the old key.`,
+    },
+  );
 }

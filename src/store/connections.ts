@@ -138,7 +138,7 @@ export function connectionProblem(name: string, entry: unknown): string | undefi
   ] as const) {
     if (entry[field] !== undefined && typeof entry[field] !== 'string') return `"${field}" is not text`;
   }
-  for (const field of ['services', 'buckets', 'previousAccessKeyIds'] as const) {
+  for (const field of ['services', 'buckets', 'previousAccessKeyIds', 'exportedProfiles'] as const) {
     const value = entry[field];
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))
       return `"${field}" is not a list of text`;

@@ -41,6 +41,8 @@ export class FakeAws implements Aws {
   readonly accountId = '123456789012';
   readonly users = new Map<string, FakeUser>();
   readonly keys = new Map<string, FakeKey>();
+  /** What GetAccessKeyLastUsed answers per key id (absent: never used). */
+  readonly lastUsed = new Map<string, { lastUsedDate?: string; serviceName?: string; region?: string }>();
   /** Every call, as "iam:createAccessKey" / "sts:getCallerIdentity", in order. */
   readonly calls: string[] = [];
   /** New keys are rejected by STS for this many calls (IAM eventual consistency). */
@@ -250,7 +252,8 @@ export class FakeAws implements Aws {
         call('iam', 'getAccessKeyLastUsed', 'iam:GetAccessKeyLastUsed', () => {
           if (!this.keys.has(accessKeyId))
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
-          return { lastUsedDate: undefined, serviceName: undefined, region: undefined };
+          const used = this.lastUsed.get(accessKeyId);
+          return { lastUsedDate: used?.lastUsedDate, serviceName: used?.serviceName, region: used?.region };
         }),
       listAttachedUserPolicies: (userName) =>
         call('iam', 'listAttachedUserPolicies', 'iam:ListAttachedUserPolicies', () => [

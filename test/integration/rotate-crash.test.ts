@@ -179,7 +179,7 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
       proxy.set(mode);
       const run = await world.cli(['rotate', 'prod', '--json'], { endpoint: proxy.url });
       const journal = world.journal('prod');
-      const label = `${JSON.stringify(mode)} (${actions[mode.kind === 'pass' ? 0 : mode.n - 1]})`;
+      const label = `${JSON.stringify(mode)} (${actions['n' in mode ? mode.n - 1 : 0]})`;
       outcomes.push(`${label}: exit ${run.exitCode}${journal ? ` journal ${journal.phase}` : ''}`);
       if (journal) expect(run.exitCode, `${label}: ${run.stderr}`).toBe(8);
       expect([0, 5, 8], `${label}: ${run.stderr}`).toContain(run.exitCode);

@@ -252,7 +252,12 @@ export type ProxyMode =
   /** From request N on, answer 503 without forwarding (an outage). */
   | { kind: 'fail-from'; n: number }
   /** Forward request N to moto, then drop the connection instead of answering (a lost response); the rest pass. */
-  | { kind: 'lose-response'; n: number };
+  | { kind: 'lose-response'; n: number }
+  /**
+   * The `occurrence`-th request (default 1) for AWS action `action` is never answered (forwarded first when
+   * `forward`: it takes effect), and `onStall` is told, so that the test can kill the process right there.
+   */
+  | { kind: 'stall'; action: string; occurrence?: number; forward: boolean; onStall: () => void };
 
 /** A tiny HTTP proxy between the CLI and moto that fails or drops the Nth request. */
 export class FaultProxy {
@@ -292,6 +297,26 @@ export class FaultProxy {
     const n = this.count;
     this.actions.push(/Action=([A-Za-z]+)/.exec(body.toString())?.[1] ?? '?');
     const mode = this.mode;
+    if (mode.kind === 'stall' && this.actions.at(-1) === mode.action) {
+      const seen = this.actions.filter((a) => a === mode.action).length;
+      if (seen === (mode.occurrence ?? 1)) {
+        if (mode.forward) {
+          const target = new URL(this.target);
+          const upstream = request(
+            { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+            (answer) => {
+              answer.resume();
+              answer.on('end', () => mode.onStall());
+            },
+          );
+          upstream.on('error', () => mode.onStall());
+          upstream.end(body);
+        } else {
+          mode.onStall();
+        }
+        return;
+      }
+    }
     if ((mode.kind === 'down-from' && n >= mode.n) || (mode.kind === 'fail-from' && n >= mode.n)) {
       if (mode.kind === 'down-from') {
         req.socket.destroy();

@@ -111,6 +111,7 @@ describe('list', () => {
         status: 'key older than 90 days',
         storedAccessKeyId: null,
         lastTestRejectedAt: null,
+        rotation: null,
       },
     ]);
   });

@@ -208,6 +208,7 @@ export async function rotateIn(
     prompter: async () => world.prompter,
     journals: async () => options.journals ?? world.journals,
     locks: async () => world.locks,
+    ...(world.consumer ? { consumer: world.consumer } : {}),
   });
   const full: RotateOptions = { all: false, concurrency: 4, keepOld: false, admin: false, dryRun: false, ...opts };
   if (!full.all && full.name === undefined) full.name = NAME;

@@ -741,12 +741,21 @@ describe('key hygiene', () => {
       { ok: true, date: '2026-11-27T08:00:00Z', service: 'sts', region: 'eu-west-1' },
       'last used: 2026-11-27 (sts in eu-west-1)',
     ],
-    [{ ok: true, date: undefined, service: undefined, region: undefined }, 'last used: never, as far as IAM knows'],
+    [
+      { ok: true, date: undefined, service: undefined, region: undefined },
+      'last used: never, as far as IAM knows: unused so far; if nothing needs this key, remove it',
+      true,
+    ],
+    [
+      { ok: true, date: '2026-08-01T08:00:00Z', service: 's3', region: 'eu-west-1' },
+      'last used: 2026-08-01 (s3 in eu-west-1): unused for 119 days; if nothing needs this key, remove it',
+      true,
+    ],
     [
       { ok: false, reason: 'iam:GetAccessKeyLastUsed is not permitted (AccessDenied)' },
       'last used: unknown — iam:GetAccessKeyLastUsed is not permitted (AccessDenied)',
     ],
-  ] as const)('says when the key was last used: %j', (lastUsed, text) => {
+  ] as const)('says when the key was last used: %j', (lastUsed, text, warning: boolean = false) => {
     expect(
       keyHygiene({
         createdAt: '2026-11-16T09:00:00Z',
@@ -755,6 +764,6 @@ describe('key hygiene', () => {
         nameArg: 'prod',
         lastUsed,
       })[1],
-    ).toEqual({ text, warning: false });
+    ).toEqual({ text, warning });
   });
 });

@@ -69,3 +69,37 @@ describe('the fate of a failure', () => {
     expect(failureFate(new RotationInterruptedError('already says so'), true, false)).toBe('as-is');
   });
 });
+
+describe('the lifecycle phases', () => {
+  it('follow the switch when the connection has consumers, and retire at once otherwise', () => {
+    expect(plannedPhases('check', true, { lifecycle: true })).toEqual([
+      'check',
+      'make-room',
+      'create',
+      'prove',
+      'switch',
+      'record',
+      'deliver',
+      'await-idle',
+      'deactivate',
+      'await-grace',
+      'delete',
+    ]);
+    expect(nextPhase('record', { kind: 'ok' }, false, { lifecycle: true, now: true })).toBe('retire');
+  });
+  it('a waiting phase ends the run (not a failure)', () => {
+    for (const phase of ['deliver', 'await-idle', 'await-grace'] as const)
+      expect(nextPhase(phase, { kind: 'stop' }, false, { lifecycle: true })).toBe('end');
+  });
+  it('a journal past the switch resumes where the lifecycle waits; --now retires at once; --reactivate-old goes to reactivate', () => {
+    const resume = (kind: 'deliver' | 'await-idle' | 'await-grace' | 'reactivated') =>
+      ({ kind: 'resume', action: { kind } }) as const;
+    expect(nextPhase('recover', resume('deliver'))).toBe('deliver');
+    expect(nextPhase('recover', resume('await-idle'))).toBe('await-idle');
+    expect(nextPhase('recover', resume('await-grace'))).toBe('await-grace');
+    expect(nextPhase('recover', resume('reactivated'))).toBe('await-idle');
+    expect(nextPhase('recover', resume('await-grace'), false, { now: true })).toBe('retire');
+    expect(nextPhase('recover', resume('await-grace'), false, { reactivate: true })).toBe('reactivate');
+    expect(nextPhase('recover', { kind: 'no-journal' }, false, { reactivate: true })).toBe('reactivate');
+  });
+});
