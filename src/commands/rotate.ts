@@ -6,7 +6,8 @@ import { maskAccessKeyId } from '../domain/access-key.js';
 import { worstExitCode } from '../domain/rotation.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
-import { mapConcurrently } from '../domain/concurrency.js';
+import { AdaptiveLimit, mapAdaptively } from '../domain/concurrency.js';
+import { pacedAws, type PacingCounts } from '../aws/throttle.js';
 import { rotateConnection, type RotateResult, type RotationReporter } from '../rotation/engine.js';
 
 export { LOCK_WAIT_MS, type RotateResult, type RotateStatus } from '../rotation/engine.js';
@@ -136,30 +137,83 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
  * (rolled back, or any --all entry failed) is returned for printing and sets `ctx.exitCode`.
  */
 export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateOutcome> {
+  const limit = new AdaptiveLimit(opts.all ? opts.concurrency : 1);
+  const counts: PacingCounts = { iam: 0, sts: 0, throttled: 0 };
+  const aws = pacedAws(await ctx.aws(), limit, ctx.clock, counts);
+  // The engine sees the paced port; everything else of the context is the caller's own.
+  const paced: Context = Object.create(ctx, { aws: { value: async () => aws } }) as Context;
   if (!opts.all) {
-    const result = await rotateConnection(ctx, opts.name!, opts, reporter(ctx));
+    const result = await rotateConnection(paced, opts.name!, opts, reporter(ctx));
     if (result.status === 'rolled-back') ctx.exitCode = ExitCode.aws;
     return result;
   }
   const connections = await (await ctx.connections()).list();
-  const entries = await mapConcurrently(
-    connections,
-    opts.concurrency,
-    async (connection): Promise<RotateResult | RotateFailure> => {
-      try {
-        return await rotateConnection(ctx, connection.name, opts, reporter(ctx));
-      } catch (error) {
-        const failure = failureEntry(connection.name, error);
-        warn(
-          ctx,
-          `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`,
-        );
-        return failure;
-      }
-    },
-  );
+  const started = ctx.clock.now().getTime();
+  const entries = await mapAdaptively(connections, limit, async (connection): Promise<RotateResult | RotateFailure> => {
+    try {
+      return await rotateConnection(paced, connection.name, opts, reporter(ctx));
+    } catch (error) {
+      const failure = failureEntry(connection.name, error);
+      warn(ctx, `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`);
+      return failure;
+    }
+  });
+  if (connections.length > 0)
+    progress(ctx, describeRate(rateOf(entries, counts, limit, ctx.clock.now().getTime() - started)));
   ctx.exitCode = worstExitCode(entries.map(entryExitCode));
   return entries;
+}
+
+/** How fast an --all run went, and how its concurrency adapted to throttling. */
+export interface RotateRate {
+  connections: number;
+  /** Connections whose rotation ended without failure (rotated, resumed, skipped or rolled back). */
+  done: number;
+  seconds: number;
+  rotationsPerSecond: number;
+  iamCalls: number;
+  iamCallsPerSecond: number;
+  stsCalls: number;
+  /** Throttling answers, each retried. */
+  throttled: number;
+  /** The concurrency the run started with, the lowest it went to, and where it ended. */
+  concurrency: { start: number; lowest: number; end: number; cuts: number };
+}
+
+/** The rate of an --all run from its entries, the paced calls and the limit. */
+export function rateOf(
+  entries: ReadonlyArray<RotateResult | RotateFailure>,
+  counts: PacingCounts,
+  limit: Pick<AdaptiveLimit, 'state'>,
+  elapsedMs: number,
+): RotateRate {
+  const seconds = Math.max(elapsedMs, 1) / 1000;
+  const state = limit.state;
+  const done = entries.filter((e) => e.status !== 'failed').length;
+  return {
+    connections: entries.length,
+    done,
+    seconds,
+    rotationsPerSecond: done / seconds,
+    iamCalls: counts.iam,
+    iamCallsPerSecond: counts.iam / seconds,
+    stsCalls: counts.sts,
+    throttled: counts.throttled,
+    concurrency: { start: state.max, lowest: state.lowest, end: state.limit, cuts: state.cuts },
+  };
+}
+
+/** The one summary line of an --all run, on stderr (stdout keeps CLI.md's array, with --json too). */
+export function describeRate(rate: RotateRate): string {
+  const c = rate.concurrency;
+  const adapted =
+    c.cuts === 0
+      ? `concurrency ${c.start}, never throttled`
+      : `${rate.throttled} throttling answer${rate.throttled === 1 ? '' : 's'} retried; concurrency ${c.start}, down to ${c.lowest}, ${c.end} at the end`;
+  return (
+    `rotate --all: ${rate.done} of ${rate.connections} connection${rate.connections === 1 ? '' : 's'} done in ${rate.seconds.toFixed(1)} s: ` +
+    `${rate.rotationsPerSecond.toFixed(2)} rotations/s, ${rate.iamCallsPerSecond.toFixed(1)} IAM calls/s (${rate.iamCalls} IAM, ${rate.stsCalls} STS calls); ${adapted}`
+  );
 }
 
 /** The engine's progress lines and warnings, on stderr. */
