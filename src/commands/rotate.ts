@@ -158,7 +158,7 @@ export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateO
       return failure;
     }
   });
-  if (connections.length > 0)
+  if (connections.length > 0 && !opts.dryRun)
     progress(ctx, describeRate(rateOf(entries, counts, limit, ctx.clock.now().getTime() - started)));
   ctx.exitCode = worstExitCode(entries.map(entryExitCode));
   return entries;
@@ -167,8 +167,11 @@ export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateO
 /** How fast an --all run went, and how its concurrency adapted to throttling. */
 export interface RotateRate {
   connections: number;
-  /** Connections whose rotation ended without failure (rotated, resumed, skipped or rolled back). */
-  done: number;
+  /** Connections rotated (a resumed rotation finished counts too). */
+  rotated: number;
+  /** Connections skipped (--older-than) or rolled back: ended without failure, unrotated. */
+  unrotated: number;
+  failed: number;
   seconds: number;
   rotationsPerSecond: number;
   iamCalls: number;
@@ -189,12 +192,15 @@ export function rateOf(
 ): RotateRate {
   const seconds = Math.max(elapsedMs, 1) / 1000;
   const state = limit.state;
-  const done = entries.filter((e) => e.status !== 'failed').length;
+  const rotated = entries.filter((e) => e.status === 'rotated' || e.status === 'resumed').length;
+  const failed = entries.filter((e) => e.status === 'failed').length;
   return {
     connections: entries.length,
-    done,
+    rotated,
+    unrotated: entries.length - rotated - failed,
+    failed,
     seconds,
-    rotationsPerSecond: done / seconds,
+    rotationsPerSecond: rotated / seconds,
     iamCalls: counts.iam,
     iamCallsPerSecond: counts.iam / seconds,
     stsCalls: counts.sts,
@@ -211,7 +217,7 @@ export function describeRate(rate: RotateRate): string {
       ? `concurrency ${c.start}, never throttled`
       : `${rate.throttled} throttling answer${rate.throttled === 1 ? '' : 's'} retried; concurrency ${c.start}, down to ${c.lowest}, ${c.end} at the end`;
   return (
-    `rotate --all: ${rate.done} of ${rate.connections} connection${rate.connections === 1 ? '' : 's'} done in ${rate.seconds.toFixed(1)} s: ` +
+    `rotate --all: ${rate.connections} connection${rate.connections === 1 ? '' : 's'} in ${rate.seconds.toFixed(1)} s (${rate.rotated} rotated, ${rate.unrotated} skipped or rolled back, ${rate.failed} failed): ` +
     `${rate.rotationsPerSecond.toFixed(2)} rotations/s, ${rate.iamCallsPerSecond.toFixed(1)} IAM calls/s (${rate.iamCalls} IAM, ${rate.stsCalls} STS calls); ${adapted}`
   );
 }

@@ -104,7 +104,7 @@ describe('rotate --all through a proxy that throttles IAM', () => {
       const summary = run.stderr.split('\n').find((l) => l.includes('rotate --all:')) ?? '';
       expect(summary).toMatch(
         new RegExp(
-          `${CONNECTIONS} of ${CONNECTIONS} connections done in [\\d.]+ s: [\\d.]+ rotations/s, [\\d.]+ IAM calls/s`,
+          `${CONNECTIONS} connections in [\\d.]+ s \\(${CONNECTIONS} rotated, 0 skipped or rolled back, 0 failed\\): [\\d.]+ rotations/s, [\\d.]+ IAM calls/s`,
         ),
       );
       const lowest = Number(new RegExp(`concurrency ${CONCURRENCY}, down to (\\d+)`).exec(summary)?.[1]);

@@ -21,7 +21,9 @@ describe('rotate --all under IAM throttling (a fake IAM with a token bucket)', (
     expect(world.aws.throttledCalls).toBeGreaterThan(0);
     // The summary: on stderr only (stdout is the array), with the rate and how far the concurrency fell.
     const summary = run.stderr.split('\n').find((l) => l.includes('rotate --all:'));
-    expect(summary).toMatch(/30 of 30 connections done in [\d.]+ s: [\d.]+ rotations\/s, [\d.]+ IAM calls\/s/);
+    expect(summary).toMatch(
+      /30 connections in [\d.]+ s \(30 rotated, 0 skipped or rolled back, 0 failed\): [\d.]+ rotations\/s, [\d.]+ IAM calls\/s/,
+    );
     const lowest = Number(/concurrency 8, down to (\d+)/.exec(summary ?? '')?.[1]);
     expect(lowest).toBeGreaterThanOrEqual(1);
     expect(lowest).toBeLessThan(8);
@@ -32,7 +34,9 @@ describe('rotate --all under IAM throttling (a fake IAM with a token bucket)', (
     const world = rotationWorld({ connections: names(6) });
     const run = await rotateIn(world, { all: true, name: undefined, concurrency: 3 });
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/rotate --all: 6 of 6 connections done in .*; concurrency 3, never throttled\n/);
+    expect(run.stderr).toMatch(
+      /rotate --all: 6 connections in .* \(6 rotated, 0 skipped or rolled back, 0 failed\): .*; concurrency 3, never throttled\n/,
+    );
   });
 
   it('past THROTTLE_RETRY of nothing but throttling, a connection fails with exit 5 before touching anything', async () => {
