@@ -37,7 +37,12 @@ export function pacedAws(
   limit: Pick<AdaptiveLimit, 'epoch' | 'record'>,
   clock: BackoffClock,
   counts: PacingCounts,
-  options: { random?: () => number; policy?: BackoffPolicy } = {},
+  options: {
+    random?: () => number;
+    policy?: BackoffPolicy;
+    /** Told before each pause after a throttling answer (e.g. for a progress line). */
+    onWait?: (action: string, delayMs: number) => void;
+  } = {},
 ): Aws {
   const policy = options.policy ?? THROTTLE_RETRY;
   const paced = async <T>(service: 'iam' | 'sts', name: string, send: () => Promise<T>): Promise<T> => {
@@ -63,13 +68,16 @@ export function pacedAws(
           }
         },
         isThrottling,
-        options.random ? { random: options.random } : {},
+        {
+          ...(options.random ? { random: options.random } : {}),
+          onWait: (info) => options.onWait?.(actionName(service, name), info.delayMs),
+        },
       );
     } catch (error) {
       if (!isThrottling(error)) throw error;
       const cli = error instanceof CliError ? error : undefined;
       throw new AwsError(
-        `AWS kept throttling ${service}:${name[0]!.toUpperCase()}${name.slice(1)} for ${Math.round(policy.timeoutMs / 1000)} s, retrying with backoff all along (${cli?.awsCode ?? 'Throttling'})`,
+        `AWS kept throttling ${actionName(service, name)} for ${Math.round(policy.timeoutMs / 1000)} s, retrying with backoff all along (${cli?.awsCode ?? 'Throttling'})`,
         {
           cause: error,
           awsCode: cli?.awsCode ?? 'Throttling',
@@ -93,4 +101,9 @@ export function pacedAws(
     admin: async () => wrap(await aws.admin()),
     as: async (credentials, region) => wrap(await aws.as(credentials, region)),
   };
+}
+
+/** "iam:ListAccessKeys" for the gateway method `listAccessKeys`. */
+function actionName(service: string, method: string): string {
+  return `${service}:${method.charAt(0).toUpperCase()}${method.slice(1)}`;
 }

@@ -43,6 +43,9 @@ export interface RotateFailure {
 /** One connection's result, or an array with --all (in the order of `list`). */
 export type RotateOutcome = RotateResult | Array<RotateResult | RotateFailure>;
 
+/** The least time between two "AWS is throttling" progress lines. */
+const THROTTLE_NOTICE_MS = 10_000;
+
 /** Default number of connections rotating at once under --all. */
 export const DEFAULT_CONCURRENCY = 4;
 
@@ -139,7 +142,19 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
 export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateOutcome> {
   const limit = new AdaptiveLimit(opts.all ? opts.concurrency : 1);
   const counts: PacingCounts = { iam: 0, sts: 0, throttled: 0 };
-  const aws = pacedAws(await ctx.aws(), limit, ctx.clock, counts);
+  let toldAt: number | undefined;
+  const aws = pacedAws(await ctx.aws(), limit, ctx.clock, counts, {
+    // A throttled wait is said, at most every THROTTLE_NOTICE_MS, so that a long wait never looks like a hang.
+    onWait: (action, delayMs) => {
+      const now = ctx.clock.now().getTime();
+      if (toldAt !== undefined && now - toldAt < THROTTLE_NOTICE_MS) return;
+      toldAt = now;
+      progress(
+        ctx,
+        `AWS is throttling (${action}): retrying with backoff (${(delayMs / 1000).toFixed(1)} s); ${counts.throttled} throttling answer${counts.throttled === 1 ? '' : 's'} so far${opts.all ? `, ${limit.limit} connection${limit.limit === 1 ? '' : 's'} at once now` : ''}`,
+      );
+    },
+  });
   // The engine sees the paced port; everything else of the context is the caller's own.
   const paced: Context = Object.create(ctx, { aws: { value: async () => aws } }) as Context;
   if (!opts.all) {

@@ -28,6 +28,14 @@ describe('rotate --all under IAM throttling (a fake IAM with a token bucket)', (
     expect(lowest).toBeGreaterThanOrEqual(1);
     expect(lowest).toBeLessThan(8);
     expect(summary).toContain(`${world.aws.throttledCalls} throttling answers retried`);
+    // The waits are said, at most every 10 s (of the clock), so that a long one never looks like a hang.
+    const notices = run.stderr.split('\n').filter((l) => l.includes('AWS is throttling'));
+    expect(notices.length).toBeGreaterThan(0);
+    expect(notices[0]).toMatch(
+      /AWS is throttling \(iam:\w+\): retrying with backoff \([\d.]+ s\); \d+ throttling answers? so far, \d+ connections? at once now$/,
+    );
+    const times = notices.map((l) => Date.parse(l.split(' ')[0]!));
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(10_000);
   });
 
   it('keeps to --concurrency when IAM never throttles, and says so', async () => {
