@@ -124,6 +124,8 @@ export interface RotationLocks {
   path(connectionName: string): string;
   /** Takes the lock, waiting up to `waitMs` for a live holder; undefined when it is still held then. */
   acquire(connectionName: string, waitMs: number): Promise<HeldLock | undefined>;
+  /** Whether a live process holds the lock now (list and show: a change under way explains a disagreement). */
+  isHeld(connectionName: string): Promise<boolean>;
 }
 
 /** STS, domain-shaped. */

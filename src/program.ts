@@ -43,6 +43,8 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'deliver', load: async () => (await import('./commands/deliver.js')).deliverCommand },
   { name: 'move-store', load: async () => (await import('./commands/move-store.js')).moveStoreCommand },
   { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand, tree: true },
+  // Prints another command's help, so it needs the whole tree.
+  { name: 'help', load: async () => (await import('./commands/help.js')).helpCommand, tree: true },
   { name: '__complete', load: async () => (await import('./commands/completion.js')).completeCommand, hidden: true },
 ];
 

@@ -53,7 +53,7 @@ export async function deliver(ctx: Context, opts: DeliverOptions): Promise<Deliv
   const store = await ctx.connections();
   const connection = await requireConnection(store, opts.name);
   const pair = await requireKeyPair(await ctx.secrets(), connection);
-  return withConnectionLock(store, connection.name, async () => {
+  return withConnectionLock(ctx, connection.name, async () => {
     const fresh = await requireConnection(store, connection.name);
     if (opts.confirmDelivered) {
       const consumers = confirm(fresh.consumers ?? [], pair.accessKeyId, ctx.clock.now().toISOString(), fresh.name);

@@ -23,8 +23,10 @@ import {
 // main.ts runs `list` called without options straight from this module, and Commander with
 // program.ts costs about 24 ms of every run.
 
-/** The options of `list` (none besides the global ones). */
-export type ListOptions = Record<string, never>;
+/** The options of `list`: `--wide` shows every column on a terminal. */
+export interface ListOptions {
+  wide?: boolean;
+}
 
 /** One connection as `list` reports it: the connection JSON of CLI.md plus age and status. */
 export type ListEntry = ConnectionEntry;
@@ -78,33 +80,70 @@ async function readableConnections(ctx: Context): Promise<Connection[]> {
   }
 }
 
-/** Human text for `list`: a table on a terminal, tab-separated rows when piped. */
-export function renderList(result: ListResult, io: IO, style: Style): void {
+/** The width a terminal table of `list` keeps within, unless --wide. */
+export const LIST_WIDTH = 80;
+
+/**
+ * Human text for `list`: tab-separated rows of every column when piped (unchanged for scripts); on a
+ * terminal a table, every column with --wide, else the columns that fit LIST_WIDTH (account and last
+ * rotation are left to `show` and --wide, the key id shortened, a long name or status cut with "…").
+ */
+export function renderList(result: ListResult, io: IO, style: Style, opts: ListOptions = {}): void {
   if (result.length === 0) {
     io.err('No connections yet. Add one with `datablast-aws add-connection NAME`, or run `datablast-aws init`.\n');
     return;
   }
-  const rows = result.map((e) => [
-    e.name,
-    maskAccessKeyId(e.accessKeyId),
-    e.accountId ?? '-',
-    e.region,
-    ageText(e),
-    day(e.lastTestedAt),
-    day(e.lastRotatedAt),
-    statusText(e.status, style),
+  if (!io.stdoutIsTTY || opts.wide) {
+    const rows = result.map((e) => [
+      e.name,
+      maskAccessKeyId(e.accessKeyId),
+      e.accountId ?? '-',
+      e.region,
+      ageText(e),
+      day(e.lastTestedAt),
+      day(e.lastRotatedAt),
+      statusText(e.status, style),
+    ]);
+    const header = [
+      'NAME',
+      'ACCESS KEY ID',
+      'ACCOUNT',
+      'REGION',
+      'AGE (DAYS)',
+      'LAST TESTED',
+      'LAST ROTATED',
+      'STATUS',
+    ].map((h) => style.bold(h));
+    io.out(table(io.stdoutIsTTY ? [header, ...rows] : rows, io));
+    return;
+  }
+  const fixed = result.map((e) => [shortKeyId(e.accessKeyId), e.region, ageText(e), day(e.lastTestedAt)]);
+  const headers = ['NAME', 'KEY', 'REGION', 'AGE', 'TESTED', 'STATUS'];
+  const widest = (cells: string[]) => Math.max(...cells.map((c) => [...c].length));
+  const fixedWidth = [0, 1, 2, 3].reduce((sum, i) => sum + widest([headers[i + 1]!, ...fixed.map((r) => r[i]!)]), 0);
+  // Two spaces between the six columns; what is left is shared by the name and the status.
+  let room = LIST_WIDTH - fixedWidth - 2 * (headers.length - 1);
+  const statusWidth = widest(['STATUS', ...result.map((e) => e.status)]);
+  const nameWidth = Math.min(widest(['NAME', ...result.map((e) => e.name)]), Math.max(8, room - statusWidth));
+  room -= nameWidth;
+  const rows = result.map((e, i) => [
+    cut(e.name, nameWidth),
+    ...fixed[i]!,
+    // Coloured by the whole status, then cut: a cut status keeps its colour.
+    statusText(e.status, style).replace(e.status, cut(e.status, room)),
   ]);
-  const header = [
-    'NAME',
-    'ACCESS KEY ID',
-    'ACCOUNT',
-    'REGION',
-    'AGE (DAYS)',
-    'LAST TESTED',
-    'LAST ROTATED',
-    'STATUS',
-  ].map((h) => style.bold(h));
-  io.out(table(io.stdoutIsTTY ? [header, ...rows] : rows, io));
+  io.out(table([headers.map((h) => style.bold(h)), ...rows], io));
+}
+
+/** `AKIA…MPLE`: the prefix and the last four characters, as much of a key id as a table needs. */
+function shortKeyId(accessKeyId: string): string {
+  return `${accessKeyId.slice(0, 4)}…${accessKeyId.slice(-4)}`;
+}
+
+/** Text cut to `width` characters, the last one an ellipsis when anything was cut. */
+function cut(text: string, width: number): string {
+  const chars = [...text];
+  return chars.length <= width ? text : `${chars.slice(0, Math.max(1, width - 1)).join('')}…`;
 }
 
 /** What `list` does once its options are known: the Commander action, and main's shortcut. */
@@ -113,7 +152,7 @@ export async function listAction(
   opts: ListOptions = {},
   run: (ctx: Context, opts: ListOptions) => Promise<ListResult> = list,
 ): Promise<void> {
-  present(ctx, await run(ctx, opts), renderList);
+  present(ctx, await run(ctx, opts), (result, io, style) => renderList(result, io, style, opts));
 }
 
 /** Commander wiring of `list`. */
@@ -128,10 +167,12 @@ export function listCommand(
     .addHelpText(
       'after',
       `
-Piped, it prints tab-separated rows without a header; --json prints the full key ids.
+On a terminal the table fits 80 columns (--wide: every column); piped, it prints tab-separated rows of
+every column without a header; --json prints the full key ids.
 
 Examples:
   $ datablast-aws list
+  $ datablast-aws list --wide
   $ datablast-aws list --json | jq -r '.[] | select(.status != "ok") | .name'
 
 Status: ok (the stored key is the one the metadata names, no rotation half-done, not rejected at the
@@ -139,7 +180,8 @@ last test), key older than 90 days (exit 0), secret missing or stored key differ
 last test (4), unknown: secret store unavailable (6), rotation interrupted (8); the most urgent wins.
 `,
     )
-    .action(async () => {
-      await listAction(ctx, {}, run);
+    .option('--wide', 'on a terminal, every column (account, last rotation, the masked key id in full)')
+    .action(async (opts: ListOptions) => {
+      await listAction(ctx, opts.wide ? { wide: true } : {}, run);
     });
 }

@@ -1,3 +1,4 @@
+import { withConnectionLock } from '../onboarding/hand-off.js';
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { AwsSession, Context, IO } from '../ports.js';
@@ -123,24 +124,28 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<RemoveR
   }
   let key: RemoveResult['key'] = 'kept';
   if (opts.deleteKey) key = await deleteKeyInAws(ctx, connection, stored, metadataAccessKeyId, opts.admin);
-  let secretDeleted: boolean;
-  try {
-    secretDeleted = await secrets.delete(name);
-  } catch (error) {
-    if (error instanceof SecretStoreError && key !== 'kept') {
-      throw new SecretStoreError(
-        `${error.message}; the access key was already deleted in AWS, the connection is still listed`,
-        {
-          hint: `Run \`datablast-aws remove ${shellWord(name)}\` (without --delete-key) once the secret store is available.`,
-          cause: error,
-        },
-      );
+  // The secret, then the metadata, under the connection's lock (list: "change in progress" meanwhile).
+  const secretDeleted = await withConnectionLock(ctx, name, async () => {
+    let deleted: boolean;
+    try {
+      deleted = await secrets.delete(name);
+    } catch (error) {
+      if (error instanceof SecretStoreError && key !== 'kept') {
+        throw new SecretStoreError(
+          `${error.message}; the access key was already deleted in AWS, the connection is still listed`,
+          {
+            hint: `Run \`datablast-aws remove ${shellWord(name)}\` (without --delete-key) once the secret store is available.`,
+            cause: error,
+          },
+        );
+      }
+      throw error;
     }
-    throw error;
-  }
-  // A pending entry outlives its journal only if a rotation crashed while undoing itself; it is ours to drop.
-  await secrets.delete(pendingAccount(name));
-  await connections.delete(name);
+    // A pending entry outlives its journal only if a rotation crashed while undoing itself; it is ours to drop.
+    await secrets.delete(pendingAccount(name));
+    await connections.delete(name);
+    return deleted;
+  });
   if (metadataAccessKeyId !== null) {
     warn(
       ctx,

@@ -14,6 +14,7 @@ export type ConnectionStatus =
   | 'rejected at last test'
   | 'rotation interrupted'
   | 'rotation in progress'
+  | 'change in progress'
   | 'unknown: secret store unavailable'
   | 'unknown: secret unreadable'
   | 'unknown: rotation journal unreadable';
@@ -29,6 +30,8 @@ export const STATUS_EXIT_CODE: Readonly<Record<ConnectionStatus, number>> = {
   'rotation interrupted': ExitCode.interrupted,
   // Another process is rotating it right now (its lock is held): nothing is wrong yet.
   'rotation in progress': 0,
+  // Another process holds the connection's lock while it writes the secret and the metadata (add, remove).
+  'change in progress': 0,
   'unknown: secret store unavailable': ExitCode.secretStore,
   'unknown: secret unreadable': ExitCode.secretStore,
   'unknown: rotation journal unreadable': ExitCode.config,
@@ -48,6 +51,8 @@ export type JournalFact = 'none' | 'running' | 'present' | 'unreadable';
 export interface HealthFacts {
   secret: StoredSecretFact;
   journal: JournalFact;
+  /** A live process holds the connection's lock (add-connection --force or remove writing it now). */
+  changing?: boolean;
   now: Date;
 }
 
@@ -68,6 +73,9 @@ export function connectionStatus(connection: Connection, facts: HealthFacts): Co
   if (facts.journal === 'unreadable') return 'unknown: rotation journal unreadable';
   if (facts.secret.kind === 'unreadable') return 'unknown: secret store unavailable';
   if (facts.secret.kind === 'entry unreadable') return 'unknown: secret unreadable';
+  const disagrees = facts.secret.kind === 'missing' || facts.secret.accessKeyId !== connection.accessKeyId;
+  // The secret and the metadata are two writes: between them, the lock's holder explains the difference.
+  if (disagrees && facts.changing) return 'change in progress';
   if (facts.secret.kind === 'missing') return 'secret missing';
   if (facts.secret.accessKeyId !== connection.accessKeyId) return 'stored key differs';
   if (rejectedAtLastTest(connection)) return 'rejected at last test';

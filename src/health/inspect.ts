@@ -4,7 +4,7 @@
  * none is returned) and
  * whether a rotation journal is waiting. Shared by both commands, which never import each other.
  */
-import type { Context } from '../ports.js';
+import type { Context, Journals, RotationLocks } from '../ports.js';
 import { CliError, type SecretStoreError } from '../errors.js';
 import { connectionJson, type AccessKeyPair, type Connection, type ConnectionJson } from '../domain/connection.js';
 import type { Style } from '../ui/output.js';
@@ -17,10 +17,6 @@ import {
   type StoredSecretFact,
 } from '../domain/connection-health.js';
 import { ageInDays } from '../domain/connection.js';
-import { stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { journalStore, rotationLockPath } from '../store/journal.js';
-import { DEFAULT_STALE_MS, readLockOwner } from '../store/lock.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { shellWord } from '../domain/shell-word.js';
 
@@ -80,15 +76,18 @@ export async function inspectConnections(
   connections: Connection[],
   reading?: StoreReading,
 ): Promise<ConnectionHealth[]> {
-  const dir = (await ctx.connections()).dir;
+  const [journals, locks] = await Promise.all([ctx.journals(), ctx.locks()]);
   const now = ctx.clock.now();
   return Promise.all(
     connections.map(async (connection) => {
       const [[secret, storeFailure], journal] = await Promise.all([
         secretFact(ctx, connection.name, reading),
-        journalFact(dir, connection.name),
+        journalFact(journals, locks, connection.name),
       ]);
-      const status = connectionStatus(connection, { secret, journal, now });
+      const disagrees =
+        secret.kind === 'missing' || (secret.kind === 'stored' && secret.accessKeyId !== connection.accessKeyId);
+      const changing = disagrees && journal === 'none' && (await locks.isHeld(connection.name));
+      const status = connectionStatus(connection, { secret, journal, changing, now });
       const keyAgeKnown = connection.keyCreatedAt !== undefined;
       const keyAgeDays = ageInDays(connection.keyCreatedAt ?? connection.createdAt, now) ?? null;
       const storedAccessKeyId =
@@ -137,34 +136,14 @@ async function secretFact(
   }
 }
 
-async function journalFact(dir: string, name: string): Promise<JournalFact> {
+async function journalFact(journals: Journals, locks: RotationLocks, name: string): Promise<JournalFact> {
   try {
-    if (!(await journalStore(dir, name).read())) return 'none';
+    if (!(await journals.of(name).read())) return 'none';
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     return 'unreadable';
   }
-  return (await rotationRunning(rotationLockPath(dir, name))) ? 'running' : 'present';
-}
-
-/**
- * Whether a live process holds the rotation lock: on this host, its pid is alive; from another host
- * sharing the directory, its holder refreshed the file within the staleness bound (lock.ts's rule).
- */
-async function rotationRunning(lockPath: string): Promise<boolean> {
-  const owner = await readLockOwner(lockPath);
-  if (!owner) return false;
-  if (owner.hostname !== hostname()) {
-    const info = await stat(lockPath).catch(() => undefined);
-    return info !== undefined && Date.now() - info.mtimeMs < DEFAULT_STALE_MS;
-  }
-  try {
-    process.kill(owner.pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, but another user's.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return (await locks.isHeld(name)) ? 'running' : 'present';
 }
 
 function advice(
@@ -188,6 +167,7 @@ function advice(
     case 'rejected at last test':
       return `AWS rejected the key of ${name} when it was last tested; run \`datablast-aws test ${arg}\` for the cause and the fix`;
     case 'rotation in progress':
+    case 'change in progress':
       return null;
     case 'rotation interrupted':
       return `a rotation of ${name} was interrupted; run \`datablast-aws rotate ${arg}\` to finish or undo it`;

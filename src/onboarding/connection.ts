@@ -1,3 +1,4 @@
+import { withConnectionLock } from './hand-off.js';
 import { randomUUID } from 'node:crypto';
 import type { Context } from '../ports.js';
 import type { Identity } from '../domain/iam.js';
@@ -117,28 +118,32 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
     ...(existing?.consumers?.length ? { consumers: existing.consumers } : {}),
   };
 
-  const secrets = await ctx.secrets();
-  // Read before writing, so that a failed replacement can put the old secret back. An entry that does not
-  // decode is what --force is advised for (decodeAccessKeyPair's hint): it is replaced, not restored.
-  const previous = existing ? await secrets.get(name).catch(unlessUndecodable) : undefined;
-  await secrets.set(name, pair);
-  try {
-    await connections.put(connection);
-  } catch (error) {
-    const undoFailed = await restoreSecret(ctx, name, previous);
-    if (undoFailed && error instanceof CliError) {
-      // The metadata error says "nothing was changed"; with the secret left behind, that is no longer true.
-      throw new CliError(
-        `${error.message.replace(/; nothing was changed$/, '')}; the secret of ${JSON.stringify(name)} was stored and could not be taken back (${undoFailed.message.replace(/; nothing was changed$/, '')})`,
-        error.exitCode,
-        {
-          hint: `${error.hint ?? ''} Then run \`datablast-aws remove ${shellWord(name)}\` to remove that secret, or add the connection again${previous ? ' with --force' : ''}.`.trim(),
-          cause: error,
-        },
-      );
+  // Two writes, the secret then the metadata, under the connection's lock: a concurrent list sees the lock
+  // and says "change in progress" instead of a disagreement, and a rotation never runs in between.
+  await withConnectionLock(ctx, name, async () => {
+    const secrets = await ctx.secrets();
+    // Read before writing, so that a failed replacement can put the old secret back. An entry that does not
+    // decode is what --force is advised for (decodeAccessKeyPair's hint): it is replaced, not restored.
+    const previous = existing ? await secrets.get(name).catch(unlessUndecodable) : undefined;
+    await secrets.set(name, pair);
+    try {
+      await connections.put(connection);
+    } catch (error) {
+      const undoFailed = await restoreSecret(ctx, name, previous);
+      if (undoFailed && error instanceof CliError) {
+        // The metadata error says "nothing was changed"; with the secret left behind, that is no longer true.
+        throw new CliError(
+          `${error.message.replace(/; nothing was changed$/, '')}; the secret of ${JSON.stringify(name)} was stored and could not be taken back (${undoFailed.message.replace(/; nothing was changed$/, '')})`,
+          error.exitCode,
+          {
+            hint: `${error.hint ?? ''} Then run \`datablast-aws remove ${shellWord(name)}\` to remove that secret, or add the connection again${previous ? ' with --force' : ''}.`.trim(),
+            cause: error,
+          },
+        );
+      }
+      throw error;
     }
-    throw error;
-  }
+  });
   return {
     connection: connectionJson(connection),
     tested: identity !== undefined,

@@ -19,8 +19,6 @@ import { maskAccessKeyId } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import { handOff } from '../consumers/hand-off.js';
 import { DEFAULT_EXEC_TIMEOUT_MS } from '../consumers/exec.js';
-import { rotationLockPath } from '../store/journal.js';
-import { withLock } from '../store/lock.js';
 import { ConfigError, ExitCode, LockHeldError, UsageError } from '../errors.js';
 import { progress, warn, type Style } from '../ui/output.js';
 
@@ -124,17 +122,19 @@ export function parseExecTimeout(text: string): number {
   return seconds * 1000;
 }
 
-/** Runs `work` holding the connection's rotation lock, waiting a little for a rotation that holds it (else exit 7). */
-export function withConnectionLock<T>(store: ConnectionStore, name: string, work: () => Promise<T>): Promise<T> {
-  return withLock(
-    rotationLockPath(store.dir, name),
-    { waitMs: LOCK_WAIT_MS },
-    () =>
-      new LockHeldError(`a rotation of ${JSON.stringify(name)} is in progress`, {
-        hint: 'It hands the new key to the consumers itself; run deliver again afterwards if needed.',
-      }),
-    work,
-  );
+/** Runs `work` holding the connection's lock (the rotation lock), waiting a little for a holder (else exit 7). */
+export async function withConnectionLock<T>(ctx: Context, name: string, work: () => Promise<T>): Promise<T> {
+  const lock = await (await ctx.locks()).acquire(name, LOCK_WAIT_MS);
+  if (!lock)
+    throw new LockHeldError(
+      `another process is changing ${JSON.stringify(name)} (a rotation, a hand-off, add-connection or remove)`,
+      { hint: 'Wait for it to finish, then run the same command again.' },
+    );
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
 }
 
 /** What to hand over, and to whom. */
@@ -198,7 +198,7 @@ export async function handOffNewKey(ctx: Context, name: string, flags: HandOffFl
   const store = await ctx.connections();
   const before = await store.get(name);
   if (specs.length === 0 && !before?.consumers?.length) return [];
-  const results = await withConnectionLock(store, name, async () => {
+  const results = await withConnectionLock(ctx, name, async () => {
     const connection = await store.get(name);
     const pair = connection ? await (await ctx.secrets()).get(name) : undefined;
     if (!connection || !pair)

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { JOURNAL_VERSION, journalProblem, type RotationJournal } from '../domain/rotation.js';
 import type { Journal, Journals, RotationLocks } from '../ports.js';
 import { onInterruptResumable } from '../signals.js';
 import { ensurePrivateDir, unlinkDurably, writeFileAtomic } from './atomic-file.js';
-import { acquireLock, safeFileName } from './lock.js';
+import { acquireLock, DEFAULT_STALE_MS, readLockOwner, safeFileName } from './lock.js';
 import { assertTrusted } from './trust.js';
 
 /** The rotation journal of one connection: `<configDir>/rotate-<safe name>.journal.json`, beside the metadata. */
@@ -66,7 +67,28 @@ export function fileRotationLocks(dir: string): RotationLocks {
       await ensurePrivateDir(dir);
       return acquireLock(rotationLockPath(dir, connectionName), { waitMs });
     },
+    isHeld: (connectionName) => lockHeld(rotationLockPath(dir, connectionName)),
   };
+}
+
+/**
+ * Whether a live process holds a lock: on this host, its pid is alive; from another host
+ * sharing the directory, its holder refreshed the file within the staleness bound (lock.ts's rule).
+ */
+async function lockHeld(lockPath: string): Promise<boolean> {
+  const owner = await readLockOwner(lockPath);
+  if (!owner) return false;
+  if (owner.hostname !== hostname()) {
+    const info = await stat(lockPath).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs < DEFAULT_STALE_MS;
+  }
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, but another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function repairHint(path: string, userName?: string): string {

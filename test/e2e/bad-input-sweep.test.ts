@@ -420,7 +420,7 @@ function cases(f: Record<string, string>): Case[] {
     csv('lowercase-id.csv', /--from-csv .*lowercase-id\.csv.*Access key ID/),
     csv('short-secret.csv', /--from-csv .*short-secret\.csv.*Secret access key/),
     csv('control-char.csv', /--from-csv .*control-char\.csv.*Secret access key/),
-    csv('huge.csv', /--from-csv .*huge\.csv.*too big/),
+    csv('huge.csv', /--from-csv .*huge\.csv.*more than 64 KiB/),
     csv('a-directory.csv', /--from-csv .*a-directory\.csv.*directory/),
 
     // test.

@@ -99,7 +99,9 @@ const COMMANDS = [
   'env',
   'export-profile',
   'deliver',
+  'move-store',
   'completion',
+  'help',
 ];
 
 describe('bash completion', () => {

@@ -22,12 +22,12 @@ interface Step {
   env?: Record<string, string>;
 }
 
-/** The first ```yaml block that runs datablast-aws: in README.md. */
+/** The first ```yaml block that runs datablast-aws: in docs/usage.md (its CI section). */
 function documentedWorkflow(): {
   source: string;
   jobs: Record<string, { env?: Record<string, string>; steps: Step[] }>;
 } {
-  for (const source of ['README.md']) {
+  for (const source of ['docs/usage.md']) {
     const path = join(ROOT, source);
     if (!existsSync(path)) continue;
     const block = [...readFileSync(path, 'utf8').matchAll(/```ya?ml\n([\s\S]*?)```/g)]
@@ -44,7 +44,7 @@ function documentedWorkflow(): {
       ...(JSON.parse(json) as { jobs: Record<string, { env?: Record<string, string>; steps: Step[] }> }),
     };
   }
-  throw new Error('no GitHub Actions example (a ```yaml block running datablast-aws) in README.md');
+  throw new Error('no GitHub Actions example (a ```yaml block running datablast-aws) in docs/usage.md');
 }
 
 let moto: Moto;

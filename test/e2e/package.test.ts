@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -80,15 +80,16 @@ beforeAll(async () => {
 }, 180_000);
 
 describe('the npm package', () => {
-  it('holds only what runs: the bin script, the bundle, README, LICENSE, CHANGELOG and package.json', () => {
+  it('holds only what runs: the bin script, the bundle, the man page, README, LICENSE, CHANGELOG and package.json', () => {
     const allowed =
-      /^(bin\/datablast-aws\.js|bin\/package\.json|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs)$/;
+      /^(bin\/datablast-aws\.js|bin\/package\.json|man\/datablast-aws\.1|package\.json|README\.md|LICENSE|CHANGELOG\.md|SECURITY\.md|dist\/cli\/[\w.-]+\.cjs)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     for (const required of [
       'bin/datablast-aws.js',
       'bin/package.json',
       'package.json',
       'README.md',
+      'man/datablast-aws.1',
       'LICENSE',
       'CHANGELOG.md',
       'dist/cli/cli.cjs',
@@ -121,10 +122,13 @@ describe('the npm package', () => {
   });
 
   it('adds a connection and serves it to credential_process from the installed copy', async () => {
+    // From a file: the profile it would write carries the file's path, never a passphrase.
+    const passphraseFile = join(dir, 'passphrase');
+    writeFileSync(passphraseFile, 'package test passphrase\n', { mode: 0o600 });
     const env = {
       DATABLAST_AWS_CONFIG_DIR: join(dir, 'config'),
       DATABLAST_AWS_SECRET_STORE: 'file',
-      DATABLAST_AWS_PASSPHRASE: 'package test passphrase',
+      DATABLAST_AWS_PASSPHRASE_FILE: passphraseFile,
     };
     const added = await installedBin(
       [
@@ -150,8 +154,12 @@ describe('the npm package', () => {
     );
     // The profile it would write names the installed copy, not this repository.
     const printed = await installedBin(['export-profile', 'AWS Production', '--print'], env);
-    expect(printed.stdout).toContain(
-      `credential_process = ${join(dir, 'prefix', 'node_modules', 'datablast-aws', 'bin', 'datablast-aws.js')} credential-process "AWS Production"\n`,
-    );
+    const bin = join(dir, 'prefix', 'node_modules', 'datablast-aws', 'bin', 'datablast-aws.js');
+    const line = printed.stdout.split('\n').find((l) => l.startsWith('credential_process = '));
+    expect(line).toBeDefined();
+    expect(line!.endsWith(`${bin} credential-process "AWS Production"`)).toBe(true);
+    // It carries the store settings the command needs in any other shell: the file's path, never a passphrase.
+    expect(line).toContain(`DATABLAST_AWS_PASSPHRASE_FILE=${passphraseFile}`);
+    expect(line).not.toContain('package test passphrase');
   });
 });

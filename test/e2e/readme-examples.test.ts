@@ -1,46 +1,26 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type Moto } from '../support/moto.js';
 import { BIN, tempConfigDir } from '../support/cli-process.js';
 import { motoUserWithKey } from '../support/moto-iam.js';
+import { blocks, section } from '../support/doc-examples.js';
 
-// The README's remaining examples, taken FROM README.md (so they cannot drift) and run for real against
-// moto with the file secret store: the setup/crontab/systemd examples of "Scheduling it", the "Quick start"
-// block and the add-connection/env lines of "Connections". `/usr/local/bin/datablast-aws` and the bare
-// `datablast-aws` both resolve to the built binary. Covered elsewhere: the GitHub Actions job, the command
-// reference, export-profile's own section, the wizard transcript.
+// The examples of README.md and docs/ that RUN (test/support/doc-examples.ts) lists, taken FROM those
+// files (so they cannot drift) and run for real against moto with the file secret store: the Quick start,
+// the add-connection/env lines of "Connections", the setup/crontab/systemd examples of "Scheduling it"
+// and the AWS CLI and boto3 lines of the export-profile section. `/usr/local/bin/datablast-aws` and the
+// bare `datablast-aws` both resolve to the built binary. The GitHub Actions job runs in its own test;
+// every other example is checked to be a valid command line by test/unit/doc-examples.test.ts.
 //
 // Not run for real, only checked to be valid commands of this CLI (`--help` appended):
 // - `init --profile admin`: needs a real administrator profile in ~/.aws (moto has no such profile here);
 // - `add-connection prod --access-key-id …` with the hidden prompt: needs a terminal (the wizard test drives one).
 
 const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const INSTALLED = '/usr/local/bin/datablast-aws';
-
-/** The text of the README section under `heading`, with its subsections (fenced blocks' `#` lines are no headings). */
-function section(heading: string): string {
-  const lines = README.split('\n');
-  const start = lines.indexOf(heading);
-  if (start < 0) throw new Error(`README.md has no section "${heading}"`);
-  const level = /^#+/.exec(heading)![0].length;
-  let fenced = false;
-  let end = start + 1;
-  for (; end < lines.length; end++) {
-    if (lines[end]!.startsWith('```')) fenced = !fenced;
-    else if (!fenced && new RegExp(`^#{1,${level}} `).test(lines[end]!)) break;
-  }
-  return lines.slice(start + 1, end).join('\n');
-}
-
-/** The fenced blocks of one language in a piece of README text. */
-function blocks(text: string, lang: string): string[] {
-  return [...text.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
-}
 
 /** The non-empty, non-comment lines of a shell block. */
 function commandLines(block: string): string[] {
@@ -82,6 +62,13 @@ function freshHome(key: { accessKeyId: string; secretAccessKey: string }): strin
   return home;
 }
 
+/** The file secret store's settings, with the passphrase in a file of `home` only its owner can read. */
+function fileStoreWithPassphraseFile(home: string, passphrase: string): Record<string, string> {
+  const path = join(home, 'passphrase');
+  writeFileSync(path, `${passphrase}\n`, { mode: 0o600 });
+  return { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE_FILE: path };
+}
+
 /** The environment of a user's shell: nothing inherited but PATH; AWS is moto. */
 function shellEnv(home: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -116,8 +103,8 @@ async function ok(script: string, env: Record<string, string>, cwd: string): Pro
   return result.stdout;
 }
 
-describe('README "Scheduling it (the file secret store)"', () => {
-  const scheduling = section('### Scheduling it (the file secret store)');
+describe('docs/usage.md "Scheduling it (the file secret store)"', () => {
+  const scheduling = section('docs/usage.md', '### Scheduling it (the file secret store)');
   let home: string;
   let cronCommand: string;
 
@@ -263,12 +250,11 @@ describe('README "Scheduling it (the file secret store)"', () => {
 
 describe('README "Quick start"', () => {
   it('adds the CSV key, tests it, rotates it and lets the AWS CLI list buckets through the exported profile', async () => {
-    const lines = commandLines(blocks(section('## Quick start'), 'sh')[0]!);
+    const lines = commandLines(blocks(section('README.md', '## Quick start'), 'sh')[0]!);
     const home = freshHome(await motoKey('readme-quick'));
-    const env = shellEnv(home, {
-      DATABLAST_AWS_SECRET_STORE: 'file',
-      DATABLAST_AWS_PASSPHRASE: 'readme quick start passphrase',
-    });
+    // The file store, with its passphrase in a file: export-profile carries the file's path into the
+    // profile (never a passphrase), as it would the keychain of a fresh desktop shell.
+    const env = shellEnv(home, fileStoreWithPassphraseFile(home, 'readme quick start passphrase'));
     const ran: string[] = [];
     for (const line of lines) {
       if (/ init --profile admin\b/.test(line)) {
@@ -278,12 +264,13 @@ describe('README "Quick start"', () => {
       ran.push(await ok(line, env, home));
     }
     expect(ran).toHaveLength(lines.length - 1);
+    expect(lines.some((l) => / list\b/.test(l))).toBe(true);
     expect(lines.some((l) => l.includes('aws s3 ls'))).toBe(true); // the last line reached the AWS CLI through the profile
   }, 40_000);
 });
 
-describe('README "Connections"', () => {
-  const connections = section('## Connections: add, list, show, remove, and use');
+describe('docs/usage.md "Connections"', () => {
+  const connections = section('docs/usage.md', '## Connections: add, list, show, remove, and use');
   let key: { accessKeyId: string; secretAccessKey: string };
   const fileStore = { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: 'readme connections passphrase' };
 
@@ -348,4 +335,21 @@ describe('README "Connections"', () => {
     );
     expect(exported.split('\n').slice(0, 3)).toEqual([key.accessKeyId, key.secretAccessKey, 'eu-west-1']);
   });
+});
+
+describe('docs/usage.md "Use a stored connection from the AWS CLI and every AWS SDK"', () => {
+  it('the AWS CLI and boto3 lines sign with the stored key through the exported profile', async () => {
+    const lines = commandLines(
+      blocks(section('docs/usage.md', '### Use a stored connection from the AWS CLI and every AWS SDK'), 'sh')[0]!,
+    );
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['aws', 'python']);
+    const key = await motoKey('readme-aws-tools');
+    const home = freshHome(key);
+    const env = shellEnv(home, fileStoreWithPassphraseFile(home, 'readme aws tools passphrase'));
+    await ok(`datablast-aws add-connection "AWS Production" --from-csv datablast_accessKeys.csv`, env, home);
+    await ok(`datablast-aws export-profile "AWS Production"`, env, home);
+    await ok(lines[0]!, env, home);
+    const identity = await ok(lines[1]!, env, home);
+    expect(identity).toContain('readme-aws-tools');
+  }, 60_000);
 });

@@ -65,6 +65,10 @@ export class MemoryRotationLocks implements RotationLocks {
     return `/memory/rotate-${connectionName}.lock`;
   }
 
+  async isHeld(connectionName: string): Promise<boolean> {
+    return this.held.has(connectionName);
+  }
+
   async acquire(connectionName: string, waitMs: number): Promise<HeldLock | undefined> {
     this.requests.push({ name: connectionName, waitMs });
     if (this.held.has(connectionName)) return undefined;

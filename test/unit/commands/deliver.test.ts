@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliverCommand, type DeliverResult } from '../../../src/commands/deliver.js';
-import { acquireLock } from '../../../src/store/lock.js';
-import { rotationLockPath } from '../../../src/store/journal.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { MemoryConnectionStore } from '../../fakes/memory-connection-store.js';
 import { captureOptions, leaks, seedConnection } from './helpers.js';
@@ -162,15 +160,12 @@ describe('deliver', () => {
   it('waits for a rotation of the same connection, then exits 7', async () => {
     const w = world();
     await seedConnection(w, 'prod');
-    const lock = await acquireLock(rotationLockPath(w.connections.dir, 'prod'), { waitMs: 0 });
-    try {
-      const result = await runCli(['deliver', 'prod', '--deliver-to', 'exec:true'], w);
-      expect(result.exitCode).toBe(7);
-      expect(result.stderr).toContain('a rotation of "prod" is in progress');
-    } finally {
-      await lock?.release();
-    }
-  }, 20_000);
+    w.locks.held.add('prod');
+    const result = await runCli(['deliver', 'prod', '--deliver-to', 'exec:true'], w);
+    expect(result.exitCode).toBe(7);
+    expect(result.stderr).toContain('another process is changing "prod"');
+    expect(w.locks.requests).toEqual([{ name: 'prod', waitMs: 10_000 }]);
+  });
 
   it('records the region and KMS key of a Secrets Manager consumer when it is added', async () => {
     const w = world();

@@ -75,3 +75,29 @@ describe('--help of every command in the Commander tree', async () => {
     },
   );
 });
+
+describe('help [COMMAND]', () => {
+  it("prints the command's help, the same text as COMMAND --help, exit 0", async () => {
+    const viaHelp = await runCli(['help', 'rotate']);
+    const viaFlag = await runCli(['rotate', '--help']);
+    expect(viaHelp.exitCode).toBe(0);
+    expect(viaHelp.stdout).toContain('Usage: datablast-aws rotate');
+    expect(viaHelp.stdout).toBe(viaFlag.stdout);
+  });
+
+  it('prints the list of commands without a name', async () => {
+    const result = await runCli(['help']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe((await runCli(['--help'])).stdout);
+  });
+
+  it('refuses an unknown or internal command with exit 2, naming the commands', async () => {
+    for (const name of ['rotat', '__complete']) {
+      const result = await runCli(['help', name]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(`no command named "${name}"`);
+      expect(result.stderr).toContain('rotate');
+    }
+  });
+});

@@ -1,9 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { journalStore, rotationLockPath } from '../../../src/store/journal.js';
-import { acquireLock } from '../../../src/store/lock.js';
 import { listCommand } from '../../../src/commands/list.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
@@ -31,8 +26,9 @@ class CountingSecretStore extends MemorySecretStore {
 }
 
 describe('list', () => {
-  it('parses no options of its own', async () => {
+  it('parses --wide and no other option of its own', async () => {
     expect(await captureOptions(listCommand, [])).toEqual({});
+    expect(await captureOptions(listCommand, ['--wide'])).toEqual({ wide: true });
   });
 
   it('prints a helpful line on stderr and nothing on stdout when there are no connections', async () => {
@@ -67,10 +63,25 @@ describe('list', () => {
     expect(leaks(result, a.secretAccessKey)).toEqual([]);
   });
 
-  it('prints an aligned table with a header on a terminal', async () => {
+  it('fits 80 columns on a terminal: fewer, narrower columns, a long name and status cut', async () => {
+    const world = fakeWorld();
+    const a = await seedConnection(world, 'prod');
+    await seedConnection(world, 'Datablast production account for the nightly S3 exports (EU)', {
+      region: 'ap-southeast-2',
+    });
+    await world.secrets.delete('Datablast production account for the nightly S3 exports (EU)');
+    const result = await runCli(['list', '--no-color'], world, { tty: true });
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+KEY\s+REGION\s+AGE\s+TESTED\s+STATUS$/);
+    expect(lines[2]).toMatch(new RegExp(`^prod\\s+AKIA…${a.accessKeyId.slice(-4)}\\s+eu-west-1\\s+≥0\\s+never\\s+ok$`));
+    expect(lines[1]).toMatch(/^Datablast production.*…\s+AKIA…\w{4}\s+ap-southeast-2\s/);
+    for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(80);
+  });
+
+  it('prints every column with --wide on a terminal', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
-    const result = await runCli(['list', '--no-color'], world, { tty: true });
+    const result = await runCli(['list', '--wide', '--no-color'], world, { tty: true });
     const [header, row] = result.stdout.split('\n');
     expect(header).toMatch(
       /^NAME\s+ACCESS KEY ID\s+ACCOUNT\s+REGION\s+AGE \(DAYS\)\s+LAST TESTED\s+LAST ROTATED\s+STATUS$/,
@@ -140,6 +151,19 @@ describe('list', () => {
     expect(secrets.readAlls).toBe(1);
     expect(secrets.lists).toBe(0);
     expect(secrets.gets).toBe(0);
+  });
+
+  it('says "change in progress" (exit 0) for a missing secret while another process holds the connection\'s lock', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'a');
+    world.secrets.entries.delete('a');
+    const held = await runCli(['list', '--json'], world);
+    expect(JSON.parse(held.stdout)[0].status).toBe('secret missing');
+    expect(held.exitCode).toBe(3);
+    world.locks.held.add('a');
+    const changing = await runCli(['list', '--json'], world);
+    expect(JSON.parse(changing.stdout)[0].status).toBe('change in progress');
+    expect(changing.exitCode).toBe(0);
   });
 
   it('says the status is unknown, never ok, and exits 6 when the secret store cannot be read (locked keychain, wrong passphrase, damaged file)', async () => {
@@ -216,11 +240,9 @@ describe('list', () => {
 
   it('says "rotation interrupted" and exits 8 while a rotation journal exists', async () => {
     const world = fakeWorld();
-    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
-    (world.connections as { dir: string }).dir = dir;
     const pair = await seedConnection(world, 'prod');
     await seedConnection(world, 'other');
-    await journalStore(dir, 'prod').write({
+    await world.journals.of('prod').write({
       version: 1,
       connection: 'prod',
       phase: 'created',
@@ -240,10 +262,8 @@ describe('list', () => {
 
   it('says "rotation in progress", exit 0, while a live process holds the rotation lock beside the journal', async () => {
     const world = fakeWorld();
-    const dir = mkdtempSync(join(tmpdir(), 'dbaws-list-'));
-    (world.connections as { dir: string }).dir = dir;
     const pair = await seedConnection(world, 'prod');
-    await journalStore(dir, 'prod').write({
+    await world.journals.of('prod').write({
       version: 1,
       connection: 'prod',
       phase: 'creating',
@@ -254,14 +274,11 @@ describe('list', () => {
       keysBefore: [pair.accessKeyId],
       keepOld: false,
     });
-    const lock = await acquireLock(rotationLockPath(dir, 'prod'), { waitMs: 0 });
-    try {
-      const result = await runCli(['list', '--json'], world);
-      expect(result.exitCode).toBe(0);
-      expect(JSON.parse(result.stdout)[0].status).toBe('rotation in progress');
-    } finally {
-      await lock!.release();
-    }
+    world.locks.held.add('prod');
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout)[0].status).toBe('rotation in progress');
+    world.locks.held.delete('prod');
     expect(JSON.parse((await runCli(['list', '--json'], world)).stdout)[0].status).toBe('rotation interrupted');
   });
 

@@ -115,4 +115,14 @@ describe('the file rotation locks', () => {
     expect(again).toBeDefined();
     await Promise.all([other!.release(), again!.release()]);
   });
+
+  it('say whether a live process holds a lock, and not once it is released or its holder is dead', async () => {
+    const dir = tempDir();
+    const locks = fileRotationLocks(dir);
+    expect(await locks.isHeld('prod')).toBe(false);
+    const held = await locks.acquire('prod', 0);
+    expect(await locks.isHeld('prod')).toBe(true);
+    await held!.release();
+    expect(await locks.isHeld('prod')).toBe(false);
+  });
 });
