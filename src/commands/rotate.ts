@@ -68,7 +68,10 @@ export function rotateCommand(ctx: Context): Command {
     )
     .argument('[name]', 'the connection to rotate')
     .option('--all', 'rotate every connection (one failure does not stop the others)')
-    .option('--concurrency <n>', `with --all: how many connections rotate at once (default ${DEFAULT_CONCURRENCY})`)
+    .option(
+      '--concurrency <n>',
+      `with --all: the most connections rotating at once (default ${DEFAULT_CONCURRENCY}); fewer while AWS throttles`,
+    )
     .option('--older-than <days>', 'skip keys younger than DAYS days (status "skipped", exit 0), so cron can run daily')
     .option('--keep-old', 'deactivate the old key instead of deleting it')
     .option('--admin', "sign IAM calls with the --profile admin credentials instead of the connection's own key")
