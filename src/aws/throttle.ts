@@ -17,7 +17,10 @@ export const THROTTLE_RETRY: BackoffPolicy = {
   jitter: true,
 };
 
-/** What the paced gateways saw: answers per service, and the throttling answers retried. */
+/**
+ * What the paced gateways saw: answers per service, and the throttling answers retried. A call is one
+ * gateway call: the SDK's own retries and a gateway's read-backs inside it are more HTTP requests.
+ */
 export interface PacingCounts {
   /** IAM calls answered (success or a refusal other than throttling). */
   iam: number;

@@ -232,7 +232,7 @@ export function describeRate(rate: RotateRate): string {
   const c = rate.concurrency;
   const adapted =
     c.cuts === 0
-      ? `concurrency ${c.start}, never throttled`
+      ? `concurrency ${c.start} throughout`
       : `${rate.throttled} throttling answer${rate.throttled === 1 ? '' : 's'} retried; concurrency ${c.start}, down to ${c.lowest}, ${c.end} at the end`;
   return (
     `rotate --all: ${rate.connections} connection${rate.connections === 1 ? '' : 's'} in ${rate.seconds.toFixed(1)} s (${rate.rotated} rotated, ${rate.unrotated} skipped or rolled back, ${rate.failed} failed): ` +
