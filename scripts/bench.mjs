@@ -5,6 +5,9 @@
 //
 // BENCH_RUNS (default 15): measured runs per command, after one warm-up.
 // BENCH_ALL_RUNS (default 3): rounds of `rotate --all` over 20 connections vs 20 sequential rotations.
+// BENCH_SCALE_CONNECTIONS (default 1000): connections of the `rotate --all` row through the IAM-throttling
+// proxy; BENCH_SCALE_RATE (default 60: moto answers 240-420 IAM calls/s here, so moto is never the bottleneck) its IAM calls a second; BENCH_SCALE_CONCURRENCY (default 16) the
+// --concurrency it starts at. BENCH_ONLY=scale runs that row alone.
 // BENCH_ENV=machine (default) or clean: the environment the start-up targets are judged in; the
 // start-up rows are measured in both (see childEnv).
 //
@@ -15,12 +18,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startAwsProxy, startKeyring, startMoto } from './lib/real-parts.mjs';
+import { readFileSync } from 'node:fs';
+import { startAwsProxy, startKeyring, startMoto, throttleIam } from './lib/real-parts.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'datablast-aws.js');
 const RUNS = positive(process.env.BENCH_RUNS, 15);
 const ALL_RUNS = positive(process.env.BENCH_ALL_RUNS, 3);
+const SCALE_SIZE = positive(process.env.BENCH_SCALE_CONNECTIONS, 1000);
+const SCALE_RATE = positive(process.env.BENCH_SCALE_RATE, 60);
+const SCALE_CONCURRENCY = positive(process.env.BENCH_SCALE_CONCURRENCY, 16);
+const ONLY = process.env.BENCH_ONLY;
 const LIST_SIZE = 50;
 const ROTATE_SIZE = 20;
 const ACCOUNT = '123456789012';
@@ -331,6 +339,153 @@ function callList(requests, oldKey) {
 }
 let adminKeyId = '';
 
+/**
+ * Runs one process like `run`, and follows its peak resident memory (VmHWM, the kernel's high-water
+ * mark, read every 100 ms: the last reading comes at most 100 ms before the exit).
+ * @param {string[]} argv
+ * @param {Record<string, string>} env
+ * @returns {Promise<{ ms: number, stdout: string, stderr: string, code: number | null, peakRssKiB: number }>}
+ */
+function runWatched(argv, env) {
+  return new Promise((resolvePromise, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let peakRssKiB = 0;
+    const watch = setInterval(() => {
+      try {
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (hwm) peakRssKiB = Math.max(peakRssKiB, Number(hwm[1]));
+      } catch {
+        // Gone already.
+      }
+    }, 100);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', (error) => {
+      clearInterval(watch);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearInterval(watch);
+      resolvePromise({ ms: Number(process.hrtime.bigint() - started) / 1e6, stdout, stderr, code, peakRssKiB });
+    });
+  });
+}
+
+/**
+ * Runs `work` over `items`, `limit` at once (seeding only).
+ * @template T @param {T[]} items @param {number} limit @param {(item: T) => Promise<void>} work
+ */
+async function pool(items, limit, work) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await work(/** @type {T} */ (items[next++]));
+    }),
+  );
+}
+
+/**
+ * The scale row (issue 15): `rotate --all` over SCALE_SIZE connections (file store) through a proxy that
+ * throttles IAM at SCALE_RATE calls a second, in front of a moto of its own. Target: wall time at most
+ * 1.25 × (IAM calls ÷ rate), no failed rotation; the peak memory is reported.
+ */
+async function scaleRow() {
+  const moto = await startMoto();
+  cleanups.push(() => moto.stop());
+  const work = mkdtempSync(join(tmpdir(), 'dbaws-bench-scale-'));
+  cleanups.push(async () => rmSync(work, { recursive: true, force: true }));
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { IAMClient, CreateUserCommand, CreateAccessKeyCommand, ListAccessKeysCommand } =
+    await import('@aws-sdk/client-iam');
+  const iam = new IAMClient({
+    endpoint: moto.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+  });
+
+  // Seed: users and keys straight into moto (8 at once), then the metadata and the file store in this process.
+  const seeding = Date.now();
+  const names = Array.from({ length: SCALE_SIZE }, (_, i) => `scale-${String(i + 1).padStart(4, '0')}`);
+  /** @type {Array<{ name: string, userName: string, accessKeyId: string, secretAccessKey: string }>} */
+  const users = [];
+  await pool(names, 8, async (name) => {
+    const userName = `bench-${name}`;
+    await iam.send(new CreateUserCommand({ UserName: userName }));
+    const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ (
+      (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey
+    );
+    users.push({ name, userName, accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey });
+  });
+  users.sort((a, b) => a.name.localeCompare(b.name));
+  const dir = join(work, 'config');
+  const fileStore = { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE };
+  await seed({ DATABLAST_AWS_CONFIG_DIR: dir, ...fileStore }, users);
+  const seedSeconds = (Date.now() - seeding) / 1000;
+
+  // moto's own pace, unthrottled (ListAccessKeys, 8 at once, 3 s): the rate must stay well below it.
+  const paceStarted = Date.now();
+  let paced = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (Date.now() - paceStarted < 3000) {
+        await iam.send(
+          new ListAccessKeysCommand({
+            UserName: /** @type {(typeof users)[number]} */ (users[paced % users.length]).userName,
+          }),
+        );
+        paced += 1;
+      }
+    }),
+  );
+  const motoRate = paced / ((Date.now() - paceStarted) / 1000);
+
+  const proxy = await startAwsProxy(moto.url);
+  cleanups.push(() => proxy.stop());
+  const throttle = throttleIam(proxy, { rate: SCALE_RATE, burst: SCALE_RATE });
+  const env = childEnv({
+    ...fileStore,
+    DATABLAST_AWS_CONFIG_DIR: dir,
+    AWS_ENDPOINT_URL: proxy.url,
+    AWS_REGION: 'us-east-1',
+  });
+  const run = await runWatched([BIN, 'rotate', '--all', '--concurrency', String(SCALE_CONCURRENCY), '--json'], env);
+  throttle.stop();
+  /** @type {Array<{ status: string }>} */
+  let entries = [];
+  try {
+    entries = JSON.parse(run.stdout);
+  } catch {
+    throw new Error(`rotate --all (scale) printed no JSON array (exit ${run.code}): ${run.stderr.slice(-2000)}`);
+  }
+  const failed = entries.filter((e) => e.status !== 'rotated').length;
+  const iamCalls = throttle.passed();
+  const stsCalls = proxy.requests.filter((r) => r.service === 'sts').length;
+  const bound = (1.25 * iamCalls) / SCALE_RATE;
+  const seconds = run.ms / 1000;
+  const ok = run.code === 0 && failed === 0 && entries.length === SCALE_SIZE && seconds <= bound;
+  rows.push({
+    command: `rotate --all (${SCALE_SIZE}, file store, IAM throttled at ${SCALE_RATE}/s, concurrency ${SCALE_CONCURRENCY})`,
+    ms: run.ms,
+    nodeMs: undefined,
+    ratio: undefined,
+    requests: `${iamCalls} IAM + ${throttle.throttled()} throttled + ${stsCalls} STS`,
+    target: `≤ 1.25 × IAM calls ÷ rate = ${bound.toFixed(1)} s, 0 failed (${failed} failed); peak RSS ${(run.peakRssKiB / 1024).toFixed(0)} MiB`,
+    result: ok ? 'pass' : 'FAIL',
+  });
+  const summary = run.stderr.split('\n').find((l) => l.includes('rotate --all:')) ?? '(no summary line)';
+  notes.push(
+    `rotate --all at scale: ${SCALE_SIZE} connections seeded in ${seedSeconds.toFixed(1)} s; moto alone answers ${motoRate.toFixed(0)} ` +
+      `ListAccessKeys/s (8 at once), the throttle lets ${SCALE_RATE}/s through (burst ${SCALE_RATE}); wall ${seconds.toFixed(1)} s = ` +
+      `${((seconds * SCALE_RATE) / iamCalls).toFixed(2)} × (IAM calls ÷ rate), IAM through the proxy at ${(iamCalls / seconds).toFixed(1)}/s; ` +
+      `peak RSS ${(run.peakRssKiB / 1024).toFixed(0)} MiB (exit ${run.code}).\n  the CLI's own summary: ${summary.replace(/^\S+Z /, '')}`,
+  );
+  if (run.code !== 0 && run.code !== 5)
+    throw new Error(`rotate --all (scale) exited ${run.code}: ${run.stderr.slice(-2000)}`);
+}
+
 async function main() {
   const started = Date.now();
   const startVariables = Object.keys(childEnv({}, 'machine')).filter((key) => /^NODE_|^UV_/.test(key));
@@ -338,6 +493,11 @@ async function main() {
   console.log(
     `benchmark: ${RUNS} runs per command after a warm-up, ${ALL_RUNS} rounds of rotate --all; node ${process.version}, ${process.platform}, ${cpus().length} CPUs; targets judged in the ${ENV_MODE === 'machine' ? machine : 'clean'} environment, start-up rows also in the ${OTHER_MODE === 'machine' ? machine : 'clean'} one`,
   );
+  if (ONLY === 'scale') {
+    await scaleRow();
+    printTable();
+    return;
+  }
   const moto = await startMoto();
   cleanups.push(() => moto.stop());
   const keyring = await startKeyring();
@@ -498,6 +658,7 @@ async function main() {
     result: 'info',
   });
 
+  await scaleRow();
   printTable();
   console.log(
     `\nmedians of ${RUNS} runs (rotate --all: ${ALL_RUNS} rounds); ratio = median of (command ÷ node -e 0) over interleaved pairs; took ${Math.round((Date.now() - started) / 1000)} s`,

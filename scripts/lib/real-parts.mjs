@@ -334,3 +334,66 @@ export function invalidClientTokenId() {
       '<Message>The security token included in the request is invalid.</Message></Error><RequestId>proxy-propagation</RequestId></ErrorResponse>',
   };
 }
+
+/**
+ * IAM's answer to a call over the account's request rate, as IAM sends it: HTTP 400, code `Throttling`,
+ * message "Rate exceeded" (the AWS SDKs print it as "Throttling: Rate exceeded, status code: 400").
+ * @returns {ProxyAnswer}
+ */
+export function throttling() {
+  return {
+    status: 400,
+    body:
+      '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>Throttling</Code>' +
+      '<Message>Rate exceeded</Message></Error><RequestId>proxy-throttling</RequestId></ErrorResponse>',
+  };
+}
+
+/**
+ * A throttle on a proxy's IAM traffic.
+ * @typedef {object} IamThrottle
+ * @property {number} rate Calls a second let through.
+ * @property {number} burst The bucket's size.
+ * @property {() => number} passed IAM calls let through to moto.
+ * @property {() => number} throttled IAM calls answered `Throttling`.
+ * @property {() => void} stop Lets everything through again.
+ */
+
+/**
+ * Throttles IAM through `proxy` at a fixed `rate` of calls a second, as IAM does: a token bucket of
+ * `burst` tokens refilled continuously; a call that finds it empty gets IAM's `Throttling` answer and
+ * never reaches moto. STS and every other service pass untouched. Hooks set before keep answering first.
+ * @param {AwsProxy} proxy
+ * @param {{ rate: number, burst?: number }} options
+ * @returns {IamThrottle}
+ */
+export function throttleIam(proxy, { rate, burst = rate }) {
+  const before = proxy.intercept;
+  let tokens = burst;
+  let at = performance.now();
+  let passed = 0;
+  let throttled = 0;
+  proxy.intercept = (seen) => {
+    const earlier = before(seen);
+    if (earlier || seen.service !== 'iam') return earlier;
+    const now = performance.now();
+    tokens = Math.min(burst, tokens + ((now - at) / 1000) * rate);
+    at = now;
+    if (tokens >= 1) {
+      tokens -= 1;
+      passed += 1;
+      return undefined;
+    }
+    throttled += 1;
+    return throttling();
+  };
+  return {
+    rate,
+    burst,
+    passed: () => passed,
+    throttled: () => throttled,
+    stop: () => {
+      proxy.intercept = before;
+    },
+  };
+}

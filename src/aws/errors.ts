@@ -425,6 +425,15 @@ function rows(codes: string[], row: Row): Array<[string, Row]> {
   return codes.map((code) => [code, row]);
 }
 
+/**
+ * Whether a failure is AWS saying "slow down" (IAM answers HTTP 400 `Throttling`, "Rate exceeded"): a
+ * call refused that way did nothing, so any call, CreateAccessKey included, may be sent again.
+ */
+export function isThrottling(error: unknown): boolean {
+  const code = error instanceof CliError ? error.awsCode : classify(error).code;
+  return code !== undefined && TABLE.get(code) === throttled;
+}
+
 /** Every error code the table knows, for tests and docs. */
 export function knownCodes(): string[] {
   return [...TABLE.keys()];

@@ -8,7 +8,8 @@ import { DEFAULT_GRACE_MS, DEFAULT_IDLE_MS, describeLastUse } from '../domain/li
 import { worstExitCode } from '../domain/rotation.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
-import { mapConcurrently } from '../domain/concurrency.js';
+import { AdaptiveLimit, mapAdaptively } from '../domain/concurrency.js';
+import { pacedAws, type PacingCounts } from '../aws/throttle.js';
 import { rotateConnection, type RotateResult, type RotationReporter } from '../rotation/engine.js';
 
 export { LOCK_WAIT_MS, type RotateResult, type RotateStatus } from '../rotation/engine.js';
@@ -53,6 +54,9 @@ export interface RotateFailure {
 /** One connection's result, or an array with --all (in the order of `list`). */
 export type RotateOutcome = RotateResult | Array<RotateResult | RotateFailure>;
 
+/** The least time between two "AWS is throttling" progress lines. */
+const THROTTLE_NOTICE_MS = 10_000;
+
 /** Default number of connections rotating at once under --all. */
 export const DEFAULT_CONCURRENCY = 4;
 
@@ -80,7 +84,10 @@ export function rotateCommand(ctx: Context): Command {
     )
     .argument('[name]', 'the connection to rotate')
     .option('--all', 'rotate every connection (one failure does not stop the others)')
-    .option('--concurrency <n>', `with --all: how many connections rotate at once (default ${DEFAULT_CONCURRENCY})`)
+    .option(
+      '--concurrency <n>',
+      `with --all: the most connections rotating at once (default ${DEFAULT_CONCURRENCY}); fewer while AWS throttles`,
+    )
     .option('--older-than <days>', 'skip keys younger than DAYS days (status "skipped", exit 0), so cron can run daily')
     .option('--keep-old', 'deactivate the old key, never delete it')
     .option(
@@ -182,31 +189,102 @@ export function parseRotateOptions(name: string | undefined, flags: RotateFlags)
  * (rolled back, or any --all entry failed) is returned for printing and sets `ctx.exitCode`.
  */
 export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateOutcome> {
+  const limit = new AdaptiveLimit(opts.all ? opts.concurrency : 1);
+  const counts: PacingCounts = { iam: 0, sts: 0, throttled: 0 };
+  let toldAt: number | undefined;
+  const aws = pacedAws(await ctx.aws(), limit, ctx.clock, counts, {
+    // A throttled wait is said, at most every THROTTLE_NOTICE_MS, so that a long wait never looks like a hang.
+    onWait: (action, delayMs) => {
+      const now = ctx.clock.now().getTime();
+      if (toldAt !== undefined && now - toldAt < THROTTLE_NOTICE_MS) return;
+      toldAt = now;
+      progress(
+        ctx,
+        `AWS is throttling (${action}): retrying with backoff (${(delayMs / 1000).toFixed(1)} s); ${counts.throttled} throttling answer${counts.throttled === 1 ? '' : 's'} so far${opts.all ? `, ${limit.limit} connection${limit.limit === 1 ? '' : 's'} at once now` : ''}`,
+      );
+    },
+  });
+  // The engine sees the paced port; everything else of the context is the caller's own.
+  const paced: Context = Object.create(ctx, { aws: { value: async () => aws } }) as Context;
   if (!opts.all) {
-    const result = await rotateConnection(ctx, opts.name!, { ...opts, named: true }, reporter(ctx));
+    const result = await rotateConnection(paced, opts.name!, { ...opts, named: true }, reporter(ctx));
     const code = entryExitCode(result);
     if (code !== ExitCode.ok) ctx.exitCode = code;
     return result;
   }
   const connections = await (await ctx.connections()).list();
-  const entries = await mapConcurrently(
-    connections,
-    opts.concurrency,
-    async (connection): Promise<RotateResult | RotateFailure> => {
-      try {
-        return await rotateConnection(ctx, connection.name, opts, reporter(ctx));
-      } catch (error) {
-        const failure = failureEntry(connection.name, error);
-        warn(
-          ctx,
-          `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`,
-        );
-        return failure;
-      }
-    },
-  );
+  const started = ctx.clock.now().getTime();
+  const entries = await mapAdaptively(connections, limit, async (connection): Promise<RotateResult | RotateFailure> => {
+    try {
+      return await rotateConnection(paced, connection.name, opts, reporter(ctx));
+    } catch (error) {
+      const failure = failureEntry(connection.name, error);
+      warn(ctx, `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`);
+      return failure;
+    }
+  });
+  if (connections.length > 0 && !opts.dryRun)
+    progress(ctx, describeRate(rateOf(entries, counts, limit, ctx.clock.now().getTime() - started)));
   ctx.exitCode = worstExitCode(entries.map(entryExitCode));
   return entries;
+}
+
+/** How fast an --all run went, and how its concurrency adapted to throttling. */
+export interface RotateRate {
+  connections: number;
+  /** Connections rotated (a resumed rotation finished counts too). */
+  rotated: number;
+  /** Connections skipped (--older-than) or rolled back: ended without failure, unrotated. */
+  unrotated: number;
+  failed: number;
+  seconds: number;
+  rotationsPerSecond: number;
+  iamCalls: number;
+  iamCallsPerSecond: number;
+  stsCalls: number;
+  /** Throttling answers, each retried. */
+  throttled: number;
+  /** The concurrency the run started with, the lowest it went to, and where it ended. */
+  concurrency: { start: number; lowest: number; end: number; cuts: number };
+}
+
+/** The rate of an --all run from its entries, the paced calls and the limit. */
+export function rateOf(
+  entries: ReadonlyArray<RotateResult | RotateFailure>,
+  counts: PacingCounts,
+  limit: Pick<AdaptiveLimit, 'state'>,
+  elapsedMs: number,
+): RotateRate {
+  const seconds = Math.max(elapsedMs, 1) / 1000;
+  const state = limit.state;
+  const rotated = entries.filter((e) => e.status === 'rotated' || e.status === 'resumed').length;
+  const failed = entries.filter((e) => e.status === 'failed').length;
+  return {
+    connections: entries.length,
+    rotated,
+    unrotated: entries.length - rotated - failed,
+    failed,
+    seconds,
+    rotationsPerSecond: rotated / seconds,
+    iamCalls: counts.iam,
+    iamCallsPerSecond: counts.iam / seconds,
+    stsCalls: counts.sts,
+    throttled: counts.throttled,
+    concurrency: { start: state.max, lowest: state.lowest, end: state.limit, cuts: state.cuts },
+  };
+}
+
+/** The one summary line of an --all run, on stderr (stdout keeps CLI.md's array, with --json too). */
+export function describeRate(rate: RotateRate): string {
+  const c = rate.concurrency;
+  const adapted =
+    c.cuts === 0
+      ? `concurrency ${c.start} throughout`
+      : `${rate.throttled} throttling answer${rate.throttled === 1 ? '' : 's'} retried; concurrency ${c.start}, down to ${c.lowest}, ${c.end} at the end`;
+  return (
+    `rotate --all: ${rate.connections} connection${rate.connections === 1 ? '' : 's'} in ${rate.seconds.toFixed(1)} s (${rate.rotated} rotated, ${rate.unrotated} skipped or rolled back, ${rate.failed} failed): ` +
+    `${rate.rotationsPerSecond.toFixed(2)} rotations/s, ${rate.iamCallsPerSecond.toFixed(1)} IAM calls/s (${rate.iamCalls} IAM, ${rate.stsCalls} STS calls); ${adapted}`
+  );
 }
 
 /** The engine's progress lines and warnings, on stderr. */

@@ -60,6 +60,13 @@ export class FakeAws implements Aws {
   /** The region of a bucket, for the GetBucketLocation probe (default us-east-1). */
   readonly bucketRegions = new Map<string, string>();
   private injected: Array<{ method: string; error: Error; afterCalls: number }> = [];
+  /** Throttling mode: IAM's token bucket over the fake clock (see `throttleIam`). */
+  private bucket: { rate: number; burst: number; tokens: number; at: number } | undefined;
+  /** IAM calls answered `Throttling` in throttling mode. */
+  throttledCalls = 0;
+  /** The most IAM calls under way at once. */
+  peakIamInFlight = 0;
+  private iamInFlight = 0;
   private hollow: string[] = [];
   private keyCounter = 0;
   private now: () => Date;
@@ -75,6 +82,33 @@ export class FakeAws implements Aws {
     afterCalls = 0,
   ): void {
     this.injected.push({ method, error, afterCalls });
+  }
+
+  /**
+   * Throttling mode: IAM admits `rate` calls a second (a token bucket of `burst` on this fake's clock) and
+   * answers the rest as IAM does, HTTP 400 `Throttling` "Rate exceeded"; every IAM call takes `latencyMs`
+   * (waited on the fake clock's `sleep`, when given) so that calls overlap as they do for real.
+   */
+  throttleIam(rate: number, burst = rate, latency?: { ms: number; sleep: (ms: number) => Promise<void> }): void {
+    this.bucket = { rate, burst, tokens: burst, at: this.now().getTime() };
+    this.latency = latency;
+  }
+
+  private latency: { ms: number; sleep: (ms: number) => Promise<void> } | undefined;
+
+  /** Takes a token from the bucket, or throws IAM's throttling answer. */
+  private admit(): void {
+    const b = this.bucket;
+    if (!b) return;
+    const now = this.now().getTime();
+    b.tokens = Math.min(b.burst, b.tokens + ((now - b.at) / 1000) * b.rate);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return;
+    }
+    this.throttledCalls += 1;
+    throw sdkError('Throttling', 'Rate exceeded', 400);
   }
 
   /**
@@ -145,7 +179,13 @@ export class FakeAws implements Aws {
       work: () => T,
     ): Promise<T> => {
       this.calls.push(`${service}:${method}`);
+      if (service === 'iam') {
+        this.iamInFlight += 1;
+        this.peakIamInFlight = Math.max(this.peakIamInFlight, this.iamInFlight);
+      }
       try {
+        if (service === 'iam' && this.latency) await this.latency.sleep(this.latency.ms);
+        if (service === 'iam') this.admit();
         const injected = this.injected.findIndex((i) => i.method === method);
         if (injected >= 0) {
           const entry = this.injected[injected]!;
@@ -165,6 +205,8 @@ export class FakeAws implements Aws {
         return work();
       } catch (error) {
         throw translateAwsError(error, action);
+      } finally {
+        if (service === 'iam') this.iamInFlight -= 1;
       }
     };
     const sts: Sts = {
