@@ -6,13 +6,15 @@ import { maskAccessKeyId } from '../domain/access-key.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { DEFAULT_GRACE_MS, DEFAULT_IDLE_MS, describeLastUse } from '../domain/lifecycle.js';
 import { worstExitCode } from '../domain/rotation.js';
-import { CliError, ExitCode, UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
-import { AdaptiveLimit, mapAdaptively } from '../domain/concurrency.js';
+import { AdaptiveLimit } from '../domain/concurrency.js';
 import { pacedAws, type PacingCounts } from '../aws/throttle.js';
 import { rotateConnection, type RotateResult, type RotationReporter } from '../rotation/engine.js';
+import { describeRate, entryExitCode, rotateAll, type RotateFailure } from '../rotation/batch.js';
 
 export { LOCK_WAIT_MS, type RotateResult, type RotateStatus } from '../rotation/engine.js';
+export type { RotateFailure, RotateRate } from '../rotation/batch.js';
 
 /** What `rotate` is asked to do. */
 export interface RotateOptions {
@@ -38,17 +40,6 @@ export interface RotateOptions {
   requireNewKeyUse?: boolean;
   /** `--reactivate-old`: turn the inactive old key back on and stop the lifecycle there. */
   reactivateOld?: boolean;
-}
-
-/** An --all entry for a connection whose rotation failed; the error is the one a single rotate would have printed. */
-export interface RotateFailure {
-  name: string;
-  status: 'failed';
-  oldAccessKeyId: null;
-  newAccessKeyId: null;
-  oldKey: null;
-  recovered: null;
-  error: { message: string; hint: string | null; exitCode: number; awsCode: string | null };
 }
 
 /** One connection's result, or an array with --all (in the order of `list`). */
@@ -212,112 +203,16 @@ export async function rotate(ctx: Context, opts: RotateOptions): Promise<RotateO
     if (code !== ExitCode.ok) ctx.exitCode = code;
     return result;
   }
-  const connections = await (await ctx.connections()).list();
-  const started = ctx.clock.now().getTime();
-  const entries = await mapAdaptively(connections, limit, async (connection): Promise<RotateResult | RotateFailure> => {
-    try {
-      return await rotateConnection(paced, connection.name, opts, reporter(ctx));
-    } catch (error) {
-      const failure = failureEntry(connection.name, error);
-      warn(ctx, `${connection.name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`);
-      return failure;
-    }
-  });
-  if (connections.length > 0 && !opts.dryRun)
-    progress(ctx, describeRate(rateOf(entries, counts, limit, ctx.clock.now().getTime() - started)));
+  const names = (await (await ctx.connections()).list()).map((connection) => connection.name);
+  const { entries, rate } = await rotateAll(paced, names, opts, limit, counts, reporter(ctx));
+  if (names.length > 0 && !opts.dryRun) progress(ctx, describeRate(rate));
   ctx.exitCode = worstExitCode(entries.map(entryExitCode));
   return entries;
-}
-
-/** How fast an --all run went, and how its concurrency adapted to throttling. */
-export interface RotateRate {
-  connections: number;
-  /** Connections rotated (a resumed rotation finished counts too). */
-  rotated: number;
-  /** Connections skipped (--older-than) or rolled back: ended without failure, unrotated. */
-  unrotated: number;
-  failed: number;
-  seconds: number;
-  rotationsPerSecond: number;
-  iamCalls: number;
-  iamCallsPerSecond: number;
-  stsCalls: number;
-  /** Throttling answers, each retried. */
-  throttled: number;
-  /** The concurrency the run started with, the lowest it went to, and where it ended. */
-  concurrency: { start: number; lowest: number; end: number; cuts: number };
-}
-
-/** The rate of an --all run from its entries, the paced calls and the limit. */
-export function rateOf(
-  entries: ReadonlyArray<RotateResult | RotateFailure>,
-  counts: PacingCounts,
-  limit: Pick<AdaptiveLimit, 'state'>,
-  elapsedMs: number,
-): RotateRate {
-  const seconds = Math.max(elapsedMs, 1) / 1000;
-  const state = limit.state;
-  const rotated = entries.filter((e) => e.status === 'rotated' || e.status === 'resumed').length;
-  const failed = entries.filter((e) => e.status === 'failed').length;
-  return {
-    connections: entries.length,
-    rotated,
-    unrotated: entries.length - rotated - failed,
-    failed,
-    seconds,
-    rotationsPerSecond: rotated / seconds,
-    iamCalls: counts.iam,
-    iamCallsPerSecond: counts.iam / seconds,
-    stsCalls: counts.sts,
-    throttled: counts.throttled,
-    concurrency: { start: state.max, lowest: state.lowest, end: state.limit, cuts: state.cuts },
-  };
-}
-
-/** The one summary line of an --all run, on stderr (stdout keeps CLI.md's array, with --json too). */
-export function describeRate(rate: RotateRate): string {
-  const c = rate.concurrency;
-  const adapted =
-    c.cuts === 0
-      ? `concurrency ${c.start} throughout`
-      : `${rate.throttled} throttling answer${rate.throttled === 1 ? '' : 's'} retried; concurrency ${c.start}, down to ${c.lowest}, ${c.end} at the end`;
-  return (
-    `rotate --all: ${rate.connections} connection${rate.connections === 1 ? '' : 's'} in ${rate.seconds.toFixed(1)} s (${rate.rotated} rotated, ${rate.unrotated} skipped or rolled back, ${rate.failed} failed): ` +
-    `${rate.rotationsPerSecond.toFixed(2)} rotations/s, ${rate.iamCallsPerSecond.toFixed(1)} IAM calls/s (${rate.iamCalls} IAM, ${rate.stsCalls} STS calls); ${adapted}`
-  );
 }
 
 /** The engine's progress lines and warnings, on stderr. */
 function reporter(ctx: Context): RotationReporter {
   return { progress: (message) => progress(ctx, message), warn: (message) => warn(ctx, message) };
-}
-
-/** The exit code one --all entry contributes. */
-function entryExitCode(entry: RotateResult | RotateFailure): number {
-  if (entry.status === 'failed') return entry.error.exitCode;
-  if (entry.status === 'held') return ExitCode.held;
-  return entry.status === 'rolled-back' || entry.status === 'delivery-failed' ? ExitCode.aws : ExitCode.ok;
-}
-
-function failureEntry(name: string, error: unknown): RotateFailure {
-  const cli = error instanceof CliError ? error : undefined;
-  return {
-    name,
-    status: 'failed',
-    oldAccessKeyId: null,
-    newAccessKeyId: null,
-    oldKey: null,
-    recovered: null,
-    error: {
-      message: cli
-        ? cli.message
-        : `unexpected internal error: ${error instanceof Error ? error.message : String(error)}`,
-      hint:
-        cli?.hint ?? (cli ? null : 'This is a bug in datablast-aws. Re-run with --debug for details and report it.'),
-      exitCode: cli ? cli.exitCode : ExitCode.internal,
-      awsCode: cli?.awsCode ?? null,
-    },
-  };
 }
 
 /** Human text for one result or an --all list (key ids masked, as in `list`). */
