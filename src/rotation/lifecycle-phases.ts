@@ -17,7 +17,6 @@ import { CliError, ConfigError } from '../errors.js';
 import { RotationStop, type PhaseName, type PhaseOutcome } from './decisions.js';
 import type { Phase } from './phases.js';
 import {
-  confirmRetired,
   connection,
   deleteKey,
   iamAs,
@@ -189,8 +188,8 @@ const deactivate: Phase = {
       if (!(error instanceof CliError && error.awsCode === 'NoSuchEntity')) throw error;
       return finish(r, 'deleted');
     }
-    const state = await confirmRetired(r, iam, entry.userName, old, true);
-    if (state === 'deleted' || entry.keepOld) return finish(r, state);
+    // Confirmed by the gateway: it resolves only once ListAccessKeys shows the key inactive (aws/iam.ts).
+    if (entry.keepOld) return finish(r, 'inactive');
     const at = now(r);
     await writeJournal(r, { ...entry, phase: 'deactivated', deactivatedAt: at, updatedAt: at });
     return OK;
@@ -246,7 +245,7 @@ const deleteOld: Phase = {
     const iam = await iamAs(r, r.fresh!);
     r.say(`deleting the old key ${mask(entry.oldAccessKeyId)}, inactive for the whole grace period`);
     await deleteKey(r, iam, 'new', entry.userName, entry.oldAccessKeyId);
-    return finish(r, await confirmRetired(r, iam, entry.userName, entry.oldAccessKeyId, false));
+    return finish(r, 'deleted');
   },
   describe: (r) => [`delete the old key ${oldId(r)}`],
 };

@@ -28,7 +28,6 @@ import {
 import { RotationStop, type PhaseName, type PhaseOutcome } from './decisions.js';
 import { LIFECYCLE_PHASES } from './lifecycle-phases.js';
 import {
-  confirmRetired,
   connection,
   deleteKey,
   holders,
@@ -547,7 +546,8 @@ const retire: Phase = {
       r.say(`deleting the old key ${mask(old)}`);
       await deleteKey(r, iam, 'new', user, old);
     }
-    r.oldKey = await confirmRetired(r, iam, user, old, entry.keepOld);
+    // The gateway resolves a retirement only once ListAccessKeys shows it (aws/iam.ts): no second read here.
+    r.oldKey = gone || !entry.keepOld ? 'deleted' : 'inactive';
     await r.secrets.delete(pendingAccount(r.name));
     await r.journal.clear();
     r.say(`rotated: ${mask(r.fresh!.accessKeyId)} replaces ${mask(old)} (${r.oldKey})`);

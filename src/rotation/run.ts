@@ -14,7 +14,7 @@ import type { LastUse } from '../domain/lifecycle.js';
 import type { AccessKeyInfo } from '../domain/iam.js';
 import { quotedName, type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
-import { poll, retry, type BackoffPolicy } from '../domain/backoff.js';
+import { retry } from '../domain/backoff.js';
 import { RETIRE_POLICY, type OtherKeyDecision, type ResumeAction, type RotationJournal } from '../domain/rotation.js';
 import { AwsError, CliError, ConfigError, CredentialsRejectedError } from '../errors.js';
 import { RotationStop } from './decisions.js';
@@ -214,33 +214,4 @@ export async function holders(r: RotationRun, currentId: string): Promise<Map<st
   for (const c of await r.connections.list()) if (c.name !== r.name) held.set(c.accessKeyId, c.name);
   held.set(currentId, r.name);
   return held;
-}
-
-/** How long IAM may take to list a retired key as gone or inactive (eventual consistency), before we say so. */
-export const CONFIRM_POLICY: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 2_000, timeoutMs: 15_000 };
-
-/** Lists the user's keys until IAM shows the old key gone (or inactive, when kept); never assumes it. */
-export async function confirmRetired(
-  r: RotationRun,
-  iam: Iam,
-  user: string,
-  old: string,
-  keepOld: boolean,
-): Promise<'deleted' | 'inactive'> {
-  let seen: AccessKeyInfo | undefined;
-  const confirmed = await poll<'deleted' | 'inactive'>(r.clock, CONFIRM_POLICY, async () => {
-    const keys = await iamCall(r, 'iam:ListAccessKeys', 'new', () => iam.listAccessKeys(user));
-    seen = keys.find((k) => k.accessKeyId === old);
-    if (seen === undefined) return { done: true, value: 'deleted' };
-    if (keepOld && seen.status === 'Inactive') return { done: true, value: 'inactive' };
-    return { done: false };
-  });
-  if (confirmed.done) return confirmed.value;
-  const asked = keepOld ? 'deactivated' : 'deleted';
-  throw new AwsError(
-    `the old key ${old} was ${asked} without error, but IAM still lists it as ${seen?.status ?? 'present'} after ${CONFIRM_POLICY.timeoutMs / 1000} s`,
-    {
-      hint: `The answer may not have come from AWS (a proxy or captive portal answering in its place), or IAM is slow to apply it. The connection already uses the new key ${r.fresh!.accessKeyId}. Run the same command again to retire the old key.`,
-    },
-  );
 }

@@ -2,6 +2,14 @@ import type { Aws, AwsSession, Iam, Probes, Sts } from '../../src/ports.js';
 import type { AccessKeyInfo, IamUser, Identity } from '../../src/domain/iam.js';
 import type { AccessKeyPair, Credentials } from '../../src/domain/connection.js';
 import { translateAwsError } from '../../src/aws/errors.js';
+import { AwsError } from '../../src/errors.js';
+
+/** The IAM gateway's answer when ListAccessKeys does not show a retirement that AWS (or something) said was done. */
+function notConfirmed(accessKeyId: string, want: 'inactive' | 'deleted'): AwsError {
+  return new AwsError(`AWS answered, but does not confirm that access key ${accessKeyId} is ${want} (injected)`, {
+    awsCode: 'NotConfirmed',
+  });
+}
 
 /** An SDK-shaped service error, as the real SDK throws it (name, $fault, $metadata). */
 export function sdkError(name: string, message = name, httpStatusCode = 400): Error {
@@ -113,7 +121,8 @@ export class FakeAws implements Aws {
 
   /**
    * The next call of `method` answers success without doing anything: what a proxy's or captive portal's
-   * `200 text/html` looks like to a client that takes any 200 for AWS's answer.
+   * `200 text/html` looks like. The real gateway (aws/iam.ts) then reads the key back and refuses to call
+   * it retired; this fake answers as the gateway does: an AwsError NotConfirmed (exit 5), nothing changed.
    */
   succeedWithoutEffect(method: 'updateAccessKey' | 'deleteAccessKey'): void {
     this.hollow.push(method);
@@ -276,7 +285,7 @@ export class FakeAws implements Aws {
         }),
       updateAccessKey: (userName, accessKeyId, status) =>
         call('iam', 'updateAccessKey', 'iam:UpdateAccessKey', () => {
-          if (this.hollowCall('updateAccessKey')) return;
+          if (this.hollowCall('updateAccessKey')) throw notConfirmed(accessKeyId, 'inactive');
           const key = this.keys.get(accessKeyId);
           if (!key || key.userName !== userName)
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);
@@ -284,7 +293,7 @@ export class FakeAws implements Aws {
         }),
       deleteAccessKey: (userName, accessKeyId) =>
         call('iam', 'deleteAccessKey', 'iam:DeleteAccessKey', () => {
-          if (this.hollowCall('deleteAccessKey')) return;
+          if (this.hollowCall('deleteAccessKey')) throw notConfirmed(accessKeyId, 'deleted');
           const key = this.keys.get(accessKeyId);
           if (!key || key.userName !== userName)
             throw sdkError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, 404);

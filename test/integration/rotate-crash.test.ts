@@ -165,7 +165,6 @@ describe('rotate under real crashes and concurrency (moto, file store, built bin
       // The IAM gateway confirms each retirement with ListAccessKeys (an HTTP 200 is not proof).
       'ListAccessKeys',
       'DeleteAccessKey',
-      'ListAccessKeys',
       // The old key is reported deleted only once IAM no longer lists it.
       'ListAccessKeys',
     ]);

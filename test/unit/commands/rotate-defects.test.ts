@@ -25,11 +25,16 @@ describe('false success: the old key is reported from what IAM lists, never from
     expect(run.exitCode).toBe(8);
     expect(run.result).toBeUndefined();
     expect(run.stdout).not.toContain('deleted');
-    expect(run.stderr).toContain(`IAM still lists it as Active`);
+    expect(run.stderr).toContain('does not confirm that access key');
     expect(world.aws.keys.get(old)?.status).toBe('Active');
     expect(journalOf(world)?.phase).toBe('switched');
     assertInvariant(world);
-    // Run again: the retirement is repeated, and confirmed this time.
+    // Run again: the deactivation goes through; the hollow deletion is caught the same way.
+    const second = await rotateIn(world);
+    expect(second.exitCode).toBe(8);
+    expect(second.stderr).toContain('does not confirm that access key');
+    assertInvariant(world);
+    // And again: the retirement is repeated, and confirmed this time.
     const again = await rotateIn(world);
     expect(one(again)).toMatchObject({ status: 'resumed', oldKey: 'deleted' });
     assertConverged(world);
@@ -40,7 +45,7 @@ describe('false success: the old key is reported from what IAM lists, never from
     world.aws.succeedWithoutEffect('updateAccessKey');
     const run = await rotateIn(world, { keepOld: true });
     expect(run.exitCode).toBe(8);
-    expect(run.stderr).toContain('was deactivated without error, but IAM still lists it as Active');
+    expect(run.stderr).toContain('does not confirm that access key');
   });
 });
 

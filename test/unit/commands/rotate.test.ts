@@ -54,10 +54,9 @@ describe('rotate: the happy path', () => {
       `${fresh} sts:getCallerIdentity`,
       `${fresh} sts:getCallerIdentity`,
       `${fresh} iam:listAccessKeys`,
+      // The gateway confirms each retirement with ListAccessKeys (aws/iam.ts); the fake stands for that gateway.
       `${fresh} iam:updateAccessKey`,
       `${fresh} iam:deleteAccessKey`,
-      // What is reported about the old key is what IAM then lists (issue 13, false success).
-      `${fresh} iam:listAccessKeys`,
     ]);
     // The new secret is stored under the pending entry before anything else happens with it.
     const storePending = run.ports.log.indexOf('secrets:set');
