@@ -533,7 +533,9 @@ describe('last used', () => {
     await seedConnection(w, 'prod', { keyCreatedAt: '2026-11-16T09:00:00.000Z' });
     const run = await runCli(['test', 'prod', '--last-used', '--no-color'], w);
     expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
-    expect(run.stdout).toMatch(/\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows\n$/);
+    expect(run.stdout).toMatch(
+      /\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows: unused so far; if nothing needs this key, remove it\n$/,
+    );
   });
 
   it('says when IAM does not permit it', async () => {
