@@ -387,18 +387,17 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     ]);
 
     // rotate: rotated, planned, with --admin, refused, unreachable, interrupted (8) then resumed, and --all.
-    // --now: export-profile made the profile's SDK clients a consumer, so the lifecycle would be the default
-    // (the lifecycle's flags have their own steps below); these are the immediate rotation's paths.
-    await s.step({ args: ['rotate', 'leak', '--json', '--now'], codes: [0] });
+    // --now: "leak" has an exported profile (a consumer), so without it the old key would wait for evidence.
+    await s.step({ args: ['rotate', 'leak', '--now', '--json'], codes: [0] });
     await s.learn();
     await s.parallel([
-      { args: ['rotate', 'leak', '--dry-run'], codes: [0] },
+      { args: ['rotate', 'leak', '--now', '--dry-run'], codes: [0] },
       { args: ['rotate', 'wrong'], codes: [3], debugOnly: !full, storeIndependent: true },
-      { args: ['rotate', 'leak'], env: closed, codes: [5], debugOnly: !full, storeIndependent: true },
-      { args: ['rotate', 'leak'], env: { AWS_ENDPOINT_URL: echoUrl }, codes: [5] },
+      { args: ['rotate', 'leak', '--now'], env: closed, codes: [5], debugOnly: !full, storeIndependent: true },
+      { args: ['rotate', 'leak', '--now'], env: { AWS_ENDPOINT_URL: echoUrl }, codes: [5] },
     ]);
     await s.step({
-      args: ['rotate', 'leak', '--admin', '--keep-old', '--now'],
+      args: ['rotate', 'leak', '--now', '--admin', '--keep-old'],
       env: admin,
       codes: [0],
       debugOnly: !full,
@@ -415,7 +414,7 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
     });
     proxy.set({ kind: 'pass' });
     await s.learn();
-    await s.step({ args: ['rotate', 'leak', '--json', '--now'], codes: [0], debugOnly: true });
+    await s.step({ args: ['rotate', 'leak', '--now', '--json'], codes: [0], debugOnly: true });
     await s.learn();
     if (full) {
       // Another rotation holds the lock (this test process stands in for it): exit 7 after the wait.
@@ -430,7 +429,7 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
         }),
         { mode: 0o600 },
       );
-      await s.step({ args: ['rotate', 'leak'], codes: [7], debugOnly: true });
+      await s.step({ args: ['rotate', 'leak', '--now'], codes: [7], debugOnly: true });
       (await import('node:fs')).rmSync(lock);
     }
     await s.step({ args: ['rotate', '--all', '--json', '--older-than', '0'], codes: [3, 4], debugOnly: true });

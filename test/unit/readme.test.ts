@@ -85,10 +85,7 @@ describe('README.md, the front door', () => {
       const targets = [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
         .map((m) => m[1]!)
         .filter((t) => !/^[a-z]+:/.test(t));
-      // docs/rotation-lifecycle.md is written beside this work; its link may arrive before the file.
-      const missing = targets.filter(
-        (t) => !existsSync(join(ROOT, dirname(file), t)) && !t.endsWith('rotation-lifecycle.md'),
-      );
+      const missing = targets.filter((t) => !existsSync(join(ROOT, dirname(file), t)));
       expect(missing).toEqual([]);
     },
   );
