@@ -14,7 +14,7 @@ import {
   type ConnectionEntry,
 } from '../health/inspect.js';
 import type { Connection } from '../domain/connection.js';
-import { describeLastUse, unusedWarning } from '../domain/lifecycle.js';
+import { describeLastUse, keyLastUse as lastUseOf, type KeyLastUse } from '../domain/lifecycle.js';
 import { resolveRegion } from '../domain/region.js';
 import { CliError } from '../errors.js';
 
@@ -39,14 +39,6 @@ export interface ShowConsumer {
   accessKeyId: string | null;
   /** False while it holds another key than the connection's. */
   holdsCurrentKey: boolean;
-}
-
-/** The key's last use as AWS tells it (show --last-used, test), and a warning when unused too long or never. */
-export interface KeyLastUse {
-  at: string | null;
-  service: string | null;
-  region: string | null;
-  warning: string | null;
 }
 
 /**
@@ -102,17 +94,15 @@ async function keyLastUse(ctx: Context, connection: Connection): Promise<KeyLast
     const region = resolveRegion({ flag: ctx.globals.region, connection: connection.region, env: ctx.env }).region;
     const iam = (await (await ctx.aws()).as(pair, region)).iam;
     const used = await iam.getAccessKeyLastUsed(pair.accessKeyId);
-    const lastUse = {
-      ...(used.lastUsedDate ? { at: used.lastUsedDate } : {}),
-      ...(used.serviceName ? { service: used.serviceName } : {}),
-      ...(used.region ? { region: used.region } : {}),
-    };
-    return {
-      at: lastUse.at ?? null,
-      service: lastUse.service ?? null,
-      region: lastUse.region ?? null,
-      warning: unusedWarning(lastUse, ctx.clock.now(), connection.keyCreatedAt) ?? null,
-    };
+    return lastUseOf(
+      {
+        ...(used.lastUsedDate ? { at: used.lastUsedDate } : {}),
+        ...(used.serviceName ? { service: used.serviceName } : {}),
+        ...(used.region ? { region: used.region } : {}),
+      },
+      ctx.clock.now(),
+      connection.keyCreatedAt,
+    );
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     warn(ctx, `could not read the key's last use from AWS: ${error.message}${error.hint ? `\n${error.hint}` : ''}`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, createCommand } from '../commander.js';
+import { collect, createCommand, createOption } from '../commander.js';
 import type { AwsSession, Context, IO } from '../ports.js';
 import { classify } from '../aws/errors.js';
 import { CliError, ConfigError, ExitCode, UsageError } from '../errors.js';
@@ -37,6 +37,8 @@ import { poll } from '../domain/backoff.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
 import { requireConnection, requireKeyPair } from './require-connection.js';
+import { keyLastUse, type KeyLastUse, type RotationState } from '../domain/lifecycle.js';
+import { rotationOf, rotationText } from '../health/inspect.js';
 import { mapConcurrently } from '../domain/concurrency.js';
 
 /** What `test` is asked to do. */
@@ -48,7 +50,7 @@ export interface TestOptions {
   services?: ProbeService[];
   /** List the user's keys with the --profile admin credentials (tells inactive from deleted or rotated). */
   admin: boolean;
-  /** Ask IAM when the key was last used (iam:GetAccessKeyLastUsed); implied by --admin. */
+  /** Ask IAM when the key was last used (iam:GetAccessKeyLastUsed, signed by the key itself); `--no-last-used` turns it off, --admin forces it. */
   lastUsed: boolean;
   /** What the user was just granted (init's final test); absent: the connection's own record of it. */
   grants?: Grants;
@@ -62,7 +64,7 @@ export interface Grants {
   prefix?: string;
 }
 
-/** The result of testing one connection: exactly the JSON of CLI.md. */
+/** The result of testing one connection: the JSON of CLI.md, plus the rotation state and the key's last use (issue 14). */
 export interface TestResult {
   name: string;
   ok: boolean;
@@ -70,6 +72,12 @@ export interface TestResult {
   checks: Check[];
   cause: string | null;
   fix: string | null;
+  /** The rotation under way, from its journal (as list and show report it); null when none. */
+  rotation: RotationState | null;
+  /** The key's last use as AWS tells it; null when it was not asked (--no-last-used) or is unknown. */
+  lastUsed: KeyLastUse | null;
+  /** Why the last use is unknown (e.g. "not permitted (…)"); null when known or not asked. */
+  lastUsedUnknown: string | null;
 }
 
 /**
@@ -86,6 +94,9 @@ export class TestReport implements TestResult {
     readonly fix: string | null,
     readonly hygiene: HygieneLine[],
     readonly exitCode: number,
+    readonly rotation: RotationState | null = null,
+    readonly lastUsed: KeyLastUse | null = null,
+    readonly lastUsedUnknown: string | null = null,
   ) {}
 
   /** The CLI.md shape, nothing more. */
@@ -97,6 +108,9 @@ export class TestReport implements TestResult {
       checks: this.checks,
       cause: this.cause,
       fix: this.fix,
+      rotation: this.rotation,
+      lastUsed: this.lastUsed,
+      lastUsedUnknown: this.lastUsedUnknown,
     };
   }
 }
@@ -119,30 +133,40 @@ export function testCommand(
   ctx: Context,
   run: (ctx: Context, opts: TestOptions) => Promise<TestOutcome> = test,
 ): Command {
-  return createCommand('test')
-    .description(
-      "Test a connection's key with AWS and print the troubleshooting checklist: each item passed, failed or not checked, " +
-        'then the likely cause and fix. By default exactly one AWS call (sts:GetCallerIdentity).',
-    )
-    .argument('[name]', 'the connection (on a terminal, omit it to pick one)')
-    .option('--all', 'test every connection; the exit code is the most urgent failure')
-    .option(
-      '--service <service>',
-      "also probe access to s3, rds or lambda (repeatable; default: the connection's onboarded services)",
-      collect,
-    )
-    .option(
-      '--admin',
-      "with the --profile admin credentials, list the user's keys in IAM: tells an inactive key from a deleted or rotated one",
-    )
-    .option('--last-used', 'also ask IAM when the key was last used (iam:GetAccessKeyLastUsed; one more call)')
-    .addHelpText(
-      'after',
-      `
+  return (
+    createCommand('test')
+      .description(
+        "Test a connection's key with AWS and print the troubleshooting checklist: each item passed, failed or not checked, " +
+          "then the likely cause and fix, the rotation under way and the key's last use. By default two AWS calls: " +
+          'sts:GetCallerIdentity, and iam:GetAccessKeyLastUsed signed by the key itself.',
+      )
+      .argument('[name]', 'the connection (on a terminal, omit it to pick one)')
+      .option('--all', 'test every connection; the exit code is the most urgent failure')
+      .option(
+        '--service <service>',
+        "also probe access to s3, rds or lambda (repeatable; default: the connection's onboarded services)",
+        collect,
+      )
+      .option(
+        '--admin',
+        "with the --profile admin credentials, list the user's keys in IAM: tells an inactive key from a deleted or rotated one",
+      )
+      // --last-used was the opt-in before last use became the default; kept so that scripts using it still run.
+      .addOption(createOption('--last-used').hideHelp())
+      .option(
+        '--no-last-used',
+        'skip asking IAM when the key was last used (then exactly one call: sts:GetCallerIdentity)',
+      )
+      .addHelpText(
+        'after',
+        `
 Checked without a call: stray spaces or characters in the stored key. With one STS call: network (DNS, TCP,
 TLS, proxy, timeout), key id and secret, key active, clock (AWS's Date header), region. Only after a regional
 rejection: the global STS endpoint (an opt-in region not enabled). With --service, and for the connection's
-buckets (their location and region): permissions and IP restrictions. A key created less than two minutes
+buckets (their location and region): permissions and IP restrictions. Then the key's last use (time, service,
+region; iam:GetAccessKeyLastUsed, which the self-rotation policy grants): a key never used or unused for more
+than 90 days is reported; a denial says "last use unknown: not permitted" and fails nothing. The rotation
+under way (phase, since when, the old key's last use) comes from its journal, without a call. A key created less than two minutes
 ago is retried for up to 30 s while IAM spreads it. Only an AWS answer counts: an HTML page from a proxy or
 captive portal is reported as such.
 
@@ -155,10 +179,11 @@ Examples:
   $ datablast-aws test prod --admin --profile admin     # inactive, deleted or rotated elsewhere?
   $ datablast-aws test --all --json
 `,
-    )
-    .action(async (name: string | undefined, flags: TestFlags) => {
-      present(ctx, await run(ctx, parseTestOptions(name, flags)), renderTest);
-    });
+      )
+      .action(async (name: string | undefined, flags: TestFlags) => {
+        present(ctx, await run(ctx, parseTestOptions(name, flags)), renderTest);
+      })
+  );
 }
 
 /** Checks the flags (exit 2 on a bad value) and builds the options. */
@@ -167,7 +192,7 @@ export function parseTestOptions(name: string | undefined, flags: TestFlags): Te
   if (all && name !== undefined)
     throw new UsageError('give a connection NAME or --all, not both', { hint: 'e.g. `datablast-aws test --all`.' });
   if (name !== undefined) validateStoredConnectionName(name);
-  const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed === true };
+  const opts: TestOptions = { all, admin: flags.admin === true, lastUsed: flags.lastUsed !== false };
   if (name !== undefined) opts.name = name;
   if (flags.service !== undefined) opts.services = [...new Set(flags.service.map(parseService))];
   return opts;
@@ -287,15 +312,18 @@ export async function testConnection(
       if (createdAt === undefined && keys?.ok)
         createdAt = keys.value.find((k) => k.accessKeyId === pair.accessKeyId)?.createDate;
     }
-    // Probes need a key that works in the region.
-    if (facts.sts?.ok) facts.probes = await runProbes(session, plan);
+    let asked: Promise<LastUsed> | undefined;
     if (opts.lastUsed || opts.admin) {
       const signer = admin?.ok ? admin.session : identity ? session : undefined;
-      lastUsed = signer
-        ? await lastUsedOf(signer, pair.accessKeyId)
-        : { ok: false, reason: 'the key does not work and no admin credentials were given' };
+      asked = signer
+        ? lastUsedOf(signer, pair.accessKeyId)
+        : Promise.resolve({ ok: false, reason: 'the key does not work and no admin credentials were given' });
     }
+    // Probes need a key that works in the region; they and the last use are asked at once.
+    if (facts.sts?.ok) facts.probes = await runProbes(session, plan);
+    lastUsed = await asked;
   }
+  const rotation = await rotationOf(ctx, connection.name);
 
   const diagnosis: Diagnosis = diagnose(facts);
   const hygiene = keyHygiene({
@@ -317,6 +345,19 @@ export async function testConnection(
     diagnosis.fix,
     hygiene,
     diagnosis.exitCode,
+    rotation,
+    lastUsed?.ok
+      ? keyLastUse(
+          {
+            ...(lastUsed.date ? { at: lastUsed.date } : {}),
+            ...(lastUsed.service ? { service: lastUsed.service } : {}),
+            ...(lastUsed.region ? { region: lastUsed.region } : {}),
+          },
+          ctx.clock.now(),
+          createdAt,
+        )
+      : null,
+    lastUsed && !lastUsed.ok ? lastUsed.reason : null,
   );
 }
 
@@ -445,7 +486,7 @@ async function lastUsedOf(session: AwsSession, accessKeyId: string): Promise<Las
     ok: false,
     reason:
       used.failure.diagnosis === 'permissions'
-        ? `iam:GetAccessKeyLastUsed is not permitted (${used.failure.code})`
+        ? `not permitted (iam:GetAccessKeyLastUsed: ${used.failure.code})`
         : used.failure.message,
   };
 }
@@ -537,6 +578,7 @@ function renderReport(report: TestReport, io: IO, style: Style): void {
   }
   if (report.cause) io.out(`\n${style.red('cause:')} ${report.cause}\n`);
   if (report.fix) io.out(`${style.bold('fix:')}   ${report.fix}\n`);
-  if (report.hygiene.length) io.out('\n');
+  if (report.hygiene.length || report.rotation) io.out('\n');
+  if (report.rotation) io.out(`${rotationText(report.rotation)}\n`);
   for (const line of report.hygiene) io.out(`${line.warning ? style.yellow(line.text) : line.text}\n`);
 }

@@ -769,7 +769,7 @@ export function keyHygiene(input: {
       warning: unused,
     });
   } else if (used) {
-    lines.push({ text: `last used: unknown — ${used.reason}`, warning: false });
+    lines.push({ text: `last use unknown: ${used.reason}`, warning: false });
   }
   return lines;
 }

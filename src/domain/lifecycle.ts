@@ -119,6 +119,24 @@ export function unusedWarning(lastUse: LastUse, now: Date, keyCreatedAt?: string
     : undefined;
 }
 
+/** The key's last use as `show` and `test` report it, with a warning when unused too long or never. */
+export interface KeyLastUse {
+  at: string | null;
+  service: string | null;
+  region: string | null;
+  warning: string | null;
+}
+
+/** GetAccessKeyLastUsed's answer as `show` and `test` report it (the warning: unusedWarning). */
+export function keyLastUse(lastUse: LastUse, now: Date, keyCreatedAt?: string): KeyLastUse {
+  return {
+    at: lastUse.at ?? null,
+    service: lastUse.service ?? null,
+    region: lastUse.region ?? null,
+    warning: unusedWarning(lastUse, now, keyCreatedAt) ?? null,
+  };
+}
+
 /** "2026-12-07T03:00:00Z by iam in us-east-1", or "never". */
 export function describeLastUse(lastUse: LastUse | undefined | null): string {
   if (!lastUse?.at) return 'never (as far as AWS shows)';

@@ -140,6 +140,12 @@ async function secretFact(
   }
 }
 
+/** A connection's rotation as list, show and test report it, from its journal (no AWS call); null when none or unreadable. */
+export async function rotationOf(ctx: Context, name: string): Promise<RotationState | null> {
+  const [journals, locks] = await Promise.all([ctx.journals(), ctx.locks()]);
+  return (await journalFact(journals, locks, name))[1];
+}
+
 async function journalFact(
   journals: Journals,
   locks: RotationLocks,

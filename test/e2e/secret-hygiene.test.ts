@@ -185,6 +185,11 @@ class Sweep {
   }
 }
 
+/** The JSON the sweep's latest run printed. */
+function lastJson(s: Sweep): unknown {
+  return JSON.parse(s.runs.at(-1)!.result.stdout);
+}
+
 /** Every file under `dirs`, as bytes. */
 function filesUnder(...dirs: string[]): Array<{ path: string; bytes: Buffer }> {
   return dirs.filter(existsSync).flatMap((dir) =>
@@ -428,6 +433,42 @@ describe.each(['file', 'keychain'] as const)('secret hygiene with the %s store',
       (await import('node:fs')).rmSync(lock);
     }
     await s.step({ args: ['rotate', '--all', '--json', '--older-than', '0'], codes: [3, 4], debugOnly: true });
+    await s.learn();
+
+    // The rotation lifecycle (issue 14) over a connection with a consumer: the hand-off pending then confirmed
+    // (deliver), the key's last use (show --last-used, test by default), each rotate flag of the lifecycle.
+    const life = await s.user(`hyg-life-${store}`);
+    await s.step({
+      args: ['add-connection', 'life', ...id(life), '--secret-stdin', '--force', '--deliver-to', 'datablast'],
+      stdin: life.secretAccessKey,
+      codes: [0],
+    });
+    await s.step({ args: ['deliver', 'life', '--confirm-delivered', '--json'], codes: [0] });
+    await s.parallel([
+      { args: ['show', 'life', '--last-used'], codes: [0] },
+      { args: ['show', 'life', '--last-used', '--json'], codes: [0], debugOnly: !full },
+      { args: ['test', 'life', '--json'], codes: [0] },
+      { args: ['test', 'life', '--no-last-used'], codes: [0], debugOnly: !full },
+    ]);
+    // Created, switched, handed to Datablast: pending off a terminal, so the lifecycle waits there.
+    await s.step({ args: ['rotate', 'life', '--idle', '0s', '--grace', '0s', '--json'], codes: [0] });
+    expect(lastJson(s)).toMatchObject({ status: 'delivery-pending', lifecycle: { phase: 'switched' } });
+    await s.learn();
+    await s.step({ args: ['deliver', 'life', '--confirm-delivered'], codes: [0] });
+    await s.parallel([
+      { args: ['show', 'life', '--last-used', '--json'], codes: [0] },
+      { args: ['test', 'life'], codes: [0] },
+    ]);
+    await s.step({ args: ['rotate', 'life', '--idle', '0s', '--grace', '7d', '--require-new-key-use'], codes: [0, 9] });
+    await s.step({ args: ['rotate', 'life', '--idle', '0s', '--grace', '7d', '--json'], codes: [0, 9] });
+    expect(lastJson(s)).toMatchObject({ status: 'deactivated', lifecycle: { phase: 'deactivated' } });
+    await s.step({ args: ['rotate', 'life', '--reactivate-old', '--json'], codes: [0] });
+    expect(lastJson(s)).toMatchObject({ status: 'reactivated' });
+    await s.step({ args: ['test', 'life', '--json'], codes: [0], debugOnly: true });
+    await s.step({ args: ['rotate', 'life', '--now', '--json'], codes: [0] });
+    expect(lastJson(s)).toMatchObject({ oldKey: 'deleted' });
+    await s.learn();
+    await s.step({ args: ['rotate', 'life', '--now'], codes: [0], debugOnly: true });
     await s.learn();
 
     // Onboarding with the admin credentials: create-user (with a key), attach-policy, init, and their failures.

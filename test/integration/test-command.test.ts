@@ -12,7 +12,7 @@ import {
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAwsProxy } from '../../scripts/lib/real-parts.mjs';
-import { BUCKET_POLICY_NAME, bucketPolicy } from '../../src/domain/policies.js';
+import { BUCKET_POLICY_NAME, bucketPolicy, SELF_ROTATION_ACTIONS } from '../../src/domain/policies.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, startMoto, type Moto } from '../support/moto.js';
 import { runBin, tempConfigDir, type ProcessResult } from '../support/cli-process.js';
@@ -35,6 +35,8 @@ let worker: Key;
 let deleted: Key;
 let powerless: Key;
 let bucketOnly: Key;
+/** A user with the self-rotation policy: may read its own key's last use. */
+let rotator: Key;
 
 const PASSPHRASE = 'correct horse battery staple';
 const SETUP_CREDENTIALS = {
@@ -58,6 +60,19 @@ beforeAll(async () => {
   await iam.send(new DeleteAccessKeyCommand({ UserName: 'datablast', AccessKeyId: deleted.accessKeyId }));
   powerless = await user('powerless', []);
   bucketOnly = await user('bucket-reader', []);
+  rotator = await user('rotator', []);
+  await iam.send(
+    new PutUserPolicyCommand({
+      UserName: 'rotator',
+      PolicyName: 'self-rotation',
+      // moto evaluates IAM actions against Resource "*" only (its access_control.py): the self-rotation
+      // policy's actions, without its ${aws:username} ARN.
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: [...SELF_ROTATION_ACTIONS], Resource: '*' }],
+      }),
+    }),
+  );
   // The inline policy `attach-policy --bucket reports --prefix daily/` writes: no s3:ListAllMyBuckets.
   await iam.send(
     new PutUserPolicyCommand({
@@ -141,12 +156,20 @@ function noSecrets(result: ProcessResult, ...keys: Key[]): void {
 }
 
 describe('test against moto with signature checking on', () => {
-  it('passes a working key with exactly one AWS request', async () => {
+  it("passes a working key with two AWS requests: STS, then the key's last use (exactly one with --no-last-used)", async () => {
     const cli = setup(moto.url);
     await cli.add('AWS Production', worker, 'eu-west-1');
+    const only = await cli.test(['AWS Production', '--no-last-used', '--no-color', '--debug']);
+    expect(only.exitCode).toBe(0);
+    expect(only.stderr.match(/^aws: \w+ \w+ http/gm)).toEqual(['aws: sts GetCallerIdentity http']);
     const result = await cli.test(['AWS Production', '--no-color', '--debug']);
     expect(result.exitCode).toBe(0);
-    expect(result.stderr.match(/^aws: \w+ \w+ http/gm)).toEqual(['aws: sts GetCallerIdentity http']);
+    expect(result.stderr.match(/^aws: \w+ \w+ http/gm)).toEqual([
+      'aws: sts GetCallerIdentity http',
+      'aws: iam GetAccessKeyLastUsed http',
+    ]);
+    // This user has no self-rotation policy: AWS denies the last use, which fails nothing.
+    expect(result.stdout).toMatch(/\nlast use unknown: not permitted \(iam:GetAccessKeyLastUsed: AccessDenied\)\n$/);
     expect(result.stderr).toMatch(/^aws: sts GetCallerIdentity http 200 request-id \S+ \(1 attempt, \d+ ms\)$/m);
     expect(result.stdout).toMatch(
       /^Connection "AWS Production": ok as arn:aws:iam::123456789012:user\/datablast\n✓ No extra spaces/,
@@ -155,6 +178,25 @@ describe('test against moto with signature checking on', () => {
     noSecrets(result, worker);
     const listed = await runBin(['list', '--json'], { env: cli.env });
     expect(JSON.parse(listed.stdout)[0].lastTestedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it("prints the key's last use as moto records it, for a user with the self-rotation policy (text and JSON)", async () => {
+    const cli = setup(moto.url);
+    await cli.add('rot', rotator, 'eu-west-1');
+    const result = await cli.test(['rot', '--no-color']);
+    expect(result.exitCode).toBe(0);
+    // moto records each signed request as the key's last use, GetAccessKeyLastUsed itself included (signed by
+    // the key: so does AWS, hours later): today, by iam, in the connection's region.
+    expect(result.stdout).toMatch(/\nlast used: \d{4}-\d\d-\d\d \(iam in eu-west-1\)\n$/);
+    const tested = await cli.test(['rot', '--json']);
+    expect(JSON.parse(tested.stdout)).toMatchObject({
+      ok: true,
+      rotation: null,
+      lastUsed: { service: 'iam', region: 'eu-west-1', warning: null },
+      lastUsedUnknown: null,
+    });
+    noSecrets(result, rotator);
+    noSecrets(tested, rotator);
   });
 
   it('names a wrong secret: SignatureDoesNotMatch, exit 4', async () => {
@@ -265,9 +307,11 @@ describe('test against moto with signature checking on', () => {
     for (const args of [['reports'], ['reports', '--service', 's3']]) {
       const result = await cli.test([...args, '--json', '--debug']);
       expect(result.exitCode).toBe(0);
-      expect(result.stderr.match(/^aws: \w+ \w+ http/gm)).toEqual([
-        'aws: sts GetCallerIdentity http',
+      // The last use and the probes are asked at once: their log lines come in either order.
+      expect(result.stderr.match(/^aws: \w+ \w+ http/gm)?.sort()).toEqual([
+        'aws: iam GetAccessKeyLastUsed http',
         'aws: s3 GetBucketLocation http',
+        'aws: sts GetCallerIdentity http',
       ]);
       expect(detail(result, 'permissions')).toBe('allowed: s3:GetBucketLocation on reports (us-east-1)');
       expect(detail(result, 'region')).toBe('us-east-1: STS answered there, and bucket reports is there');
@@ -426,7 +470,8 @@ describe('test against local servers for what moto cannot show', () => {
     try {
       const cli = setup(sts.url);
       await cli.add('prod', worker, 'me-south-1');
-      const result = await cli.test(['prod', '--json']);
+      // This server answers STS only: the key's last use (IAM) is not what this test is about.
+      const result = await cli.test(['prod', '--json', '--no-last-used']);
       expect(result.exitCode).toBe(5);
       expect(sts.regions).toEqual(['me-south-1', 'us-east-1']);
       expect(status(result)).toMatchObject({ credentials: 'pass', 'key-status': 'pass', region: 'fail' });

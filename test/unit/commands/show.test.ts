@@ -163,3 +163,96 @@ describe('show', () => {
     expect(result.stderr).toContain("missing required argument 'name'");
   });
 });
+
+describe('show --last-used', () => {
+  it('parses --last-used', async () => {
+    expect(await captureOptions(showCommand, ['prod', '--last-used'])).toEqual({ name: 'prod', lastUsed: true });
+  });
+
+  it('calls no AWS API without it, and prints no last use', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod');
+    const text = await runCli(['show', 'prod', '--no-color'], world);
+    const json = JSON.parse((await runCli(['show', 'prod', '--json'], world)).stdout);
+    expect(world.aws.calls).toEqual([]);
+    expect(text.stdout).not.toContain('last used');
+    expect(json).not.toHaveProperty('lastUsed');
+  });
+
+  it('prints when, by which service, in which region, with one IAM call signed by the key', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod', { keyCreatedAt: '2026-11-18T00:00:00.000Z' });
+    world.aws.lastUsed.set(pair.accessKeyId, {
+      lastUsedDate: '2026-11-27T10:00:00.000Z',
+      serviceName: 's3',
+      region: 'eu-west-1',
+    });
+    const text = await runCli(['show', 'prod', '--last-used', '--no-color'], world);
+    expect(text.exitCode).toBe(0);
+    expect(world.aws.calls).toEqual(['iam:getAccessKeyLastUsed']);
+    expect(text.stdout).toMatch(/\nstatus {10}ok\nkey last used {3}2026-11-27T10:00:00.000Z by s3 in eu-west-1\n$/);
+    expect(text.stderr).toBe('');
+    const json = JSON.parse((await runCli(['show', 'prod', '--last-used', '--json'], world)).stdout);
+    expect(json.lastUsed).toEqual({
+      at: '2026-11-27T10:00:00.000Z',
+      service: 's3',
+      region: 'eu-west-1',
+      warning: null,
+    });
+    expect(leaks(text, pair.secretAccessKey)).toEqual([]);
+  });
+
+  it('reports a key unused for more than 90 days, in text and JSON, without failing', async () => {
+    const world = fakeWorld();
+    const pair = await seedConnection(world, 'prod', { keyCreatedAt: '2026-01-10T00:00:00.000Z' });
+    world.aws.lastUsed.set(pair.accessKeyId, {
+      lastUsedDate: '2026-08-01T10:00:00.000Z',
+      serviceName: 'sts',
+      region: 'us-east-1',
+    });
+    const text = await runCli(['show', 'prod', '--last-used', '--no-color'], world);
+    expect(text.stdout).toMatch(
+      /\nkey last used {3}2026-08-01T10:00:00.000Z by sts in us-east-1\n! this key was last used 119 days ago \(more than 90\): if nothing needs it, remove it\n$/,
+    );
+    const json = JSON.parse((await runCli(['show', 'prod', '--last-used', '--json'], world)).stdout);
+    expect(json.lastUsed.warning).toBe(
+      'this key was last used 119 days ago (more than 90): if nothing needs it, remove it',
+    );
+  });
+
+  it('reports a key never used, counting the days since it was created', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'prod', { keyCreatedAt: '2026-11-18T00:00:00.000Z' });
+    const text = await runCli(['show', 'prod', '--last-used', '--no-color'], world);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(
+      /\nkey last used {3}never \(as far as AWS shows\)\n! AWS shows no use of this key in the 10 days since it was created\n$/,
+    );
+    const json = JSON.parse((await runCli(['show', 'prod', '--last-used', '--json'], world)).stdout);
+    expect(json.lastUsed).toEqual({
+      at: null,
+      service: null,
+      region: null,
+      warning: 'AWS shows no use of this key in the 10 days since it was created',
+    });
+  });
+
+  it('says the last use is unknown when AWS denies it, and still exits 0', async () => {
+    const world = fakeWorld();
+    world.aws.deniedActions.set(
+      'iam:GetAccessKeyLastUsed',
+      'User: x is not authorized to perform: iam:GetAccessKeyLastUsed',
+    );
+    await seedConnection(world, 'prod');
+    const text = await runCli(['show', 'prod', '--last-used', '--no-color'], world);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/\nkey last used {3}unknown\n$/);
+    expect(text.stderr).toBe(
+      "warning: could not read the key's last use from AWS: AWS denied iam:GetAccessKeyLastUsed\n" +
+        'Grant iam:GetAccessKeyLastUsed to the IAM user (`datablast-aws attach-policy USER ...`; for rotation `--self-rotation`), or ask your AWS administrator.\n',
+    );
+    const json = await runCli(['show', 'prod', '--last-used', '--json'], world);
+    expect(json.exitCode).toBe(0);
+    expect(JSON.parse(json.stdout).lastUsed).toBeNull();
+  });
+});

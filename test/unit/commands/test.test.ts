@@ -4,6 +4,7 @@ import { createContext } from '../../../src/context.js';
 import type { GlobalOptions } from '../../../src/ports.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { UsageError } from '../../../src/errors.js';
+import { JOURNAL_VERSION, type RotationJournal } from '../../../src/domain/rotation.js';
 import { fakeWorld, runCli, type FakeWorld } from '../../support/run-cli.js';
 import { captureOptions, EXAMPLE_SECRET, leaks, seedConnection } from './helpers.js';
 
@@ -20,6 +21,35 @@ interface JsonResult {
   checks: JsonCheck[];
   cause: string | null;
   fix: string | null;
+  rotation: { phase: string; since: string; oldKeyLastUsed: unknown } | null;
+  lastUsed: { at: string | null; service: string | null; region: string | null; warning: string | null } | null;
+  lastUsedUnknown: string | null;
+}
+
+const JSON_KEYS = ['name', 'ok', 'identity', 'checks', 'cause', 'fix', 'rotation', 'lastUsed', 'lastUsedUnknown'];
+
+/** A lifecycle waiting after delivery: the connection holds the new key, the old one is still in use. */
+function rotationJournal(newAccessKeyId: string): RotationJournal {
+  return {
+    version: JOURNAL_VERSION,
+    connection: 'prod',
+    phase: 'delivered',
+    mode: 'lifecycle',
+    startedAt: '2026-11-27T07:00:00.000Z',
+    updatedAt: '2026-11-27T08:00:00.000Z',
+    userName: 'datablast',
+    oldAccessKeyId: 'AKIAOLDKEYOLDKEYOLDK',
+    keysBefore: ['AKIAOLDKEYOLDKEYOLDK'],
+    newAccessKeyId,
+    keepOld: false,
+    deliveredAt: '2026-11-27T08:00:00.000Z',
+    oldKeyLastUsed: {
+      at: '2026-11-26T08:00:00.000Z',
+      service: 's3',
+      region: 'eu-west-1',
+      checkedAt: '2026-11-27T09:00:00.000Z',
+    },
+  };
 }
 
 const statusOf = (result: JsonResult) => Object.fromEntries(result.checks.map((c) => [c.id, c.status]));
@@ -49,15 +79,16 @@ function world(): FakeWorld {
 
 describe('test: argv → options', () => {
   it.each<[string[], TestOptions]>([
-    [['prod'], { name: 'prod', all: false, admin: false, lastUsed: false }],
-    [['AWS Production'], { name: 'AWS Production', all: false, admin: false, lastUsed: false }],
-    [['--all'], { all: true, admin: false, lastUsed: false }],
-    [[], { all: false, admin: false, lastUsed: false }],
+    [['prod'], { name: 'prod', all: false, admin: false, lastUsed: true }],
+    [['AWS Production'], { name: 'AWS Production', all: false, admin: false, lastUsed: true }],
+    [['--all'], { all: true, admin: false, lastUsed: true }],
+    [[], { all: false, admin: false, lastUsed: true }],
     [
       ['prod', '--service', 's3', '--service', 'LAMBDA', '--service', 's3'],
-      { name: 'prod', all: false, admin: false, lastUsed: false, services: ['s3', 'lambda'] },
+      { name: 'prod', all: false, admin: false, lastUsed: true, services: ['s3', 'lambda'] },
     ],
     [['prod', '--admin', '--last-used'], { name: 'prod', all: false, admin: true, lastUsed: true }],
+    [['prod', '--no-last-used'], { name: 'prod', all: false, admin: false, lastUsed: false }],
   ])('parses %j', async (argv, expected) => {
     expect(await captureOptions(testCommand, argv)).toEqual(expected);
   });
@@ -73,12 +104,17 @@ describe('test: argv → options', () => {
 });
 
 describe('test NAME over a working key', () => {
-  it('makes exactly one AWS request, prints the checklist and records the test time', async () => {
+  it("makes two AWS requests (STS, the key's last use), prints the checklist and records the test time", async () => {
     const w = world();
     const pair = await seedConnection(w, 'AWS Production', { keyCreatedAt: '2026-11-16T09:00:00.000Z' });
+    w.aws.lastUsed.set(pair.accessKeyId, {
+      lastUsedDate: '2026-11-27T10:00:00.000Z',
+      serviceName: 's3',
+      region: 'eu-west-1',
+    });
     const run = await runCli(['test', 'AWS Production', '--no-color'], w);
     expect(run.exitCode).toBe(0);
-    expect(w.aws.calls).toEqual(['sts:getCallerIdentity']);
+    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
     expect(run.stdout).toBe(
       [
         'Connection "AWS Production": ok as arn:aws:iam::123456789012:user/datablast',
@@ -100,6 +136,7 @@ describe('test NAME over a working key', () => {
         '    not checked — no service was probed, and policies never deny sts:GetCallerIdentity; add --service to check',
         '',
         'key age: 12 days (created 2026-11-16)',
+        'last used: 2026-11-27 (s3 in eu-west-1)',
         '',
       ].join('\n'),
     );
@@ -113,7 +150,7 @@ describe('test NAME over a working key', () => {
     await seedConnection(w, 'prod');
     const { exitCode, json } = await testJson(w, ['prod']);
     expect(exitCode).toBe(0);
-    expect(Object.keys(json)).toEqual(['name', 'ok', 'identity', 'checks', 'cause', 'fix']);
+    expect(Object.keys(json)).toEqual(JSON_KEYS);
     expect(json).toMatchObject({
       name: 'prod',
       ok: true,
@@ -168,7 +205,7 @@ describe('test NAME over a working key', () => {
     expect(json.identity).not.toBeNull();
     expect(statusOf(json)).toMatchObject({ credentials: 'pass', clock: 'fail' });
     expect(json.cause).toBe("this machine's clock is 10 min behind AWS's time, more than the 5 minutes AWS allows");
-    expect(w.aws.calls).toEqual(['sts:getCallerIdentity']);
+    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
     expect((await w.connections.get('prod'))!.lastTestedAt).toBeUndefined();
   });
 });
@@ -273,7 +310,7 @@ describe('test NAME over a key AWS rejects', () => {
     w.aws.disabledRegions.add('me-south-1');
     const { exitCode, json } = await testJson(w, ['prod']);
     expect(exitCode).toBe(5);
-    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'sts-global:getCallerIdentity']);
+    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'sts-global:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
     expect(statusOf(json)).toMatchObject({ credentials: 'pass', region: 'fail' });
     expect(json.cause).toMatch(/^me-south-1 is an opt-in region that is not enabled for this account/);
   });
@@ -328,6 +365,7 @@ describe('a young key', () => {
       'sts:getCallerIdentity',
       'sts:getCallerIdentity',
       'sts:getCallerIdentity',
+      'iam:getAccessKeyLastUsed',
     ]);
     expect(w.clock.sleeps).toEqual([1000, 2000, 4000]);
     expect(stderr).toMatch(
@@ -412,6 +450,7 @@ describe('service probes', () => {
     expect(exitCode).toBe(0);
     expect(w.aws.calls).toEqual([
       'sts:getCallerIdentity',
+      'iam:getAccessKeyLastUsed',
       's3:listBuckets',
       'rds:describeDbInstances',
       'lambda:listFunctions',
@@ -434,7 +473,7 @@ describe('service probes', () => {
       w.aws.calls.length = 0;
       const { exitCode, json } = await testJson(w, argv);
       expect(exitCode).toBe(0);
-      expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 's3:bucketRegion']);
+      expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed', 's3:bucketRegion']);
       expect(statusOf(json)).toMatchObject({ permissions: 'pass', region: 'pass' });
       expect(detailOf(json, 'permissions')).toBe('allowed: s3:GetBucketLocation on reports (eu-west-1)');
     }
@@ -481,7 +520,7 @@ describe('service probes', () => {
     const w = world();
     await seedConnection(w, 'prod', { services: ['lambda', 'unknown-thing'] });
     await testJson(w, ['prod']);
-    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'lambda:listFunctions']);
+    expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed', 'lambda:listFunctions']);
   });
 
   it('fails permissions on a denial, naming the action (exit 5)', async () => {
@@ -527,27 +566,99 @@ describe('service probes', () => {
   });
 });
 
-describe('last used', () => {
-  it('asks IAM only with --last-used, and prints it', async () => {
+describe('last used and rotation state', () => {
+  it('--no-last-used makes exactly one AWS request (STS)', async () => {
     const w = world();
     await seedConnection(w, 'prod', { keyCreatedAt: '2026-11-16T09:00:00.000Z' });
-    const run = await runCli(['test', 'prod', '--last-used', '--no-color'], w);
+    const { exitCode, json } = await testJson(w, ['prod', '--no-last-used']);
+    expect(exitCode).toBe(0);
+    expect(w.aws.calls).toEqual(['sts:getCallerIdentity']);
+    expect(json).toMatchObject({ rotation: null, lastUsed: null, lastUsedUnknown: null });
+  });
+
+  it('reports a key never used, in text and JSON', async () => {
+    const w = world();
+    await seedConnection(w, 'prod', { keyCreatedAt: '2026-11-16T09:00:00.000Z' });
+    const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
     expect(run.stdout).toMatch(
       /\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows: unused so far; if nothing needs this key, remove it\n$/,
     );
+    const { json } = await testJson(w, ['prod']);
+    expect(json.lastUsed).toEqual({
+      at: null,
+      service: null,
+      region: null,
+      warning: 'AWS shows no use of this key in the 12 days since it was created',
+    });
   });
 
-  it('says when IAM does not permit it', async () => {
+  it('reports a key unused for more than 90 days, with when, which service and which region', async () => {
+    const w = world();
+    const pair = await seedConnection(w, 'prod', { keyCreatedAt: '2026-01-16T09:00:00.000Z' });
+    w.aws.lastUsed.set(pair.accessKeyId, {
+      lastUsedDate: '2026-08-01T10:00:00.000Z',
+      serviceName: 's3',
+      region: 'eu-west-1',
+    });
+    const run = await runCli(['test', 'prod', '--no-color'], w);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain(
+      'last used: 2026-08-01 (s3 in eu-west-1): unused for 119 days; if nothing needs this key, remove it\n',
+    );
+    const { json } = await testJson(w, ['prod']);
+    expect(json.lastUsed).toEqual({
+      at: '2026-08-01T10:00:00.000Z',
+      service: 's3',
+      region: 'eu-west-1',
+      warning: 'this key was last used 119 days ago (more than 90): if nothing needs it, remove it',
+    });
+  });
+
+  it('says "last use unknown: not permitted" when IAM denies it, and does not fail the test', async () => {
     const w = world();
     w.aws.deniedActions.set(
       'iam:GetAccessKeyLastUsed',
       'User: x is not authorized to perform: iam:GetAccessKeyLastUsed',
     );
     await seedConnection(w, 'prod');
-    const run = await runCli(['test', 'prod', '--last-used', '--no-color'], w);
+    const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toContain('last used: unknown — iam:GetAccessKeyLastUsed is not permitted (AccessDenied)');
+    expect(run.stdout).toContain('last use unknown: not permitted (iam:GetAccessKeyLastUsed: AccessDenied)\n');
+    const { exitCode, json } = await testJson(w, ['prod']);
+    expect(exitCode).toBe(0);
+    expect(json).toMatchObject({
+      ok: true,
+      lastUsed: null,
+      lastUsedUnknown: 'not permitted (iam:GetAccessKeyLastUsed: AccessDenied)',
+    });
+  });
+
+  it('asks nothing of IAM for a key AWS rejects', async () => {
+    const w = world();
+    const pair = await seedConnection(w, 'prod');
+    await w.secrets.set('prod', { ...pair, secretAccessKey: EXAMPLE_SECRET });
+    const { exitCode, json } = await testJson(w, ['prod']);
+    expect(exitCode).toBe(4);
+    expect(w.aws.calls.filter((c) => c.startsWith('iam:'))).toEqual([]);
+    expect(json.lastUsedUnknown).toBe('the key does not work and no admin credentials were given');
+  });
+
+  it("prints the rotation under way from its journal: phase, since when, the old key's last use", async () => {
+    const w = world();
+    const pair = await seedConnection(w, 'prod');
+    await w.journals.of('prod').write(rotationJournal(pair.accessKeyId));
+    const run = await runCli(['test', 'prod', '--no-color'], w);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain(
+      '\nrotation delivered since 2026-11-27, old key last used 2026-11-26 by s3 in eu-west-1\n',
+    );
+    const { json } = await testJson(w, ['prod']);
+    expect(json.rotation).toMatchObject({
+      phase: 'delivered',
+      since: '2026-11-27T08:00:00.000Z',
+      oldKeyLastUsed: { at: '2026-11-26T08:00:00.000Z', service: 's3', region: 'eu-west-1' },
+    });
   });
 
   it("takes the key's age from IAM under --admin when the metadata lacks it", async () => {
@@ -639,7 +750,7 @@ describe('test --all', () => {
       cause: 'no secret is stored for connection "d-no-secret" in the secret store',
     });
     expect(json[3]!.checks.every((c) => c.status === 'skip')).toBe(true);
-    for (const r of json) expect(Object.keys(r)).toEqual(['name', 'ok', 'identity', 'checks', 'cause', 'fix']);
+    for (const r of json) expect(Object.keys(r)).toEqual(JSON_KEYS);
   });
 
   it('exits 5 when the worst is a denial, and summarises in text', async () => {

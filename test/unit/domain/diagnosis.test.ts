@@ -752,8 +752,8 @@ describe('key hygiene', () => {
       true,
     ],
     [
-      { ok: false, reason: 'iam:GetAccessKeyLastUsed is not permitted (AccessDenied)' },
-      'last used: unknown — iam:GetAccessKeyLastUsed is not permitted (AccessDenied)',
+      { ok: false, reason: 'not permitted (iam:GetAccessKeyLastUsed: AccessDenied)' },
+      'last use unknown: not permitted (iam:GetAccessKeyLastUsed: AccessDenied)',
     ],
   ] as const)('says when the key was last used: %j', (lastUsed, text, warning: boolean = false) => {
     expect(
