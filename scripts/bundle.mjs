@@ -35,7 +35,7 @@ const CORE = [
   'commands/env',
   'commands/show',
   'commands/list',
-  'commands/require-connection',
+  'health/require-connection',
   'store/connections',
   // list and show ask the journals and locks whether a rotation or a change is under way.
   'store/journal',

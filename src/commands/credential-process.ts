@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import { requireConnection, requireKeyPair } from './require-connection.js';
+import { requireConnection, requireKeyPair } from '../health/require-connection.js';
 
 // Commander is never imported here (../commander.js loads it when the wiring at the end is built):
 // main.ts runs `credential-process` called without options straight from this module, and Commander with

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import { requireConnection, requireKeyPair } from './require-connection.js';
+import { requireConnection, requireKeyPair } from '../health/require-connection.js';
 import { holdsKey, withState, type ConsumerRecord } from '../domain/consumer.js';
 import { shellWord } from '../domain/shell-word.js';
 import { maskAccessKeyId } from '../domain/access-key.js';

@@ -4,7 +4,7 @@ import type { Context, IO } from '../ports.js';
 import { CliError, ConfigError, SecretStoreError, UsageError } from '../errors.js';
 import { validateAccessKeyId, validateRegion, validateSecretAccessKey } from '../domain/access-key.js';
 import { present, warn, type Style } from '../ui/output.js';
-import { requireConnection, requireKeyPair } from './require-connection.js';
+import { requireConnection, requireKeyPair } from '../health/require-connection.js';
 import { shellWord } from '../domain/shell-word.js';
 
 // Commander is never imported here (../commander.js loads it when the wiring at the end is built):

@@ -24,7 +24,7 @@ import { describeFsError, ensurePrivateDir, writeFileAtomic } from '../store/ato
 import { configDir } from '../store/connections.js';
 import { present, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
-import { requireConnection } from './require-connection.js';
+import { requireConnection } from '../health/require-connection.js';
 
 /** The options of `export-profile NAME`. */
 export interface ExportProfileOptions {

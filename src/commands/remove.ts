@@ -17,7 +17,7 @@ import type { AccessKeyPair, Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import { present, progress, warn, type Style } from '../ui/output.js';
-import { requireConnection } from './require-connection.js';
+import { requireConnection } from '../health/require-connection.js';
 import { shellWord } from '../domain/shell-word.js';
 import { journalStore } from '../store/journal.js';
 import { pendingAccount } from '../domain/rotation.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import { requireConnection } from './require-connection.js';
+import { requireConnection } from '../health/require-connection.js';
 import { maskAccessKeyId } from '../domain/access-key.js';
 import { present, warn, type Style } from '../ui/output.js';
 import {

@@ -1,10 +1,10 @@
 import type { Context } from '../ports.js';
 import type { ServiceName } from '../domain/policies.js';
-import { testConnection, type TestReport } from '../commands/test.js';
+import { testConnection, type TestReport } from './test-connection.js';
 
 /**
- * The wizard's last step: `test` as the new connection, probing what was just granted. `test` lives in
- * its command module until it becomes a service of its own; this is the one place that calls it.
+ * The wizard's last step: `test` as the new connection (the service in test-connection.ts, which the test
+ * command runs too), probing what was just granted.
  */
 export async function testGranted(
   ctx: Context,

@@ -78,7 +78,7 @@ const SHORTCUTS = [
   'dist/commands/credential-process.js',
   'dist/commands/env.js',
   'dist/commands/list.js',
-  'dist/commands/require-connection.js',
+  'dist/health/require-connection.js',
   'dist/commands/show.js',
 ];
 /** The command modules a run loads beyond the core chunk. */

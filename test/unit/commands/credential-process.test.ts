@@ -99,7 +99,7 @@ describe('credential-process', () => {
     const imports = [...staticImports(join(import.meta.dirname, '../../../src/commands/credential-process.ts'))];
     expect(imports.filter((m) => !m.startsWith('/') && !m.startsWith('node:'))).toEqual([]);
     expect(imports.filter((m) => m.includes('/src/aws/') || m.endsWith('/ui/prompts.ts'))).toEqual([]);
-    expect(imports.some((m) => m.endsWith('/commands/require-connection.ts'))).toBe(true);
+    expect(imports.some((m) => m.endsWith('/health/require-connection.ts'))).toBe(true);
   });
 
   it("answers the same through main's shortcut and through Commander, for success and for every failure", async () => {
