@@ -5,7 +5,7 @@ import { maskAccessKeyId as mask } from '../domain/access-key.js';
 import { rememberSecret } from '../domain/redact.js';
 import { poll } from '../domain/backoff.js';
 import { shellWord } from '../domain/shell-word.js';
-import { retirementMode } from '../domain/lifecycle.js';
+import { isWaitingLifecycle, retirementMode } from '../domain/lifecycle.js';
 import {
   JOURNAL_VERSION,
   PROOF_POLICY,
@@ -87,7 +87,9 @@ const recover: Phase = {
     if (!entry) return { kind: 'no-journal' };
     r.entry = entry;
     r.say(
-      `found an interrupted rotation (phase "${entry.phase}", started ${entry.startedAt}); finishing or undoing it first`,
+      isWaitingLifecycle(entry)
+        ? `continuing the rotation started ${entry.startedAt} (phase "${entry.phase}": the old key awaits its retirement)`
+        : `found an interrupted rotation (phase "${entry.phase}", started ${entry.startedAt}); finishing or undoing it first`,
     );
     await connection(r);
     const current = await storedPair(r, r.name);

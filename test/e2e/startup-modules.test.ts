@@ -78,7 +78,6 @@ const SHORTCUTS = [
   'dist/commands/credential-process.js',
   'dist/commands/env.js',
   'dist/commands/list.js',
-  'dist/health/require-connection.js',
   'dist/commands/show.js',
 ];
 /** The command modules a run loads beyond the core chunk. */
@@ -124,6 +123,7 @@ describe('modules loaded at startup (built binary, keychain store)', () => {
       expect(run.modules.filter((m) => !m.startsWith('dist/'))).toEqual([]);
       expect(run.modules).not.toContain('dist/program.js');
       expect(run.modules.filter((m) => m.startsWith('dist/commands/'))).toEqual(SHORTCUTS);
+      expect(run.modules).toContain('dist/health/require-connection.js');
       expect(run.modules).toContain('dist/fast-path.js');
       expect(run.compiledChunks.filter((chunk) => !chunk.startsWith('rolldown-runtime-'))).toEqual([
         'cli.cjs',
