@@ -17,7 +17,10 @@ needs=(
   "zsh zsh"
   "fish fish"
   "aws awscli"
+  "systemd-analyze systemd"
 )
+# Also started by the tests, from Debian's Essential packages (nothing to install): mkfifo, realpath,
+# sort (coreutils), dpkg and dpkg-query (dpkg). test/unit/setup-script.test.ts lists them as base tools.
 
 missing=()
 for need in "${needs[@]}"; do
