@@ -56,6 +56,8 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   const names = new Set(connections.map((c) => c.name));
   for (const account of reading.entries?.keys() ?? reading.accounts ?? []) {
     if (names.has(account) || isPendingAccount(account)) continue;
+    // Added since the metadata was read (add-connection writes the secret first): not an orphan.
+    if (await (await ctx.connections()).get(account)) continue;
     warn(
       ctx,
       `the secret store holds a secret for ${JSON.stringify(account)}, but no connection of that name exists; remove it with \`datablast-aws remove ${shellWord(account)}\`, or add the connection again with \`datablast-aws add-connection ${shellWord(account)}\``,

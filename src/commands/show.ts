@@ -60,6 +60,8 @@ export type ShowResult = ConnectionEntry & {
 export async function show(ctx: Context, opts: ShowOptions): Promise<ShowResult> {
   const connection = await requireConnection(await ctx.connections(), opts.name);
   const [health] = await inspectConnections(ctx, [connection]);
+  // Removed while we looked: say so as for any connection that does not exist.
+  if (!health) await requireConnection(await ctx.connections(), opts.name);
   const failure = health!.storeFailure;
   if (failure && !health!.advice) {
     warn(

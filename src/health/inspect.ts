@@ -72,17 +72,19 @@ export async function readAccounts(ctx: Context): Promise<StoreReading> {
 
 /**
  * The health of each connection, from `reading` (readAccounts: the whole store read once) where given;
- * without it each secret is read on its own (show: one connection).
+ * without it each secret is read on its own (show: one connection). A connection removed while it was
+ * being looked at is left out.
  */
 export async function inspectConnections(
   ctx: Context,
   connections: Connection[],
   reading?: StoreReading,
 ): Promise<ConnectionHealth[]> {
-  const [journals, locks] = await Promise.all([ctx.journals(), ctx.locks()]);
+  const [journals, locks, store] = await Promise.all([ctx.journals(), ctx.locks(), ctx.connections()]);
   const now = ctx.clock.now();
-  return Promise.all(
-    connections.map(async (connection) => {
+  const healths = await Promise.all(
+    connections.map(async (listed): Promise<ConnectionHealth | undefined> => {
+      let connection = listed;
       const [[secret, storeFailure], [journal, rotation]] = await Promise.all([
         secretFact(ctx, connection.name, reading),
         journalFact(journals, locks, connection.name),
@@ -90,6 +92,13 @@ export async function inspectConnections(
       const disagrees =
         secret.kind === 'missing' || (secret.kind === 'stored' && secret.accessKeyId !== connection.accessKeyId);
       const changing = disagrees && journal === 'none' && (await locks.isHeld(connection.name));
+      if (disagrees && !changing) {
+        // The metadata was read before the store. A writer (add-connection --force, remove) holds the lock over
+        // both of its writes, so once the lock is free the metadata read now matches what it left in the store.
+        const fresh = await store.get(connection.name);
+        if (!fresh) return undefined; // removed meanwhile
+        connection = fresh;
+      }
       const status = connectionStatus(connection, { secret, journal, changing, now });
       const keyAgeKnown = connection.keyCreatedAt !== undefined;
       const keyAgeDays = ageInDays(connection.keyCreatedAt ?? connection.createdAt, now) ?? null;
@@ -111,6 +120,7 @@ export async function inspectConnections(
       };
     }),
   );
+  return healths.filter((health): health is ConnectionHealth => health !== undefined);
 }
 
 async function secretFact(

@@ -167,6 +167,22 @@ describe('list', () => {
     expect(changing.exitCode).toBe(0);
   });
 
+  it('leaves out a connection removed while it was listed, and warns of no orphan added meanwhile', async () => {
+    const world = fakeWorld();
+    await seedConnection(world, 'kept');
+    await seedConnection(world, 'gone');
+    await seedConnection(world, 'new');
+    const snapshot = (await world.connections.list()).filter((c) => c.name !== 'new');
+    // The listing was read first; then remove finished (secret and metadata) and add-connection finished too.
+    world.connections.list = async () => snapshot;
+    world.secrets.entries.delete('gone');
+    await world.connections.delete('gone');
+    const result = await runCli(['list', '--json'], world);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).map((e: { name: string }) => e.name)).toEqual(['kept']);
+    expect(result.stderr).toBe('');
+  });
+
   it('says the status is unknown, never ok, and exits 6 when the secret store cannot be read (locked keychain, wrong passphrase, damaged file)', async () => {
     const world = fakeWorld();
     await seedConnection(world, 'prod');
