@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createCommand } from '../commander.js';
 import type { Context, IO } from '../ports.js';
-import { ExitCode } from '../errors.js';
+import { CliError, ExitCode } from '../errors.js';
 import { isPendingAccount } from '../domain/rotation.js';
 import { worstExitCode } from '../domain/rotation.js';
 import { DamagedConnectionFileError } from '../store/connections.js';
@@ -57,7 +57,7 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   for (const account of reading.entries?.keys() ?? reading.accounts ?? []) {
     if (names.has(account) || isPendingAccount(account)) continue;
     // Added since the metadata was read (add-connection writes the secret first): not an orphan.
-    if (await (await ctx.connections()).get(account)) continue;
+    if (await addedMeanwhile(ctx, account)) continue;
     warn(
       ctx,
       `the secret store holds a secret for ${JSON.stringify(account)}, but no connection of that name exists; remove it with \`datablast-aws remove ${shellWord(account)}\`, or add the connection again with \`datablast-aws add-connection ${shellWord(account)}\``,
@@ -66,6 +66,16 @@ export async function list(ctx: Context, _opts: ListOptions = {}): Promise<ListR
   for (const h of health) if (h.advice) warn(ctx, h.advice);
   ctx.exitCode = worstExitCode([ctx.exitCode, ...health.map((h) => h.exitCode)]);
   return health.map(connectionEntry);
+}
+
+/** Whether a connection of this name exists now; a damaged file (listed in part) says no. */
+async function addedMeanwhile(ctx: Context, name: string): Promise<boolean> {
+  try {
+    return (await (await ctx.connections()).get(name)) !== undefined;
+  } catch (error) {
+    if (error instanceof CliError) return false;
+    throw error;
+  }
 }
 
 /** Every connection; from a file with broken entries, the well-formed ones (warning, exit 3). */

@@ -95,7 +95,11 @@ export async function inspectConnections(
       if (disagrees && !changing) {
         // The metadata was read before the store. A writer (add-connection --force, remove) holds the lock over
         // both of its writes, so once the lock is free the metadata read now matches what it left in the store.
-        const fresh = await store.get(connection.name);
+        const fresh = await store.get(connection.name).catch((error: unknown) => {
+          // A file damaged elsewhere (list shows its readable entries): judge by what was listed.
+          if (error instanceof CliError) return connection;
+          throw error;
+        });
         if (!fresh) return undefined; // removed meanwhile
         connection = fresh;
       }

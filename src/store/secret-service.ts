@@ -159,14 +159,23 @@ export class SecretServiceStore implements RawSecretStore {
         else entries.set(name, undefined);
       }
       if (unique.length === 0) return entries;
-      const [secrets] = await this.request(link.bus, {
-        destination: BUS_NAME,
-        path: SERVICE_PATH,
-        interface: SERVICE,
-        member: 'GetSecrets',
-        signature: 'aoo',
-        body: [unique.map(([, path]) => path), session],
-      });
+      let answer: DbusValue[];
+      try {
+        answer = await this.request(link.bus, {
+          destination: BUS_NAME,
+          path: SERVICE_PATH,
+          interface: SERVICE,
+          member: 'GetSecrets',
+          signature: 'aoo',
+          body: [unique.map(([, path]) => path), session],
+        });
+      } catch (error) {
+        // An item deleted meanwhile fails the whole call: read each entry alone instead.
+        if (!vanished(error)) throw error;
+        for (const [name] of unique) entries.set(name, undefined);
+        return entries;
+      }
+      const [secrets] = answer;
       const byPath = new Map(
         (secrets as Array<[string, DbusValue[]]>).map(([path, secret]) => [
           path,
@@ -191,12 +200,17 @@ export class SecretServiceStore implements RawSecretStore {
           member: 'Get',
           signature: 'ss',
           body: [ITEM, 'Attributes'],
+        }).catch((error: unknown) => {
+          // Deleted by another process between the search and this read: it is simply gone.
+          if (vanished(error)) return undefined;
+          throw error;
         }),
       ),
     );
     const items = new Map<string, string[]>();
-    attributes.forEach(([variant], index) => {
-      const name = new Map((variant as Variant).value as Array<[string, string]>).get('username');
+    attributes.forEach((answer, index) => {
+      if (!answer) return;
+      const name = new Map((answer[0] as Variant).value as Array<[string, string]>).get('username');
       if (name !== undefined) items.set(name, [...(items.get(name) ?? []), found.unlocked[index]!]);
     });
     return items;
@@ -264,6 +278,16 @@ export class SecretServiceStore implements RawSecretStore {
         }).then(([, path]) => path as string)),
     };
   }
+}
+
+/** The error of a call on an object that no longer exists (another process deleted the item). */
+function vanished(error: unknown): boolean {
+  return (
+    error instanceof DbusError &&
+    (error.name === 'org.freedesktop.DBus.Error.UnknownMethod' ||
+      error.name === 'org.freedesktop.DBus.Error.UnknownObject' ||
+      error.name === 'org.freedesktop.Secret.Error.NoSuchObject')
+  );
 }
 
 function lockedError(): DbusError {
