@@ -76,7 +76,7 @@ export async function rotateConnection(
   const lock = await locks.acquire(name, LOCK_WAIT_MS);
   if (!lock) {
     throw new LockHeldError(`another rotation of "${name}" is in progress`, {
-      hint: `Let it finish, then run the command again if needed. The lock is ${locks.path(name)}; it is released when its process exits, even if killed.`,
+      hint: `Let it finish, then run the command again if needed. The lock is ${locks.path(name)}; a killed holder's lock is taken over by the next run.`,
     });
   }
   try {

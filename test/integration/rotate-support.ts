@@ -186,6 +186,13 @@ export class MotoWorld {
     return all;
   }
 
+  /** What the stores hold for connection `name`: every secret by account, its journal and its metadata. */
+  async state(
+    name: string,
+  ): Promise<{ secrets: Map<string, Pair>; journal: RotationJournal | undefined; connection: Connection | undefined }> {
+    return { secrets: await this.secrets(), journal: this.journal(name), connection: this.connection(name) };
+  }
+
   /** Whether AWS (moto, checking keys and signatures) accepts a key pair. */
   async works(pair: Pair): Promise<string | undefined> {
     try {
@@ -202,15 +209,14 @@ export class MotoWorld {
    * journal, or is an inactive key the connection kept (--keep-old), or was planted as foreign.
    */
   async assertInvariant(name: string, userName: string): Promise<void> {
-    const secrets = await this.secrets();
+    const { secrets, journal, connection } = await this.state(name);
     const stored = secrets.get(name);
     expect(stored, `the store holds a key for ${name}`).toBeDefined();
     expect(await this.works(stored!), `the stored key ${stored!.accessKeyId} works`).toBe(
       `arn:aws:iam::${ACCOUNT}:user/${userName}`,
     );
     const held = new Set([...secrets.values()].map((p) => p.accessKeyId));
-    const journal = this.journal(name);
-    const previous = this.connection(name)?.previousAccessKeyIds ?? [];
+    const previous = connection?.previousAccessKeyIds ?? [];
     for (const key of await this.keys(userName)) {
       if (held.has(key.id) || this.foreign.has(key.id)) continue;
       if (journal && (key.id === journal.oldAccessKeyId || !journal.keysBefore.includes(key.id))) continue;
@@ -229,11 +235,11 @@ export class MotoWorld {
     options: { keepOld?: boolean } = {},
   ): Promise<Pair> {
     await this.assertInvariant(name, userName);
-    expect(this.journal(name), 'no journal is left').toBeUndefined();
-    const secrets = await this.secrets();
+    const { secrets, journal, connection } = await this.state(name);
+    expect(journal, 'no journal is left').toBeUndefined();
     expect(secrets.has(pendingAccount(name)), 'no pending entry is left').toBe(false);
     const stored = secrets.get(name)!;
-    expect(this.connection(name)?.accessKeyId).toBe(stored.accessKeyId);
+    expect(connection?.accessKeyId).toBe(stored.accessKeyId);
     expect(stored.accessKeyId).not.toBe(original.accessKeyId);
     const keys = (await this.keys(userName)).filter((k) => !this.foreign.has(k.id));
     const expected = [{ id: stored.accessKeyId, status: 'Active' }];
