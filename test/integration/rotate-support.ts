@@ -301,7 +301,12 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     this.count += 1;
     const n = this.count;
-    this.actions.push(/Action=([A-Za-z]+)/.exec(body.toString())?.[1] ?? '?');
+    // Query protocol (IAM, STS): Action= in the body; JSON protocol (Secrets Manager): the X-Amz-Target header.
+    const amzTarget = req.headers['x-amz-target'];
+    const action =
+      /Action=([A-Za-z]+)/.exec(body.toString())?.[1] ??
+      (typeof amzTarget === 'string' ? amzTarget.slice(amzTarget.lastIndexOf('.') + 1) : '?');
+    this.actions.push(action);
     const mode = this.mode;
     if (mode.kind === 'stall' && this.actions.at(-1) === mode.action) {
       const seen = this.actions.filter((a) => a === mode.action).length;
