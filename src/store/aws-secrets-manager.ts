@@ -229,8 +229,8 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
   const fence = (name: string, record: StoredRecord | undefined): Claim | undefined => {
     const mine = held.get(name);
     if (!mine) return record?.claim;
+    // Kept in `held` after it is lost: every later write of this run is refused the same way.
     if (record?.claim?.token !== mine.token) {
-      held.delete(name);
       throw new LockHeldError(
         `this run's claim on ${JSON.stringify(name)} in ${where} was taken over${record?.claim ? ` (now ${describeClaim(record.claim)})` : ''}; it stopped before its next step`,
         {
@@ -521,6 +521,9 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
       if (held.get(name)?.token !== mine.token) return;
       try {
         await write(name, (record) => record, { release: true });
+      } catch (error) {
+        // Taken over meanwhile: that claim is not ours to remove.
+        if (!(error instanceof LockHeldError)) throw error;
       } finally {
         held.delete(name);
       }
