@@ -358,7 +358,10 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     if (!value) return undefined;
     const record = parseRecord(value.value, id, name);
     if (!record.accessKeyId || !record.secretAccessKey) return undefined;
-    return { versionId: value.versionId, pair: { accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey } };
+    return {
+      versionId: value.versionId,
+      pair: { accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey },
+    };
   };
 
   const pending = {
@@ -481,9 +484,7 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     else {
       const summary = (await summaries()).ours.get(name);
       rotation =
-        summary?.fresh && summary.rotation !== 'in-value'
-          ? summary.rotation
-          : (await load(name))?.record.rotation;
+        summary?.fresh && summary.rotation !== 'in-value' ? summary.rotation : (await load(name))?.record.rotation;
     }
     if (rotation) journaled.add(name);
     return rotation;
@@ -695,7 +696,8 @@ function parseRecord(value: string, id: string, name: string): StoredRecord {
     const problem = connectionProblem(name, connection);
     if (problem) throw malformed(`its connection: ${problem}`);
   }
-  const shared = data.rotation === 'in-value' ? 'its rotation journal is not an object' : sharedStateProblem(data, name);
+  const shared =
+    data.rotation === 'in-value' ? 'its rotation journal is not an object' : sharedStateProblem(data, name);
   if (shared) throw malformed(shared);
   if (!hasPair && connection === undefined) throw malformed('it holds neither a key nor a connection');
   return data as unknown as StoredRecord;
