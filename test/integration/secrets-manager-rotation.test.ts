@@ -59,7 +59,7 @@ describe('rotation of a connection shared through Secrets Manager', () => {
   }, 120_000);
 
   it.each([2, 10])(
-    '%i hosts whose cron fires at the same moment: exactly one rotation, the others skip or find it held',
+    '%i hosts whose cron fires at the same moment: exactly one rotation, the others wait for it and skip',
     async (hosts) => {
       const original = await world.addUserConnection('prod', 'datablast');
       await world.ageKey('prod', 120);
@@ -70,7 +70,8 @@ describe('rotation of a connection shared through Secrets Manager', () => {
         outcomes.filter((o) => o === 'rotated'),
         outcomes.join(', '),
       ).toHaveLength(1);
-      for (const [i, o] of outcomes.entries()) expect(['rotated', 'skipped', 'exit 7'], runs[i]!.stderr).toContain(o);
+      // The others waited for the claim (the cron form waits for the holder), then found a young key: no failure.
+      for (const [i, o] of outcomes.entries()) expect(['rotated', 'skipped'], runs[i]!.stderr).toContain(o);
       await world.assertConverged('prod', 'datablast', original);
       const current = (await world.secrets()).get('prod')!;
       const printed = await Promise.all(machines.map((m) => m.cli(['credential-process', 'prod'])));
