@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMoto, type Moto } from '../support/moto.js';
 import { BIN, type ProcessResult } from '../support/cli-process.js';
+import { startAwsRecorder } from '../support/aws-recorder.js';
 import { FaultProxy } from './rotate-support.js';
 import { SharedWorld } from './shared-store-support.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
@@ -156,4 +158,75 @@ describe('a host killed (SIGKILL) at every request of a rotation, another host f
       `shared-store SIGKILL rounds (${rounds.length} over ${actions.length} requests): ${JSON.stringify(seen)}`,
     );
   }, 600_000);
+});
+
+describe('bad input in the shared store: a clear error, and nothing else touched', () => {
+  /** IAM's keys and the secret's current value, to compare before and after. */
+  async function snapshot() {
+    return { keys: await world.keys('datablast'), record: JSON.stringify(await world.record('prod')) };
+  }
+
+  it('a secret under the prefix that is not ours stops rotate --all before any change (exit 3)', async () => {
+    await world.addUserConnection('prod', 'datablast');
+    await world.sm().send(new CreateSecretCommand({ Name: 'datablast-aws/intruder', SecretString: 'not ours' }));
+    const before = await snapshot();
+    const run = await world.cli(['rotate', '--all', '--json']);
+    expect(run.exitCode, run.stderr).toBe(3);
+    expect(run.stderr).toMatch(/datablast-aws\/intruder: no managed-by=datablast-aws tag/);
+    expect(run.stderr).not.toContain('not ours');
+    expect(await snapshot()).toEqual(before);
+  }, 60_000);
+
+  it.each([
+    ['a journal with a key id that is not one', { rotation: { oldAccessKeyId: 'AKIA; rm -rf /' } }, /rotation journal/],
+    ['a claim with no holder', { claim: { token: 'x' } }, /its claim/],
+  ])(
+    '%s planted in the secret: rotate refuses it (exit 3) and changes nothing',
+    async (_label, plant, message) => {
+      await world.addUserConnection('prod', 'datablast');
+      await world.rewrite('prod', (record) => {
+        const now = new Date().toISOString();
+        const base = {
+          version: 1,
+          connection: 'prod',
+          phase: 'created',
+          startedAt: now,
+          updatedAt: now,
+          userName: 'datablast',
+          keysBefore: [],
+          keepOld: false,
+        };
+        if ('rotation' in plant) Object.assign(record, { rotation: { ...base, ...plant.rotation } });
+        else Object.assign(record, plant);
+      });
+      const before = await snapshot();
+      const run = await world.host().cli(['rotate', 'prod', '--json']);
+      expect(run.exitCode, run.stderr).toBe(3);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).toMatch(/datablast-aws\/prod/);
+      expect(await snapshot()).toEqual(before);
+    },
+    60_000,
+  );
+
+  it('KMS refusing to encrypt the claim names the permission (exit 5); no key is created', async () => {
+    await world.addUserConnection('prod', 'datablast');
+    const recorder = await startAwsRecorder(moto.url);
+    try {
+      recorder.inject({
+        target: 'secretsmanager.PutSecretValue',
+        type: 'AccessDeniedException',
+        message: 'Access to KMS is not allowed',
+      });
+      const before = await snapshot();
+      const run = await world.cli(['rotate', 'prod', '--json'], { endpoint: recorder.url });
+      expect(run.exitCode, run.stderr).toBe(5);
+      expect(run.stderr).toMatch(/AWS KMS refused to encrypt the secret datablast-aws\/prod/);
+      expect(run.stderr).toMatch(/kms:GenerateDataKey and kms:Decrypt/);
+      expect(recorder.calls).not.toContain('secretsmanager.UpdateSecretVersionStage');
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await recorder.stop();
+    }
+  }, 60_000);
 });
