@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startMoto, type Moto } from '../support/moto.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Moto } from '../support/moto.js';
 import { BIN, type ProcessResult } from '../support/cli-process.js';
 import { startAwsRecorder } from '../support/aws-recorder.js';
-import { FaultProxy } from './rotate-support.js';
+import { FaultProxy, useMotoAndProxy } from './rotate-support.js';
 import { SharedWorld } from './shared-store-support.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 
@@ -16,17 +15,9 @@ let moto: Moto;
 let proxy: FaultProxy;
 let world: SharedWorld;
 
-beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
-    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
-  moto = await startMoto();
-  proxy = new FaultProxy(moto.url);
-  await proxy.start();
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await moto?.stop();
+useMotoAndProxy((m, p) => {
+  moto = m;
+  proxy = p;
 });
 
 beforeEach(async () => {
