@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { testCommand, testGrants, type TestOptions } from '../../../src/commands/test.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import type { GlobalOptions } from '../../../src/ports.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { UsageError } from '../../../src/errors.js';
@@ -60,15 +60,7 @@ async function testJson(world: FakeWorld, argv: string[]) {
   return { ...run, json: JSON.parse(run.stdout) as JsonResult };
 }
 
-const GLOBALS: GlobalOptions = {
-  json: true,
-  input: false,
-  color: false,
-  profile: undefined,
-  region: undefined,
-  endpointUrl: undefined,
-  debug: false,
-};
+const GLOBALS: GlobalOptions = defaultGlobals({ json: true });
 
 /** A world whose STS answers carry a Date header 1.2 s off: the clock item passes. */
 function world(): FakeWorld {
