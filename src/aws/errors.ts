@@ -7,7 +7,7 @@ import {
   UsageError,
   type CliErrorOptions,
 } from '../errors.js';
-import type { CheckId } from '../domain/diagnosis.js';
+import { failureOfCliError, type CheckId } from '../domain/diagnosis.js';
 import { redact } from '../domain/redact.js';
 import { MAX_ANSWER_BYTES } from './guard.js';
 
@@ -448,7 +448,7 @@ const NODE_CODE =
  * Pure: no I/O. A CliError we already translated keeps its classification.
  */
 export function classify(error: unknown, action = 'the AWS call', facts: CallFacts = {}): Classification {
-  if (error instanceof CliError) return fromCliError(error);
+  if (error instanceof CliError) return failureOfCliError(error);
   const e = sdkFields(error);
   const f = factsOf(e, action, facts);
   const row = rowFor(f, e);
@@ -485,21 +485,6 @@ export function translateAwsError(error: unknown, action: string, facts: CallFac
     default:
       return new AwsError(c.message, options);
   }
-}
-
-function fromCliError(error: CliError): Classification {
-  const exitCode = [2, 3, 4, 5].includes(error.exitCode) ? (error.exitCode as 2 | 3 | 4 | 5) : 5;
-  const fallback: CheckId =
-    exitCode === 4 ? 'credentials' : exitCode === 2 ? 'format' : exitCode === 5 ? 'permissions' : 'credentials';
-  const result: Classification = {
-    code: error.awsCode ?? error.name,
-    exitCode,
-    diagnosis: error.diagnosis ?? fallback,
-    message: error.message,
-    hint: error.hint ?? '',
-  };
-  if (error.requestId) result.requestId = error.requestId;
-  return result;
 }
 
 /**

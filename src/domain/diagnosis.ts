@@ -73,6 +73,24 @@ export interface Failure {
   hint: string;
 }
 
+/**
+ * The failure of a call whose error is already ours (the gateways translate every AWS error): its exit code, the
+ * checklist item it carries (else the one its exit code points at), its message and next step.
+ */
+export function failureOfCliError(error: CliError): Failure & { exitCode: 2 | 3 | 4 | 5; requestId?: string } {
+  const exitCode = [2, 3, 4, 5].includes(error.exitCode) ? (error.exitCode as 2 | 3 | 4 | 5) : 5;
+  const fallback: CheckId =
+    exitCode === 4 ? 'credentials' : exitCode === 2 ? 'format' : exitCode === 5 ? 'permissions' : 'credentials';
+  return {
+    code: error.awsCode ?? error.name,
+    exitCode,
+    diagnosis: error.diagnosis ?? fallback,
+    message: error.message,
+    hint: error.hint ?? '',
+    ...(error.requestId ? { requestId: error.requestId } : {}),
+  };
+}
+
 /** What a call gave: its value, or its classified failure. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; failure: Failure };
 

@@ -3,7 +3,6 @@
  * init's final step (onboarding/verify.ts) both run it.
  */
 import type { AwsSession, Context } from '../ports.js';
-import { classify } from '../aws/errors.js';
 import { CliError, ExitCode } from '../errors.js';
 import { type AccessKeyPair, type Connection } from '../domain/connection.js';
 import { maskAccessKeyId, userNameFromArn, validateRegion } from '../domain/access-key.js';
@@ -27,6 +26,7 @@ import {
   type Check,
   type Diagnosis,
   type DiagnosisFacts,
+  failureOfCliError,
   type Failure,
   type HygieneLine,
   type LastUsed,
@@ -367,7 +367,7 @@ async function outcome<T>(work: () => Promise<T>): Promise<Outcome<T>> {
 
 function failureOf(error: unknown): Failure {
   if (!(error instanceof CliError)) throw error;
-  return classify(error);
+  return failureOfCliError(error);
 }
 
 /**
