@@ -41,11 +41,21 @@ export function createContext(
       parts.secrets ??
       (shared ? async () => (await shared()).secrets : undefined) ??
       lazy(async () => (await import('./store/secret-store.js')).openSecretStore(env, (await connections()).dir)),
+    // A shared store keeps the journals and locks itself, so that every host sees one rotation.
     journals:
-      parts.journals ?? lazy(async () => (await import('./store/journal.js')).fileJournals((await connections()).dir)),
+      parts.journals ??
+      lazy(
+        async () =>
+          (shared ? (await shared()).journals : undefined) ??
+          (await import('./store/journal.js')).fileJournals((await connections()).dir),
+      ),
     locks:
       parts.locks ??
-      lazy(async () => (await import('./store/journal.js')).fileRotationLocks((await connections()).dir)),
+      lazy(
+        async () =>
+          (shared ? (await shared()).locks : undefined) ??
+          (await import('./store/journal.js')).fileRotationLocks((await connections()).dir),
+      ),
     aws: parts.aws ?? lazy(async () => (await import('./aws/gateways.js')).sdkAws(ctx)),
     stores: parts.stores ?? (async (kind) => (await import('./store/open-stores.js')).openStores(ctx, kind)),
     consumer:

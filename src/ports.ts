@@ -229,12 +229,20 @@ export interface SecretsManager {
    * (InvalidParameterException) when the label is no longer on that version.
    */
   moveStage(secretId: string, stage: string, moveToVersionId: string, removeFromVersionId: string): Promise<void>;
+  /** Takes staging label `stage` off `fromVersionId` (UpdateSecretVersionStage without a target); refused when it is not there. */
+  removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void>;
   /** Sets the secret's description (UpdateSecret without a value: no new version). */
   setDescription(secretId: string, description: string): Promise<void>;
   /** Deletes the secret at once, without a recovery window; false when it did not exist. */
   deleteNow(secretId: string): Promise<boolean>;
-  /** The value of one version (AWSCURRENT when `versionId` is absent); undefined when there is none. */
-  getValue(secretId: string, versionId?: string): Promise<{ value: string; versionId: string } | undefined>;
+  /**
+   * The value of one version, named by its id or by a staging label (default AWSCURRENT); undefined when the secret
+   * or that version does not exist.
+   */
+  getValue(
+    secretId: string,
+    version?: { versionId: string } | { stage: string },
+  ): Promise<{ value: string; versionId: string } | undefined>;
 }
 
 /**
@@ -275,6 +283,9 @@ export type StoreKind = 'keychain' | 'file' | 'aws-secrets-manager';
 export interface Stores {
   secrets: SecretStore;
   connections: ConnectionStore;
+  /** A store shared by many hosts keeps the rotation journals and locks itself (aws-secrets-manager). */
+  journals?: Journals;
+  locks?: RotationLocks;
 }
 
 /** Everything a command may touch. Each port is built on first use. */

@@ -160,14 +160,29 @@ export function secretsManagerGateway(
       }
     },
 
-    async getValue(secretId, versionId) {
+    async removeStage(secretId, stage, fromVersionId) {
+      await send('secretsmanager:UpdateSecretVersionStage', (p, abortSignal) =>
+        p.client.send(
+          new p.sdk.UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: stage,
+            RemoveFromVersionId: fromVersionId,
+          }),
+          { abortSignal },
+        ),
+      );
+    },
+
+    async getValue(secretId, version) {
       try {
         const out = await send('secretsmanager:GetSecretValue', (p, abortSignal) =>
           p.client.send(
             // AWSCURRENT named, not implied: moto answers an unqualified read with the version last put, not the label.
             new p.sdk.GetSecretValueCommand({
               SecretId: secretId,
-              ...(versionId ? { VersionId: versionId } : { VersionStage: 'AWSCURRENT' }),
+              ...(version && 'versionId' in version
+                ? { VersionId: version.versionId }
+                : { VersionStage: version?.stage ?? 'AWSCURRENT' }),
             }),
             { abortSignal },
           ),

@@ -83,7 +83,7 @@ export function secretsManagerConsumer(
           ({ versionId } = await sm.put(found.arn, value, token()));
           target = found.arn;
         }
-        const back = await sm.getValue(target, versionId);
+        const back = await sm.getValue(target, { versionId });
         if (!back || !sameKey(back.value, value))
           return failed(
             `reading back version ${versionId} of ${secretId} did not return the key that was written`,

@@ -1,4 +1,4 @@
-import { CliError, RotationInterruptedError } from '../errors.js';
+import { CliError, LockHeldError, RotationInterruptedError } from '../errors.js';
 import type { ResumeAction } from '../domain/rotation.js';
 
 /**
@@ -202,7 +202,9 @@ export type Fate = 'as-is' | 'resumable';
  * the failure already says so, or nothing was changed (a dry run).
  */
 export function failureFate(error: unknown, journalLeft: boolean, dryRun: boolean): Fate {
-  if (error instanceof RotationStop || error instanceof RotationInterruptedError) return 'as-is';
+  // A lost claim (shared store): the host that took it over owns the rotation now; this run must not say "run again".
+  if (error instanceof RotationStop || error instanceof RotationInterruptedError || error instanceof LockHeldError)
+    return 'as-is';
   if (dryRun || !journalLeft) return 'as-is';
   return 'resumable';
 }

@@ -1,9 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, ConnectionStore, SecretListing, SecretsManager, SecretStore, Stores } from '../ports.js';
+import { hostname } from 'node:os';
+import type {
+  Clock,
+  ConnectionStore,
+  HeldLock,
+  Journals,
+  RotationLocks,
+  SecretListing,
+  SecretsManager,
+  SecretStore,
+  Stores,
+} from '../ports.js';
 import type { AccessKeyPair, Connection } from '../domain/connection.js';
 import { rememberSecret } from '../domain/redact.js';
-import { retry } from '../domain/backoff.js';
-import { AwsError, CliError, ConfigError, SecretStoreError, UsageError } from '../errors.js';
+import { poll, retry } from '../domain/backoff.js';
+import {
+  claimIsLive,
+  claimProblem,
+  describeClaim,
+  newClaim,
+  renewClaim,
+  type Claim,
+  type Here,
+} from '../domain/claim.js';
+import {
+  connectionOfPendingAccount,
+  JOURNAL_VERSION,
+  journalProblem,
+  type RotationJournal,
+} from '../domain/rotation.js';
+import { AwsError, CliError, ConfigError, LockHeldError, SecretStoreError, UsageError } from '../errors.js';
+import { onInterruptResumable } from '../signals.js';
 import { byName, connectionProblem, DamagedConnectionFileError } from './connections.js';
 
 /**
@@ -19,7 +46,13 @@ import { byName, connectionProblem, DamagedConnectionFileError } from './connect
  * - Tag managed-by=datablast-aws: a secret under the prefix without it is not ours and is never touched.
  * - Writes are compare-and-swap: the new version goes in under our label WRITE_STAGE (its version id is our client
  *   request token), then AWSCURRENT moves to it with RemoveFromVersionId = the version we read. A host that lost the
- *   race re-reads and re-applies its change; AWSPENDING stays free for the rotation protocol.
+ *   race re-reads and re-applies its change.
+ * - Rotation across hosts: the value also holds the rotation journal and the claim (domain/claim.ts), the lock that
+ *   a host takes by one such compare-and-swap. Of hosts racing for it, one wins; the others re-read, see the
+ *   winner's claim and wait or stop. Every write of the holder checks that the claim is still its own (a fence), and
+ *   renews its lease. The new key waits as the AWSPENDING version (put with a client request token) until it is
+ *   proven and moved into AWSCURRENT. A claim whose holder died is taken over by the next run on any host, which
+ *   finishes or undoes the rotation from the journal, as on one machine.
  */
 
 /** The default name prefix (CLI.md, DATABLAST_AWS_SECRETS_PREFIX). */
@@ -53,6 +86,10 @@ export interface StoredRecord {
   accessKeyId?: string;
   secretAccessKey?: string;
   connection?: Connection;
+  /** The rotation under way, shared by every host (ids and times only, as the local journal file). */
+  rotation?: RotationJournal;
+  /** The host that holds the connection's lock. */
+  claim?: Claim;
 }
 
 /**
@@ -110,6 +147,8 @@ export interface SecretsManagerStoreOptions {
   clock: Clock;
   /** Client request tokens (default: random UUIDs). */
   token?: () => string;
+  /** This host, for claims (default: os.hostname() and process.kill(pid, 0)). */
+  here?: Here;
 }
 
 interface Current {
@@ -124,15 +163,41 @@ interface Summary {
   /** True when the summary describes the version AWSCURRENT is on (a write stopped before its description lags). */
   fresh: boolean;
   connection: Connection | undefined;
+  /** The rotation journal; 'in-value' when it did not fit in the description. */
+  rotation: RotationJournal | 'in-value' | undefined;
+  claim: Claim | undefined;
 }
+
+/** This host as claims name it. */
+const thisHost: Here = {
+  host: hostname(),
+  isAlive(pid) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      // EPERM: alive, but another user's.
+      return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  },
+};
+
+/** How long a claim is sought when its holder is busy: the caller's wait, polled at this pace. */
+const CLAIM_POLL = { initialDelayMs: 100, maxDelayMs: 1_000, jitter: true } as const;
 
 /** Opens the `aws-secrets-manager` store: both ports over one adapter, sharing what was read (credential-process: one GetSecretValue). */
 export function openSecretsManagerStore(options: SecretsManagerStoreOptions): Stores {
   const prefix = validatePrefix(options.prefix);
   const token = options.token ?? randomUUID;
+  const here = options.here ?? thisHost;
   const where = `AWS Secrets Manager (${options.region}, prefix ${prefix})`;
   const read = new Map<string, Current | undefined>();
   let listing: Promise<Listing> | undefined;
+  /** The claims this process holds, by connection name: its writes to those secrets are fenced by them. */
+  const held = new Map<string, Claim>();
+  /** Connections whose shared journal this process saw or wrote: a signal then exits 8 (resumable). */
+  const journaled = new Set<string>();
+  onInterruptResumable(() => journaled.size > 0);
 
   const secretName = (name: string): string => {
     const full = `${prefix}${encodeName(name)}`;
@@ -156,44 +221,83 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     return current;
   };
 
-  /** One read-modify-write, compare-and-swap on AWSCURRENT; a lost race re-reads and re-applies `change`. */
-  const write = async (name: string, change: (record: StoredRecord | undefined) => StoredRecord): Promise<void> => {
+  /**
+   * Checks that a write may go ahead on `record` and gives the claim the new version carries: the holder's claim,
+   * its lease renewed; a claim that is not ours, unchanged. A write of a connection whose claim this process held
+   * and lost (it expired and another host took it over) is refused: the other host now owns the rotation.
+   */
+  const fence = (name: string, record: StoredRecord | undefined): Claim | undefined => {
+    const mine = held.get(name);
+    if (!mine) return record?.claim;
+    // Kept in `held` after it is lost: every later write of this run is refused the same way.
+    if (record?.claim?.token !== mine.token) {
+      throw new LockHeldError(
+        `this run's claim on ${JSON.stringify(name)} in ${where} was taken over${record?.claim ? ` (now ${describeClaim(record.claim)})` : ''}; it stopped before its next step`,
+        {
+          hint: 'Its lease ran out while it waited; the host that took it over finishes or undoes the rotation. Run `datablast-aws list` to see where it stands.',
+        },
+      );
+    }
+    const renewed = renewClaim(mine, options.clock.now());
+    held.set(name, renewed);
+    return renewed;
+  };
+
+  /** One compare-and-swap of `next` over `current` (absent: create the secret); throws when another host won. */
+  const swap = async (sm: SecretsManager, name: string, current: Current | undefined, next: StoredRecord) => {
     const id = secretName(name);
-    const sm = await gateway();
+    const version = token();
+    const value = JSON.stringify(next);
+    if (next.secretAccessKey) rememberSecret(next.secretAccessKey);
     listing = undefined;
+    if (!current) {
+      await kms(
+        () =>
+          sm.create(id, value, {
+            tags: { [MANAGED_BY.key]: MANAGED_BY.value },
+            clientRequestToken: version,
+            description: describe(next, version),
+            ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
+          }),
+        id,
+        'write',
+      );
+    } else {
+      await kms(() => sm.put(id, value, version, [WRITE_STAGE]), id, 'write');
+      await sm.moveStage(id, 'AWSCURRENT', version, current.versionId);
+      await sm.setDescription(id, describe(next, version));
+    }
+    read.set(name, { versionId: version, record: next });
+  };
+
+  /** Another host created the secret, or moved AWSCURRENT, between our read and our write. */
+  const lostRace = (error: unknown): boolean =>
+    error instanceof CliError &&
+    (error.awsCode === 'ResourceExistsException' || error.awsCode === 'InvalidParameterException');
+
+  /**
+   * One read-modify-write, compare-and-swap on AWSCURRENT; a lost race re-reads and re-applies `change`. `change`
+   * returning undefined writes nothing. The claim travels with every write (fence).
+   */
+  const write = async (
+    name: string,
+    change: (record: StoredRecord | undefined) => StoredRecord | undefined,
+    { release = false } = {},
+  ): Promise<void> => {
+    const sm = await gateway();
     await retry(
       options.clock,
       { initialDelayMs: 100, maxDelayMs: 2_000, timeoutMs: 30_000, maxAttempts: 6, jitter: true },
       async (attempt) => {
         const current = await load(name, attempt > 1);
-        const next = change(current?.record);
-        const version = token();
-        const value = JSON.stringify(next);
-        if (next.secretAccessKey) rememberSecret(next.secretAccessKey);
-        if (!current) {
-          await kms(
-            () =>
-              sm.create(id, value, {
-                tags: { [MANAGED_BY.key]: MANAGED_BY.value },
-                clientRequestToken: version,
-                description: describe(next, version),
-                ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
-              }),
-            id,
-            'write',
-          );
-        } else {
-          await kms(() => sm.put(id, value, version, [WRITE_STAGE]), id, 'write');
-          await sm.moveStage(id, 'AWSCURRENT', version, current.versionId);
-          await sm.setDescription(id, describe(next, version));
-        }
-        read.set(name, { versionId: version, record: next });
+        const claim = fence(name, current?.record);
+        const changed = change(current?.record);
+        if (!changed) return;
+        const { claim: _dropped, ...rest } = changed;
+        await swap(sm, name, current, claim && !release ? { ...rest, claim } : rest);
       },
       (error) => {
-        // Another host created the secret, or moved AWSCURRENT, between our read and our write.
-        const lost =
-          error instanceof CliError &&
-          (error.awsCode === 'ResourceExistsException' || error.awsCode === 'InvalidParameterException');
+        const lost = lostRace(error);
         if (lost) read.delete(name);
         return lost;
       },
@@ -239,31 +343,90 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     listing = undefined;
     const deleted = await (await gateway()).deleteNow(id);
     read.set(name, undefined);
+    held.delete(name);
+    journaled.delete(name);
     return deleted;
+  };
+
+  /**
+   * A rotation's pending entry (domain/rotation.ts pendingAccount) is the AWSPENDING version of the connection's own
+   * secret: a key-only record, read by its label. Undefined when there is none.
+   */
+  const loadPending = async (name: string): Promise<{ versionId: string; pair: AccessKeyPair } | undefined> => {
+    const id = secretName(name);
+    const value = await kms(() => gateway().then((sm) => sm.getValue(id, { stage: 'AWSPENDING' })), id, 'read');
+    if (!value) return undefined;
+    const record = parseRecord(value.value, id, name);
+    if (!record.accessKeyId || !record.secretAccessKey) return undefined;
+    return {
+      versionId: value.versionId,
+      pair: { accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey },
+    };
+  };
+
+  const pending = {
+    async get(name: string) {
+      return (await loadPending(name))?.pair;
+    },
+    async set(name: string, pair: AccessKeyPair) {
+      const id = secretName(name);
+      const sm = await gateway();
+      const current = await load(name, true);
+      if (!current)
+        throw new ConfigError(`no connection named ${JSON.stringify(name)} in ${where}`, {
+          hint: 'It was removed while the rotation ran. Run `datablast-aws list`.',
+        });
+      fence(name, current.record);
+      const value = JSON.stringify({ format: RECORD_FORMAT, ...pair });
+      // The client request token makes a retried put (the SDK's own retries) the same version, not a second one.
+      await kms(() => sm.put(id, value, token(), ['AWSPENDING']), id, 'write');
+      listing = undefined;
+    },
+    async delete(name: string) {
+      const found = await loadPending(name);
+      if (!found) return false;
+      try {
+        await (await gateway()).removeStage(secretName(name), 'AWSPENDING', found.versionId);
+      } catch (error) {
+        // Another host moved the label meanwhile: this version is no longer pending either way.
+        if (!lostRace(error)) throw error;
+      }
+      listing = undefined;
+      return true;
+    },
   };
 
   const secrets: SecretStore = {
     kind: 'aws-secrets-manager',
     async get(account) {
+      const owner = connectionOfPendingAccount(account);
+      if (owner !== undefined) return pending.get(owner);
       const record = (await load(account))?.record;
       if (!record?.accessKeyId || !record.secretAccessKey) return undefined;
       rememberSecret(record.secretAccessKey);
       return { accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey };
     },
     async has(account) {
+      const owner = connectionOfPendingAccount(account);
+      if (owner !== undefined) return (await pending.get(owner)) !== undefined;
       if (read.has(account)) return Boolean(read.get(account)?.record.secretAccessKey);
       return (await summaries()).ours.get(account)?.keyId !== undefined;
     },
     async set(account, pair: AccessKeyPair) {
       rememberSecret(pair.secretAccessKey);
+      const owner = connectionOfPendingAccount(account);
+      if (owner !== undefined) return pending.set(owner, pair);
       await write(account, (record) => ({
         ...(record ?? { format: RECORD_FORMAT }),
         accessKeyId: pair.accessKeyId,
         secretAccessKey: pair.secretAccessKey,
       }));
     },
-    // The whole secret goes: the pair and the metadata are one entry here (remove deletes both anyway).
-    delete: remove,
+    async delete(account) {
+      const owner = connectionOfPendingAccount(account);
+      if (owner !== undefined) return pending.delete(owner);
+      return remove(account);
+    },
     // Only our entries: a foreign secret under the prefix is reported by the connection store's list.
     async list() {
       return [...(await summaries()).ours].flatMap(([name, summary]) => (summary.keyId ? [name] : []));
@@ -314,6 +477,96 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     delete: remove,
   };
 
+  /** The shared journal of one connection: the value's, or the summary's where it is fresh (list reads no value). */
+  const readRotation = async (name: string): Promise<RotationJournal | undefined> => {
+    let rotation: RotationJournal | undefined;
+    if (read.has(name)) rotation = read.get(name)?.record.rotation;
+    else {
+      const summary = (await summaries()).ours.get(name);
+      rotation =
+        summary?.fresh && summary.rotation !== 'in-value' ? summary.rotation : (await load(name))?.record.rotation;
+    }
+    if (rotation) journaled.add(name);
+    return rotation;
+  };
+
+  const journals: Journals = {
+    of: (name) => ({
+      path: `${secretName(name)} in ${where}`,
+      read: () => readRotation(name),
+      async write(journal) {
+        journaled.add(name);
+        await write(name, (record) => {
+          if (!record)
+            throw new ConfigError(`no connection named ${JSON.stringify(name)} in ${where}`, {
+              hint: 'It was removed while the rotation ran. Run `datablast-aws list`.',
+            });
+          return { ...record, rotation: structuredClone(journal) };
+        });
+      },
+      async clear() {
+        await write(name, (record) => {
+          if (!record?.rotation) return undefined;
+          const { rotation: _done, ...rest } = record;
+          return rest;
+        });
+        journaled.delete(name);
+      },
+    }),
+  };
+
+  /** The claim `mine` as a held lock: release takes it off the secret, if it is still ours. */
+  const heldClaim = (name: string, mine: Claim): HeldLock => ({
+    path: locks.path(name),
+    async release() {
+      if (held.get(name)?.token !== mine.token) return;
+      try {
+        await write(name, (record) => record, { release: true });
+      } catch (error) {
+        // Taken over meanwhile: that claim is not ours to remove.
+        if (!(error instanceof LockHeldError)) throw error;
+      } finally {
+        held.delete(name);
+      }
+    },
+  });
+
+  const locks: RotationLocks = {
+    path: (name) => `the claim in secret ${secretName(name)} (${where})`,
+    async acquire(name, waitMs) {
+      const sm = await gateway();
+      const result = await poll<HeldLock>(options.clock, { ...CLAIM_POLL, timeoutMs: waitMs }, async () => {
+        const current = await load(name, true);
+        // Nothing to claim yet (a connection being added): creating the secret is itself a compare-and-swap.
+        if (!current) return { done: true, value: { path: locks.path(name), release: async () => undefined } };
+        const theirs = current.record.claim;
+        if (theirs && claimIsLive(theirs, options.clock.now(), here)) return { done: false };
+        const mine = newClaim(token(), here, process.pid, options.clock.now());
+        try {
+          await swap(sm, name, current, { ...current.record, claim: mine });
+        } catch (error) {
+          if (!lostRace(error)) throw error;
+          // Another host claimed it (or wrote) first: look again.
+          read.delete(name);
+          return { done: false, resetDelay: true };
+        }
+        held.set(name, mine);
+        if (current.record.rotation) journaled.add(name);
+        return { done: true, value: heldClaim(name, mine) };
+      });
+      return result.done ? result.value : undefined;
+    },
+    async isHeld(name) {
+      let claim: Claim | undefined;
+      if (read.has(name)) claim = read.get(name)?.record.claim;
+      else {
+        const summary = (await summaries()).ours.get(name);
+        claim = summary?.fresh ? summary.claim : (await load(name))?.record.claim;
+      }
+      return claim !== undefined && claimIsLive(claim, options.clock.now(), here);
+    },
+  };
+
   /** Runs one call; KMS refusing to decrypt or encrypt becomes an error that names the missing permission. */
   async function kms<T>(work: () => Promise<T>, id: string, what: 'read' | 'write'): Promise<T> {
     try {
@@ -332,7 +585,7 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     }
   }
 
-  return { secrets, connections };
+  return { secrets, connections, journals, locks };
 }
 
 /** True for KMS's refusal as Secrets Manager reports it ("Access to KMS is not allowed", DecryptionFailure…). */
@@ -343,15 +596,20 @@ function isKmsRefusal(error: unknown): error is CliError {
   return /AccessDenied/.test(error.awsCode ?? '') && /\bKMS\b|kms:/.test(said);
 }
 
-/** The description of a version: what `list` shows without reading any value. */
+/**
+ * The description of a version: what `list` shows without reading any value. The rotation journal goes in when it
+ * fits; otherwise the summary says it is in the value, which list then reads for that one connection.
+ */
 export function describe(record: StoredRecord, versionId: string): string {
   const summary = {
     'datablast-aws': 1,
     version: versionId,
     keyId: record.secretAccessKey ? (record.accessKeyId ?? null) : null,
     connection: record.connection ? listed(record.connection) : null,
+    ...(record.claim ? { claim: record.claim } : {}),
   };
-  const text = JSON.stringify(summary);
+  let text = JSON.stringify(record.rotation ? { ...summary, rotation: record.rotation } : summary);
+  if (text.length > MAX_DESCRIPTION && record.rotation) text = JSON.stringify({ ...summary, rotation: 'in-value' });
   // The validated fields are bounded (name 64, description 256, ARN 560 characters…): about 1,700 at worst.
   if (text.length > MAX_DESCRIPTION)
     throw new UsageError(`the connection's summary is ${text.length} characters; Secrets Manager allows 2048`, {
@@ -386,10 +644,29 @@ function summaryOf(secret: SecretListing, prefix: string): { name: string; summa
     return 'its description is not a datablast-aws summary';
   const keyId = data.keyId ?? undefined;
   const fresh = secret.versionStages[data.version]?.includes('AWSCURRENT') ?? false;
-  if (data.connection === null) return { name, summary: { keyId, fresh, connection: undefined } };
+  const shared = sharedStateProblem(data, name);
+  if (shared) return `its summary: ${shared}`;
+  const claim = data.claim as Claim | undefined;
+  const rotation = data.rotation as RotationJournal | 'in-value' | undefined;
+  if (data.connection === null) return { name, summary: { keyId, fresh, connection: undefined, claim, rotation } };
   const problem = connectionProblem(name, data.connection);
   if (problem) return `its summary: ${problem}`;
-  return { name, summary: { keyId, fresh, connection: data.connection as Connection } };
+  return { name, summary: { keyId, fresh, connection: data.connection as Connection, claim, rotation } };
+}
+
+/** Why the claim or the rotation journal a value or summary holds must not be trusted, or undefined. */
+function sharedStateProblem(data: Record<string, unknown>, name: string): string | undefined {
+  if (data.claim !== undefined) {
+    const problem = claimProblem(data.claim);
+    if (problem) return `its claim: ${problem}`;
+  }
+  const rotation = data.rotation;
+  if (rotation === undefined || rotation === 'in-value') return undefined;
+  if (!isRecord(rotation)) return 'its rotation journal is not an object';
+  if (rotation.version !== JOURNAL_VERSION)
+    return `its rotation journal has version ${JSON.stringify(rotation.version ?? null)}; this datablast-aws understands version ${JOURNAL_VERSION}`;
+  const problem = journalProblem(rotation, name);
+  return problem ? `its rotation journal: ${problem}` : undefined;
 }
 
 /** Parses and validates a stored value; anything else is a ConfigError that never quotes the value. */
@@ -419,6 +696,9 @@ function parseRecord(value: string, id: string, name: string): StoredRecord {
     const problem = connectionProblem(name, connection);
     if (problem) throw malformed(`its connection: ${problem}`);
   }
+  const shared =
+    data.rotation === 'in-value' ? 'its rotation journal is not an object' : sharedStateProblem(data, name);
+  if (shared) throw malformed(shared);
   if (!hasPair && connection === undefined) throw malformed('it holds neither a key nor a connection');
   return data as unknown as StoredRecord;
 }

@@ -21,8 +21,8 @@ export async function openStores(ctx: Context, kind: StoreKind): Promise<Stores>
  * The `aws-secrets-manager` store over the context's ports: Secrets Manager signed by the host's own credentials
  * (the standard chain: instance role, SSO, a profile; never stored), in the region of AWS_REGION or
  * AWS_DEFAULT_REGION (else us-east-1) — never --region, which names a connection's region; prefix
- * DATABLAST_AWS_SECRETS_PREFIX; new secrets encrypted with DATABLAST_AWS_KMS_KEY_ID when set. Journals and locks
- * stay in the local config dir.
+ * DATABLAST_AWS_SECRETS_PREFIX; new secrets encrypted with DATABLAST_AWS_KMS_KEY_ID when set. The rotation
+ * journals and locks live in the secrets too, so that hosts sharing the store share one rotation.
  */
 export async function openSharedStore(ctx: Context): Promise<Stores> {
   const env = ctx.env;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import {
   CreateAccessKeyCommand,
   CreateUserCommand,
@@ -12,12 +12,33 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { Moto } from '../support/moto.js';
-import { runBin, type ProcessResult } from '../support/cli-process.js';
+import { startMoto, type Moto } from '../support/moto.js';
+import { BIN, runBin, type ProcessResult } from '../support/cli-process.js';
 import { openSecretStore } from '../../src/store/secret-store.js';
 import { journalPath } from '../../src/store/journal.js';
 import { pendingAccount, type RotationJournal } from '../../src/domain/rotation.js';
 import type { AccessKeyPair, Connection } from '../../src/domain/connection.js';
+
+/**
+ * Starts a moto server and a FaultProxy in front of it before the file's tests (which run the built binary), hands
+ * them to `use`, and stops both after.
+ */
+export function useMotoAndProxy(use: (moto: Moto, proxy: FaultProxy) => void): void {
+  let moto: Moto | undefined;
+  let proxy: FaultProxy | undefined;
+  beforeAll(async () => {
+    if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+      throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    moto = await startMoto();
+    proxy = new FaultProxy(moto.url);
+    await proxy.start();
+    use(moto, proxy);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await moto?.stop();
+  });
+}
 
 /** The passphrase of the file secret store in every rotation test. */
 export const PASSPHRASE = 'correct horse battery staple';
@@ -186,6 +207,13 @@ export class MotoWorld {
     return all;
   }
 
+  /** What the stores hold for connection `name`: every secret by account, its journal and its metadata. */
+  async state(
+    name: string,
+  ): Promise<{ secrets: Map<string, Pair>; journal: RotationJournal | undefined; connection: Connection | undefined }> {
+    return { secrets: await this.secrets(), journal: this.journal(name), connection: this.connection(name) };
+  }
+
   /** Whether AWS (moto, checking keys and signatures) accepts a key pair. */
   async works(pair: Pair): Promise<string | undefined> {
     try {
@@ -202,15 +230,14 @@ export class MotoWorld {
    * journal, or is an inactive key the connection kept (--keep-old), or was planted as foreign.
    */
   async assertInvariant(name: string, userName: string): Promise<void> {
-    const secrets = await this.secrets();
+    const { secrets, journal, connection } = await this.state(name);
     const stored = secrets.get(name);
     expect(stored, `the store holds a key for ${name}`).toBeDefined();
     expect(await this.works(stored!), `the stored key ${stored!.accessKeyId} works`).toBe(
       `arn:aws:iam::${ACCOUNT}:user/${userName}`,
     );
     const held = new Set([...secrets.values()].map((p) => p.accessKeyId));
-    const journal = this.journal(name);
-    const previous = this.connection(name)?.previousAccessKeyIds ?? [];
+    const previous = connection?.previousAccessKeyIds ?? [];
     for (const key of await this.keys(userName)) {
       if (held.has(key.id) || this.foreign.has(key.id)) continue;
       if (journal && (key.id === journal.oldAccessKeyId || !journal.keysBefore.includes(key.id))) continue;
@@ -229,11 +256,11 @@ export class MotoWorld {
     options: { keepOld?: boolean } = {},
   ): Promise<Pair> {
     await this.assertInvariant(name, userName);
-    expect(this.journal(name), 'no journal is left').toBeUndefined();
-    const secrets = await this.secrets();
+    const { secrets, journal, connection } = await this.state(name);
+    expect(journal, 'no journal is left').toBeUndefined();
     expect(secrets.has(pendingAccount(name)), 'no pending entry is left').toBe(false);
     const stored = secrets.get(name)!;
-    expect(this.connection(name)?.accessKeyId).toBe(stored.accessKeyId);
+    expect(connection?.accessKeyId).toBe(stored.accessKeyId);
     expect(stored.accessKeyId).not.toBe(original.accessKeyId);
     const keys = (await this.keys(userName)).filter((k) => !this.foreign.has(k.id));
     const expected = [{ id: stored.accessKeyId, status: 'Active' }];
@@ -295,7 +322,12 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     this.count += 1;
     const n = this.count;
-    this.actions.push(/Action=([A-Za-z]+)/.exec(body.toString())?.[1] ?? '?');
+    // Query protocol (IAM, STS): Action= in the body; JSON protocol (Secrets Manager): the X-Amz-Target header.
+    const amzTarget = req.headers['x-amz-target'];
+    const action =
+      /Action=([A-Za-z]+)/.exec(body.toString())?.[1] ??
+      (typeof amzTarget === 'string' ? amzTarget.slice(amzTarget.lastIndexOf('.') + 1) : '?');
+    this.actions.push(action);
     const mode = this.mode;
     if (mode.kind === 'stall' && this.actions.at(-1) === mode.action) {
       const seen = this.actions.filter((a) => a === mode.action).length;

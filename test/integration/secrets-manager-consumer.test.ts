@@ -158,6 +158,7 @@ describe('the read-back proof', () => {
       put: async () => ({ versionId: 'v2' }),
       listByPrefix: async () => [],
       moveStage: async () => {},
+      removeStage: async () => {},
       setDescription: async () => {},
       deleteNow: async () => false,
       // Something else wrote over it between our write and our read.

@@ -582,7 +582,7 @@ describe('last used and rotation state', () => {
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
     expect(run.stdout).toMatch(
-      /\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows: unused so far; if nothing needs this key, remove it\n$/,
+      /\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows: AWS shows no use of this key in the 12 days since it was created\n$/,
     );
     const { json } = await testJson(w, ['prod']);
     expect(json.lastUsed).toEqual({
@@ -604,7 +604,7 @@ describe('last used and rotation state', () => {
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain(
-      'last used: 2026-08-01 (s3 in eu-west-1): unused for 119 days; if nothing needs this key, remove it\n',
+      'last used: 2026-08-01 (s3 in eu-west-1): this key was last used 119 days ago (more than 90): if nothing needs it, remove it\n',
     );
     const { json } = await testJson(w, ['prod']);
     expect(json.lastUsed).toEqual({
