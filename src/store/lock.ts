@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { poll, type BackoffClock } from '../domain/backoff.js';
@@ -255,8 +255,11 @@ function isAlive(pid: number): boolean {
 
 /**
  * Removes an abandoned lock without ever removing a live one. Contenders serialise on a short-lived
- * guard file; the holder of the guard moves the lock file aside and checks it moved the very file
- * it judged (same inode and content). If the lock changed hands meanwhile, it is linked back.
+ * guard file; the holder of the guard looks at the lock file again and removes it only when it is still
+ * the very file it judged (same inode and content, whose token is new on each acquisition). The lock may
+ * have changed hands since it was judged (its holder released it and exited, and another process took it):
+ * that lock is left untouched. It is never moved aside and linked back, which left the path free for a
+ * moment, long enough for a third process to create it while the new holder still held its own.
  */
 async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
   const guardPath = `${lockPath}.takeover`;
@@ -271,23 +274,23 @@ async function takeOver(lockPath: string, judged: Observed): Promise<boolean> {
   }
   const forgetGuard = onInterrupt(() => unlinkSync(guardPath));
   try {
-    const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
-    try {
-      await rename(lockPath, aside);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return true;
-      throw error;
-    }
-    const moved = await observe(aside);
-    const same =
-      moved !== undefined && moved.dev === judged.dev && moved.ino === judged.ino && moved.raw === judged.raw;
-    if (!same) await link(aside, lockPath).catch(() => undefined);
-    await unlink(aside).catch(() => undefined);
+    const current = await observe(lockPath);
+    // Released, or taken by someone else since we judged it: the caller looks again.
+    if (current === undefined || !sameAcquisition(current, judged)) return true;
+    // Still the abandoned file: no creator can replace it while it exists and other takeovers wait for the
+    // guard; only its holder could remove it, and that one is dead (or silent for staleMs).
+    await unlink(lockPath).catch((error: unknown) => {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    });
     return true;
   } finally {
     await unlink(guardPath).catch(() => undefined);
     forgetGuard();
   }
+}
+
+function sameAcquisition(a: Observed, b: Observed): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.raw === b.raw;
 }
 
 function errorCode(error: unknown): string | undefined {
