@@ -98,7 +98,8 @@ async function moveOne(
       hint: '`datablast-aws list` shows the connections of the store DATABLAST_AWS_SECRET_STORE names.',
     });
   }
-  const journal = await journalStore(source.connections.dir, name).read();
+  // A shared store keeps its journals in the secrets; the local stores beside the metadata.
+  const journal = await (source.journals?.of(name) ?? journalStore(source.connections.dir, name)).read();
   if (journal)
     throw new ConfigError(
       `a rotation of ${JSON.stringify(name)} was interrupted (${journal.phase}); nothing was moved`,

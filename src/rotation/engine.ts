@@ -8,6 +8,12 @@ import type { LifecycleReport, RotationRequest, RotationRun } from './run.js';
 
 /** How long a second rotation of the same connection waits for the lock before exit 7. */
 export const LOCK_WAIT_MS = 3_000;
+/**
+ * How long a rotation under --older-than (the cron form) waits: the holder's rotation decides this one, which then
+ * finds a young key and skips, so that hosts whose cron fires together report one rotation and no failure. Above a
+ * rotation's longest steps (the new key's proof, 120 s; the retirement's confirmation, 60 s).
+ */
+export const CRON_LOCK_WAIT_MS = 300_000;
 
 /**
  * How one connection's rotation ended (CLI.md "JSON results"), with the lifecycle's statuses: the run stopped
@@ -73,7 +79,7 @@ export async function rotateConnection(
   };
   if (request.dryRun) return runPhases(run);
   const locks = await ctx.locks();
-  const lock = await locks.acquire(name, LOCK_WAIT_MS);
+  const lock = await locks.acquire(name, request.olderThan === undefined ? LOCK_WAIT_MS : CRON_LOCK_WAIT_MS);
   if (!lock) {
     throw new LockHeldError(`another rotation of "${name}" is in progress`, {
       hint: `Let it finish, then run the command again if needed. The lock is ${locks.path(name)}; a killed holder's lock is taken over by the next run.`,

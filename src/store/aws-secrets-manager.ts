@@ -229,8 +229,8 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
   const fence = (name: string, record: StoredRecord | undefined): Claim | undefined => {
     const mine = held.get(name);
     if (!mine) return record?.claim;
+    // Kept in `held` after it is lost: every later write of this run is refused the same way.
     if (record?.claim?.token !== mine.token) {
-      held.delete(name);
       throw new LockHeldError(
         `this run's claim on ${JSON.stringify(name)} in ${where} was taken over${record?.claim ? ` (now ${describeClaim(record.claim)})` : ''}; it stopped before its next step`,
         {
@@ -358,7 +358,10 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     if (!value) return undefined;
     const record = parseRecord(value.value, id, name);
     if (!record.accessKeyId || !record.secretAccessKey) return undefined;
-    return { versionId: value.versionId, pair: { accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey } };
+    return {
+      versionId: value.versionId,
+      pair: { accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey },
+    };
   };
 
   const pending = {
@@ -481,9 +484,7 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
     else {
       const summary = (await summaries()).ours.get(name);
       rotation =
-        summary?.fresh && summary.rotation !== 'in-value'
-          ? summary.rotation
-          : (await load(name))?.record.rotation;
+        summary?.fresh && summary.rotation !== 'in-value' ? summary.rotation : (await load(name))?.record.rotation;
     }
     if (rotation) journaled.add(name);
     return rotation;
@@ -521,6 +522,9 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
       if (held.get(name)?.token !== mine.token) return;
       try {
         await write(name, (record) => record, { release: true });
+      } catch (error) {
+        // Taken over meanwhile: that claim is not ours to remove.
+        if (!(error instanceof LockHeldError)) throw error;
       } finally {
         held.delete(name);
       }
@@ -692,7 +696,8 @@ function parseRecord(value: string, id: string, name: string): StoredRecord {
     const problem = connectionProblem(name, connection);
     if (problem) throw malformed(`its connection: ${problem}`);
   }
-  const shared = data.rotation === 'in-value' ? 'its rotation journal is not an object' : sharedStateProblem(data, name);
+  const shared =
+    data.rotation === 'in-value' ? 'its rotation journal is not an object' : sharedStateProblem(data, name);
   if (shared) throw malformed(shared);
   if (!hasPair && connection === undefined) throw malformed('it holds neither a key nor a connection');
   return data as unknown as StoredRecord;

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startMoto, type Moto } from '../support/moto.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Moto } from '../support/moto.js';
 import { BIN, tempConfigDir } from '../support/cli-process.js';
-import { FaultProxy, MotoWorld, type ProxyMode } from './rotate-support.js';
+import { FaultProxy, MotoWorld, useMotoAndProxy, type ProxyMode } from './rotate-support.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 import { journalPath } from '../../src/store/journal.js';
 
@@ -12,17 +12,9 @@ let moto: Moto;
 let proxy: FaultProxy;
 let world: MotoWorld;
 
-beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
-    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
-  moto = await startMoto();
-  proxy = new FaultProxy(moto.url);
-  await proxy.start();
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await moto?.stop();
+useMotoAndProxy((m, p) => {
+  moto = m;
+  proxy = p;
 });
 
 beforeEach(async () => {

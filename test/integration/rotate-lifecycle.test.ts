@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { GetAccessKeyLastUsedCommand } from '@aws-sdk/client-iam';
-import { startMoto, type Moto } from '../support/moto.js';
+import type { Moto } from '../support/moto.js';
 import { BIN, tempConfigDir } from '../support/cli-process.js';
-import { FaultProxy, MotoWorld } from './rotate-support.js';
+import { FaultProxy, MotoWorld, useMotoAndProxy } from './rotate-support.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 
 /*
@@ -18,17 +18,9 @@ let moto: Moto;
 let proxy: FaultProxy;
 let world: MotoWorld;
 
-beforeAll(async () => {
-  if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
-    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
-  moto = await startMoto();
-  proxy = new FaultProxy(moto.url);
-  await proxy.start();
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await moto?.stop();
+useMotoAndProxy((m, p) => {
+  moto = m;
+  proxy = p;
 });
 
 beforeEach(async () => {

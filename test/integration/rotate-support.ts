@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import {
   CreateAccessKeyCommand,
   CreateUserCommand,
@@ -12,12 +12,33 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import type { Moto } from '../support/moto.js';
-import { runBin, type ProcessResult } from '../support/cli-process.js';
+import { startMoto, type Moto } from '../support/moto.js';
+import { BIN, runBin, type ProcessResult } from '../support/cli-process.js';
 import { openSecretStore } from '../../src/store/secret-store.js';
 import { journalPath } from '../../src/store/journal.js';
 import { pendingAccount, type RotationJournal } from '../../src/domain/rotation.js';
 import type { AccessKeyPair, Connection } from '../../src/domain/connection.js';
+
+/**
+ * Starts a moto server and a FaultProxy in front of it before the file's tests (which run the built binary), hands
+ * them to `use`, and stops both after.
+ */
+export function useMotoAndProxy(use: (moto: Moto, proxy: FaultProxy) => void): void {
+  let moto: Moto | undefined;
+  let proxy: FaultProxy | undefined;
+  beforeAll(async () => {
+    if (!existsSync(BIN.replace(/bin\/datablast-aws\.js$/, 'dist/cli/cli.cjs')))
+      throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    moto = await startMoto();
+    proxy = new FaultProxy(moto.url);
+    await proxy.start();
+    use(moto, proxy);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await moto?.stop();
+  });
+}
 
 /** The passphrase of the file secret store in every rotation test. */
 export const PASSPHRASE = 'correct horse battery staple';
@@ -301,7 +322,12 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     this.count += 1;
     const n = this.count;
-    this.actions.push(/Action=([A-Za-z]+)/.exec(body.toString())?.[1] ?? '?');
+    // Query protocol (IAM, STS): Action= in the body; JSON protocol (Secrets Manager): the X-Amz-Target header.
+    const amzTarget = req.headers['x-amz-target'];
+    const action =
+      /Action=([A-Za-z]+)/.exec(body.toString())?.[1] ??
+      (typeof amzTarget === 'string' ? amzTarget.slice(amzTarget.lastIndexOf('.') + 1) : '?');
+    this.actions.push(action);
     const mode = this.mode;
     if (mode.kind === 'stall' && this.actions.at(-1) === mode.action) {
       const seen = this.actions.filter((a) => a === mode.action).length;

@@ -63,7 +63,9 @@ export class SharedWorld extends MotoWorld {
   /** The record a version of the connection's secret holds (AWSCURRENT by default), or undefined. */
   async record(name: string, stage = 'AWSCURRENT'): Promise<StoredRecord | undefined> {
     try {
-      const out = await this.sm().send(new GetSecretValueCommand({ SecretId: this.secretId(name), VersionStage: stage }));
+      const out = await this.sm().send(
+        new GetSecretValueCommand({ SecretId: this.secretId(name), VersionStage: stage }),
+      );
       return JSON.parse(out.SecretString!) as StoredRecord;
     } catch (error) {
       if ((error as { name?: string }).name === 'ResourceNotFoundException') return undefined;
