@@ -9,6 +9,20 @@ export const systemClock: Clock = {
   sleep: (ms) => interruptibleSleep(ms),
 };
 
+/** The global options when none is given (main resolves the real ones from argv and the environment). */
+export function defaultGlobals(overrides: Partial<GlobalOptions> = {}): GlobalOptions {
+  return {
+    json: false,
+    input: false,
+    color: false,
+    profile: undefined,
+    region: undefined,
+    endpointUrl: undefined,
+    debug: false,
+    ...overrides,
+  };
+}
+
 /**
  * Builds the context: every port is created lazily, and each adapter's library is
  * loaded with `await import()` on first use, so `--help` and `list` never load the AWS SDK.

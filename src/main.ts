@@ -1,5 +1,5 @@
 import type { ContextParts, GlobalOptions, IO } from './ports.js';
-import { createContext } from './context.js';
+import { createContext, defaultGlobals } from './context.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { validateRegion } from './domain/access-key.js';
 import { redact } from './domain/redact.js';
@@ -24,15 +24,7 @@ export async function main(argv: string[], parts: Partial<ContextParts> = {}): P
     return ExitCode.ok;
   }
   const env = parts.env ?? { ...process.env };
-  const globals: GlobalOptions = {
-    json: scan.globals.json === true,
-    input: false,
-    color: false,
-    profile: undefined,
-    region: undefined,
-    endpointUrl: undefined,
-    debug: false,
-  };
+  const globals: GlobalOptions = defaultGlobals({ json: scan.globals.json === true });
   // stderr is scrubbed of every secret the process has seen; stdout carries results only.
   const io: IO = { ...rawIO, out: (t) => rawIO.out(t), err: (t) => rawIO.err(redact(t)) };
   const ctx = createContext(globals, { ...parts, io, env });

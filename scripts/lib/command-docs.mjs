@@ -1,17 +1,7 @@
 // The command reference (docs/command-reference.md) and the man page (man/datablast-aws.1), both
-// generated from the Commander tree that --help prints. The parts (buildProgram, createContext,
+// generated from the Commander tree that --help prints. The parts (buildProgram, createContext, defaultGlobals,
 // bufferedIO, programSpec) are passed in: the scripts take them from dist/, the staleness test
 // (test/unit/command-docs.test.ts) from src/, so both see the same definitions.
-
-const globals = {
-  json: false,
-  input: false,
-  color: false,
-  profile: undefined,
-  region: undefined,
-  endpointUrl: undefined,
-  debug: false,
-};
 
 /** The exit codes of CLI.md; the man page's EXIT STATUS. */
 const EXIT_CODES = [
@@ -39,14 +29,16 @@ const ENVIRONMENT = [
 
 /** The Commander tree and its spec, over a context that touches nothing. */
 async function tree(parts) {
-  const program = await parts.buildProgram(parts.createContext(globals, { io: parts.bufferedIO(), env: {} }));
+  const program = await parts.buildProgram(
+    parts.createContext(parts.defaultGlobals(), { io: parts.bufferedIO(), env: {} }),
+  );
   return { program, spec: parts.programSpec(program) };
 }
 
 /** The full --help text of one command (80 columns, whatever the terminal), with the text after it. */
 async function helpOf(parts, name) {
   const io = parts.bufferedIO();
-  const program = await parts.buildProgram(parts.createContext(globals, { io, env: {} }));
+  const program = await parts.buildProgram(parts.createContext(parts.defaultGlobals(), { io, env: {} }));
   const command = program.commands.find((c) => c.name() === name);
   command.configureOutput({ writeOut: (text) => io.out(text), getOutHelpWidth: () => 80 });
   command.outputHelp();
@@ -185,11 +177,11 @@ export async function manPage(parts, version) {
 /** The parts from the built dist/ (run `npm run build` first). */
 export async function distParts() {
   const load = (path) => import(new URL(`../../dist/${path}`, import.meta.url).href);
-  const [{ buildProgram }, { createContext }, { bufferedIO }, { programSpec }] = await Promise.all([
+  const [{ buildProgram }, { createContext, defaultGlobals }, { bufferedIO }, { programSpec }] = await Promise.all([
     load('program.js'),
     load('context.js'),
     load('ui/io.js'),
     load('commands/completion.js'),
   ]);
-  return { buildProgram, createContext, bufferedIO, programSpec };
+  return { buildProgram, createContext, defaultGlobals, bufferedIO, programSpec };
 }

@@ -5,6 +5,7 @@ import type { AccessKeyPair } from './connection.js';
 import { shellWord } from './shell-word.js';
 import type { BackoffPolicy } from './backoff.js';
 import { ageInDays, ROTATION_PERIOD_DAYS } from './connection.js';
+import { unusedWarning } from './lifecycle.js';
 
 /**
  * The onboarding guide's troubleshooting checklist: ids and titles, and `diagnose`, which turns what
@@ -761,12 +762,11 @@ export function keyHygiene(input: {
   const used = input.lastUsed;
   if (used?.ok) {
     const where = [used.service, used.region].filter(Boolean).join(' in ');
-    // The guide's usage monitoring: a key never used, or unused for more than 90 days, may not be needed at all.
-    const idleDays = used.date ? ageInDays(used.date, input.now) : undefined;
-    const unused = used.date === undefined || (idleDays !== undefined && idleDays > ROTATION_PERIOD_DAYS);
+    // The guide's usage monitoring, in the same words and by the same count as show's (domain/lifecycle.ts).
+    const unused = unusedWarning(used.date === undefined ? {} : { at: used.date }, input.now, input.createdAt);
     lines.push({
-      text: `last used: ${used.date ? `${used.date.slice(0, 10)}${where ? ` (${where})` : ''}` : 'never, as far as IAM knows'}${unused ? `: unused ${used.date ? `for ${idleDays} days` : 'so far'}; if nothing needs this key, remove it` : ''}`,
-      warning: unused,
+      text: `last used: ${used.date ? `${used.date.slice(0, 10)}${where ? ` (${where})` : ''}` : 'never, as far as IAM knows'}${unused ? `: ${unused}` : ''}`,
+      warning: unused !== undefined,
     });
   } else if (used) {
     lines.push({ text: `last use unknown: ${used.reason}`, warning: false });

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Aws, Context, GlobalOptions } from '../../src/ports.js';
-import { createContext } from '../../src/context.js';
+import { createContext, defaultGlobals } from '../../src/context.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 import { AwsError, CredentialsRejectedError } from '../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../src/ui/io.js';
@@ -24,19 +24,10 @@ function world(
   globals: Partial<GlobalOptions> = {},
 ): { ctx: Context; io: BufferedIO; aws: () => Promise<Aws> } {
   const io = bufferedIO();
-  const ctx = createContext(
-    {
-      json: false,
-      input: false,
-      color: false,
-      profile: undefined,
-      region: undefined,
-      endpointUrl: undefined,
-      debug: false,
-      ...globals,
-    },
-    { io, env: { AWS_ENDPOINT_URL: moto.url, ...DUMMY_ADMIN, ...env } },
-  );
+  const ctx = createContext(defaultGlobals({ ...globals }), {
+    io,
+    env: { AWS_ENDPOINT_URL: moto.url, ...DUMMY_ADMIN, ...env },
+  });
   return { ctx, io, aws: () => ctx.aws() };
 }
 

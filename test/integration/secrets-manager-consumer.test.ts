@@ -7,7 +7,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { startMoto, type Moto } from '../support/moto.js';
-import { createContext } from '../../src/context.js';
+import { createContext, defaultGlobals } from '../../src/context.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { openConsumer } from '../../src/consumers/open.js';
 import { secretsManagerConsumer } from '../../src/consumers/aws-secrets-manager.js';
@@ -29,15 +29,7 @@ const ADMIN = {
   AWS_ACCESS_KEY_ID: 'AKIAADMINEXAMPLE0001',
   AWS_SECRET_ACCESS_KEY: 'admin/secret/for/moto/only/000000000000',
 };
-const globals: GlobalOptions = {
-  json: false,
-  input: false,
-  color: false,
-  profile: undefined,
-  region: undefined,
-  endpointUrl: undefined,
-  debug: false,
-};
+const globals: GlobalOptions = defaultGlobals();
 
 let moto: Moto;
 

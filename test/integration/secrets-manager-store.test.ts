@@ -14,7 +14,7 @@ import { main } from '../../src/main.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { openSecretsManagerStore } from '../../src/store/aws-secrets-manager.js';
 import { sdkAws } from '../../src/aws/gateways.js';
-import { createContext } from '../../src/context.js';
+import { createContext, defaultGlobals } from '../../src/context.js';
 import { FixedClock } from '../fakes/fixed-clock.js';
 import type { GlobalOptions } from '../../src/ports.js';
 
@@ -265,15 +265,7 @@ describe('a description that lags its secret', () => {
 
 describe('writes are a compare-and-swap on AWSCURRENT', () => {
   it("a host writing from a stale read re-reads, so another host's new key is never lost", async () => {
-    const globals: GlobalOptions = {
-      json: false,
-      input: false,
-      color: false,
-      profile: undefined,
-      region: undefined,
-      endpointUrl: undefined,
-      debug: false,
-    };
+    const globals: GlobalOptions = defaultGlobals();
     const open = () => {
       const ctx = createContext(globals, { io: bufferedIO(), env: { ...host().env } });
       const aws = sdkAws(ctx);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { programSpec } from '../../src/commands/completion.js';
-import { createContext } from '../../src/context.js';
+import { createContext, defaultGlobals } from '../../src/context.js';
 import { buildProgram } from '../../src/program.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import {
@@ -22,22 +22,7 @@ import {
 // many operands as it accepts. Project commands (`npm run X`) must name a script of package.json. A line
 // that is neither fails, unless NOT_OURS says why it may stay.
 
-const spec = programSpec(
-  await buildProgram(
-    createContext(
-      {
-        json: false,
-        input: false,
-        color: false,
-        profile: undefined,
-        region: undefined,
-        endpointUrl: undefined,
-        debug: false,
-      },
-      { io: bufferedIO(), env: {} },
-    ),
-  ),
-);
+const spec = programSpec(await buildProgram(createContext(defaultGlobals(), { io: bufferedIO(), env: {} })));
 const scripts = Object.keys((JSON.parse(readDoc('package.json')) as { scripts: Record<string, string> }).scripts);
 
 /** What is wrong with an npm command of an example (`npm ci`, `npm test`, `npm link`, `npm run X`). */

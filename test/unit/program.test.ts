@@ -1,23 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { buildProgram, commandToLoad } from '../../src/program.js';
 import { GLOBAL_OPTIONS, scanArgs } from '../../src/fast-path.js';
-import { createContext } from '../../src/context.js';
+import { createContext, defaultGlobals } from '../../src/context.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { runCli } from '../support/run-cli.js';
 
-const context = () =>
-  createContext(
-    {
-      json: false,
-      input: false,
-      color: false,
-      profile: undefined,
-      region: undefined,
-      endpointUrl: undefined,
-      debug: false,
-    },
-    { io: bufferedIO(), env: {} },
-  );
+const context = () => createContext(defaultGlobals(), { io: bufferedIO(), env: {} });
 
 describe('commandToLoad', () => {
   it.each([

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { programSpec } from '../../src/commands/completion.js';
-import { createContext } from '../../src/context.js';
+import { createContext, defaultGlobals } from '../../src/context.js';
 import { buildProgram } from '../../src/program.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { commandReference, manPage } from '../../scripts/lib/command-docs.mjs';
@@ -15,7 +15,7 @@ import { commandReference, manPage } from '../../scripts/lib/command-docs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
-const parts = { buildProgram, createContext, bufferedIO, programSpec };
+const parts = { buildProgram, createContext, defaultGlobals, bufferedIO, programSpec };
 const REGENERATE =
   'stale: npm run build && node scripts/command-reference.mjs --write && node scripts/man-page.mjs --write';
 
@@ -32,22 +32,7 @@ describe('generated from the Commander definitions', () => {
   });
 
   it('the reference and the man page have a section for every command and mention every flag', async () => {
-    const spec = programSpec(
-      await buildProgram(
-        createContext(
-          {
-            json: false,
-            input: false,
-            color: false,
-            profile: undefined,
-            region: undefined,
-            endpointUrl: undefined,
-            debug: false,
-          },
-          { io: bufferedIO(), env: {} },
-        ),
-      ),
-    );
+    const spec = programSpec(await buildProgram(createContext(defaultGlobals(), { io: bufferedIO(), env: {} })));
     const reference = read('docs/command-reference.md');
     const man = read('man/datablast-aws.1').replace(/\\-/g, '-');
     for (const command of spec.commands) {

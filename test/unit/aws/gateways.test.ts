@@ -16,7 +16,7 @@ import {
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
 import type { Context, GlobalOptions } from '../../../src/ports.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import { AwsError, ConfigError } from '../../../src/errors.js';
 import { bufferedIO, type BufferedIO } from '../../../src/ui/io.js';
 import { sdkAws } from '../../../src/aws/gateways.js';
@@ -35,16 +35,7 @@ import { rejection } from '../../support/rejection.js';
 const KEY = { accessKeyId: 'AKIACONNECTIONKEY234', secretAccessKey: 'connectionSecretconnectionSecretconnecti' };
 
 function globals(overrides: Partial<GlobalOptions> = {}): GlobalOptions {
-  return {
-    json: false,
-    input: false,
-    color: false,
-    profile: undefined,
-    region: undefined,
-    endpointUrl: undefined,
-    debug: false,
-    ...overrides,
-  };
+  return defaultGlobals({ ...overrides });
 }
 
 function world(

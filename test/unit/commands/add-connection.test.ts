@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { addConnectionCommand, type AddConnectionOptions } from '../../../src/commands/add-connection.js';
 import { saveConnection } from '../../../src/onboarding/connection.js';
 import type { GlobalOptions } from '../../../src/ports.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import { ConfigError, CredentialsRejectedError, UsageError } from '../../../src/errors.js';
 import type { Connection } from '../../../src/domain/connection.js';
 import { bufferedIO } from '../../../src/ui/io.js';
@@ -629,15 +629,7 @@ describe('add-connection: write order and rollback', () => {
 });
 
 describe('saveConnection (the core shared with create-user and init)', () => {
-  const globals: GlobalOptions = {
-    json: false,
-    input: false,
-    color: false,
-    profile: undefined,
-    region: undefined,
-    endpointUrl: undefined,
-    debug: false,
-  };
+  const globals: GlobalOptions = defaultGlobals();
   const contextOf = (world: FakeWorld) =>
     createContext(globals, {
       io: bufferedIO(),

@@ -1,28 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { completion, programSpec } from '../../../src/commands/completion.js';
 import { buildProgram } from '../../../src/program.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import { UsageError } from '../../../src/errors.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { fakeWorld, runCli } from '../../support/run-cli.js';
 import { seedConnection } from './helpers.js';
 
-const spec = programSpec(
-  await buildProgram(
-    createContext(
-      {
-        json: false,
-        input: false,
-        color: false,
-        profile: undefined,
-        region: undefined,
-        endpointUrl: undefined,
-        debug: false,
-      },
-      { io: bufferedIO(), env: {} },
-    ),
-  ),
-);
+const spec = programSpec(await buildProgram(createContext(defaultGlobals(), { io: bufferedIO(), env: {} })));
 
 describe('completion', () => {
   it.each(['bash', 'zsh', 'fish'])('prints a %s script that names every visible command', async (shell) => {

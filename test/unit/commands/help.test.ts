@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../support/run-cli.js';
+import { defaultGlobals } from '../../../src/context.js';
 
 describe('--help of the connection commands', () => {
   it.each(['add-connection', 'list', 'show', 'remove', 'credential-process', 'env'])(
@@ -24,18 +25,7 @@ describe('--help of every command in the Commander tree', async () => {
   const { buildProgram } = await import('../../../src/program.js');
   const { createContext } = await import('../../../src/context.js');
   const { bufferedIO } = await import('../../../src/ui/io.js');
-  const ctx = createContext(
-    {
-      json: false,
-      input: false,
-      color: false,
-      profile: undefined,
-      region: undefined,
-      endpointUrl: undefined,
-      debug: false,
-    },
-    { io: bufferedIO(), env: {} },
-  );
+  const ctx = createContext(defaultGlobals(), { io: bufferedIO(), env: {} });
   const commands = programSpec(await buildProgram(ctx)).commands;
 
   it('covers the commands of the contract', () => {

@@ -7,7 +7,7 @@ import { specOf } from '../../../src/domain/consumer.js';
 import { datablastConsumer } from '../../../src/consumers/datablast.js';
 import { execConsumer } from '../../../src/consumers/exec.js';
 import { MemoryConnectionStore } from '../../fakes/memory-connection-store.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import type { AccessKeyPair, Connection } from '../../../src/domain/connection.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { fakeWorld, type FakeWorld } from '../../support/run-cli.js';
@@ -16,15 +16,7 @@ import { fakeWorld, type FakeWorld } from '../../support/run-cli.js';
 export const EXAMPLE_ID = 'AKIAIOSFODNN7EXAMPLE';
 export const EXAMPLE_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
-const defaults: GlobalOptions = {
-  json: false,
-  input: false,
-  color: false,
-  profile: undefined,
-  region: undefined,
-  endpointUrl: undefined,
-  debug: false,
-};
+const defaults: GlobalOptions = defaultGlobals();
 
 class Captured extends Error {}
 

@@ -10,7 +10,7 @@ import type {
   SecretStore,
   Sts,
 } from '../../../src/ports.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import type { AccessKeyPair, Connection, Credentials } from '../../../src/domain/connection.js';
 import { pendingAccount, type RotationJournal } from '../../../src/domain/rotation.js';
 import { CliError } from '../../../src/errors.js';
@@ -189,15 +189,7 @@ export async function rotateIn(
 ): Promise<RunResult> {
   const io = bufferedIO({ tty: options.tty ?? false });
   const ports = new Ports(world, options.fault);
-  const globals: GlobalOptions = {
-    json: options.json ?? false,
-    input: false,
-    color: false,
-    profile: undefined,
-    region: undefined,
-    endpointUrl: undefined,
-    debug: false,
-  };
+  const globals: GlobalOptions = defaultGlobals({ json: options.json ?? false });
   const ctx = createContext(globals, {
     io,
     env: world.env,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { testCommand, testGrants, type TestOptions } from '../../../src/commands/test.js';
-import { createContext } from '../../../src/context.js';
+import { createContext, defaultGlobals } from '../../../src/context.js';
 import type { GlobalOptions } from '../../../src/ports.js';
 import { bufferedIO } from '../../../src/ui/io.js';
 import { UsageError } from '../../../src/errors.js';
@@ -60,15 +60,7 @@ async function testJson(world: FakeWorld, argv: string[]) {
   return { ...run, json: JSON.parse(run.stdout) as JsonResult };
 }
 
-const GLOBALS: GlobalOptions = {
-  json: true,
-  input: false,
-  color: false,
-  profile: undefined,
-  region: undefined,
-  endpointUrl: undefined,
-  debug: false,
-};
+const GLOBALS: GlobalOptions = defaultGlobals({ json: true });
 
 /** A world whose STS answers carry a Date header 1.2 s off: the clock item passes. */
 function world(): FakeWorld {
@@ -582,7 +574,7 @@ describe('last used and rotation state', () => {
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(w.aws.calls).toEqual(['sts:getCallerIdentity', 'iam:getAccessKeyLastUsed']);
     expect(run.stdout).toMatch(
-      /\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows: unused so far; if nothing needs this key, remove it\n$/,
+      /\nkey age: 12 days \(created 2026-11-16\)\nlast used: never, as far as IAM knows: AWS shows no use of this key in the 12 days since it was created\n$/,
     );
     const { json } = await testJson(w, ['prod']);
     expect(json.lastUsed).toEqual({
@@ -604,7 +596,7 @@ describe('last used and rotation state', () => {
     const run = await runCli(['test', 'prod', '--no-color'], w);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain(
-      'last used: 2026-08-01 (s3 in eu-west-1): unused for 119 days; if nothing needs this key, remove it\n',
+      'last used: 2026-08-01 (s3 in eu-west-1): this key was last used 119 days ago (more than 90): if nothing needs it, remove it\n',
     );
     const { json } = await testJson(w, ['prod']);
     expect(json.lastUsed).toEqual({

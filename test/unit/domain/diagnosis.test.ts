@@ -743,12 +743,12 @@ describe('key hygiene', () => {
     ],
     [
       { ok: true, date: undefined, service: undefined, region: undefined },
-      'last used: never, as far as IAM knows: unused so far; if nothing needs this key, remove it',
+      'last used: never, as far as IAM knows: AWS shows no use of this key in the 12 days since it was created',
       true,
     ],
     [
       { ok: true, date: '2026-08-01T08:00:00Z', service: 's3', region: 'eu-west-1' },
-      'last used: 2026-08-01 (s3 in eu-west-1): unused for 119 days; if nothing needs this key, remove it',
+      'last used: 2026-08-01 (s3 in eu-west-1): this key was last used 119 days ago (more than 90): if nothing needs it, remove it',
       true,
     ],
     [
