@@ -8,18 +8,23 @@
 // BENCH_SCALE_CONNECTIONS (default 1000): connections of the `rotate --all` row through the IAM-throttling
 // proxy; BENCH_SCALE_RATE (default 60: moto answers 240-420 IAM calls/s here, so moto is never the bottleneck) its IAM calls a second; BENCH_SCALE_CONCURRENCY (default 16) the
 // --concurrency it starts at. BENCH_ONLY=scale runs that row alone.
+// BENCH_HOSTS (default 10) processes, each a host with its own config dir, run `rotate --all --older-than 90` at once
+// over BENCH_HOSTS_CONNECTIONS (default 50) connections shared through moto's Secrets Manager; BENCH_HOSTS_CHECK_ALL=1
+// runs credential-process for every connection on every host (default: each connection on one host). BENCH_ONLY=hosts
+// runs that row alone.
 // BENCH_ENV=machine (default) or clean: the environment the start-up targets are judged in; the
 // start-up rows are measured in both (see childEnv).
 //
-// Prints a table; exits 0 when every command ran, even if a target is missed (the table says FAIL),
-// and 1 when something crashed (a command exited non-zero, or a real part did not start).
+// Prints a table; exits 0 when every command ran, even if a time target is missed (the table says FAIL),
+// and 1 when something crashed (a command exited non-zero, or a real part did not start) or the shared-hosts row
+// found a broken invariant (a connection rotated twice or not at all, an orphan key, a host printing a stale key).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { startAwsProxy, startKeyring, startMoto, throttleIam } from './lib/real-parts.mjs';
+import { pool, runWatched, sharedHostsScenario } from './lib/shared-hosts.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'datablast-aws.js');
@@ -28,6 +33,9 @@ const ALL_RUNS = positive(process.env.BENCH_ALL_RUNS, 3);
 const SCALE_SIZE = positive(process.env.BENCH_SCALE_CONNECTIONS, 1000);
 const SCALE_RATE = positive(process.env.BENCH_SCALE_RATE, 60);
 const SCALE_CONCURRENCY = positive(process.env.BENCH_SCALE_CONCURRENCY, 16);
+const HOSTS = positive(process.env.BENCH_HOSTS, 10);
+const HOSTS_CONNECTIONS = positive(process.env.BENCH_HOSTS_CONNECTIONS, 50);
+const HOSTS_CHECK_ALL = process.env.BENCH_HOSTS_CHECK_ALL === '1';
 const ONLY = process.env.BENCH_ONLY;
 const LIST_SIZE = 50;
 const ROTATE_SIZE = 20;
@@ -340,54 +348,6 @@ function callList(requests, oldKey) {
 let adminKeyId = '';
 
 /**
- * Runs one process like `run`, and follows its peak resident memory (VmHWM, the kernel's high-water
- * mark, read every 100 ms: the last reading comes at most 100 ms before the exit).
- * @param {string[]} argv
- * @param {Record<string, string>} env
- * @returns {Promise<{ ms: number, stdout: string, stderr: string, code: number | null, peakRssKiB: number }>}
- */
-function runWatched(argv, env) {
-  return new Promise((resolvePromise, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let peakRssKiB = 0;
-    const watch = setInterval(() => {
-      try {
-        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (hwm) peakRssKiB = Math.max(peakRssKiB, Number(hwm[1]));
-      } catch {
-        // Gone already.
-      }
-    }, 100);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (error) => {
-      clearInterval(watch);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearInterval(watch);
-      resolvePromise({ ms: Number(process.hrtime.bigint() - started) / 1e6, stdout, stderr, code, peakRssKiB });
-    });
-  });
-}
-
-/**
- * Runs `work` over `items`, `limit` at once (seeding only).
- * @template T @param {T[]} items @param {number} limit @param {(item: T) => Promise<void>} work
- */
-async function pool(items, limit, work) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await work(/** @type {T} */ (items[next++]));
-    }),
-  );
-}
-
-/**
  * The scale row (issue 15): `rotate --all` over SCALE_SIZE connections (file store) through a proxy that
  * throttles IAM at SCALE_RATE calls a second, in front of a moto of its own. Target: wall time at most
  * 1.25 × (IAM calls ÷ rate), no failed rotation; the peak memory is reported.
@@ -486,6 +446,83 @@ async function scaleRow() {
     throw new Error(`rotate --all (scale) exited ${run.code}: ${run.stderr.slice(-2000)}`);
 }
 
+/**
+ * The shared-hosts row (issue 15): HOSTS processes with their own config dirs and one moto rotate the same
+ * HOSTS_CONNECTIONS connections (Secrets Manager store) at once. It passes when exactly one host rotated each
+ * connection, every user holds only its new key (active, = AWSCURRENT), nothing pending, claimed or journaled is left,
+ * and every host's credential-process prints AWSCURRENT's key (scripts/lib/shared-hosts.mjs checks all of it).
+ * @returns {Promise<boolean>} whether it passed
+ */
+async function hostsRow() {
+  const moto = await startMoto();
+  cleanups.push(() => moto.stop());
+  const work = mkdtempSync(join(tmpdir(), 'dbaws-bench-hosts-'));
+  cleanups.push(async () => rmSync(work, { recursive: true, force: true }));
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { IAMClient, CreateUserCommand, PutUserPolicyCommand, CreateAccessKeyCommand } =
+    await import('@aws-sdk/client-iam');
+  // The hosts' own credentials: an all-powerful moto user, made before key and signature checks go on.
+  const bootstrap = new IAMClient({
+    endpoint: moto.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+  });
+  await bootstrap.send(new CreateUserCommand({ UserName: 'hosts-admin' }));
+  await bootstrap.send(
+    new PutUserPolicyCommand({
+      UserName: 'hosts-admin',
+      PolicyName: 'all',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+      }),
+    }),
+  );
+  const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ (
+    (await bootstrap.send(new CreateAccessKeyCommand({ UserName: 'hosts-admin' }))).AccessKey
+  );
+  await moto.enforceAuth(0);
+  const report = await sharedHostsScenario({
+    bin: BIN,
+    endpoint: moto.url,
+    admin: { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey },
+    hosts: HOSTS,
+    connections: HOSTS_CONNECTIONS,
+    workDir: work,
+    baseEnv: childEnv({}),
+    checkAll: HOSTS_CHECK_ALL,
+    log: (line) => console.error(`  hosts: ${line}`),
+  });
+  const ok = report.problems.length === 0;
+  const held = report.hosts.reduce((sum, h) => sum + h.held, 0);
+  const skipped = report.hosts.reduce((sum, h) => sum + h.skipped, 0);
+  const peak = Math.max(...report.hosts.map((h) => h.peakRssKiB));
+  const exits = report.hosts.map((h) => h.exitCode);
+  rows.push({
+    command: `${HOSTS} hosts × rotate --all --older-than 90 (${HOSTS_CONNECTIONS} shared, Secrets Manager)`,
+    ms: report.wallMs,
+    nodeMs: undefined,
+    ratio: undefined,
+    requests: `${report.requests.iam} IAM + ${report.requests.sts} STS + ${report.requests.secretsmanager} Secrets Manager`,
+    target: `exactly ${HOSTS_CONNECTIONS} rotations (${report.rotations}; ${skipped} skipped, ${held} held), no orphan key, credential-process = AWSCURRENT (${report.credentialChecks} checked); peak RSS ${(peak / 1024).toFixed(0)} MiB`,
+    result: ok ? 'pass' : 'FAIL',
+  });
+  const perHost = report.hosts
+    .map(
+      (h) =>
+        `  host ${String(h.host).padStart(2)}: exit ${h.exitCode}, ${h.rotated} rotated, ${h.skipped} skipped, ${h.held} held (exit 7), ${h.other.length} other; ${(h.ms / 1000).toFixed(1)} s, peak RSS ${(h.peakRssKiB / 1024).toFixed(0)} MiB`,
+    )
+    .join('\n');
+  notes.push(
+    `${HOSTS} hosts rotating ${HOSTS_CONNECTIONS} shared connections at once: seeded in ${report.seedSeconds.toFixed(1)} s (add-connection --no-test, 4 at once), ` +
+      `aged to 120 days in ${report.ageSeconds.toFixed(1)} s; the race took ${(report.wallMs / 1000).toFixed(1)} s; ${report.rotations} rotations, ` +
+      `${report.createAccessKey} CreateAccessKey; exit codes ${exits.join(' ')}; checks (AWS and ${report.credentialChecks} credential-process runs) ${report.checkSeconds.toFixed(1)} s.\n` +
+      `${perHost}\n  the CLI's summary on host 0: ${report.hosts[0]?.summary ?? '-'}` +
+      (ok ? '' : `\n  FAIL:\n    ${report.problems.join('\n    ')}`),
+  );
+  return ok;
+}
+
 async function main() {
   const started = Date.now();
   const startVariables = Object.keys(childEnv({}, 'machine')).filter((key) => /^NODE_|^UV_/.test(key));
@@ -496,6 +533,12 @@ async function main() {
   if (ONLY === 'scale') {
     await scaleRow();
     printTable();
+    return;
+  }
+  if (ONLY === 'hosts') {
+    const ok = await hostsRow();
+    printTable();
+    if (!ok) exitCode = 1;
     return;
   }
   const moto = await startMoto();
@@ -664,6 +707,7 @@ async function main() {
   });
 
   await scaleRow();
+  if (!(await hostsRow())) exitCode = 1;
   printTable();
   console.log(
     `\nmedians of ${RUNS} runs (rotate --all: ${ALL_RUNS} rounds); ratio = median of (command ÷ node -e 0) over interleaved pairs; took ${Math.round((Date.now() - started) / 1000)} s`,
