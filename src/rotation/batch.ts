@@ -1,7 +1,7 @@
 import type { Context } from '../ports.js';
 import { CliError, ExitCode } from '../errors.js';
 import { mapAdaptively, type AdaptiveLimit } from '../domain/concurrency.js';
-import { rotateConnection, type RotateResult, type RotationReporter } from './engine.js';
+import { RotationLockBusy, rotateConnection, type RotateResult, type RotationReporter } from './engine.js';
 import type { RotationRequest } from './run.js';
 
 /** The AWS calls an --all run made through the paced gateway (aws/throttle.ts counts them). */
@@ -54,15 +54,29 @@ export async function rotateAll(
   report: RotationReporter,
 ): Promise<{ entries: Array<RotateResult | RotateFailure>; rate: RotateRate }> {
   const started = ctx.clock.now().getTime();
-  const entries = await mapAdaptively(names, limit, async (name): Promise<RotateResult | RotateFailure> => {
+  const rotate = async (name: string, attempt: RotationRequest): Promise<RotateResult | RotateFailure | 'deferred'> => {
     try {
-      return await rotateConnection(ctx, name, request, report);
+      return await rotateConnection(ctx, name, attempt, report);
     } catch (error) {
+      if (attempt !== request && error instanceof RotationLockBusy) return 'deferred';
       const failure = failureEntry(name, error);
       report.warn(`${name}: ${failure.error.message}${failure.error.hint ? `\n  ${failure.error.hint}` : ''}`);
       return failure;
     }
-  });
+  };
+  // A connection another run holds (another host's cron, on a shared store) is not waited for at first: this run
+  // works on the others and comes back to it at the end, by when the holder has mostly finished.
+  const first = await mapAdaptively(names, limit, (name) => rotate(name, { ...request, lockWaitMs: 0 }));
+  const deferred = names.filter((_, i) => first[i] === 'deferred');
+  if (deferred.length > 0)
+    report.progress(
+      `${deferred.length} connection${deferred.length === 1 ? '' : 's'} held by another run; coming back to ${deferred.length === 1 ? 'it' : 'them'} now`,
+    );
+  const second = await mapAdaptively(deferred, limit, (name) => rotate(name, request));
+  const later = new Map(deferred.map((name, i) => [name, second[i]!]));
+  const entries = names.map(
+    (name, i) => (first[i] === 'deferred' ? later.get(name)! : first[i]!) as RotateResult | RotateFailure,
+  );
   return { entries, rate: rateOf(entries, counts, limit, ctx.clock.now().getTime() - started) };
 }
 

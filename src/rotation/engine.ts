@@ -15,6 +15,9 @@ export const LOCK_WAIT_MS = 3_000;
  */
 export const CRON_LOCK_WAIT_MS = 300_000;
 
+/** Another run held the connection's lock for as long as this one waited (exit 7); nothing was done. */
+export class RotationLockBusy extends LockHeldError {}
+
 /**
  * How one connection's rotation ended (CLI.md "JSON results"), with the lifecycle's statuses: the run stopped
  * where the lifecycle waits (`delivery-pending`, `delivered`, `waiting-idle`, `deactivated`, `reactivated`: exit 0),
@@ -79,9 +82,10 @@ export async function rotateConnection(
   };
   if (request.dryRun) return runPhases(run);
   const locks = await ctx.locks();
-  const lock = await locks.acquire(name, request.olderThan === undefined ? LOCK_WAIT_MS : CRON_LOCK_WAIT_MS);
+  const waitMs = request.lockWaitMs ?? (request.olderThan === undefined ? LOCK_WAIT_MS : CRON_LOCK_WAIT_MS);
+  const lock = await locks.acquire(name, waitMs);
   if (!lock) {
-    throw new LockHeldError(`another rotation of "${name}" is in progress`, {
+    throw new RotationLockBusy(`another rotation of "${name}" is in progress`, {
       hint: `Let it finish, then run the command again if needed. The lock is ${locks.path(name)}; a killed holder's lock is taken over by the next run.`,
     });
   }

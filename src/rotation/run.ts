@@ -43,6 +43,8 @@ export interface RotationRequest {
   named?: boolean;
   /** How long an exec: consumer may run (ms). */
   execTimeoutMs?: number;
+  /** How long to wait for another run's lock (default: engine.ts's rule by --older-than). */
+  lockWaitMs?: number;
 }
 
 /** Where a lifecycle stands after this run (RotateResult.lifecycle). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRotateOptions, type RotateOptions } from '../../../src/commands/rotate.js';
+import { LOCK_WAIT_MS, parseRotateOptions, type RotateOptions } from '../../../src/commands/rotate.js';
 import { UsageError } from '../../../src/errors.js';
 import { runCli } from '../../support/run-cli.js';
 import { NAME, assertConverged, rotationWorld } from './rotate-harness.js';
@@ -90,6 +90,32 @@ describe('rotate through the whole CLI', () => {
         recovered: null,
       },
     ]);
+  });
+
+  it('--all comes back at the end to a connection another run holds, instead of waiting for it first', async () => {
+    const world = rotationWorld({ connections: ['a', 'b', 'c'] });
+    world.locks.held.add('b');
+    const acquire = world.locks.acquire.bind(world.locks);
+    world.locks.acquire = async (name, waitMs) => {
+      const lock = await acquire(name, waitMs);
+      // The other run finishes once this one has asked for b the first time.
+      if (name === 'b' && !lock) world.locks.held.delete('b');
+      return lock;
+    };
+    const { exitCode, stdout, stderr } = await runCli(['rotate', '--all', '--json', '--concurrency', '1'], world);
+    expect(exitCode, stderr).toBe(0);
+    expect((JSON.parse(stdout) as Array<{ name: string; status: string }>).map((e) => [e.name, e.status])).toEqual([
+      ['a', 'rotated'],
+      ['b', 'rotated'],
+      ['c', 'rotated'],
+    ]);
+    expect(world.locks.requests).toEqual([
+      { name: 'a', waitMs: 0 },
+      { name: 'b', waitMs: 0 },
+      { name: 'c', waitMs: 0 },
+      { name: 'b', waitMs: LOCK_WAIT_MS },
+    ]);
+    expect(stderr).toContain('1 connection held by another run; coming back to it now');
   });
 
   it('prints the rolled-back result and exits 5 when AWS never accepts the new key', async () => {
