@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { unlinkSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { onInterrupt } from '../signals.js';
@@ -14,25 +14,35 @@ import { tempFilePath } from './temp-files.js';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const temp = tempFilePath(path, randomBytes(6).toString('hex'));
-  let handle;
+  let fd: number | undefined;
   const forget = onInterrupt(() => unlinkSync(temp));
   try {
-    handle = await open(temp, 'wx', mode);
+    // Synchronous on purpose (the files are small): an open still running on libuv's thread pool could create the
+    // temp file just after a signal's cleanup looked for it, and the process would exit leaving it behind.
+    fd = openSync(temp, 'wx', mode);
     // open's mode is filtered by the umask; chmod states it exactly.
-    await handle.chmod(mode);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
+    fchmodSync(fd, mode);
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
     await rename(temp, path);
   } catch (error) {
-    await handle?.close().catch(() => undefined);
+    if (fd !== undefined) closeQuietly(fd);
     await unlink(temp).catch(() => undefined);
     throw error;
   } finally {
     forget();
   }
   await syncDirectory(dirname(path));
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed, or the disk went away: the temp file is removed next.
+  }
 }
 
 /** Creates a directory (and parents) readable only by us; an existing directory is left as it is. */
