@@ -114,17 +114,22 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
     lastTestedAt: identity ? now : undefined,
     services: input.services,
     buckets: input.buckets,
-    // A replaced connection keeps where its key must go: its consumers now need the new key.
-    ...(existing?.consumers?.length ? { consumers: existing.consumers } : {}),
   };
 
   // Two writes, the secret then the metadata, under the connection's lock: a concurrent list sees the lock
   // and says "change in progress" instead of a disagreement, and a rotation never runs in between.
+  let replaced = false;
   await withConnectionLock(ctx, name, async () => {
+    // Read again under the lock: the connection may have been added, or given a consumer (deliver), meanwhile.
+    const current = await connections.get(name);
+    if (current && !input.force) throw connectionExists(name);
+    replaced = current !== undefined;
+    // A replaced connection keeps where its key must go: its consumers now need the new key.
+    if (current?.consumers?.length) connection.consumers = current.consumers;
     const secrets = await ctx.secrets();
     // Read before writing, so that a failed replacement can put the old secret back. An entry that does not
     // decode is what --force is advised for (decodeAccessKeyPair's hint): it is replaced, not restored.
-    const previous = existing ? await secrets.get(name).catch(unlessUndecodable) : undefined;
+    const previous = current ? await secrets.get(name).catch(unlessUndecodable) : undefined;
     await secrets.set(name, pair);
     try {
       await connections.put(connection);
@@ -147,7 +152,7 @@ export async function saveConnection(ctx: Context, input: SaveConnectionInput): 
   return {
     connection: connectionJson(connection),
     tested: identity !== undefined,
-    replaced: existing !== undefined,
+    replaced,
     notes,
   };
 }

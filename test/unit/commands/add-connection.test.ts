@@ -574,6 +574,56 @@ describe('add-connection: validation before anything is stored', () => {
   });
 });
 
+describe('add-connection: a change made by another process meanwhile', () => {
+  /** Makes `change` happen just before add-connection gets the connection's lock (as if deliver ran then). */
+  function meanwhile(world: FakeWorld, change: () => void): void {
+    const acquire = world.locks.acquire.bind(world.locks);
+    world.locks.acquire = async (name, waitMs) => {
+      change();
+      return acquire(name, waitMs);
+    };
+  }
+
+  it('--force keeps a consumer another process added after add-connection first read the connection', async () => {
+    const { world, key } = worldWithKey();
+    await seedConnection(world, 'prod');
+    meanwhile(world, () => {
+      world.connections.entries.get('prod')!.consumers = [{ kind: 'exec', spec: 'exec:./hand-over.sh' }];
+    });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin', '--force', '--json'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
+    // The kept consumer is handed the new key (the script does not exist here: that hand-off fails, exit 5).
+    expect(result.stderr).toContain('handing key AKIA************AAAQ to exec:./hand-over.sh');
+    expect(result.exitCode).toBe(5);
+    expect(world.connections.entries.get('prod')?.consumers).toMatchObject([{ spec: 'exec:./hand-over.sh' }]);
+    expect(world.connections.entries.get('prod')?.accessKeyId).toBe(key.accessKeyId);
+  });
+
+  it('without --force, a connection another process added meanwhile is not replaced (exit 3)', async () => {
+    const { world, key } = worldWithKey();
+    meanwhile(world, () => {
+      world.connections.entries.set('prod', {
+        name: 'prod',
+        accessKeyId: EXAMPLE_ID,
+        region: 'us-east-1',
+        createdAt: NOW,
+      });
+    });
+    const result = await runCli(
+      ['add-connection', 'prod', '--access-key-id', key.accessKeyId, '--secret-stdin'],
+      world,
+      { stdin: key.secretAccessKey },
+    );
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('connection "prod" exists');
+    expect(world.connections.entries.get('prod')?.accessKeyId).toBe(EXAMPLE_ID);
+    expect(world.secrets.entries.has('prod')).toBe(false);
+  });
+});
+
 describe('add-connection: write order and rollback', () => {
   it('exits 6 and writes no metadata when the secret store fails', async () => {
     const { world, key } = worldWithKey();
