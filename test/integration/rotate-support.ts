@@ -96,7 +96,11 @@ export class MotoWorld {
    * Creates an IAM user allowed to rotate keys (moto resolves neither `${aws:username}` nor resource
    * ARNs), gives it a key and stores that key as connection `name` through the CLI.
    */
-  async addUserConnection(name: string, userName: string, options: { selfRotation?: boolean } = {}): Promise<Pair> {
+  async addUserConnection(
+    name: string,
+    userName: string,
+    options: { selfRotation?: boolean; env?: Record<string, string> } = {},
+  ): Promise<Pair> {
     const iam = this.iam();
     await iam.send(new CreateUserCommand({ UserName: userName }));
     if (options.selfRotation !== false) {
@@ -130,7 +134,7 @@ export class MotoWorld {
     const key = await this.createKey(userName);
     const added = await this.cli(
       ['add-connection', name, '--access-key-id', key.accessKeyId, '--secret-stdin', '--region', 'us-east-1', '--json'],
-      { stdin: key.secretAccessKey },
+      { stdin: key.secretAccessKey, env: options.env },
     );
     expect(added.exitCode, added.stderr).toBe(0);
     return key;
@@ -175,10 +179,17 @@ export class MotoWorld {
   /** Runs the built CLI in this world. */
   cli(
     args: string[],
-    options: { admin?: boolean; endpoint?: string; stdin?: string; timeoutMs?: number } = {},
+    options: {
+      admin?: boolean;
+      endpoint?: string;
+      stdin?: string;
+      timeoutMs?: number;
+      /** Settings over the world's (another store, say). */
+      env?: Record<string, string> | undefined;
+    } = {},
   ): Promise<ProcessResult> {
     return runBin(args, {
-      env: this.env(options),
+      env: { ...this.env(options), ...options.env },
       stdin: options.stdin ?? '',
       timeoutMs: options.timeoutMs ?? 120_000,
     });

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Moto } from '../support/moto.js';
 import { BIN, type ProcessResult } from '../support/cli-process.js';
 import { startAwsRecorder } from '../support/aws-recorder.js';
-import { FaultProxy, useMotoAndProxy } from './rotate-support.js';
+import { FaultProxy, PASSPHRASE, useMotoAndProxy } from './rotate-support.js';
 import { SharedWorld } from './shared-store-support.js';
 import type { AccessKeyPair } from '../../src/domain/connection.js';
 
@@ -101,6 +101,33 @@ function rotateKilledAt(
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
 }
+
+describe('the story of the issue: a connection moved to Secrets Manager, rotated from cron on two hosts', () => {
+  it('moves from the file store, then two hosts rotate it at the same minute: one rotates, the other skips, both work', async () => {
+    const laptop = world;
+    const file = { DATABLAST_AWS_SECRET_STORE: 'file', DATABLAST_AWS_PASSPHRASE: PASSPHRASE };
+    // Added to the laptop's own file store first, as before the team shared it.
+    const original = await laptop.addUserConnection('prod', 'datablast', { env: file });
+    const moved = await laptop.cli(['move-store', '--to', 'aws-secrets-manager', 'prod', '--json'], { env: file });
+    expect(moved.exitCode, moved.stderr).toBe(0);
+    expect((await laptop.cli(['list', '--json'], { env: file })).stdout.trim()).toBe('[]');
+    await laptop.ageKey('prod', 120);
+
+    const server = laptop.host();
+    const cron = await Promise.all(
+      [laptop, server].map((host) => host.cli(['rotate', '--all', '--older-than', '90', '--json'])),
+    );
+    for (const run of cron) expect(run.exitCode, run.stderr).toBe(0);
+    const statuses = cron.map((run) => (JSON.parse(run.stdout) as Array<{ status: string }>)[0]!.status).sort();
+    expect(statuses).toEqual(['rotated', 'skipped']);
+    const current = await laptop.assertConverged('prod', 'datablast', original);
+    for (const host of [laptop, server]) {
+      const printed = await host.cli(['credential-process', 'prod']);
+      expect(JSON.parse(printed.stdout)).toMatchObject({ AccessKeyId: current.accessKeyId });
+      expect(await laptop.works(current)).toBe('arn:aws:iam::123456789012:user/datablast');
+    }
+  }, 120_000);
+});
 
 describe('a host killed (SIGKILL) at every request of a rotation, another host finishing it', () => {
   it('every time, the other host converges: one working key in AWSCURRENT, no orphan key, nothing pending', async () => {
