@@ -163,14 +163,18 @@ interface Summary {
   /** True when the summary describes the version AWSCURRENT is on (a write stopped before its description lags). */
   fresh: boolean;
   connection: Connection | undefined;
-  /** The rotation journal; 'in-value' when it did not fit in the description. */
+  /** The rotation journal and the claim; 'in-value' when they did not fit in the description. */
   rotation: RotationJournal | 'in-value' | undefined;
-  claim: Claim | undefined;
+  claim: Claim | 'in-value' | undefined;
 }
 
 /** This host as claims name it. */
 const thisHost: Here = {
-  host: hostname(),
+  // Within what claimProblem accepts, so that no host's own claim makes its connection unreadable to others.
+  host:
+    hostname()
+      .replace(/[^\w.-]/g, '-')
+      .slice(0, 253) || 'unknown-host',
   isAlive(pid) {
     try {
       process.kill(pid, 0);
@@ -229,10 +233,14 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
   const fence = (name: string, record: StoredRecord | undefined): Claim | undefined => {
     const mine = held.get(name);
     if (!mine) return record?.claim;
+    if (!record)
+      throw new ConfigError(`no connection named ${JSON.stringify(name)} in ${where}`, {
+        hint: 'It was removed while this run held it. Run `datablast-aws list`.',
+      });
     // Kept in `held` after it is lost: every later write of this run is refused the same way.
-    if (record?.claim?.token !== mine.token) {
+    if (record.claim?.token !== mine.token) {
       throw new LockHeldError(
-        `this run's claim on ${JSON.stringify(name)} in ${where} was taken over${record?.claim ? ` (now ${describeClaim(record.claim)})` : ''}; it stopped before its next step`,
+        `this run's claim on ${JSON.stringify(name)} in ${where} was taken over${record.claim ? ` (now ${describeClaim(record.claim)})` : ''}; it stopped before its next step`,
         {
           hint: 'Its lease ran out while it waited; the host that took it over finishes or undoes the rotation. Run `datablast-aws list` to see where it stands.',
         },
@@ -561,7 +569,7 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
       if (read.has(name)) claim = read.get(name)?.record.claim;
       else {
         const summary = (await summaries()).ours.get(name);
-        claim = summary?.fresh ? summary.claim : (await load(name))?.record.claim;
+        claim = summary?.fresh && summary.claim !== 'in-value' ? summary.claim : (await load(name))?.record.claim;
       }
       return claim !== undefined && claimIsLive(claim, options.clock.now(), here);
     },
@@ -606,10 +614,15 @@ export function describe(record: StoredRecord, versionId: string): string {
     version: versionId,
     keyId: record.secretAccessKey ? (record.accessKeyId ?? null) : null,
     connection: record.connection ? listed(record.connection) : null,
-    ...(record.claim ? { claim: record.claim } : {}),
   };
-  let text = JSON.stringify(record.rotation ? { ...summary, rotation: record.rotation } : summary);
-  if (text.length > MAX_DESCRIPTION && record.rotation) text = JSON.stringify({ ...summary, rotation: 'in-value' });
+  const shared = (rotation: boolean, claim: boolean) => ({
+    ...(record.claim ? { claim: claim ? record.claim : 'in-value' } : {}),
+    ...(record.rotation ? { rotation: rotation ? record.rotation : 'in-value' } : {}),
+  });
+  // The journal, then the claim, give way to a marker that sends list to the value, before a summary is refused.
+  let text = JSON.stringify({ ...summary, ...shared(true, true) });
+  if (text.length > MAX_DESCRIPTION) text = JSON.stringify({ ...summary, ...shared(false, true) });
+  if (text.length > MAX_DESCRIPTION) text = JSON.stringify({ ...summary, ...shared(false, false) });
   // The validated fields are bounded (name 64, description 256, ARN 560 characters…): about 1,700 at worst.
   if (text.length > MAX_DESCRIPTION)
     throw new UsageError(`the connection's summary is ${text.length} characters; Secrets Manager allows 2048`, {
@@ -646,7 +659,7 @@ function summaryOf(secret: SecretListing, prefix: string): { name: string; summa
   const fresh = secret.versionStages[data.version]?.includes('AWSCURRENT') ?? false;
   const shared = sharedStateProblem(data, name);
   if (shared) return `its summary: ${shared}`;
-  const claim = data.claim as Claim | undefined;
+  const claim = data.claim as Claim | 'in-value' | undefined;
   const rotation = data.rotation as RotationJournal | 'in-value' | undefined;
   if (data.connection === null) return { name, summary: { keyId, fresh, connection: undefined, claim, rotation } };
   const problem = connectionProblem(name, data.connection);
@@ -656,7 +669,7 @@ function summaryOf(secret: SecretListing, prefix: string): { name: string; summa
 
 /** Why the claim or the rotation journal a value or summary holds must not be trusted, or undefined. */
 function sharedStateProblem(data: Record<string, unknown>, name: string): string | undefined {
-  if (data.claim !== undefined) {
+  if (data.claim !== undefined && data.claim !== 'in-value') {
     const problem = claimProblem(data.claim);
     if (problem) return `its claim: ${problem}`;
   }
@@ -697,7 +710,9 @@ function parseRecord(value: string, id: string, name: string): StoredRecord {
     if (problem) throw malformed(`its connection: ${problem}`);
   }
   const shared =
-    data.rotation === 'in-value' ? 'its rotation journal is not an object' : sharedStateProblem(data, name);
+    data.rotation === 'in-value' || data.claim === 'in-value'
+      ? 'its rotation journal or claim is not an object'
+      : sharedStateProblem(data, name);
   if (shared) throw malformed(shared);
   if (!hasPair && connection === undefined) throw malformed('it holds neither a key nor a connection');
   return data as unknown as StoredRecord;

@@ -71,4 +71,54 @@ describe('the description summary', () => {
     expect(text).not.toContain('secretAccessKey');
     expect(text).not.toContain('services');
   });
+
+  it('with a claim and a journal too, gives them up to markers rather than refusing the write', () => {
+    const connection = {
+      name: '"'.repeat(64),
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      arn: `arn:aws-us-gov:iam::123456789012:${'u'.repeat(512)}`,
+      region: 'ap-southeast-5',
+      description: '"'.repeat(256),
+      accountId: '123456789012',
+      userName: 'u'.repeat(64),
+      createdAt: '2026-01-01T00:00:00.123456789+00:00',
+      keyCreatedAt: '2026-01-01T00:00:00.123456789+00:00',
+      lastTestedAt: '2026-01-01T00:00:00.123456789+00:00',
+      lastRotatedAt: '2026-01-01T00:00:00.123456789+00:00',
+    };
+    const at = '2026-01-01T00:00:00.000Z';
+    const claim = { token: 'abcdef01-2345', host: 'h'.repeat(253), pid: 4194304, since: at, expiresAt: at };
+    const rotation = {
+      version: 1 as const,
+      connection: connection.name,
+      phase: 'created' as const,
+      startedAt: at,
+      updatedAt: at,
+      userName: 'u'.repeat(64),
+      oldAccessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      newAccessKeyId: 'AKIAI44QH8DHBEXAMPLE',
+      keysBefore: ['AKIAIOSFODNN7EXAMPLE'],
+      keepOld: false,
+    };
+    const version = '01234567-89ab-cdef-0123-456789abcdef';
+    const text = summaryOf(
+      {
+        format: 'datablast-aws/connection@1',
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        secretAccessKey: 'x',
+        connection,
+        claim,
+        rotation,
+      },
+      version,
+    );
+    expect(text.length).toBeLessThanOrEqual(2048);
+    expect(JSON.parse(text)).toMatchObject({ claim: 'in-value', rotation: 'in-value' });
+    // A small connection keeps both in the summary.
+    const small = { ...connection, name: 'prod', arn: undefined, description: undefined };
+    const full = JSON.parse(
+      summaryOf({ format: 'datablast-aws/connection@1', connection: small, claim, rotation }, version),
+    );
+    expect(full).toMatchObject({ claim: { host: claim.host }, rotation: { phase: 'created' } });
+  });
 });
