@@ -3,7 +3,7 @@ import { quotedName } from '../domain/connection.js';
 import { resolveRegion } from '../domain/region.js';
 import { CliError, ConfigError, LockHeldError, RotationInterruptedError } from '../errors.js';
 import { READ_ONLY_PHASES, RotationStop, failureFate, nextPhase, type PhaseName, type Route } from './decisions.js';
-import { PHASE_TABLE } from './phases.js';
+import { PHASE_TABLE, youngWithoutLock } from './phases.js';
 import type { LifecycleReport, RotationRequest, RotationRun } from './run.js';
 
 /** How long a second rotation of the same connection waits for the lock before exit 7. */
@@ -81,6 +81,10 @@ export async function rotateConnection(
     consumer: (record, options) => ctx.consumer(record, options),
   };
   if (request.dryRun) return runPhases(run);
+  if ((await youngWithoutLock(run)) !== undefined) {
+    const oldAccessKeyId = run.current?.accessKeyId ?? null;
+    return { name, status: 'skipped', oldAccessKeyId, newAccessKeyId: null, oldKey: null, recovered: null };
+  }
   const locks = await ctx.locks();
   const waitMs = request.lockWaitMs ?? (request.olderThan === undefined ? LOCK_WAIT_MS : CRON_LOCK_WAIT_MS);
   const lock = await locks.acquire(name, waitMs);

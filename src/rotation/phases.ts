@@ -181,6 +181,25 @@ function skipped(r: RotationRun, age: number): PhaseOutcome {
   return { kind: 'skipped' };
 }
 
+/**
+ * Under --older-than, the age of a key that is not due, found without the connection's lock: no rotation under way
+ * (no journal), the metadata's key date young, and the store read as check reads it. The engine then skips without
+ * taking the lock, so that the nightly cron of many hosts sharing a store writes nothing (a shared lock is a write).
+ * Undefined: let the phases decide under the lock.
+ */
+export async function youngWithoutLock(r: RotationRun): Promise<number | undefined> {
+  const olderThan = r.request.olderThan;
+  if (olderThan === undefined || r.request.reactivateOld || (await r.journal.read()) !== undefined) return undefined;
+  const conn = await connection(r);
+  const age = conn.keyCreatedAt === undefined ? undefined : ageInDays(conn.keyCreatedAt, r.clock.now());
+  if (age === undefined || isDue(age, olderThan)) return undefined;
+  const current = await storedPair(r, r.name);
+  if (!current || current.accessKeyId !== conn.accessKeyId) return undefined;
+  r.current = current;
+  skipped(r, age);
+  return age;
+}
+
 const check: Phase = {
   async run(r) {
     const conn = await connection(r);

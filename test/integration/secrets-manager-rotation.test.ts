@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Moto } from '../support/moto.js';
 import { BIN, type ProcessResult } from '../support/cli-process.js';
@@ -124,8 +124,17 @@ describe('the story of the issue: a connection moved to Secrets Manager, rotated
     for (const host of [laptop, server]) {
       const printed = await host.cli(['credential-process', 'prod']);
       expect(JSON.parse(printed.stdout)).toMatchObject({ AccessKeyId: current.accessKeyId });
-      expect(await laptop.works(current)).toBe('arn:aws:iam::123456789012:user/datablast');
     }
+    expect(await laptop.works(current)).toBe('arn:aws:iam::123456789012:user/datablast');
+
+    // The next nights: the key is young, and no host writes anything (not even a claim).
+    const before = await laptop.sm().send(new GetSecretValueCommand({ SecretId: laptop.secretId('prod') }));
+    const nights = await Promise.all(
+      [laptop, server].map((host) => host.cli(['rotate', '--all', '--older-than', '90', '--json'])),
+    );
+    for (const run of nights) expect(JSON.parse(run.stdout)).toMatchObject([{ status: 'skipped' }]);
+    const after = await laptop.sm().send(new GetSecretValueCommand({ SecretId: laptop.secretId('prod') }));
+    expect(after.VersionId).toBe(before.VersionId);
   }, 120_000);
 });
 

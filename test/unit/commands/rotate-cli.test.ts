@@ -80,6 +80,9 @@ describe('rotate through the whole CLI', () => {
     const world = rotationWorld({ keyCreatedAt: '2026-11-20T00:00:00.000Z' });
     const { exitCode, stdout } = await runCli(['rotate', '--all', '--older-than', '90', '--json'], world);
     expect(exitCode).toBe(0);
+    // Decided without the lock (a shared store's lock is a write) and without any AWS call.
+    expect(world.locks.requests).toEqual([]);
+    expect(world.aws.calls).toEqual([]);
     expect(JSON.parse(stdout)).toEqual([
       {
         name: NAME,
