@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { copyFile, constants, lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../package-root.js';
 import type { Command } from 'commander';
 import { createCommand, createOption } from '../commander.js';
@@ -21,6 +21,7 @@ import {
   type CommandLineFlavour,
 } from '../domain/aws-config.js';
 import { describeFsError, ensurePrivateDir, writeFileAtomic } from '../store/atomic-file.js';
+import { awsConfigPath } from '../aws/config-file.js';
 import { configDir } from '../store/connections.js';
 import { present, type Style } from '../ui/output.js';
 import { shellWord } from '../domain/shell-word.js';
@@ -300,15 +301,6 @@ function unwritable(path: string, error: unknown): ConfigError {
     hint: `Check that you may write to ${dirname(path)}, or point AWS_CONFIG_FILE at a file you can write. --print prints the block instead.`,
     cause: error,
   });
-}
-
-/** The AWS config file: AWS_CONFIG_FILE (with `~/` expanded, as the AWS tools do), else ~/.aws/config. */
-export function awsConfigPath(env: Readonly<Record<string, string | undefined>>): string {
-  const home = env.HOME || env.USERPROFILE || homedir();
-  const configured = env.AWS_CONFIG_FILE;
-  if (!configured) return join(home, '.aws', 'config');
-  const expanded = configured.startsWith('~/') ? join(home, configured.slice(2)) : configured;
-  return isAbsolute(expanded) ? expanded : resolve(expanded);
 }
 
 /**

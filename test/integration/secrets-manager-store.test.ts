@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import {
@@ -9,7 +11,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { startMoto, type Moto } from '../support/moto.js';
 import { startAwsRecorder, type AwsRecorder } from '../support/aws-recorder.js';
-import { tempConfigDir } from '../support/cli-process.js';
+import { BIN, runBin, tempConfigDir } from '../support/cli-process.js';
 import { main } from '../../src/main.js';
 import { bufferedIO } from '../../src/ui/io.js';
 import { openSecretsManagerStore } from '../../src/store/aws-secrets-manager.js';
@@ -298,4 +300,38 @@ describe('writes are a compare-and-swap on AWSCURRENT', () => {
       connection: { lastTestedAt: '2026-02-01T00:00:00Z' },
     });
   });
+});
+
+describe('a host whose AWS profile would have the store sign its calls with datablast-aws itself', () => {
+  it('is refused at once with the reason; behind a wrapper script, the started datablast-aws refuses instead of recursing', async () => {
+    const dir = tempConfigDir('dbaws-self-');
+    const config = join(dir, 'aws-config');
+    const env = {
+      AWS_CONFIG_FILE: config,
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
+      AWS_PROFILE: 'loop',
+      DATABLAST_AWS_SECRET_STORE: 'aws-secrets-manager',
+      DATABLAST_AWS_CONFIG_DIR: join(dir, 'config'),
+      AWS_ENDPOINT_URL: recorder.url,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    writeFileSync(
+      config,
+      `[profile loop]\nregion = us-east-1\ncredential_process = ${process.execPath} ${BIN} credential-process prod\n`,
+    );
+    const direct = await runBin(['list'], { env });
+    expect(direct.exitCode, direct.stderr).toBe(3);
+    expect(direct.stderr).toMatch(/the AWS profile "loop" gets its credentials from datablast-aws credential-process/);
+    expect(direct.stderr).toMatch(/cannot come from the store itself/);
+
+    // A script in between hides it from the profile check: the datablast-aws the SDK starts refuses at once.
+    const wrapper = join(dir, 'credentials.sh');
+    writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${BIN}" credential-process prod\n`, { mode: 0o755 });
+    writeFileSync(config, `[profile loop]\nregion = us-east-1\ncredential_process = ${wrapper}\n`);
+    const wrapped = await runBin(['list'], { env, timeoutMs: 60_000 });
+    expect(wrapped.signal, 'no endless chain of processes').toBeNull();
+    expect(wrapped.exitCode, wrapped.stderr).toBe(3);
+    expect(wrapped.stderr).toMatch(/no admin credentials from the AWS profile "loop"/);
+    expect(recorder.calls).toEqual([]);
+  }, 90_000);
 });
