@@ -477,10 +477,11 @@ export function openSecretsManagerStore(options: SecretsManagerStoreOptions): St
       return (await load(name))?.record.connection;
     },
     async put(connection) {
-      await write(connection.name, (record) => ({
-        ...(record ?? { format: RECORD_FORMAT }),
-        connection: structuredClone(connection),
-      }));
+      await write(connection.name, (record) =>
+        record?.connection && onlyRetested(record.connection, connection)
+          ? undefined
+          : { ...(record ?? { format: RECORD_FORMAT }), connection: structuredClone(connection) },
+      );
     },
     delete: remove,
   };
@@ -629,6 +630,21 @@ export function describe(record: StoredRecord, versionId: string): string {
       hint: 'Shorten its description.',
     });
   return text;
+}
+
+/**
+ * Secrets Manager asks that a secret not be written more than once every 10 minutes sustained (each write is a
+ * version, and unlabelled versions go only after a day): a `test` that only moves the test time by less than that
+ * is not written. What `list` shows of it ("last tested") does not change by minutes.
+ */
+const RETEST_WRITE_MS = 10 * 60_000;
+
+/** True when `next` differs from `stored` only by a lastTestedAt less than RETEST_WRITE_MS later. */
+export function onlyRetested(stored: Connection, next: Connection): boolean {
+  const before = stored.lastTestedAt === undefined ? Number.NaN : Date.parse(stored.lastTestedAt);
+  const after = next.lastTestedAt === undefined ? Number.NaN : Date.parse(next.lastTestedAt);
+  if (!(after >= before && after - before < RETEST_WRITE_MS)) return false;
+  return JSON.stringify({ ...stored, lastTestedAt: null }) === JSON.stringify({ ...next, lastTestedAt: null });
 }
 
 /** The connection fields `list` and `show` need; the rest (consumers, services…) live in the value. */

@@ -207,3 +207,21 @@ describe('claims, pure', () => {
     expect(claimProblem(newClaim('0123abcd-0000', here, 7, now))).toBeUndefined();
   });
 });
+
+describe('test dates on a shared connection', () => {
+  it('a test that only moves the test time by less than 10 minutes writes no version; anything else does', async () => {
+    const { sm, clock, laptop } = await seeded();
+    const at = (minutes: number) => new Date(clock.now().getTime() + minutes * 60_000).toISOString();
+    const versions = () => sm.secrets.get(SECRET)!.versions.size;
+    await laptop.connections.put({ ...connection(), lastTestedAt: at(0) });
+    const first = versions();
+    const ci = host(sm, clock, 'ci');
+    await ci.connections.put({ ...(await ci.connections.get(NAME))!, lastTestedAt: at(5) });
+    expect(versions()).toBe(first);
+    await ci.connections.put({ ...(await ci.connections.get(NAME))!, lastTestedAt: at(6), description: 'BI' });
+    expect(versions()).toBe(first + 1);
+    await host(sm, clock, 'ci').connections.put({ ...(await ci.connections.get(NAME))!, lastTestedAt: at(17) });
+    expect(versions()).toBe(first + 2);
+    expect(current(sm).connection).toMatchObject({ lastTestedAt: at(17), description: 'BI' });
+  });
+});
