@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startAwsProxy, startKeyring, startMoto, throttleIam } from './lib/real-parts.mjs';
+import { MOTO_SELF_ROTATION_POLICY, startAwsProxy, startKeyring, startMoto, throttleIam } from './lib/real-parts.mjs';
 import { pool, runWatched, sharedHostsScenario } from './lib/shared-hosts.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -238,24 +238,6 @@ async function motoUsers(endpoint, names) {
     region: 'us-east-1',
     credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
   });
-  const policy = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: [
-          'iam:CreateAccessKey',
-          'iam:DeleteAccessKey',
-          'iam:UpdateAccessKey',
-          'iam:ListAccessKeys',
-          'iam:GetAccessKeyLastUsed',
-          'iam:GetUser',
-        ],
-        Resource: '*',
-      },
-      { Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' },
-    ],
-  });
   const made = [];
   for (const name of ['bench-admin', ...names]) {
     const userName = `bench-${name}`;
@@ -263,7 +245,7 @@ async function motoUsers(endpoint, names) {
     const document =
       name === 'bench-admin'
         ? JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] })
-        : policy;
+        : MOTO_SELF_ROTATION_POLICY;
     await iam.send(new PutUserPolicyCommand({ UserName: userName, PolicyName: 'bench', PolicyDocument: document }));
     const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ (
       (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey

@@ -21,6 +21,29 @@ import { join } from 'node:path';
  */
 
 /**
+ * The policy that lets a user rotate its own key, as moto can evaluate it: moto checks IAM actions against
+ * Resource "*" only (its access_control.py), so no ARN. The rotation tests and the benchmark give it to their users.
+ */
+export const MOTO_SELF_ROTATION_POLICY = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'iam:CreateAccessKey',
+        'iam:DeleteAccessKey',
+        'iam:UpdateAccessKey',
+        'iam:ListAccessKeys',
+        'iam:GetAccessKeyLastUsed',
+        'iam:GetUser',
+        'sts:GetCallerIdentity',
+      ],
+      Resource: '*',
+    },
+  ],
+});
+
+/**
  * A free TCP port on 127.0.0.1.
  * @returns {Promise<number>}
  */

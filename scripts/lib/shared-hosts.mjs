@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startAwsProxy } from './real-parts.mjs';
+import { MOTO_SELF_ROTATION_POLICY, startAwsProxy } from './real-parts.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DAY_MS = 86_400_000;
@@ -162,31 +162,17 @@ export async function sharedHostsScenario(o) {
   const seeding = Date.now();
   const width = String(o.connections).length;
   const names = Array.from({ length: o.connections }, (_, i) => `shared-${String(i + 1).padStart(width, '0')}`);
-  const policy = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: [
-          'iam:CreateAccessKey',
-          'iam:DeleteAccessKey',
-          'iam:UpdateAccessKey',
-          'iam:ListAccessKeys',
-          'iam:GetAccessKeyLastUsed',
-          'iam:GetUser',
-        ],
-        Resource: '*',
-      },
-      { Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' },
-    ],
-  });
   /** @type {Map<string, { name: string, userName: string, originalKeyId: string }>} */
   const seeded = new Map();
   await pool(names, 4, async (name) => {
     const userName = `user-${name}`;
     await iam.send(new CreateUserCommand({ UserName: userName }));
     await iam.send(
-      new PutUserPolicyCommand({ UserName: userName, PolicyName: 'self-rotation', PolicyDocument: policy }),
+      new PutUserPolicyCommand({
+        UserName: userName,
+        PolicyName: 'self-rotation',
+        PolicyDocument: MOTO_SELF_ROTATION_POLICY,
+      }),
     );
     const key = /** @type {{ AccessKeyId: string, SecretAccessKey: string }} */ (
       (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateAccessKeyCommand, CreateUserCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
-import { startMoto, type Moto } from '../support/moto.js';
+import { type Moto, MOTO_SELF_ROTATION_POLICY, startMoto } from '../support/moto.js';
 import { startKeyring, type Keyring } from '../support/keyring.js';
 import { runBin, type ProcessResult } from '../support/cli-process.js';
 import { CLOSED_ENDPOINT, looksLikeCrash, mapLimit, scratchDir } from '../support/sweep.js';
@@ -22,25 +22,6 @@ import type { AccessKeyPair } from '../../src/domain/connection.js';
  */
 
 const RECORDER = resolve(import.meta.dirname, '../support/spawn-recorder.mjs');
-const SELF_ROTATION = {
-  Version: '2012-10-17',
-  Statement: [
-    {
-      Effect: 'Allow',
-      Action: [
-        'iam:CreateAccessKey',
-        'iam:DeleteAccessKey',
-        'iam:UpdateAccessKey',
-        'iam:ListAccessKeys',
-        'iam:GetAccessKeyLastUsed',
-        'iam:GetUser',
-        'sts:GetCallerIdentity',
-      ],
-      Resource: '*',
-    },
-  ],
-};
-
 let moto: Moto;
 let keyring: Keyring;
 let proxy: FaultProxy;
@@ -136,7 +117,7 @@ class Sweep {
       new PutUserPolicyCommand({
         UserName: userName,
         PolicyName: 'self-rotation',
-        PolicyDocument: JSON.stringify(SELF_ROTATION),
+        PolicyDocument: MOTO_SELF_ROTATION_POLICY,
       }),
     );
     const key = (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey!;

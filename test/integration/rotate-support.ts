@@ -12,7 +12,7 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { startMoto, type Moto } from '../support/moto.js';
+import { MOTO_SELF_ROTATION_POLICY, startMoto, type Moto } from '../support/moto.js';
 import { BIN, runBin, type ProcessResult } from '../support/cli-process.js';
 import { openSecretStore } from '../../src/store/secret-store.js';
 import { journalPath } from '../../src/store/journal.js';
@@ -104,30 +104,11 @@ export class MotoWorld {
     const iam = this.iam();
     await iam.send(new CreateUserCommand({ UserName: userName }));
     if (options.selfRotation !== false) {
-      const policy = {
-        Version: '2012-10-17',
-        Statement: [
-          // moto evaluates IAM actions against Resource "*" only (its access_control.py), so no ARN here.
-          {
-            Effect: 'Allow',
-            Action: [
-              'iam:CreateAccessKey',
-              'iam:DeleteAccessKey',
-              'iam:UpdateAccessKey',
-              'iam:ListAccessKeys',
-              'iam:GetAccessKeyLastUsed',
-              'iam:GetUser',
-            ],
-            Resource: '*',
-          },
-          { Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' },
-        ],
-      };
       await iam.send(
         new PutUserPolicyCommand({
           UserName: userName,
           PolicyName: 'self-rotation',
-          PolicyDocument: JSON.stringify(policy),
+          PolicyDocument: MOTO_SELF_ROTATION_POLICY,
         }),
       );
     }

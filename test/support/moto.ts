@@ -1,3 +1,3 @@
 // The logic lives in scripts/lib/real-parts.mjs, shared with `npm run bench` (plain JS, no build).
-export { freePort, startMoto } from '../../scripts/lib/real-parts.mjs';
+export { freePort, MOTO_SELF_ROTATION_POLICY, startMoto } from '../../scripts/lib/real-parts.mjs';
 export type { Moto } from '../../scripts/lib/real-parts.mjs';
